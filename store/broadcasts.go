@@ -1,0 +1,390 @@
+package store
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/dgraph-io/badger/v4"
+
+	"campaignd"
+)
+
+// RowsPerChunk is how many rows share one key.
+const RowsPerChunk = 256
+
+// BroadcastWriter streams the rows of one ingest job into the store. Rows
+// are invisible until Commit writes the broadcast, the upload's outcome and
+// removes the job in one transaction.
+type BroadcastWriter struct {
+	db    *DB
+	job   *Job
+	wb    *badger.WriteBatch
+	chunk []byte
+	n     uint32 // rows added
+}
+
+// NewBroadcastWriter starts writing the rows of job's broadcast. Rows left by
+// an earlier run of the same job (a crash mid-ingest) are removed first.
+func (db *DB) NewBroadcastWriter(job *Job) (*BroadcastWriter, error) {
+	if err := db.deletePrefix(key(prefixRows, job.BroadcastID)); err != nil {
+		return nil, fmt.Errorf("store: clear rows of broadcast %d: %w", job.BroadcastID, err)
+	}
+	return &BroadcastWriter{db: db, job: job, wb: db.db.NewWriteBatch()}, nil
+}
+
+// Add appends one valid row; its index is the number of rows added before.
+func (w *BroadcastWriter) Add(r *campaignd.Row) error {
+	w.chunk = appendRow(w.chunk, r)
+	w.n++
+	if w.n%RowsPerChunk == 0 {
+		return w.flushChunk()
+	}
+	return nil
+}
+
+// Count returns the number of rows added.
+func (w *BroadcastWriter) Count() uint32 { return w.n }
+
+func (w *BroadcastWriter) flushChunk() error {
+	if len(w.chunk) == 0 {
+		return nil
+	}
+	chunkNo := uint64((w.n - 1) / RowsPerChunk)
+	if err := w.wb.Set(key(prefixRows, w.job.BroadcastID, chunkNo), w.chunk); err != nil {
+		return fmt.Errorf("store: write rows of broadcast %d: %w", w.job.BroadcastID, err)
+	}
+	w.chunk = nil
+	return nil
+}
+
+// Commit makes the broadcast visible: it assigns b.ID and a block of
+// Tracking IDs, stores b, records u as accepted (with the file's hash for
+// duplicate detection) and removes the job, atomically, then syncs.
+func (w *BroadcastWriter) Commit(b *campaignd.Broadcast, u *campaignd.Upload) error {
+	if err := w.flushChunk(); err != nil {
+		return err
+	}
+	if err := w.wb.Flush(); err != nil {
+		return fmt.Errorf("store: flush rows of broadcast %d: %w", w.job.BroadcastID, err)
+	}
+	b.ID = w.job.BroadcastID
+	b.UploadID = u.ID
+	b.Counts.Total = int64(w.n)
+	b.Counts.Queued = int64(w.n)
+	u.BroadcastID = b.ID
+	u.Outcome = campaignd.UploadAccepted
+	err := w.db.update(func(txn *badger.Txn) error {
+		if _, err := txn.Get(key(prefixJob, u.ID)); err != nil {
+			return fmt.Errorf("job of upload %d: %w", u.ID, err)
+		}
+		base, err := nextIDs(txn, "tracking", uint64(w.n)+1)
+		if err != nil {
+			return err
+		}
+		b.TrackingBase = base
+		if err := putJSON(txn, key(prefixBroadcast, b.ID), b); err != nil {
+			return err
+		}
+		if err := putJSON(txn, key(prefixUpload, u.ID), u); err != nil {
+			return err
+		}
+		if u.SHA256 != "" {
+			v := binary.BigEndian.AppendUint64(nil, b.ID)
+			v = binary.BigEndian.AppendUint64(v, uint64(b.CreatedAt.UnixNano()))
+			if err := txn.Set(append(append([]byte{}, prefixHash...), u.SHA256...), v); err != nil {
+				return err
+			}
+		}
+		return txn.Delete(key(prefixJob, u.ID))
+	})
+	if err != nil {
+		return fmt.Errorf("store: commit broadcast %d: %w", b.ID, err)
+	}
+	return w.db.Sync()
+}
+
+// Abort drops what was written; the job stays for a later run.
+func (w *BroadcastWriter) Abort() error {
+	w.wb.Cancel()
+	return w.db.deletePrefix(key(prefixRows, w.job.BroadcastID))
+}
+
+// Broadcast returns one broadcast.
+func (db *DB) Broadcast(id uint64) (*campaignd.Broadcast, error) {
+	b := new(campaignd.Broadcast)
+	err := db.db.View(func(txn *badger.Txn) error { return getJSON(txn, key(prefixBroadcast, id), b) })
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return nil, notFound("Broadcast", id)
+	} else if err != nil {
+		return nil, fmt.Errorf("store: broadcast %d: %w", id, err)
+	}
+	return b, nil
+}
+
+// BroadcastFilter selects broadcasts for Broadcasts.
+type BroadcastFilter struct {
+	Status campaignd.Status // empty: all
+	Offset int
+	Limit  int // 0: all
+}
+
+// Broadcasts returns the broadcasts matching f, newest first, and how many
+// match in all.
+func (db *DB) Broadcasts(f BroadcastFilter) ([]*campaignd.Broadcast, int, error) {
+	var out []*campaignd.Broadcast
+	n := 0
+	err := db.db.View(func(txn *badger.Txn) error {
+		return scanJSON(txn, prefixBroadcast, true, func(v []byte) (bool, error) {
+			b := new(campaignd.Broadcast)
+			if err := json.Unmarshal(v, b); err != nil {
+				return false, err
+			}
+			if f.Status != "" && b.Status != f.Status {
+				return true, nil
+			}
+			n++
+			if n > f.Offset && (f.Limit == 0 || len(out) < f.Limit) {
+				out = append(out, b)
+			}
+			return true, nil
+		})
+	})
+	if err != nil {
+		return nil, 0, fmt.Errorf("store: list broadcasts: %w", err)
+	}
+	return out, n, nil
+}
+
+// UpdateBroadcast reads broadcast id, lets fn change it and saves it, in one
+// transaction. An error from fn aborts the update and is returned as is.
+func (db *DB) UpdateBroadcast(id uint64, fn func(*campaignd.Broadcast) error) (*campaignd.Broadcast, error) {
+	var b *campaignd.Broadcast
+	err := db.update(func(txn *badger.Txn) error {
+		b = new(campaignd.Broadcast)
+		if err := getJSON(txn, key(prefixBroadcast, id), b); errors.Is(err, badger.ErrKeyNotFound) {
+			return notFound("Broadcast", id)
+		} else if err != nil {
+			return err
+		}
+		if err := fn(b); err != nil {
+			return err
+		}
+		return putJSON(txn, key(prefixBroadcast, id), b)
+	})
+	if err != nil {
+		if campaignd.ErrorCode(err) != campaignd.EINTERNAL {
+			return nil, err
+		}
+		return nil, fmt.Errorf("store: update broadcast %d: %w", id, err)
+	}
+	return b, nil
+}
+
+// UpdateBroadcastTxn is UpdateBroadcast inside a caller's transaction, for
+// store files that change a broadcast together with other keys.
+func updateBroadcastTxn(txn *badger.Txn, id uint64, fn func(*campaignd.Broadcast) error) (*campaignd.Broadcast, error) {
+	b := new(campaignd.Broadcast)
+	if err := getJSON(txn, key(prefixBroadcast, id), b); errors.Is(err, badger.ErrKeyNotFound) {
+		return nil, notFound("Broadcast", id)
+	} else if err != nil {
+		return nil, err
+	}
+	if err := fn(b); err != nil {
+		return nil, err
+	}
+	return b, putJSON(txn, key(prefixBroadcast, id), b)
+}
+
+// DeleteBroadcast removes a broadcast and its rows and message states. The
+// audit log keeps its history.
+func (db *DB) DeleteBroadcast(id uint64) error {
+	err := db.update(func(txn *badger.Txn) error {
+		if _, err := txn.Get(key(prefixBroadcast, id)); errors.Is(err, badger.ErrKeyNotFound) {
+			return notFound("Broadcast", id)
+		} else if err != nil {
+			return err
+		}
+		return txn.Delete(key(prefixBroadcast, id))
+	})
+	if err != nil {
+		if campaignd.ErrorCode(err) == campaignd.ENOTFOUND {
+			return err
+		}
+		return fmt.Errorf("store: delete broadcast %d: %w", id, err)
+	}
+	if err := db.deletePrefix(key(prefixRows, id)); err != nil {
+		return fmt.Errorf("store: delete rows of broadcast %d: %w", id, err)
+	}
+	if err := db.deletePrefix(key(prefixMsgState, id)); err != nil {
+		return fmt.Errorf("store: delete messages of broadcast %d: %w", id, err)
+	}
+	return nil
+}
+
+// Rows calls fn for each row of broadcast bid from index from on, in order,
+// until fn returns an error (ErrStop ends it without error).
+func (db *DB) Rows(bid uint64, from uint32, fn func(idx uint32, r *campaignd.Row) error) error {
+	prefix := key(prefixRows, bid)
+	prefix = append(prefix, '/')
+	err := db.db.View(func(txn *badger.Txn) error {
+		opts := badger.DefaultIteratorOptions
+		opts.Prefix = prefix
+		opts.PrefetchSize = 16
+		it := txn.NewIterator(opts)
+		defer it.Close()
+		chunk := uint64(from / RowsPerChunk)
+		for it.Seek(key(prefixRows, bid, chunk)); it.ValidForPrefix(prefix); it.Next() {
+			k := it.Item().Key()
+			chunkNo := binary.BigEndian.Uint64(k[len(k)-8:])
+			idx := uint32(chunkNo * RowsPerChunk)
+			var r campaignd.Row
+			err := it.Item().Value(func(v []byte) error {
+				for len(v) > 0 {
+					var err error
+					if v, err = decodeRow(v, &r); err != nil {
+						return err
+					}
+					if idx >= from {
+						if err := fn(idx, &r); err != nil {
+							return err
+						}
+					}
+					idx++
+				}
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if errors.Is(err, ErrStop) {
+		return nil
+	}
+	return err
+}
+
+// ErrStop stops an iteration without an error.
+var ErrStop = errors.New("stop")
+
+// RowReader reads single rows, keeping the last chunk decoded so that rows
+// read in order cost one lookup per chunk.
+type RowReader struct {
+	db    *DB
+	bid   uint64
+	chunk uint64
+	rows  []campaignd.Row
+}
+
+// NewRowReader returns a reader of single rows.
+func (db *DB) NewRowReader() *RowReader { return &RowReader{db: db} }
+
+// Row returns row idx of broadcast bid.
+func (rr *RowReader) Row(bid uint64, idx uint32) (*campaignd.Row, error) {
+	chunk := uint64(idx / RowsPerChunk)
+	if rr.rows == nil || rr.bid != bid || rr.chunk != chunk {
+		rr.rows = rr.rows[:0]
+		err := rr.db.db.View(func(txn *badger.Txn) error {
+			item, err := txn.Get(key(prefixRows, bid, chunk))
+			if err != nil {
+				return err
+			}
+			return item.Value(func(v []byte) error {
+				for len(v) > 0 {
+					var r campaignd.Row
+					var err error
+					if v, err = decodeRow(v, &r); err != nil {
+						return err
+					}
+					rr.rows = append(rr.rows, r)
+				}
+				return nil
+			})
+		})
+		if errors.Is(err, badger.ErrKeyNotFound) {
+			return nil, campaignd.Errorf(campaignd.ENOTFOUND, "Row %d of broadcast %d not found.", idx, bid)
+		} else if err != nil {
+			return nil, fmt.Errorf("store: row %d of broadcast %d: %w", idx, bid, err)
+		}
+		rr.bid, rr.chunk = bid, chunk
+	}
+	i := int(idx % RowsPerChunk)
+	if i >= len(rr.rows) {
+		return nil, campaignd.Errorf(campaignd.ENOTFOUND, "Row %d of broadcast %d not found.", idx, bid)
+	}
+	return &rr.rows[i], nil
+}
+
+// deletePrefix removes every key under prefix in batches.
+func (db *DB) deletePrefix(prefix []byte) error {
+	var keys [][]byte
+	err := db.db.View(func(txn *badger.Txn) error {
+		opts := badger.DefaultIteratorOptions
+		opts.Prefix = prefix
+		opts.PrefetchValues = false
+		it := txn.NewIterator(opts)
+		defer it.Close()
+		for it.Seek(prefix); it.ValidForPrefix(prefix); it.Next() {
+			keys = append(keys, it.Item().KeyCopy(nil))
+		}
+		return nil
+	})
+	if err != nil || len(keys) == 0 {
+		return err
+	}
+	wb := db.db.NewWriteBatch()
+	defer wb.Cancel()
+	for _, k := range keys {
+		if err := wb.Delete(k); err != nil {
+			return err
+		}
+	}
+	return wb.Flush()
+}
+
+func appendRow(b []byte, r *campaignd.Row) []byte {
+	b = binary.AppendUvarint(b, uint64(r.Line))
+	for _, s := range [...]string{r.Recipient, r.RecipientRaw, r.MemberID, r.Text} {
+		b = binary.AppendUvarint(b, uint64(len(s)))
+		b = append(b, s...)
+	}
+	enc := byte(0)
+	if r.Encoding == "UCS-2" {
+		enc = 1
+	}
+	b = append(b, enc)
+	return binary.AppendUvarint(b, uint64(r.Segments))
+}
+
+var errCorrupt = errors.New("store: corrupt row")
+
+func decodeRow(b []byte, r *campaignd.Row) ([]byte, error) {
+	line, n := binary.Uvarint(b)
+	if n <= 0 {
+		return nil, errCorrupt
+	}
+	r.Line, b = int(line), b[n:]
+	for _, p := range [...]*string{&r.Recipient, &r.RecipientRaw, &r.MemberID, &r.Text} {
+		l, n := binary.Uvarint(b)
+		if n <= 0 || uint64(len(b)-n) < l {
+			return nil, errCorrupt
+		}
+		*p, b = string(b[n:n+int(l)]), b[n+int(l):]
+	}
+	if len(b) < 1 {
+		return nil, errCorrupt
+	}
+	r.Encoding = "GSM-7"
+	if b[0] == 1 {
+		r.Encoding = "UCS-2"
+	}
+	seg, n := binary.Uvarint(b[1:])
+	if n <= 0 {
+		return nil, errCorrupt
+	}
+	r.Segments = int(seg)
+	return b[1+n:], nil
+}

@@ -1,0 +1,51 @@
+package campaignd
+
+import "time"
+
+// Upload outcomes.
+const (
+	UploadReceived = "received" // durable, ingest job recorded, not yet ingested
+	UploadAccepted = "accepted" // a broadcast was created
+	UploadRejected = "rejected" // file-level errors, no broadcast
+)
+
+// Upload is one file received over FTP, with the outcome of its ingest.
+type Upload struct {
+	ID         uint64    `json:"id"`
+	User       string    `json:"user"`
+	Path       string    `json:"path"`      // inside the user's jail
+	FileName   string    `json:"file_name"` // base name
+	RealPath   string    `json:"-"`
+	UserRoot   string    `json:"-"`
+	Size       int64     `json:"size"`
+	SHA256     string    `json:"sha256"`
+	RemoteAddr string    `json:"remote_addr"`
+	ReceivedAt time.Time `json:"received_at"`
+	FinishedAt time.Time `json:"finished_at"`
+	Outcome    string    `json:"outcome"`
+	// BroadcastID is set when the upload was accepted.
+	BroadcastID uint64 `json:"broadcast_id,omitempty"`
+	// Errors are the file-level errors (rejected) and the first row errors.
+	Errors []FileError `json:"errors,omitempty"`
+	// ErrorCount is the number of row errors, which may exceed len(Errors).
+	ErrorCount int    `json:"error_count"`
+	ResultPath string `json:"result_path,omitempty"` // processed/… or rejected/…
+}
+
+// FileError is one line of <name>.errors.csv: line 0 (or the line found) for
+// a file-level error.
+type FileError struct {
+	Line   int    `json:"line"`
+	Column string `json:"column"`
+	Value  string `json:"value"`
+	Error  string `json:"error"`
+}
+
+// Row error kinds, as written in the error column.
+const (
+	RowInvalidRecipient = "invalid recipient"
+	RowDuplicate        = "duplicate"
+	RowEmptyMessage     = "empty message"
+	RowTooLong          = "message too long"
+	RowFieldCount       = "wrong number of fields"
+)
