@@ -108,6 +108,9 @@ type Message struct {
 	ErrorCode uint32 `json:"error_code,omitempty"`
 	// SMSCIDs are the SMSC message ids, one per part.
 	SMSCIDs []string `json:"smsc_ids,omitempty"`
+	// Parts are the final statuses received so far, one per part ("" while
+	// awaiting a receipt).
+	Parts []MessageState `json:"parts,omitempty"`
 	// SubmittedAt is when the SMSC accepted the (first part of the) message.
 	SubmittedAt time.Time `json:"submitted_at"`
 	// SettledAt is when the final status was set.

@@ -55,9 +55,9 @@ type DB struct {
 	logger *slog.Logger
 	now    func() time.Time
 
-	mu      sync.Mutex // serialises counter allocation
-	cancel  context.CancelFunc
-	wg      sync.WaitGroup
+	mu       sync.Mutex // serialises counter allocation
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
 	inMemory bool
 }
 
@@ -205,7 +205,9 @@ func notFound(what string, id uint64) error {
 
 type badgerLogger struct{ l *slog.Logger }
 
-func (b badgerLogger) Errorf(f string, a ...any)   { b.l.Error(fmt.Sprintf(f, a...), "system", "badger") }
-func (b badgerLogger) Warningf(f string, a ...any) { b.l.Warn(fmt.Sprintf(f, a...), "system", "badger") }
-func (b badgerLogger) Infof(f string, a ...any)    {}
-func (b badgerLogger) Debugf(f string, a ...any)   {}
+func (b badgerLogger) Errorf(f string, a ...any) { b.l.Error(fmt.Sprintf(f, a...), "system", "badger") }
+func (b badgerLogger) Warningf(f string, a ...any) {
+	b.l.Warn(fmt.Sprintf(f, a...), "system", "badger")
+}
+func (b badgerLogger) Infof(f string, a ...any)  {}
+func (b badgerLogger) Debugf(f string, a ...any) {}

@@ -162,6 +162,8 @@ func (db *DB) DuplicateOf(sha string, since time.Time) (uint64, bool, error) {
 	return bid, true, nil
 }
 
+func jsonBytes(v any) ([]byte, error) { return json.Marshal(v) }
+
 func putJSON(txn *badger.Txn, k []byte, v any) error {
 	b, err := json.Marshal(v)
 	if err != nil {
