@@ -1,0 +1,778 @@
+// Package smpp is campaignd's SMPP 3.4 side: a client built on github.com/linxGnu/gosmpp that binds as
+// a transceiver or as a transmitter + receiver pair, submits messages with its own window and rate
+// limiter, and hands delivery receipts to a callback; and a simulator (an SMSC on a TCP port) for the
+// bundled mode and for tests.
+//
+// gosmpp is used for connections, binds, PDU coding, enquire_link and read deadlines, but not for
+// windowing: its WindowedRequestTracking stores a request only after writing it, so a fast response can
+// be reported as unexpected. The client keeps its own in-flight map keyed by sequence number, filled
+// before the PDU is handed to gosmpp, and its own semaphore and token bucket.
+package smpp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/linxGnu/gosmpp"
+	"github.com/linxGnu/gosmpp/data"
+	"github.com/linxGnu/gosmpp/pdu"
+	"golang.org/x/time/rate"
+)
+
+// Bind modes for Options.Bind.
+const (
+	BindTransceiver = "transceiver"
+	BindPair        = "pair"
+)
+
+// Results reported to Events.SubmitDone.
+const (
+	ResultOK        = "ok"
+	ResultThrottled = "throttled"
+	ResultTemporary = "temporary"
+	ResultRejected  = "rejected"
+	ResultTimeout   = "timeout"
+	ResultNotBound  = "not_bound"
+)
+
+// Defaults applied by New to zero options.
+const (
+	DefaultWindow          = 10
+	DefaultResponseTimeout = 10 * time.Second
+	DefaultEnquireLink     = 30 * time.Second
+)
+
+const (
+	minBackoff  = time.Second
+	maxBackoff  = 60 * time.Second
+	stableAfter = 30 * time.Second // a session that lived this long resets the reconnect backoff
+
+	statusRxTAppn = uint32(data.ESME_RX_T_APPN) // deliver_sm_resp status asking the SMSC to redeliver
+	esmReceipt    = 0x04                        // esm_class: SMSC delivery receipt
+	tonAlpha      = 5
+	tonIntl       = 1
+	npiISDN       = 1
+)
+
+// Log attribute keys.
+const (
+	logAddr    = "addr"
+	logBind    = "bind"
+	logReason  = "reason"
+	logRetryIn = "retry_in"
+	logSeq     = "seq"
+	logMsgID   = "message_id"
+	logStat    = "stat"
+	logStatus  = "status"
+	logError   = "error"
+)
+
+var (
+	// ErrTimeout means no submit_sm_resp arrived within ResponseTimeout. The outcome is unknown: the
+	// SMSC may have accepted the message. The session is torn down and rebound.
+	ErrTimeout = errors.New("smpp: no submit_sm_resp within the response timeout")
+	// ErrNotBound means the connection was lost (or the client closed) before the response arrived.
+	// The outcome is unknown as for ErrTimeout.
+	ErrNotBound = errors.New("smpp: not bound")
+)
+
+// SubmitError is a submit_sm_resp with a non-zero command_status.
+type SubmitError struct {
+	Status uint32
+}
+
+// Error names the status.
+func (e *SubmitError) Error() string {
+	return fmt.Sprintf("smpp: submit_sm refused: status 0x%08X %s", e.Status, data.CommandStatusType(e.Status))
+}
+
+// Temporary reports whether the SMSC may accept the same message later: throttling (0x58), message
+// queue full (0x14) and system error (0x08).
+func (e *SubmitError) Temporary() bool {
+	switch data.CommandStatusType(e.Status) {
+	case data.ESME_RTHROTTLED, data.ESME_RMSGQFUL, data.ESME_RSYSERR:
+		return true
+	}
+	return false
+}
+
+// Events receives the client's measurements; package metrics implements it.
+type Events interface {
+	SubmitDone(result string, d time.Duration) // one of the Result constants; d from write to response
+	SMPPBound(bound bool)
+	WindowInUse(n int)
+}
+
+type nopEvents struct{}
+
+func (nopEvents) SubmitDone(string, time.Duration) {}
+func (nopEvents) SMPPBound(bool)                   {}
+func (nopEvents) WindowInUse(int)                  {}
+
+// Options configures a Client. Zero values get the defaults noted.
+type Options struct {
+	Addr, SystemID, Password, SystemType string
+
+	Bind string // BindTransceiver (default) or BindPair: submits over a transmitter, receipts over a receiver
+
+	TPS    int // submit_sm per second, each part counts; 0 = unlimited
+	Window int // max submit_sm awaiting a response; default 10
+
+	// Validity is sent as a relative validity period ("YYMMDDhhmmss000R", days capped at 99);
+	// 0 leaves the SMSC's default.
+	Validity time.Duration
+
+	ResponseTimeout time.Duration // submit_sm_resp and bind_resp wait; default 10s
+	EnquireLink     time.Duration // enquire_link interval; default 30s; reads time out after 2×EnquireLink+ResponseTimeout
+
+	// TON/NPI of numeric addresses. A source with any non-digit is alphanumeric and sent with TON 5,
+	// NPI 0; an address written "+digits" is sent without the "+" as TON 1, NPI 1.
+	SourceTON, SourceNPI, DestTON, DestNPI byte
+
+	// OnReceipt is called synchronously, on the connection's reader, for each delivery receipt. The
+	// deliver_sm_resp is sent after it returns: ESME_ROK on nil, ESME_RX_T_APPN (0x64) on an error so the
+	// SMSC redelivers. Keep it short: submit responses on a transceiver wait behind it.
+	OnReceipt func(Receipt) error
+
+	OnBound func(bound bool) // called when Bound changes
+	Events  Events           // may be nil
+	Logger  *slog.Logger     // may be nil
+}
+
+// Message is one SMS to submit. Text is UTF-8.
+type Message struct {
+	Source, Dest, Text string
+}
+
+// Client is an SMPP client. Create it with New, then Start it; Submit is safe for concurrent use.
+type Client struct {
+	opts     Options
+	log      *slog.Logger
+	events   Events
+	limiter  *rate.Limiter
+	sem      chan struct{}
+	validity string
+	ref      atomic.Uint32
+
+	tx *link // submits: the transceiver, or the transmitter of a pair
+	rx *link // receipts of a pair; nil for a transceiver
+
+	startOnce sync.Once
+	closeOnce sync.Once
+	cancel    context.CancelFunc
+	closed    chan struct{}
+	wg        sync.WaitGroup
+
+	notifyMu  sync.Mutex
+	lastBound bool
+}
+
+// New returns a client with defaults filled in. It does not connect until Start.
+func New(opts Options) *Client {
+	if opts.Bind == "" {
+		opts.Bind = BindTransceiver
+	}
+	if opts.Window <= 0 {
+		opts.Window = DefaultWindow
+	}
+	if opts.ResponseTimeout <= 0 {
+		opts.ResponseTimeout = DefaultResponseTimeout
+	}
+	if opts.EnquireLink <= 0 {
+		opts.EnquireLink = DefaultEnquireLink
+	}
+	c := &Client{
+		opts:     opts,
+		log:      opts.Logger,
+		events:   opts.Events,
+		sem:      make(chan struct{}, opts.Window),
+		validity: relativeValidity(opts.Validity),
+		closed:   make(chan struct{}),
+	}
+	if c.log == nil {
+		c.log = slog.New(slog.DiscardHandler)
+	}
+	if c.events == nil {
+		c.events = nopEvents{}
+	}
+	if opts.TPS > 0 {
+		c.limiter = rate.NewLimiter(rate.Limit(opts.TPS), 1)
+	}
+	if opts.Bind == BindPair {
+		c.tx = newLink(c, pdu.Transmitter, "transmitter")
+		c.rx = newLink(c, pdu.Receiver, "receiver")
+	} else {
+		c.tx = newLink(c, pdu.Transceiver, "transceiver")
+	}
+	return c
+}
+
+// Start connects in the background and keeps reconnecting (backoff 1s doubling to 60s) until Close
+// or until ctx ends.
+func (c *Client) Start(ctx context.Context) {
+	c.startOnce.Do(func() {
+		ctx, c.cancel = context.WithCancel(ctx)
+		for _, l := range c.links() {
+			c.wg.Add(1)
+			go func() {
+				defer c.wg.Done()
+				l.run(ctx)
+			}()
+		}
+	})
+}
+
+// Close unbinds, stops the connection loops and waits for them (and for submits still awaiting a
+// response in the background) until ctx ends.
+func (c *Client) Close(ctx context.Context) error {
+	c.closeOnce.Do(func() {
+		close(c.closed)
+		c.startOnce.Do(func() {}) // a later Start does nothing
+		if c.cancel != nil {
+			c.cancel()
+		}
+	})
+	done := make(chan struct{})
+	go func() {
+		c.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("smpp: close: %w", ctx.Err())
+	}
+}
+
+// Bound reports whether every bind is up (both halves of a pair).
+func (c *Client) Bound() bool {
+	for _, l := range c.links() {
+		if !l.bound.Load() {
+			return false
+		}
+	}
+	return true
+}
+
+func (c *Client) links() []*link {
+	if c.rx != nil {
+		return []*link{c.tx, c.rx}
+	}
+	return []*link{c.tx}
+}
+
+// notifyBound reports a change of Bound to OnBound and Events, in order.
+func (c *Client) notifyBound() {
+	c.notifyMu.Lock()
+	defer c.notifyMu.Unlock()
+	b := c.Bound()
+	if b == c.lastBound {
+		return
+	}
+	c.lastBound = b
+	c.events.SMPPBound(b)
+	if c.opts.OnBound != nil {
+		c.opts.OnBound(b)
+	}
+}
+
+// Submit sends m, split into as many parts as it needs, and returns one normalised SMSC message id per
+// part. For each part it waits for a bound session, a window slot and a rate token, sends the
+// submit_sm and waits for its response. Errors: ErrTimeout, ErrNotBound, *SubmitError (including
+// local refusals: 0x01 text too long, 0x0A/0x0B bad source/destination address) or ctx's error. When
+// part k fails, the ids of the parts before it are returned with the error.
+//
+// If ctx ends while a response is awaited, Submit returns at once; the window slot stays taken until
+// the response, the timeout or the end of the session.
+func (c *Client) Submit(ctx context.Context, m Message) (ids []string, err error) {
+	parts, err := c.build(m)
+	if err != nil {
+		return nil, err
+	}
+	ids = make([]string, 0, len(parts))
+	for _, p := range parts {
+		id, err := c.submitPart(ctx, p)
+		if err != nil {
+			return ids, err
+		}
+		ids = append(ids, id)
+	}
+	return ids, nil
+}
+
+// build turns m into submit_sm PDUs, one per part.
+func (c *Client) build(m Message) ([]*pdu.SubmitSM, error) {
+	coding, payloads := encodeParts(m.Text)
+	if len(payloads) > maxParts {
+		return nil, &SubmitError{Status: uint32(data.ESME_RINVMSGLEN)}
+	}
+	src, err := address(m.Source, c.opts.SourceTON, c.opts.SourceNPI, true)
+	if err != nil {
+		return nil, &SubmitError{Status: uint32(data.ESME_RINVSRCADR)}
+	}
+	dst, err := address(m.Dest, c.opts.DestTON, c.opts.DestNPI, false)
+	if err != nil || m.Dest == "" {
+		return nil, &SubmitError{Status: uint32(data.ESME_RINVDSTADR)}
+	}
+	enc := data.GSM7BIT
+	if coding == codingUCS2 {
+		enc = data.UCS2
+	}
+	ref := byte(c.ref.Add(1))
+	out := make([]*pdu.SubmitSM, len(payloads))
+	for i, payload := range payloads {
+		sm := pdu.NewSubmitSM().(*pdu.SubmitSM)
+		sm.SourceAddr, sm.DestAddr = src, dst
+		sm.ValidityPeriod = c.validity
+		sm.RegisteredDelivery = 1 // final receipt, success or failure
+		if len(payloads) > 1 {
+			sm.EsmClass |= data.SM_UDH_GSM
+			payload = append(concatUDH(ref, len(payloads), i+1), payload...)
+		}
+		if err := sm.Message.SetMessageDataWithEncoding(payload, enc); err != nil {
+			return nil, &SubmitError{Status: uint32(data.ESME_RINVMSGLEN)}
+		}
+		out[i] = sm
+	}
+	return out, nil
+}
+
+// address builds an SMPP address; see Options for the TON/NPI rules.
+func address(a string, ton, npi byte, source bool) (pdu.Address, error) {
+	switch {
+	case len(a) > 1 && a[0] == '+' && allDigits(a[1:]):
+		a, ton, npi = a[1:], tonIntl, npiISDN
+	case source && a != "" && !allDigits(a):
+		ton, npi = tonAlpha, 0
+	}
+	return pdu.NewAddressWithTonNpiAddr(ton, npi, a)
+}
+
+func allDigits(s string) bool {
+	for _, r := range s {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// relativeValidity formats d as an SMPP relative time, "YYMMDDhhmmss000R" (years and months left 0).
+func relativeValidity(d time.Duration) string {
+	if d <= 0 {
+		return ""
+	}
+	s := int64(d / time.Second)
+	days := min(s/86400, 99)
+	s -= days * 86400
+	if days == 99 {
+		s = 0
+	}
+	return fmt.Sprintf("0000%02d%02d%02d%02d000R", days, s/3600, s/60%60, s%60)
+}
+
+// acquire takes a window slot.
+func (c *Client) acquire(ctx context.Context) error {
+	select {
+	case c.sem <- struct{}{}:
+		c.events.WindowInUse(len(c.sem))
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-c.closed:
+		return fmt.Errorf("%w: client closed", ErrNotBound)
+	}
+}
+
+func (c *Client) release() {
+	<-c.sem
+	c.events.WindowInUse(len(c.sem))
+}
+
+// submitPart sends one submit_sm and waits for its response.
+func (c *Client) submitPart(ctx context.Context, sm *pdu.SubmitSM) (string, error) {
+	if err := c.acquire(ctx); err != nil {
+		return "", err
+	}
+	handedOff := false
+	defer func() {
+		if !handedOff {
+			c.release()
+		}
+	}()
+	for {
+		s, err := c.tx.current(ctx)
+		if err != nil {
+			return "", err
+		}
+		if c.limiter != nil {
+			if err := c.limiter.Wait(ctx); err != nil {
+				return "", err
+			}
+		}
+		// A fresh sequence number per attempt, registered before gosmpp can write the PDU, so the
+		// response always finds its waiter.
+		sm.AssignSequenceNumber()
+		seq := sm.GetSequenceNumber()
+		ch, ok := s.register(seq)
+		if !ok {
+			continue // the session went down while we waited: wait for the next one
+		}
+		start := time.Now()
+		if err := s.gs.Transmitter().Submit(sm); err != nil {
+			s.forget(seq)
+			s.markDown("submit: " + err.Error())
+			continue // never written: safe to send on the next session
+		}
+		timer := time.NewTimer(c.opts.ResponseTimeout)
+		id, cancelled, err := c.await(ctx.Done(), s, seq, ch, start, timer)
+		if cancelled {
+			// Keep the slot until the response settles, so the window holds on the wire.
+			handedOff = true
+			c.wg.Add(1)
+			go func() {
+				defer c.wg.Done()
+				defer c.release()
+				_, _, _ = c.await(nil, s, seq, ch, start, timer)
+			}()
+			return "", ctx.Err()
+		}
+		timer.Stop()
+		return id, err
+	}
+}
+
+// await waits for the response to seq. cancelled is true when cancel fired first; the wait can then be
+// resumed with the same arguments and a nil cancel.
+func (c *Client) await(cancel <-chan struct{}, s *session, seq int32, ch <-chan submitResult, start time.Time, timer *time.Timer) (id string, cancelled bool, err error) {
+	select {
+	case r := <-ch:
+		id, err = c.result(r, start)
+		return id, false, err
+	case <-s.done:
+		select {
+		case r := <-ch:
+			id, err = c.result(r, start)
+			return id, false, err
+		default:
+		}
+		c.events.SubmitDone(ResultNotBound, time.Since(start))
+		return "", false, ErrNotBound
+	case <-timer.C:
+		s.forget(seq)
+		c.events.SubmitDone(ResultTimeout, time.Since(start))
+		c.log.Warn("submit_sm response timeout, rebinding", slog.Int(logSeq, int(seq)))
+		s.markDown("response timeout")
+		return "", false, ErrTimeout
+	case <-cancel:
+		return "", true, nil
+	}
+}
+
+func (c *Client) result(r submitResult, start time.Time) (string, error) {
+	d := time.Since(start)
+	if r.status == 0 {
+		c.events.SubmitDone(ResultOK, d)
+		return NormalizeID(r.id), nil
+	}
+	e := &SubmitError{Status: r.status}
+	switch {
+	case data.CommandStatusType(r.status) == data.ESME_RTHROTTLED:
+		c.events.SubmitDone(ResultThrottled, d)
+	case e.Temporary():
+		c.events.SubmitDone(ResultTemporary, d)
+	default:
+		c.events.SubmitDone(ResultRejected, d)
+	}
+	return "", e
+}
+
+// handleDeliver answers a deliver_sm: receipts go to OnReceipt first; other messages (MO) are acked.
+func (c *Client) handleDeliver(d *pdu.DeliverSM) pdu.PDU {
+	resp := d.GetResponse()
+	if d.EsmClass&esmReceipt == 0 {
+		return resp
+	}
+	r, ok := receiptFromPDU(d)
+	if !ok {
+		c.log.Warn("unreadable delivery receipt acknowledged", slog.String("text", r.Raw))
+		return resp
+	}
+	if c.opts.OnReceipt != nil {
+		if err := c.opts.OnReceipt(r); err != nil {
+			c.log.Warn("receipt not stored, asking for redelivery",
+				slog.String(logMsgID, r.MessageID), slog.String(logStat, r.Stat), slog.Any(logError, err))
+			resp.(*pdu.DeliverSMResp).CommandStatus = data.ESME_RX_T_APPN
+		}
+	}
+	return resp
+}
+
+// receiptFromPDU extracts the text and TLVs of a deliver_sm and parses them.
+func receiptFromPDU(d *pdu.DeliverSM) (Receipt, bool) {
+	raw, _ := d.Message.GetMessageData()
+	tlvs := make([]TLV, 0, len(d.OptionalParameters))
+	for tag, f := range d.OptionalParameters {
+		tlvs = append(tlvs, TLV{Tag: uint16(tag), Value: f.Data})
+		if uint16(tag) == TagMessagePayload && len(raw) == 0 {
+			raw = f.Data
+		}
+	}
+	var text string
+	if enc := d.Message.Encoding(); enc != nil && enc.DataCoding() == codingUCS2 {
+		text = decodeUCS2(raw)
+	} else {
+		text = string(raw) // receipt texts are ASCII in every alphabet SMSCs use for them
+	}
+	return ParseReceipt(text, tlvs...)
+}
+
+// link is one bind (transceiver, transmitter or receiver) and the loop that keeps it up.
+type link struct {
+	c        *Client
+	bindType pdu.BindingType
+	name     string
+	bound    atomic.Bool
+
+	mu    sync.Mutex
+	cur   *session
+	ready chan struct{} // closed while cur is set
+}
+
+func newLink(c *Client, t pdu.BindingType, name string) *link {
+	return &link{c: c, bindType: t, name: name, ready: make(chan struct{})}
+}
+
+// current waits for a bound session.
+func (l *link) current(ctx context.Context) (*session, error) {
+	for {
+		l.mu.Lock()
+		s, ready := l.cur, l.ready
+		l.mu.Unlock()
+		if s != nil {
+			return s, nil
+		}
+		select {
+		case <-ready:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-l.c.closed:
+			return nil, fmt.Errorf("%w: client closed", ErrNotBound)
+		}
+	}
+}
+
+// run binds, waits for the session to end, and binds again with backoff, until ctx ends.
+func (l *link) run(ctx context.Context) {
+	log := l.c.log.With(slog.String(logBind, l.name), slog.String(logAddr, l.c.opts.Addr))
+	backoff := minBackoff
+	for {
+		s, err := l.dial(ctx)
+		if err == nil {
+			log.Info("smpp bound")
+			l.up(s)
+			select {
+			case <-s.done:
+			case <-ctx.Done():
+			}
+			s.markDown("closing")
+			_ = s.gs.Close() // sends unbind when the connection is still there
+			if time.Since(s.started) >= stableAfter {
+				backoff = minBackoff
+			}
+		}
+		if ctx.Err() != nil {
+			log.Info("smpp stopped")
+			return
+		}
+		if err != nil {
+			log.Warn("smpp bind failed", slog.Any(logError, err), slog.Duration(logRetryIn, backoff))
+		} else {
+			log.Warn("smpp session lost", slog.String(logReason, s.reason), slog.Duration(logRetryIn, backoff))
+		}
+		t := time.NewTimer(backoff)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return
+		}
+		backoff = min(2*backoff, maxBackoff)
+	}
+}
+
+func (l *link) up(s *session) {
+	l.mu.Lock()
+	select {
+	case <-s.done: // lost already
+	default:
+		l.cur = s
+		close(l.ready)
+		l.bound.Store(true)
+	}
+	l.mu.Unlock()
+	l.c.notifyBound()
+}
+
+// down forgets s if it is the current session.
+func (l *link) down(s *session) {
+	l.mu.Lock()
+	changed := l.cur == s
+	if changed {
+		l.cur = nil
+		l.ready = make(chan struct{})
+		l.bound.Store(false)
+	}
+	l.mu.Unlock()
+	if changed {
+		l.c.notifyBound()
+	}
+}
+
+// dial connects and binds one gosmpp session, with rebinding left to run.
+func (l *link) dial(ctx context.Context) (*session, error) {
+	o := l.c.opts
+	s := &session{l: l, done: make(chan struct{}), inflight: make(map[int32]chan submitResult)}
+	dialer := func(addr string) (net.Conn, error) {
+		d := net.Dialer{Timeout: o.ResponseTimeout}
+		nc, err := d.DialContext(ctx, "tcp", addr)
+		if err != nil {
+			return nil, err
+		}
+		// Bounds the wait for bind_resp; gosmpp sets fresh deadlines for every read and write after it.
+		_ = nc.SetDeadline(time.Now().Add(o.ResponseTimeout))
+		return nc, nil
+	}
+	auth := gosmpp.Auth{SMSC: o.Addr, SystemID: o.SystemID, Password: o.Password, SystemType: o.SystemType}
+	var conn gosmpp.Connector
+	switch l.bindType {
+	case pdu.Transmitter:
+		conn = gosmpp.TXConnector(dialer, auth)
+	case pdu.Receiver:
+		conn = gosmpp.RXConnector(dialer, auth)
+	default:
+		conn = gosmpp.TRXConnector(dialer, auth)
+	}
+	gs, err := gosmpp.NewSession(conn, gosmpp.Settings{
+		ReadTimeout:   2*o.EnquireLink + o.ResponseTimeout,
+		WriteTimeout:  o.ResponseTimeout,
+		EnquireLink:   o.EnquireLink,
+		OnAllPDU:      s.onPDU,
+		OnSubmitError: s.onSubmitError,
+		OnReceivingError: func(err error) {
+			l.c.log.Debug("smpp read failed", slog.String(logBind, l.name), slog.Any(logError, err))
+		},
+		OnClosed: func(st gosmpp.State) { s.markDown("closed: " + st.String()) },
+	}, 0)
+	if err != nil {
+		return nil, fmt.Errorf("smpp: bind %s to %s: %w", l.name, o.Addr, err)
+	}
+	s.gs = gs
+	s.started = time.Now()
+	return s, nil
+}
+
+// submitResult is what a submit_sm_resp (or generic_nack) carries back to the waiting Submit.
+type submitResult struct {
+	id     string
+	status uint32
+}
+
+// session is one bound gosmpp session and the submits awaiting a response on it.
+type session struct {
+	l       *link
+	gs      *gosmpp.Session
+	started time.Time
+	done    chan struct{}
+	once    sync.Once
+	reason  string // why it ended; written once before done is closed
+
+	mu       sync.Mutex
+	inflight map[int32]chan submitResult
+}
+
+// register records a waiter for seq; false when the session is already down.
+func (s *session) register(seq int32) (<-chan submitResult, bool) {
+	ch := make(chan submitResult, 1)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	select {
+	case <-s.done:
+		return nil, false
+	default:
+	}
+	s.inflight[seq] = ch
+	return ch, true
+}
+
+func (s *session) forget(seq int32) {
+	s.mu.Lock()
+	delete(s.inflight, seq)
+	s.mu.Unlock()
+}
+
+// complete hands a response to its waiter; false for a response nobody waits for (late or unknown).
+func (s *session) complete(seq int32, r submitResult) bool {
+	s.mu.Lock()
+	ch, ok := s.inflight[seq]
+	delete(s.inflight, seq)
+	s.mu.Unlock()
+	if ok {
+		ch <- r
+	}
+	return ok
+}
+
+// markDown ends the session once: waiters see done, the link stops handing it out.
+func (s *session) markDown(reason string) {
+	s.once.Do(func() {
+		s.mu.Lock()
+		s.reason = reason
+		close(s.done)
+		s.mu.Unlock()
+		s.l.down(s)
+	})
+}
+
+// onPDU handles every PDU gosmpp reads; the returned PDU is sent as the answer.
+func (s *session) onPDU(p pdu.PDU) (pdu.PDU, bool) {
+	c := s.l.c
+	switch pp := p.(type) {
+	case *pdu.SubmitSMResp:
+		if !s.complete(pp.SequenceNumber, submitResult{id: pp.MessageID, status: uint32(pp.CommandStatus)}) {
+			c.log.Warn("submit_sm_resp for no pending submit", slog.Int(logSeq, int(pp.SequenceNumber)),
+				slog.String(logMsgID, pp.MessageID), slog.Uint64(logStatus, uint64(pp.CommandStatus)))
+		}
+		return nil, false
+	case *pdu.GenericNack:
+		s.complete(pp.SequenceNumber, submitResult{status: uint32(pp.CommandStatus)})
+		return nil, false
+	case *pdu.DeliverSM:
+		return c.handleDeliver(pp), false
+	case *pdu.EnquireLink:
+		return pp.GetResponse(), false
+	case *pdu.Unbind:
+		s.markDown("unbind from SMSC")
+		return pp.GetResponse(), true
+	default:
+		if p.CanResponse() {
+			return p.GetResponse(), false // data_sm, alert_notification and the like: ack and ignore
+		}
+		return nil, false
+	}
+}
+
+// onSubmitError is gosmpp's report of a failed write; the PDU may be half written, so the session
+// cannot be trusted any more.
+func (s *session) onSubmitError(p pdu.PDU, err error) {
+	if _, ok := p.(*pdu.SubmitSM); ok {
+		s.markDown("write: " + err.Error())
+	}
+}
