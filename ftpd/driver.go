@@ -1,0 +1,198 @@
+package ftpd
+
+import (
+	"crypto/tls"
+	"errors"
+	"log/slog"
+	"net"
+	"time"
+
+	ftpserver "github.com/fclairamb/ftpserverlib"
+	"golang.org/x/crypto/bcrypt"
+)
+
+// driver is the ftpserverlib MainDriver. It is a separate type so that the
+// library's callbacks do not become part of Server's API.
+type driver struct{ s *Server }
+
+var (
+	_ ftpserver.MainDriver                        = driver{}
+	_ ftpserver.MainDriverExtensionUserVerifier   = driver{}
+	_ ftpserver.MainDriverExtensionPassiveWrapper = driver{}
+)
+
+var (
+	errBanned      = errors.New("too many failed logins from your address: try again later")
+	errTooMany     = errors.New("too many connections from your address")
+	errBadLogin    = errors.New("invalid user name or password")
+	errTLSRequired = errors.New("TLS is required: send AUTH TLS first")
+	errTLSOff      = errors.New("TLS is not enabled on this server")
+)
+
+// GetSettings is called once, by Listen.
+func (d driver) GetSettings() (*ftpserver.Settings, error) {
+	o := d.s.opts
+	idle := -1 // disables ftpserverlib's control idle timeout
+	if o.IdleTimeout > 0 {
+		idle = int((o.IdleTimeout + time.Second - 1) / time.Second)
+	}
+	var ports ftpserver.PasvPortGetter
+	if o.PassivePortStart != 0 {
+		ports = ftpserver.PortRange{Start: o.PassivePortStart, End: o.PassivePortEnd}
+	}
+	mode := ftpserver.ClearOrEncrypted
+	switch o.TLSMode {
+	case TLSRequired:
+		mode = ftpserver.MandatoryEncryption
+	case TLSImplicit:
+		mode = ftpserver.ImplicitEncryption // the listener is already TLS (see Open)
+	}
+	return &ftpserver.Settings{
+		Listener:                 d.s.listener,
+		PublicHost:               o.PublicHost,
+		Banner:                   "campaignd",
+		PassiveTransferPortRange: ports,
+		IdleTimeout:              idle,
+		ConnectionTimeout:        30,
+		TLSRequired:              mode,
+		DisableMFMT:              true,
+		DisableSite:              true,
+		DisableActiveMode:        true,
+		DefaultTransferType:      ftpserver.TransferTypeBinary,
+		// In ASCII mode ftpserverlib's line converter swallows a reset
+		// data connection, turning an aborted upload into a truncated
+		// "success" (notes/libraries.md §1.5). Store bytes as sent.
+		DisableASCIIConversion: true,
+	}, nil
+}
+
+// ClientConnected admits or refuses a new control connection.
+func (d driver) ClientConnected(cc ftpserver.ClientContext) (string, error) {
+	s := d.s
+	ip := hostOf(cc.RemoteAddr())
+	log := s.log.With(slog.Uint64(keySessionID, uint64(cc.ID())), slog.String(keyRemoteAddr, cc.RemoteAddr().String()))
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		return errShuttingDown.Error(), errShuttingDown
+	}
+	switch s.guard.connect(ip) {
+	case "banned":
+		s.mu.Unlock()
+		s.events.FTPLogin(loginBanned)
+		log.Warn("connection refused", slog.String(keyReason, "banned"))
+		return errBanned.Error(), errBanned
+	case "too_many":
+		s.mu.Unlock()
+		log.Warn("connection refused", slog.String(keyReason, "too_many_connections"))
+		return errTooMany.Error(), errTooMany
+	}
+	s.sessions[cc.ID()] = cc
+	s.busy++
+	s.mu.Unlock()
+	s.events.FTPConnectionOpened()
+	log.Debug("connected")
+	return "campaignd FTP server ready", nil
+}
+
+// ClientDisconnected is called for every connection, admitted or not.
+func (d driver) ClientDisconnected(cc ftpserver.ClientContext) {
+	s := d.s
+	s.mu.Lock()
+	_, ok := s.sessions[cc.ID()]
+	delete(s.sessions, cc.ID())
+	s.mu.Unlock()
+	if !ok {
+		return
+	}
+	s.guard.disconnect(hostOf(cc.RemoteAddr()))
+	s.events.FTPConnectionClosed()
+	s.leave()
+}
+
+// PreAuthUser runs at USER: it refuses banned addresses and, in "required"
+// mode, plain-text logins.
+func (d driver) PreAuthUser(cc ftpserver.ClientContext, user string) error {
+	s := d.s
+	ip := hostOf(cc.RemoteAddr())
+	if s.guard.banned(ip) {
+		s.events.FTPLogin(loginBanned)
+		return errBanned
+	}
+	if s.opts.TLSMode == TLSRequired && !cc.HasTLSForControl() {
+		s.events.FTPLogin(loginTLSRequired)
+		s.log.Warn("login refused", slog.String(keyReason, "tls_required"),
+			slog.String(keyUser, user), slog.String(keyRemoteAddr, cc.RemoteAddr().String()))
+		return errTLSRequired
+	}
+	return nil
+}
+
+// AuthUser checks the password at PASS and returns the user's session driver.
+func (d driver) AuthUser(cc ftpserver.ClientContext, user, pass string) (ftpserver.ClientDriver, error) {
+	s := d.s
+	ip := hostOf(cc.RemoteAddr())
+	log := s.log.With(slog.Uint64(keySessionID, uint64(cc.ID())),
+		slog.String(keyRemoteAddr, cc.RemoteAddr().String()), slog.String(keyUser, user))
+	if s.guard.banned(ip) {
+		s.events.FTPLogin(loginBanned)
+		return nil, errBanned
+	}
+	hash, known := s.users[user]
+	if !known {
+		hash = s.dummyHash
+	}
+	if err := bcrypt.CompareHashAndPassword(hash, []byte(pass)); err != nil || !known {
+		banned := s.guard.fail(ip)
+		s.events.FTPLogin(loginBad)
+		log.Warn("login failed", slog.Bool("banned", banned))
+		d.delay()
+		return nil, errBadLogin
+	}
+	s.events.FTPLogin(loginOK)
+	log.Info("logged in", slog.Bool("tls", cc.HasTLSForControl()))
+	return &session{srv: s, jail: s.jails[user], user: user, remote: cc.RemoteAddr().String(), log: log}, nil
+}
+
+// delay slows down password guessing; Close cuts it short.
+func (d driver) delay() {
+	if d.s.opts.FailedLoginDelay <= 0 {
+		return
+	}
+	t := time.NewTimer(d.s.opts.FailedLoginDelay)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-d.s.closed:
+	}
+}
+
+// GetTLSConfig returns the one cached config, so data connections can resume
+// the control connection's TLS session.
+func (d driver) GetTLSConfig() (*tls.Config, error) {
+	if d.s.tlsConfig == nil {
+		return nil, errTLSOff
+	}
+	return d.s.tlsConfig, nil
+}
+
+// WrapPassiveListener adds the data-connection idle timeout, which
+// ftpserverlib lacks (its IdleTimeout only covers the control connection).
+func (d driver) WrapPassiveListener(l net.Listener) (net.Listener, error) {
+	if d.s.opts.IdleTimeout <= 0 {
+		return l, nil
+	}
+	return &idleListener{Listener: l, idle: d.s.opts.IdleTimeout}, nil
+}
+
+// hostOf returns the IP of a TCP address, as the key for bans and limits.
+func hostOf(a net.Addr) string {
+	if t, ok := a.(*net.TCPAddr); ok {
+		return t.IP.String()
+	}
+	host, _, err := net.SplitHostPort(a.String())
+	if err != nil {
+		return a.String()
+	}
+	return host
+}

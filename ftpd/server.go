@@ -1,0 +1,474 @@
+package ftpd
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sync"
+	"time"
+
+	ftpserver "github.com/fclairamb/ftpserverlib"
+	"golang.org/x/crypto/bcrypt"
+)
+
+// Defaults applied by New to zero-valued Options fields.
+const (
+	DefaultMaxUploadBytes      = 1 << 30
+	DefaultIdleTimeout         = 5 * time.Minute
+	DefaultMaxConnectionsPerIP = 20
+	DefaultBanAfter            = 10
+	DefaultBanWindow           = 10 * time.Minute
+	DefaultBanFor              = 30 * time.Minute
+	DefaultFailedLoginDelay    = time.Second
+)
+
+// TLS modes accepted in Options.TLSMode.
+const (
+	TLSOff      = "off"      // plain FTP only
+	TLSExplicit = "explicit" // AUTH TLS offered, plain allowed
+	TLSRequired = "required" // AUTH TLS mandatory before login and for data
+	TLSImplicit = "implicit" // TLS from the first byte (port 990 style)
+)
+
+// User is an FTP account. Name is also the name of its jail directory.
+type User struct {
+	Name         string
+	PasswordHash string // bcrypt hash
+}
+
+// Options configure a Server. Zero values get the defaults listed on each
+// field; cmd/campaignd owns the configuration file and passes its values here.
+type Options struct {
+	// Listen is the control address, e.g. "127.0.0.1:2121"; tests use "127.0.0.1:0".
+	Listen string
+	// Root is DATA_DIR/ftp. Each user is jailed in Root/<user>/, created on
+	// Open with mode 0750.
+	Root  string
+	Users []User
+
+	// PassivePortStart and PassivePortEnd bound the passive data ports;
+	// 0, 0 lets the OS pick.
+	PassivePortStart, PassivePortEnd int
+	// PublicHost is the IPv4 address announced in 227 replies; "" announces
+	// the control connection's local address.
+	PublicHost string
+
+	// TLSMode is "off" (default), "explicit", "required" or "implicit".
+	TLSMode                 string
+	TLSCertFile, TLSKeyFile string
+	// TLSConfig, when set, is used instead of TLSCertFile/TLSKeyFile.
+	TLSConfig *tls.Config
+
+	// MaxUploadBytes caps one upload (default 1 GiB; negative: no cap).
+	MaxUploadBytes int64
+	// IdleTimeout cuts a data connection that moves no byte for this long
+	// (removing the partial upload) and an idle control connection (rounded
+	// up to whole seconds). Default 5m; negative disables both.
+	IdleTimeout time.Duration
+	// MaxConnectionsPerIP caps concurrent control connections from one IP
+	// (default 20; negative: no cap).
+	MaxConnectionsPerIP int
+
+	// BanAfter failed logins from one IP within BanWindow ban that IP for
+	// BanFor (defaults 10, 10m, 30m; BanAfter negative disables banning).
+	BanAfter          int
+	BanWindow, BanFor time.Duration
+	// FailedLoginDelay delays the reply to a failed login (default 1s;
+	// negative: no delay).
+	FailedLoginDelay time.Duration
+
+	// OnUpload is called for every completed upload that triggers ingest
+	// (see the package documentation), before the client gets its reply. It
+	// must record the job durably and return quickly; an error fails the
+	// upload. Nil means nothing triggers.
+	OnUpload func(ctx context.Context, u Upload) error
+	// Events receives counters for metrics; nil means none.
+	Events Events
+	// Logger defaults to a discarding logger.
+	Logger *slog.Logger
+	// Now is the clock for bans and Upload.At; default time.Now.
+	Now func() time.Time
+}
+
+// Upload describes a completed upload handed to Options.OnUpload.
+type Upload struct {
+	User     string
+	UserRoot string // absolute path of the user's jail directory
+	// Path is the file inside the jail, slash-separated and rooted: "/in/x.csv".
+	Path string
+	// RealPath is the file's absolute path on disk.
+	RealPath string
+	Size     int64
+	SHA256   string // lower-case hex
+	// RemoteAddr is the client's control-connection address.
+	RemoteAddr string
+	// Via is "STOR" or "RNTO".
+	Via string
+	At  time.Time
+}
+
+// Events receives one call per countable event, for metrics. Implementations
+// must be safe for concurrent use and must not block.
+type Events interface {
+	// FTPLogin reports a login attempt: "ok", "bad_credentials", "banned"
+	// (also reported when a banned IP connects) or "tls_required".
+	FTPLogin(result string)
+	// FTPConnectionOpened reports an accepted control connection.
+	FTPConnectionOpened()
+	// FTPConnectionClosed reports the end of a connection reported as opened.
+	FTPConnectionClosed()
+	// UploadFinished reports the end of an upload: "stored" (kept, does not
+	// trigger), "triggered" (OnUpload accepted it, also for RNTO), "aborted"
+	// (transfer error, ABOR, reset, idle timeout), "too_large" or "failed"
+	// (disk error or OnUpload error).
+	UploadFinished(result string)
+}
+
+// Upload results reported to Events.UploadFinished.
+const (
+	resultStored    = "stored"
+	resultTriggered = "triggered"
+	resultAborted   = "aborted"
+	resultTooLarge  = "too_large"
+	resultFailed    = "failed"
+)
+
+// Login results reported to Events.FTPLogin.
+const (
+	loginOK          = "ok"
+	loginBad         = "bad_credentials"
+	loginBanned      = "banned"
+	loginTLSRequired = "tls_required"
+)
+
+type noEvents struct{}
+
+func (noEvents) FTPLogin(string)       {}
+func (noEvents) FTPConnectionOpened()  {}
+func (noEvents) FTPConnectionClosed()  {}
+func (noEvents) UploadFinished(string) {}
+
+var validUserName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+
+// Server is the FTP server. Create it with New, start it with Open and stop
+// it with Close. A Server is opened at most once.
+type Server struct {
+	opts      Options
+	log       *slog.Logger
+	events    Events
+	now       func() time.Time
+	root      string            // absolute Options.Root
+	users     map[string][]byte // name -> bcrypt hash
+	dummyHash []byte            // compared for unknown users, same cost
+	tlsConfig *tls.Config       // nil when TLSMode is off
+	guard     *guard
+
+	ftp      *ftpserver.FtpServer
+	listener net.Listener
+	jails    map[string]*jailFs // by user, opened in Open
+	served   chan struct{}      // closed when Serve returns
+
+	// ctx is given to OnUpload; it is cancelled when Close gives up waiting.
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	mu       sync.Mutex
+	closing  bool
+	closed   chan struct{}                      // closed when Close starts
+	sessions map[uint32]ftpserver.ClientContext // live control connections
+	busy     int                                // sessions + uploads in flight
+	drained  chan struct{}                      // closed when closing && busy == 0
+}
+
+// New validates opts, fills defaults and loads the TLS certificate. It does
+// not touch the network or the disk beyond reading the certificate.
+func New(opts Options) (*Server, error) {
+	if err := fillDefaults(&opts); err != nil {
+		return nil, err
+	}
+	root, err := filepath.Abs(opts.Root)
+	if err != nil {
+		return nil, fmt.Errorf("ftpd: root: %w", err)
+	}
+	users, dummy, err := loadUsers(opts.Users)
+	if err != nil {
+		return nil, err
+	}
+	tlsConfig, err := loadTLS(opts)
+	if err != nil {
+		return nil, err
+	}
+	logger := opts.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	events := opts.Events
+	if events == nil {
+		events = noEvents{}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &Server{
+		opts:      opts,
+		log:       logger.With(slog.String(keySystem, "ftpd")),
+		events:    events,
+		now:       opts.Now,
+		root:      root,
+		users:     users,
+		dummyHash: dummy,
+		tlsConfig: tlsConfig,
+		ctx:       ctx,
+		cancel:    cancel,
+		closed:    make(chan struct{}),
+		drained:   make(chan struct{}),
+		sessions:  make(map[uint32]ftpserver.ClientContext),
+	}
+	s.guard = newGuard(opts.BanAfter, opts.BanWindow, opts.BanFor, opts.MaxConnectionsPerIP, opts.Now)
+	return s, nil
+}
+
+func fillDefaults(o *Options) error {
+	if o.Listen == "" {
+		return errors.New("ftpd: listen address is empty")
+	}
+	if o.Root == "" {
+		return errors.New("ftpd: root directory is empty")
+	}
+	if o.MaxUploadBytes == 0 {
+		o.MaxUploadBytes = DefaultMaxUploadBytes
+	}
+	if o.IdleTimeout == 0 {
+		o.IdleTimeout = DefaultIdleTimeout
+	}
+	if o.MaxConnectionsPerIP == 0 {
+		o.MaxConnectionsPerIP = DefaultMaxConnectionsPerIP
+	}
+	if o.BanAfter == 0 {
+		o.BanAfter = DefaultBanAfter
+	}
+	if o.BanWindow <= 0 {
+		o.BanWindow = DefaultBanWindow
+	}
+	if o.BanFor <= 0 {
+		o.BanFor = DefaultBanFor
+	}
+	if o.FailedLoginDelay == 0 {
+		o.FailedLoginDelay = DefaultFailedLoginDelay
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	switch o.TLSMode {
+	case "":
+		o.TLSMode = TLSOff
+	case TLSOff, TLSExplicit, TLSRequired, TLSImplicit:
+	default:
+		return fmt.Errorf("ftpd: tls mode %q: want off, explicit, required or implicit", o.TLSMode)
+	}
+	if o.PassivePortStart != 0 || o.PassivePortEnd != 0 {
+		if o.PassivePortStart < 1 || o.PassivePortEnd > 65535 || o.PassivePortStart > o.PassivePortEnd {
+			return fmt.Errorf("ftpd: passive ports %d-%d: want 1 <= start <= end <= 65535",
+				o.PassivePortStart, o.PassivePortEnd)
+		}
+	}
+	if o.PublicHost != "" {
+		if ip := net.ParseIP(o.PublicHost); ip == nil || ip.To4() == nil {
+			return fmt.Errorf("ftpd: public host %q: want an IPv4 address", o.PublicHost)
+		}
+	}
+	return nil
+}
+
+func loadUsers(list []User) (map[string][]byte, []byte, error) {
+	users := make(map[string][]byte, len(list))
+	cost := bcrypt.DefaultCost
+	for _, u := range list {
+		if !validUserName.MatchString(u.Name) {
+			return nil, nil, fmt.Errorf("ftpd: user %q: name must be 1-64 of A-Z a-z 0-9 . _ - and not start with . _ -", u.Name)
+		}
+		if _, dup := users[u.Name]; dup {
+			return nil, nil, fmt.Errorf("ftpd: user %q defined twice", u.Name)
+		}
+		c, err := bcrypt.Cost([]byte(u.PasswordHash))
+		if err != nil {
+			return nil, nil, fmt.Errorf("ftpd: user %q: password hash is not bcrypt: %w", u.Name, err)
+		}
+		cost = c
+		users[u.Name] = []byte(u.PasswordHash)
+	}
+	// An unknown user name costs the same bcrypt comparison as a known one,
+	// so response time does not reveal which names exist.
+	dummy, err := bcrypt.GenerateFromPassword([]byte("campaignd-no-such-user"), cost)
+	if err != nil {
+		return nil, nil, fmt.Errorf("ftpd: dummy hash: %w", err)
+	}
+	return users, dummy, nil
+}
+
+func loadTLS(o Options) (*tls.Config, error) {
+	if o.TLSMode == TLSOff {
+		return nil, nil
+	}
+	var cfg *tls.Config
+	switch {
+	case o.TLSConfig != nil:
+		cfg = o.TLSConfig.Clone()
+	case o.TLSCertFile != "" && o.TLSKeyFile != "":
+		cert, err := tls.LoadX509KeyPair(o.TLSCertFile, o.TLSKeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("ftpd: tls certificate: %w", err)
+		}
+		cfg = &tls.Config{Certificates: []tls.Certificate{cert}}
+	default:
+		return nil, fmt.Errorf("ftpd: tls mode %q needs a certificate and key file", o.TLSMode)
+	}
+	if cfg.MinVersion == 0 {
+		cfg.MinVersion = tls.VersionTLS12
+	}
+	return cfg, nil
+}
+
+// Open creates the jail directories, binds the control address and serves
+// connections in a goroutine. Errors (e.g. address in use) are returned at once.
+func (s *Server) Open() error {
+	if s.ftp != nil {
+		return errors.New("ftpd: server already opened")
+	}
+	if err := s.openJails(); err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", s.opts.Listen)
+	if err != nil {
+		s.closeJails()
+		return fmt.Errorf("ftpd: listen %s: %w", s.opts.Listen, err)
+	}
+	if s.opts.TLSMode == TLSImplicit {
+		ln = tls.NewListener(ln, s.tlsConfig)
+	}
+	s.listener = ln
+	s.ftp = ftpserver.NewFtpServer(driver{s})
+	s.ftp.Logger = slog.New(warnOnly{s.log.Handler()}).With(slog.String(keyComponent, "ftpserverlib"))
+	if err := s.ftp.Listen(); err != nil {
+		_ = ln.Close()
+		s.closeJails()
+		return fmt.Errorf("ftpd: listen: %w", err)
+	}
+	s.served = make(chan struct{})
+	go func() {
+		defer close(s.served)
+		if err := s.ftp.Serve(); err != nil {
+			s.log.Error("serve stopped", slog.Any(keyError, err))
+		}
+	}()
+	s.log.Info("listening", slog.String(keyAddr, ln.Addr().String()),
+		slog.String(keyTLSMode, s.opts.TLSMode), slog.String(keyRoot, s.root))
+	return nil
+}
+
+func (s *Server) openJails() error {
+	if err := os.MkdirAll(s.root, 0o750); err != nil {
+		return fmt.Errorf("ftpd: create root: %w", err)
+	}
+	s.jails = make(map[string]*jailFs, len(s.users))
+	for name := range s.users {
+		dir := filepath.Join(s.root, name)
+		if err := os.Mkdir(dir, 0o750); err != nil && !errors.Is(err, os.ErrExist) {
+			s.closeJails()
+			return fmt.Errorf("ftpd: create jail for %s: %w", name, err)
+		}
+		j, err := openJail(dir)
+		if err != nil {
+			s.closeJails()
+			return fmt.Errorf("ftpd: open jail for %s: %w", name, err)
+		}
+		s.jails[name] = j
+	}
+	return nil
+}
+
+func (s *Server) closeJails() {
+	for _, j := range s.jails {
+		_ = j.Close()
+	}
+}
+
+// Addr returns the bound control address, or "" before Open.
+func (s *Server) Addr() string {
+	if s.listener == nil {
+		return ""
+	}
+	return s.listener.Addr().String()
+}
+
+// Close stops accepting connections, closes every live session (aborting
+// transfers in progress, whose partial files are removed) and waits until all
+// sessions and uploads have finished or ctx is done. OnUpload calls still
+// running when ctx is done see their context cancelled.
+func (s *Server) Close(ctx context.Context) error {
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closing = true
+	close(s.closed)
+	live := make([]ftpserver.ClientContext, 0, len(s.sessions))
+	for _, cc := range s.sessions {
+		live = append(live, cc)
+	}
+	if s.busy == 0 {
+		close(s.drained)
+	}
+	s.mu.Unlock()
+
+	if s.ftp == nil {
+		s.cancel()
+		return nil
+	}
+	var errs []error
+	if err := s.ftp.Stop(); err != nil && !errors.Is(err, ftpserver.ErrNotListening) {
+		errs = append(errs, fmt.Errorf("ftpd: stop: %w", err))
+	}
+	for _, cc := range live {
+		_ = cc.Close() // ends the session; ClientDisconnected follows
+	}
+	select {
+	case <-s.served:
+	case <-ctx.Done():
+	}
+	select {
+	case <-s.drained:
+	case <-ctx.Done():
+		errs = append(errs, fmt.Errorf("ftpd: close: sessions still running: %w", ctx.Err()))
+	}
+	s.cancel()
+	s.closeJails()
+	s.log.Info("stopped")
+	return errors.Join(errs...)
+}
+
+// enter counts a session or an upload as in flight; it fails once Close has
+// started, so nothing new begins during shutdown.
+func (s *Server) enter() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		return false
+	}
+	s.busy++
+	return true
+}
+
+func (s *Server) leave() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.busy--
+	if s.closing && s.busy == 0 {
+		close(s.drained)
+	}
+}
