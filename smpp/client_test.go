@@ -1,0 +1,539 @@
+package smpp
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// MustOpenSim starts a simulator on a loopback port, closed at the end of the test.
+func MustOpenSim(tb testing.TB, o SimOptions) *Simulator {
+	tb.Helper()
+	s := NewSimulator(o)
+	if err := s.Open(); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+// MustStartClient starts a client against sim and waits until it is bound.
+func MustStartClient(tb testing.TB, sim *Simulator, o Options) *Client {
+	tb.Helper()
+	o.Addr = sim.Addr()
+	if o.SystemID == "" {
+		o.SystemID = "test"
+	}
+	c := New(o)
+	c.Start(context.Background())
+	tb.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := c.Close(ctx); err != nil {
+			tb.Errorf("close: %v", err)
+		}
+	})
+	waitFor(tb, "bound", c.Bound)
+	return c
+}
+
+// waitFor polls cond until it holds, failing the test after 10 s.
+func waitFor(tb testing.TB, what string, cond func() bool) {
+	tb.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			tb.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// submits records what the simulator received.
+type submits struct {
+	mu  sync.Mutex
+	all []SimSubmit
+}
+
+func (s *submits) add(x SimSubmit) {
+	s.mu.Lock()
+	s.all = append(s.all, x)
+	s.mu.Unlock()
+}
+
+func (s *submits) snapshot() []SimSubmit {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.all)
+}
+
+// receipts records what OnReceipt saw.
+type receipts struct {
+	mu   sync.Mutex
+	all  []Receipt
+	fail func(Receipt) error
+}
+
+func (r *receipts) onReceipt(x Receipt) error {
+	if r.fail != nil {
+		if err := r.fail(x); err != nil {
+			return err
+		}
+	}
+	r.mu.Lock()
+	r.all = append(r.all, x)
+	r.mu.Unlock()
+	return nil
+}
+
+func (r *receipts) len() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.all)
+}
+
+func (r *receipts) byID() map[string][]Receipt {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	m := make(map[string][]Receipt)
+	for _, x := range r.all {
+		m[x.MessageID] = append(m[x.MessageID], x)
+	}
+	return m
+}
+
+// events records Events calls.
+type events struct {
+	mu        sync.Mutex
+	results   map[string]int
+	bound     []bool
+	maxWindow int
+}
+
+func newEvents() *events { return &events{results: make(map[string]int)} }
+
+func (e *events) SubmitDone(result string, _ time.Duration) {
+	e.mu.Lock()
+	e.results[result]++
+	e.mu.Unlock()
+}
+
+func (e *events) SMPPBound(b bool) {
+	e.mu.Lock()
+	e.bound = append(e.bound, b)
+	e.mu.Unlock()
+}
+
+func (e *events) WindowInUse(n int) {
+	e.mu.Lock()
+	e.maxWindow = max(e.maxWindow, n)
+	e.mu.Unlock()
+}
+
+func (e *events) result(r string) int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.results[r]
+}
+
+func TestSubmitEncodingsAndParts(t *testing.T) {
+	var got submits
+	var rc receipts
+	sim := MustOpenSim(t, SimOptions{DeliveredPercent: 100, OnSubmit: got.add})
+	c := MustStartClient(t, sim, Options{OnReceipt: rc.onReceipt, Validity: 48 * time.Hour})
+	ctx := context.Background()
+
+	tests := []struct {
+		name   string
+		msg    Message
+		coding byte
+		texts  []string
+	}{
+		{"single GSM-7", Message{Source: "Shop", Dest: "34600000001", Text: "Hola, ¿qué tal? ñ ü €"},
+			codingGSM7, []string{"Hola, ¿qué tal? ñ ü €"}},
+		{"multipart GSM-7", Message{Source: "+34911111111", Dest: "34600000002", Text: strings.Repeat("b", 200)},
+			codingGSM7, []string{strings.Repeat("b", 153), strings.Repeat("b", 47)}},
+		{"single UCS-2", Message{Source: "Shop", Dest: "34600000003", Text: "canción 😀"},
+			codingUCS2, []string{"canción 😀"}},
+		{"multipart UCS-2", Message{Source: "Shop", Dest: "34600000004", Text: strings.Repeat("á", 100)},
+			codingUCS2, []string{strings.Repeat("á", 67), strings.Repeat("á", 33)}},
+	}
+	var allIDs []string
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := len(got.snapshot())
+			ids, err := c.Submit(ctx, tt.msg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(ids) != len(tt.texts) {
+				t.Fatalf("got %d ids, want %d", len(ids), len(tt.texts))
+			}
+			allIDs = append(allIDs, ids...)
+			parts := got.snapshot()[before:]
+			if len(parts) != len(tt.texts) {
+				t.Fatalf("simulator got %d parts, want %d", len(parts), len(tt.texts))
+			}
+			for i, p := range parts {
+				if p.DataCoding != tt.coding || p.Text != tt.texts[i] || p.RegisteredDelivery != 1 ||
+					p.Validity != "000002000000000R" || p.Dest != tt.msg.Dest {
+					t.Fatalf("part %d: %+v", i+1, p)
+				}
+				if NormalizeID(p.MessageID) != ids[i] {
+					t.Fatalf("part %d: id %q, Submit returned %q", i+1, p.MessageID, ids[i])
+				}
+				if len(tt.texts) == 1 {
+					if p.UDH != nil || p.ESMClass&0x40 != 0 {
+						t.Fatalf("single part with UDH: %+v", p)
+					}
+					continue
+				}
+				udh := []byte{0x05, 0x00, 0x03, byte(parts[0].Ref), byte(len(tt.texts)), byte(i + 1)}
+				if !bytes.Equal(p.UDH, udh) || p.ESMClass&0x40 == 0 || p.Part != i+1 || p.Parts != len(tt.texts) {
+					t.Fatalf("part %d: UDH % x esm %#x, want % x", i+1, p.UDH, p.ESMClass, udh)
+				}
+			}
+			switch {
+			case strings.HasPrefix(tt.msg.Source, "+"):
+				if parts[0].SourceTON != tonIntl || parts[0].Source != tt.msg.Source[1:] {
+					t.Fatalf("international source sent as TON %d %q", parts[0].SourceTON, parts[0].Source)
+				}
+			default:
+				if parts[0].SourceTON != tonAlpha {
+					t.Fatalf("alpha source sent with TON %d", parts[0].SourceTON)
+				}
+			}
+		})
+	}
+
+	// Every part gets exactly one receipt, under the id Submit returned, although the simulator
+	// writes ids in hex in some places and decimal (zero-padded) in others.
+	waitFor(t, "receipts", func() bool { return rc.len() >= len(allIDs) })
+	byID := rc.byID()
+	for _, id := range allIDs {
+		if r := byID[id]; len(r) != 1 || r[0].Stat != StatDelivered || r[0].DoneAt.IsZero() {
+			t.Fatalf("receipts for %s: %+v", id, r)
+		}
+	}
+}
+
+func TestReceiptIDsMatchWithoutTLV(t *testing.T) {
+	// The receipt text alone (decimal ids) must normalise to what submit_sm_resp said (hex for some).
+	for n := uint64(1); n <= 6; n++ {
+		resp, _, text := simIDs(n)
+		r, ok := ParseReceipt("id:" + text + " sub:001 dlvrd:001 submit date:2501011200 done date:2501011201 stat:DELIVRD err:000 text:")
+		if !ok || r.MessageID != NormalizeID(resp) {
+			t.Fatalf("n=%d: resp %q text %q -> %q", n, resp, text, r.MessageID)
+		}
+	}
+}
+
+func TestBindPair(t *testing.T) {
+	var rc receipts
+	sim := MustOpenSim(t, SimOptions{DeliveredPercent: 50})
+	c := MustStartClient(t, sim, Options{Bind: BindPair, OnReceipt: rc.onReceipt})
+	var ids []string
+	for i := range 10 {
+		got, err := c.Submit(context.Background(), Message{Source: "Shop", Dest: fmt.Sprint(34600000000 + i), Text: "hi"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, got...)
+	}
+	waitFor(t, "receipts", func() bool { return rc.len() >= len(ids) })
+	st := sim.Stats()
+	if st.Binds != 2 || st.Conns != 2 {
+		t.Fatalf("binds %d conns %d, want 2 and 2", st.Binds, st.Conns)
+	}
+	delivered := 0
+	for _, id := range ids {
+		r := rc.byID()[id]
+		if len(r) != 1 {
+			t.Fatalf("id %s: %d receipts", id, len(r))
+		}
+		if r[0].Stat == StatDelivered {
+			delivered++
+		}
+	}
+	if delivered != 5 {
+		t.Fatalf("%d of 10 delivered at 50%%", delivered)
+	}
+}
+
+func TestThrottledIsTemporary(t *testing.T) {
+	ev := newEvents()
+	sim := MustOpenSim(t, SimOptions{})
+	c := MustStartClient(t, sim, Options{Events: ev})
+	sim.SetMode(SimThrottle)
+	_, err := c.Submit(context.Background(), Message{Source: "Shop", Dest: "1", Text: "x"})
+	var se *SubmitError
+	if !errors.As(err, &se) || se.Status != 0x58 || !se.Temporary() {
+		t.Fatalf("err = %v, want temporary SubmitError 0x58", err)
+	}
+	if ev.result(ResultThrottled) != 1 {
+		t.Fatalf("events: %v", ev.results)
+	}
+	if (&SubmitError{Status: 0x0B}).Temporary() {
+		t.Fatal("0x0B is not temporary")
+	}
+	sim.SetMode(SimNormal)
+	if _, err := c.Submit(context.Background(), Message{Source: "Shop", Dest: "1", Text: "x"}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestSilentTimesOutAndRebinds(t *testing.T) {
+	ev := newEvents()
+	sim := MustOpenSim(t, SimOptions{})
+	c := MustStartClient(t, sim, Options{ResponseTimeout: 200 * time.Millisecond, Events: ev})
+	sim.SetMode(SimSilent)
+	if _, err := c.Submit(context.Background(), Message{Source: "Shop", Dest: "1", Text: "x"}); !errors.Is(err, ErrTimeout) {
+		t.Fatalf("err = %v, want ErrTimeout", err)
+	}
+	sim.SetMode(SimNormal)
+	waitFor(t, "rebind", func() bool { return sim.Stats().Binds == 2 && c.Bound() })
+	if _, err := c.Submit(context.Background(), Message{Source: "Shop", Dest: "1", Text: "x"}); err != nil {
+		t.Fatal(err)
+	}
+	ev.mu.Lock()
+	defer ev.mu.Unlock()
+	if !slices.Equal(ev.bound, []bool{true, false, true}) || ev.results[ResultTimeout] != 1 {
+		t.Fatalf("bound events %v results %v", ev.bound, ev.results)
+	}
+}
+
+func TestDropReconnects(t *testing.T) {
+	var boundCalls atomic.Int32
+	sim := MustOpenSim(t, SimOptions{})
+	c := MustStartClient(t, sim, Options{OnBound: func(bool) { boundCalls.Add(1) }})
+	sim.SetMode(SimDrop)
+	if _, err := c.Submit(context.Background(), Message{Source: "Shop", Dest: "1", Text: "x"}); !errors.Is(err, ErrNotBound) {
+		t.Fatalf("err = %v, want ErrNotBound", err)
+	}
+	sim.SetMode(SimNormal)
+	// Submit waits for the new session by itself.
+	if _, err := c.Submit(context.Background(), Message{Source: "Shop", Dest: "1", Text: "x"}); err != nil {
+		t.Fatal(err)
+	}
+	if b := sim.Stats().Binds; b != 2 {
+		t.Fatalf("binds = %d, want 2", b)
+	}
+	if n := boundCalls.Load(); n != 3 {
+		t.Fatalf("OnBound called %d times, want 3", n)
+	}
+}
+
+func TestRateCap(t *testing.T) {
+	const tps = 200
+	sim := MustOpenSim(t, SimOptions{})
+	c := MustStartClient(t, sim, Options{TPS: tps, Window: 20})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	var ok atomic.Int64
+	var wg sync.WaitGroup
+	start := time.Now()
+	for range 20 {
+		wg.Go(func() {
+			for ctx.Err() == nil {
+				if _, err := c.Submit(ctx, Message{Source: "Shop", Dest: "1", Text: "x"}); err == nil {
+					ok.Add(1)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	rate := float64(ok.Load()) / time.Since(start).Seconds()
+	if rate < tps*0.8 || rate > tps*1.2 {
+		t.Fatalf("rate %.1f/s, want %d ±20%%", rate, tps)
+	}
+	t.Logf("rate %.1f/s for TPS %d", rate, tps)
+}
+
+func TestWindowNeverExceeded(t *testing.T) {
+	const window = 4
+	ev := newEvents()
+	sim := MustOpenSim(t, SimOptions{ResponseDelay: 5 * time.Millisecond})
+	c := MustStartClient(t, sim, Options{Window: window, Events: ev})
+	var wg sync.WaitGroup
+	for i := range 16 {
+		wg.Go(func() {
+			for range 10 {
+				if _, err := c.Submit(context.Background(), Message{Source: "Shop", Dest: fmt.Sprint(i), Text: strings.Repeat("w", 200)}); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	st := sim.Stats()
+	if st.Submits != 16*10*2 {
+		t.Fatalf("submits %d", st.Submits)
+	}
+	if st.MaxOutstanding > window || st.MaxOutstanding < 2 {
+		t.Fatalf("simulator saw %d outstanding, window %d", st.MaxOutstanding, window)
+	}
+	if ev.maxWindow != window {
+		t.Fatalf("client window peaked at %d, want %d", ev.maxWindow, window)
+	}
+}
+
+func TestCancelReturnsPromptly(t *testing.T) {
+	sim := MustOpenSim(t, SimOptions{})
+	c := MustStartClient(t, sim, Options{Window: 1, ResponseTimeout: time.Minute})
+	sim.SetMode(SimSilent)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	errs := make(chan error, 2)
+	go func() { // sent, waits for a response that never comes
+		_, err := c.Submit(ctx, Message{Source: "Shop", Dest: "1", Text: "x"})
+		errs <- err
+	}()
+	waitFor(t, "first submit", func() bool { return sim.Stats().Submits == 1 })
+	go func() { // waits for the only window slot
+		_, err := c.Submit(ctx, Message{Source: "Shop", Dest: "2", Text: "x"})
+		errs <- err
+	}()
+	cancel()
+	start := time.Now()
+	for range 2 {
+		if err := <-errs; !errors.Is(err, context.Canceled) {
+			t.Fatalf("err = %v, want context.Canceled", err)
+		}
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Fatalf("cancel took %v", d)
+	}
+	if n := sim.Stats().Submits; n != 1 {
+		t.Fatalf("%d submits after cancel, want 1", n)
+	}
+	// The unanswered submit still holds its slot: the window counts what is on the wire.
+	if len(c.sem) != 1 {
+		t.Fatalf("window in use %d, want 1", len(c.sem))
+	}
+}
+
+func TestReceiptErrorIsRedelivered(t *testing.T) {
+	var failed atomic.Int32
+	rc := receipts{fail: func(Receipt) error {
+		if failed.Add(1) == 1 {
+			return errors.New("disk full")
+		}
+		return nil
+	}}
+	sim := MustOpenSim(t, SimOptions{DeliveredPercent: 100})
+	c := MustStartClient(t, sim, Options{OnReceipt: rc.onReceipt})
+	ids, err := c.Submit(context.Background(), Message{Source: "Shop", Dest: "1", Text: "x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "redelivered receipt", func() bool { return rc.len() == 1 })
+	if got := rc.byID()[ids[0]]; len(got) != 1 {
+		t.Fatalf("receipts %+v", got)
+	}
+	waitFor(t, "ack", func() bool { return sim.Stats().ReceiptsAcked == 1 })
+	if st := sim.Stats(); st.ReceiptsNacked != 1 || st.ReceiptsSent != 2 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+func TestReceiptsFirstDuplicatesAndUnmatched(t *testing.T) {
+	var rc receipts
+	sim := MustOpenSim(t, SimOptions{DeliveredPercent: 0})
+	c := MustStartClient(t, sim, Options{OnReceipt: rc.onReceipt})
+	sim.SetReceiptsFirst(true)
+	sim.SetDuplicateReceipts(true)
+	ids, err := c.Submit(context.Background(), Message{Source: "Shop", Dest: "1", Text: strings.Repeat("d", 300)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "duplicated receipts", func() bool { return rc.len() == 2*len(ids) })
+	for _, id := range ids {
+		if r := rc.byID()[id]; len(r) != 2 || r[0].Stat != StatUndelivered {
+			t.Fatalf("receipts for %s: %+v", id, r)
+		}
+	}
+	sim.SetDuplicateReceipts(false)
+	if err := sim.SendReceipt("00FFEE", StatExpired); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "unmatched receipt", func() bool { return len(rc.byID()["65518"]) == 1 })
+	if r := rc.byID()["65518"][0]; r.Stat != StatExpired {
+		t.Fatalf("receipt %+v", r)
+	}
+}
+
+func TestReceiptsWaitForReceiverBind(t *testing.T) {
+	var rc receipts
+	sim := MustOpenSim(t, SimOptions{})
+	if err := sim.SendReceipt("42", StatDelivered); err != nil {
+		t.Fatal(err)
+	}
+	MustStartClient(t, sim, Options{OnReceipt: rc.onReceipt})
+	waitFor(t, "kept receipt", func() bool { return rc.len() == 1 })
+}
+
+func TestBindRejected(t *testing.T) {
+	sim := MustOpenSim(t, SimOptions{SystemID: "good", Password: "secret"})
+	c := New(Options{Addr: sim.Addr(), SystemID: "good", Password: "wrong"})
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	c.Start(context.Background())
+	defer func() { _ = c.Close(context.Background()) }()
+	if _, err := c.Submit(ctx, Message{Source: "Shop", Dest: "1", Text: "x"}); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("err = %v", err)
+	}
+	if sim.Stats().Binds != 0 || c.Bound() {
+		t.Fatal("bound with a wrong password")
+	}
+}
+
+func TestLocalRefusals(t *testing.T) {
+	c := New(Options{})
+	tests := []struct {
+		name   string
+		msg    Message
+		status uint32
+	}{
+		{"too many parts", Message{Source: "1", Dest: "2", Text: strings.Repeat("x", 153*256)}, 0x01},
+		{"source too long", Message{Source: strings.Repeat("1", 30), Dest: "2", Text: "x"}, 0x0A},
+		{"no destination", Message{Source: "1", Text: "x"}, 0x0B},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := c.Submit(context.Background(), tt.msg)
+			var se *SubmitError
+			if !errors.As(err, &se) || se.Status != tt.status || se.Temporary() {
+				t.Fatalf("err = %v, want status %#x", err, tt.status)
+			}
+		})
+	}
+}
+
+func BenchmarkSubmit(b *testing.B) {
+	var receipts atomic.Int64
+	sim := MustOpenSim(b, SimOptions{DeliveredPercent: 90})
+	c := MustStartClient(b, sim, Options{Window: 200, OnReceipt: func(Receipt) error {
+		receipts.Add(1)
+		return nil
+	}})
+	b.SetParallelism(64)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := c.Submit(context.Background(), Message{Source: "Shop", Dest: "34600000000", Text: "benchmark message"}); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "submits/s")
+	b.ReportMetric(float64(receipts.Load())/b.Elapsed().Seconds(), "receipts/s")
+}
