@@ -39,13 +39,13 @@ const (
 
 // Log keys.
 const (
-	logUpload    = "upload_id"
-	logFile      = "file"
-	logBroadcast = "broadcast_id"
-	logResult    = "result"
-	logRows      = "rows"
-	logDuration  = "duration"
-	logError     = "error"
+	ingestKeyUpload    = "upload_id"
+	ingestKeyFile      = "file"
+	ingestKeyBroadcast = "broadcast_id"
+	ingestKeyResult    = "result"
+	ingestKeyRows      = "rows"
+	ingestKeyDuration  = "duration"
+	ingestKeyError     = "error"
 )
 
 // IngestOptions configure an Ingester. Zero values take the defaults of

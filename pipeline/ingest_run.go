@@ -47,7 +47,7 @@ func (in *Ingester) Run(ctx context.Context, job *store.Job) (*campaignd.Broadca
 	if u.FileName == "" {
 		u.FileName = filepath.Base(u.RealPath)
 	}
-	log := in.logger.With(slog.Uint64(logUpload, u.ID), slog.String(logFile, u.FileName))
+	log := in.logger.With(slog.Uint64(ingestKeyUpload, u.ID), slog.String(ingestKeyFile, u.FileName))
 	switch u.Outcome {
 	case campaignd.UploadAccepted:
 		b, err := in.db.Broadcast(u.BroadcastID)
@@ -98,9 +98,9 @@ func (in *Ingester) Run(ctx context.Context, job *store.Job) (*campaignd.Broadca
 		in.countRows(&oc.v)
 		in.o.Events.IngestDone(campaignd.UploadRejected, time.Since(start))
 		first := u.Errors[0]
-		log.Warn("file rejected", slog.String(logResult, campaignd.UploadRejected),
-			slog.Int("line", first.Line), slog.String(logError, first.Error),
-			slog.Int(logRows, oc.v.Rows), slog.String("result_path", u.ResultPath))
+		log.Warn("file rejected", slog.String(ingestKeyResult, campaignd.UploadRejected),
+			slog.Int("line", first.Line), slog.String(ingestKeyError, first.Error),
+			slog.Int(ingestKeyRows, oc.v.Rows), slog.String("result_path", u.ResultPath))
 		return nil, nil
 	}
 
@@ -122,11 +122,11 @@ func (in *Ingester) Run(ctx context.Context, job *store.Job) (*campaignd.Broadca
 	d := time.Since(start)
 	in.countRows(&oc.v)
 	in.o.Events.IngestDone(campaignd.UploadAccepted, d)
-	log.Info("file accepted", slog.String(logResult, campaignd.UploadAccepted),
-		slog.Uint64(logBroadcast, b.ID), slog.String("status", string(b.Status)),
-		slog.Int(logRows, oc.v.Rows), slog.Int(ResultValid, oc.v.Valid),
+	log.Info("file accepted", slog.String(ingestKeyResult, campaignd.UploadAccepted),
+		slog.Uint64(ingestKeyBroadcast, b.ID), slog.String("status", string(b.Status)),
+		slog.Int(ingestKeyRows, oc.v.Rows), slog.Int(ResultValid, oc.v.Valid),
 		slog.Int(ResultInvalid, oc.v.Invalid), slog.Int(ResultDuplicate, oc.v.Dup),
-		slog.Duration(logDuration, d))
+		slog.Duration(ingestKeyDuration, d))
 	return b, nil
 }
 
