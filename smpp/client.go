@@ -228,8 +228,8 @@ func (c *Client) Start(ctx context.Context) {
 	})
 }
 
-// Close unbinds, stops the connection loops and waits for them (and for submits still awaiting a
-// response in the background) until ctx ends.
+// Close unbinds, stops the connection loops and waits for them until ctx ends. Submits in progress
+// return ErrNotBound.
 func (c *Client) Close(ctx context.Context) error {
 	c.closeOnce.Do(func() {
 		close(c.closed)
@@ -414,7 +414,11 @@ func (c *Client) submitPart(ctx context.Context, sm *pdu.SubmitSM) (string, erro
 		}
 		if c.limiter != nil {
 			if err := c.limiter.Wait(ctx); err != nil {
-				return "", err
+				if ctx.Err() != nil {
+					return "", ctx.Err()
+				}
+				// The next token comes after ctx's deadline.
+				return "", fmt.Errorf("smpp: rate limit: %w", context.DeadlineExceeded)
 			}
 		}
 		// A fresh sequence number per attempt, registered before gosmpp can write the PDU, so the
@@ -435,10 +439,9 @@ func (c *Client) submitPart(ctx context.Context, sm *pdu.SubmitSM) (string, erro
 		id, cancelled, err := c.await(ctx.Done(), s, seq, ch, start, timer)
 		if cancelled {
 			// Keep the slot until the response settles, so the window holds on the wire.
+			// The wait ends by the timeout at the latest, or when Close ends the session.
 			handedOff = true
-			c.wg.Add(1)
 			go func() {
-				defer c.wg.Done()
 				defer c.release()
 				_, _, _ = c.await(nil, s, seq, ch, start, timer)
 			}()

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -334,26 +335,47 @@ func TestRateCap(t *testing.T) {
 	const tps = 200
 	sim := MustOpenSim(t, SimOptions{})
 	c := MustStartClient(t, sim, Options{TPS: tps, Window: 20})
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	var ok atomic.Int64
+	end := time.Now().Add(2 * time.Second)
+	var mu sync.Mutex
+	var first, last time.Time
+	var ok int
 	var wg sync.WaitGroup
-	start := time.Now()
 	for range 20 {
 		wg.Go(func() {
-			for ctx.Err() == nil {
-				if _, err := c.Submit(ctx, Message{Source: "Shop", Dest: "1", Text: "x"}); err == nil {
-					ok.Add(1)
+			for time.Now().Before(end) {
+				if _, err := c.Submit(context.Background(), Message{Source: "Shop", Dest: "1", Text: "x"}); err != nil {
+					t.Error(err)
+					return
 				}
+				now := time.Now()
+				mu.Lock()
+				if first.IsZero() {
+					first = now
+				}
+				last, ok = now, ok+1
+				mu.Unlock()
 			}
 		})
 	}
 	wg.Wait()
-	rate := float64(ok.Load()) / time.Since(start).Seconds()
+	rate := float64(ok-1) / last.Sub(first).Seconds()
 	if rate < tps*0.8 || rate > tps*1.2 {
 		t.Fatalf("rate %.1f/s, want %d ±20%%", rate, tps)
 	}
 	t.Logf("rate %.1f/s for TPS %d", rate, tps)
+}
+
+func TestRateWaitPastDeadline(t *testing.T) {
+	sim := MustOpenSim(t, SimOptions{})
+	c := MustStartClient(t, sim, Options{TPS: 1})
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	if _, err := c.Submit(ctx, Message{Source: "Shop", Dest: "1", Text: "x"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Submit(ctx, Message{Source: "Shop", Dest: "1", Text: "x"}); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("err = %v, want DeadlineExceeded", err)
+	}
 }
 
 func TestWindowNeverExceeded(t *testing.T) {
@@ -536,4 +558,45 @@ func BenchmarkSubmit(b *testing.B) {
 	})
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "submits/s")
 	b.ReportMetric(float64(receipts.Load())/b.Elapsed().Seconds(), "receipts/s")
+}
+
+// BenchmarkRateCap measures the achieved rate against a TPS cap over SMPP_RATE_SECONDS (default 5)
+// seconds, counted between the first and the last accepted submit; run it with -benchtime=1x.
+func BenchmarkRateCap(b *testing.B) {
+	const tps = 500
+	seconds := 5
+	if v := os.Getenv("SMPP_RATE_SECONDS"); v != "" {
+		_, _ = fmt.Sscan(v, &seconds)
+	}
+	sim := MustOpenSim(b, SimOptions{DeliveredPercent: 100, ReceiptDelay: time.Millisecond})
+	c := MustStartClient(b, sim, Options{TPS: tps, Window: 50, OnReceipt: func(Receipt) error { return nil }})
+	for range b.N {
+		end := time.Now().Add(time.Duration(seconds) * time.Second)
+		var mu sync.Mutex
+		var first, last time.Time
+		var ok int
+		var wg sync.WaitGroup
+		for range 50 {
+			wg.Go(func() {
+				for time.Now().Before(end) {
+					if _, err := c.Submit(context.Background(), Message{Source: "Shop", Dest: "1", Text: "x"}); err != nil {
+						b.Errorf("submit: %v", err)
+						return
+					}
+					now := time.Now()
+					mu.Lock()
+					if first.IsZero() {
+						first = now
+					}
+					last = now
+					ok++
+					mu.Unlock()
+				}
+			})
+		}
+		wg.Wait()
+		rate := float64(ok-1) / last.Sub(first).Seconds()
+		b.ReportMetric(rate, "submits/s")
+		b.ReportMetric(100*(rate-tps)/tps, "error_%")
+	}
 }

@@ -129,7 +129,7 @@ var receiptKeys = []string{"id", "sub", "dlvrd", "submit date", "done date", "st
 // receiptFields splits "id:X sub:001 ... err:000 text:..." into lower-case keys and their values.
 // Each value is the first space-free word after its key.
 func receiptFields(s string) map[string]string {
-	lower := strings.ToLower(s)
+	lower := asciiLower(s) // same length as s, so indexes carry over
 	if i := keyIndex(lower, "text"); i >= 0 {
 		lower, s = lower[:i], s[:i]
 	}
@@ -146,6 +146,17 @@ func receiptFields(s string) map[string]string {
 		fields[k] = v
 	}
 	return fields
+}
+
+// asciiLower lower-cases A–Z only; unlike strings.ToLower it never changes the length of s.
+func asciiLower(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if c >= 'A' && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return string(b)
 }
 
 // keyIndex finds "key:" at the start of s or after whitespace, so "id:" does not match "msgid:".
