@@ -60,9 +60,13 @@ type IngestOptions struct {
 	DefaultSender     string
 	AllowedCountries  []string // region codes besides Mexico, e.g. "US"
 	MaxUploadBytes    int64    // 0: no limit
-	Now               func() time.Time
-	Logger            *slog.Logger
-	Events            IngestEvents // nil: none
+	// FTPRoot is the directory of the FTP jails (DATA_DIR/ftp). A job read
+	// back from the store has no RealPath or UserRoot (they are not
+	// serialised); they are rebuilt as FTPRoot/<user> and its Path.
+	FTPRoot string
+	Now     func() time.Time
+	Logger  *slog.Logger
+	Events  IngestEvents // nil: none
 }
 
 // IngestEvents receives ingest metrics as events.

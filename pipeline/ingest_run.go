@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path"
 	"path/filepath"
 	"time"
 
@@ -44,6 +45,7 @@ func (in *Ingester) Run(ctx context.Context, job *store.Job) (*campaignd.Broadca
 	} else if err != nil {
 		return nil, fmt.Errorf("ingest: upload %d: %w", job.Upload.ID, err)
 	}
+	in.fillPaths(u, &job.Upload)
 	if u.FileName == "" {
 		u.FileName = filepath.Base(u.RealPath)
 	}
@@ -128,6 +130,24 @@ func (in *Ingester) Run(ctx context.Context, job *store.Job) (*campaignd.Broadca
 		slog.Int(ResultInvalid, oc.v.Invalid), slog.Int(ResultDuplicate, oc.v.Dup),
 		slog.Duration(ingestKeyDuration, d))
 	return b, nil
+}
+
+// fillPaths restores the upload's on-disk paths, which the store does not
+// keep: from the job handed over by ftpd, else from FTPRoot, the user and
+// the path inside the jail.
+func (in *Ingester) fillPaths(u, fromJob *campaignd.Upload) {
+	if u.RealPath == "" {
+		u.RealPath = fromJob.RealPath
+	}
+	if u.UserRoot == "" {
+		u.UserRoot = fromJob.UserRoot
+	}
+	if u.UserRoot == "" && in.o.FTPRoot != "" && u.User != "" && u.User == filepath.Base(u.User) {
+		u.UserRoot = filepath.Join(in.o.FTPRoot, u.User)
+	}
+	if u.RealPath == "" && u.UserRoot != "" && u.Path != "" {
+		u.RealPath = filepath.Join(u.UserRoot, filepath.FromSlash(path.Clean("/"+u.Path)))
+	}
 }
 
 // ingestFile evaluates the file at src, streaming valid rows into a
