@@ -71,6 +71,7 @@ const (
 	logStat    = "stat"
 	logStatus  = "status"
 	logError   = "error"
+	logText    = "text"
 )
 
 var (
@@ -505,7 +506,7 @@ func (c *Client) handleDeliver(d *pdu.DeliverSM) pdu.PDU {
 	}
 	r, ok := receiptFromPDU(d)
 	if !ok {
-		c.log.Warn("unreadable delivery receipt acknowledged", slog.String("text", r.Raw))
+		c.log.Warn("unreadable delivery receipt acknowledged", slog.String(logText, r.Raw))
 		return resp
 	}
 	if c.opts.OnReceipt != nil {

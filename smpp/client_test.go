@@ -268,6 +268,31 @@ func TestBindPair(t *testing.T) {
 	}
 }
 
+func TestMultipartFailureReturnsAcceptedIDs(t *testing.T) {
+	var sim *Simulator
+	sim = MustOpenSim(t, SimOptions{OnSubmit: func(x SimSubmit) {
+		if x.Part == 2 {
+			sim.SetMode(SimThrottle) // from part 3 on
+		}
+	}})
+	c := MustStartClient(t, sim, Options{})
+	ids, err := c.Submit(context.Background(), Message{Source: "Shop", Dest: "1", Text: strings.Repeat("m", 400)})
+	var se *SubmitError
+	if len(ids) != 2 || !errors.As(err, &se) || !se.Temporary() {
+		t.Fatalf("ids %v err %v, want 2 ids and a throttling error", ids, err)
+	}
+}
+
+func TestEnquireLinkKeepsIdleSessionUp(t *testing.T) {
+	sim := MustOpenSim(t, SimOptions{})
+	// Reads time out after 2×20ms+30ms: only enquire_link traffic keeps the session alive.
+	c := MustStartClient(t, sim, Options{EnquireLink: 20 * time.Millisecond, ResponseTimeout: 30 * time.Millisecond})
+	waitFor(t, "enquire_links", func() bool { return sim.Stats().EnquireLinks >= 15 })
+	if st := sim.Stats(); st.Binds != 1 || !c.Bound() {
+		t.Fatalf("session dropped while idle: %+v", st)
+	}
+}
+
 func TestThrottledIsTemporary(t *testing.T) {
 	ev := newEvents()
 	sim := MustOpenSim(t, SimOptions{})

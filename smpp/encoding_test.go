@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"campaignd"
 )
 
 func TestSegments(t *testing.T) {
@@ -135,5 +137,18 @@ func TestRelativeValidity(t *testing.T) {
 				t.Fatalf("relativeValidity(%s) = %q, want %q", tt.d, got, tt.want)
 			}
 		})
+	}
+}
+
+func TestSegmentsAgreesWithRoot(t *testing.T) {
+	a := strings.Repeat
+	texts := []string{"", "plain", "`grave`", "@$_", a("a", 152) + "€" + a("a", 200), a("á", 66) + "😀" + a("á", 80),
+		a("{", 80), a("{", 81), a("x", 1000), "Ελληνικά ΔΦΓ", "ΔΦΓΛΩΠΨΣΘΞ", a("€", 77) + "a", a("é", 161)}
+	for _, text := range texts {
+		e1, n1, p1 := Segments(text)
+		e2, n2, p2 := campaignd.AnalyzeText(text)
+		if e1 != e2 || n1 != n2 || p1 != p2 {
+			t.Errorf("%.20q: smpp %s %d %d, campaignd %s %d %d", text, e1, n1, p1, e2, n2, p2)
+		}
 	}
 }

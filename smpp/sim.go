@@ -78,6 +78,7 @@ type SimStats struct {
 	ReceiptsAcked  int64 // deliver_sm_resp with ESME_ROK
 	ReceiptsNacked int64 // deliver_sm_resp with an error status (redelivered later)
 	Binds          int64 // successful binds
+	EnquireLinks   int64 // enquire_link received
 	Conns          int   // connections open now
 	MaxOutstanding int   // most submit_sm awaiting an answer on one connection at any time
 	PerDest        map[string]int
@@ -95,7 +96,7 @@ type Simulator struct {
 	nextID        atomic.Uint64
 	nextStat      atomic.Uint64
 
-	submits, receiptsSent, acked, nacked, binds atomic.Int64
+	submits, receiptsSent, acked, nacked, binds, enquireLinks atomic.Int64
 
 	mu             sync.Mutex
 	conns          map[*simConn]struct{}
@@ -218,6 +219,7 @@ func (s *Simulator) Stats() SimStats {
 		ReceiptsAcked:  s.acked.Load(),
 		ReceiptsNacked: s.nacked.Load(),
 		Binds:          s.binds.Load(),
+		EnquireLinks:   s.enquireLinks.Load(),
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -555,6 +557,7 @@ func (c *simConn) handle(p pdu.PDU) {
 	case *pdu.BindRequest:
 		c.handleBind(pp)
 	case *pdu.EnquireLink:
+		c.s.enquireLinks.Add(1)
 		c.send(pp.GetResponse())
 	case *pdu.Unbind:
 		c.sendAndClose(pp.GetResponse())
