@@ -1,0 +1,272 @@
+package webui
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"campaignd"
+)
+
+// APIBroadcast is a broadcast in the JSON API (SPEC §7). Times are RFC 3339
+// in UTC; a time that is not set (scheduled_at of a pending broadcast,
+// started_at before sending) is null.
+type APIBroadcast struct {
+	ID          uint64           `json:"id"`
+	Name        string           `json:"name"`
+	FileName    string           `json:"file_name"`
+	Sender      string           `json:"sender"`
+	Status      campaignd.Status `json:"status"`
+	CreatedAt   *time.Time       `json:"created_at"`
+	ScheduledAt *time.Time       `json:"scheduled_at"`
+	StartedAt   *time.Time       `json:"started_at"`
+	CompletedAt *time.Time       `json:"completed_at"`
+	UploadID    uint64           `json:"upload_id,omitempty"`
+	Charset     string           `json:"charset,omitempty"`
+	Notes       []string         `json:"notes,omitempty"`
+	Segments    int64            `json:"segments"`
+	Counts      campaignd.Counts `json:"counts"`
+	Wait        string           `json:"wait,omitempty"`
+}
+
+// APIUpload is an uploaded file in the JSON API.
+type APIUpload struct {
+	ID          uint64                `json:"id"`
+	User        string                `json:"user"`
+	FileName    string                `json:"file_name"`
+	Path        string                `json:"path"`
+	Size        int64                 `json:"size"`
+	SHA256      string                `json:"sha256"`
+	RemoteAddr  string                `json:"remote_addr"`
+	ReceivedAt  *time.Time            `json:"received_at"`
+	FinishedAt  *time.Time            `json:"finished_at"`
+	Outcome     string                `json:"outcome"`
+	BroadcastID uint64                `json:"broadcast_id,omitempty"`
+	Errors      []campaignd.FileError `json:"errors"`
+	ErrorCount  int                   `json:"error_count"`
+	ResultPath  string                `json:"result_path,omitempty"`
+}
+
+// APIReport is a daily report in the JSON API.
+type APIReport struct {
+	Day         string     `json:"date"`
+	FileName    string     `json:"file_name"`
+	Rows        int64      `json:"rows"`
+	Bytes       int64      `json:"bytes"`
+	SHA256      string     `json:"sha256"`
+	ProducedAt  *time.Time `json:"produced_at"`
+	Partial     bool       `json:"partial"`
+	PushState   string     `json:"push_state"`
+	PushedAt    *time.Time `json:"pushed_at"`
+	Attempts    int        `json:"attempts"`
+	LastError   string     `json:"last_error,omitempty"`
+	NextAttempt *time.Time `json:"next_attempt"`
+}
+
+func jsonTime(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	u := t.UTC()
+	return &u
+}
+
+func toAPIBroadcast(b *campaignd.Broadcast) *APIBroadcast {
+	return &APIBroadcast{
+		ID: b.ID, Name: b.Name, FileName: b.FileName, Sender: b.Sender, Status: b.Status,
+		CreatedAt: jsonTime(b.CreatedAt), ScheduledAt: jsonTime(b.ScheduledAt),
+		StartedAt: jsonTime(b.StartedAt), CompletedAt: jsonTime(b.CompletedAt),
+		UploadID: b.UploadID, Charset: b.Charset, Notes: b.Notes, Segments: b.Segments,
+		Counts: b.Counts, Wait: b.Wait,
+	}
+}
+
+func toAPIUpload(u *campaignd.Upload) *APIUpload {
+	errs := u.Errors
+	if errs == nil {
+		errs = []campaignd.FileError{}
+	}
+	return &APIUpload{
+		ID: u.ID, User: u.User, FileName: u.FileName, Path: u.Path, Size: u.Size, SHA256: u.SHA256,
+		RemoteAddr: u.RemoteAddr, ReceivedAt: jsonTime(u.ReceivedAt), FinishedAt: jsonTime(u.FinishedAt),
+		Outcome: u.Outcome, BroadcastID: u.BroadcastID, Errors: errs, ErrorCount: u.ErrorCount,
+		ResultPath: u.ResultPath,
+	}
+}
+
+func toAPIReport(r *campaignd.Report) *APIReport {
+	return &APIReport{
+		Day: r.Day, FileName: r.FileName, Rows: r.Rows, Bytes: r.Bytes, SHA256: r.SHA256,
+		ProducedAt: jsonTime(r.ProducedAt), Partial: r.Partial, PushState: r.PushState,
+		PushedAt: jsonTime(r.PushedAt), Attempts: r.Attempts, LastError: r.LastError,
+		NextAttempt: jsonTime(r.NextAttempt),
+	}
+}
+
+// parseRange reads ?offset= and ?limit= (default 100, at most 1000).
+func parseRange(r *http.Request) (offset, limit int, err error) {
+	q := r.URL.Query()
+	offset, limit = 0, 100
+	if v := q.Get("offset"); v != "" {
+		if offset, err = strconv.Atoi(v); err != nil || offset < 0 {
+			return 0, 0, campaignd.Errorf(campaignd.EINVALID, "Invalid offset %q.", v)
+		}
+	}
+	if v := q.Get("limit"); v != "" {
+		if limit, err = strconv.Atoi(v); err != nil || limit < 1 || limit > 1000 {
+			return 0, 0, campaignd.Errorf(campaignd.EINVALID, "Invalid limit %q: 1 to 1000.", v)
+		}
+	}
+	return offset, limit, nil
+}
+
+func (s *Server) apiBroadcasts(w http.ResponseWriter, r *http.Request) {
+	st, err := parseStatus(r.URL.Query().Get("status"))
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	offset, limit, err := parseRange(r)
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	list, total, err := s.o.Backend.Broadcasts(r.Context(), st, offset, limit)
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	out := make([]*APIBroadcast, 0, len(list))
+	for _, b := range list {
+		out = append(out, toAPIBroadcast(b))
+	}
+	writeJSON(w, http.StatusOK, struct {
+		Total      int             `json:"total"`
+		Offset     int             `json:"offset"`
+		Limit      int             `json:"limit"`
+		Broadcasts []*APIBroadcast `json:"broadcasts"`
+	}{total, offset, limit, out})
+}
+
+func (s *Server) apiBroadcast(w http.ResponseWriter, r *http.Request) {
+	id, err := parseID(r)
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	b, err := s.o.Backend.Broadcast(r.Context(), id)
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, toAPIBroadcast(b))
+}
+
+// apiAction is POST /broadcasts/{id}/send|schedule|pause|resume|cancel;
+// schedule takes {"at": RFC 3339}.
+func (s *Server) apiAction(w http.ResponseWriter, r *http.Request) {
+	req, err := s.parseAction(r, func() (time.Time, error) { return parseAt(w, r) })
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	b, err := s.o.Backend.Act(r.Context(), req)
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	s.log.Info("broadcast action", keyUser, req.User, keyRemote, req.RemoteAddr, "broadcast_id", req.BroadcastID, "action", req.Action, "api", true)
+	writeJSON(w, http.StatusOK, toAPIBroadcast(b))
+}
+
+func parseAt(w http.ResponseWriter, r *http.Request) (time.Time, error) {
+	var body struct {
+		At string `json:"at"`
+	}
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 16<<10))
+	if err := dec.Decode(&body); err != nil && !errors.Is(err, io.EOF) {
+		return time.Time{}, campaignd.Errorf(campaignd.EINVALID, `Body must be {"at": "RFC 3339 time"}.`)
+	}
+	if body.At == "" {
+		return time.Time{}, campaignd.Errorf(campaignd.EINVALID, `Missing "at": give the date as RFC 3339, e.g. 2026-05-01T09:00:00-06:00.`)
+	}
+	t, err := time.Parse(time.RFC3339, body.At)
+	if err != nil {
+		return time.Time{}, campaignd.Errorf(campaignd.EINVALID, "Invalid date %q: use RFC 3339, e.g. 2026-05-01T09:00:00-06:00.", body.At)
+	}
+	return t, nil
+}
+
+func (s *Server) apiDelete(w http.ResponseWriter, r *http.Request) {
+	id, err := parseID(r)
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	p := principalFrom(r.Context())
+	req := campaignd.ActionRequest{BroadcastID: id, Action: campaignd.ActionDelete, User: p.User, RemoteAddr: remoteIP(r)}
+	if _, err := s.o.Backend.Act(r.Context(), req); err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	s.log.Info("broadcast action", keyUser, req.User, keyRemote, req.RemoteAddr, "broadcast_id", id, "action", req.Action, "api", true)
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) apiFiles(w http.ResponseWriter, r *http.Request) {
+	offset, limit, err := parseRange(r)
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	list, total, err := s.o.Backend.Uploads(r.Context(), offset, limit)
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	out := make([]*APIUpload, 0, len(list))
+	for _, u := range list {
+		out = append(out, toAPIUpload(u))
+	}
+	writeJSON(w, http.StatusOK, struct {
+		Total  int          `json:"total"`
+		Offset int          `json:"offset"`
+		Limit  int          `json:"limit"`
+		Files  []*APIUpload `json:"files"`
+	}{total, offset, limit, out})
+}
+
+func (s *Server) apiReports(w http.ResponseWriter, r *http.Request) {
+	list, err := s.o.Backend.Reports(r.Context())
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	out := make([]*APIReport, 0, len(list))
+	for _, rep := range list {
+		out = append(out, toAPIReport(rep))
+	}
+	writeJSON(w, http.StatusOK, struct {
+		Reports []*APIReport `json:"reports"`
+	}{out})
+}
+
+func (s *Server) apiPush(w http.ResponseWriter, r *http.Request) {
+	day, err := s.parseDay(chi.URLParam(r, "day"))
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	p := principalFrom(r.Context())
+	rep, err := s.o.Backend.PushReport(r.Context(), day, p.User, remoteIP(r))
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, toAPIReport(rep))
+}

@@ -1,0 +1,110 @@
+package webui
+
+import (
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"campaignd"
+)
+
+// errThrottled is returned while logins are locked for a user or an address.
+type errThrottled struct{ retry time.Duration }
+
+func (e *errThrottled) Error() string {
+	return "Too many failed logins. Try again in " + humanDuration(e.retry) + "."
+}
+
+// httpStatus maps campaignd error codes to HTTP statuses: the one place
+// where this mapping is made.
+func httpStatus(err error) int {
+	var t *errThrottled
+	if errors.As(err, &t) {
+		return http.StatusTooManyRequests
+	}
+	switch campaignd.ErrorCode(err) {
+	case campaignd.EINVALID:
+		return http.StatusBadRequest
+	case campaignd.EUNAUTHORIZED:
+		return http.StatusUnauthorized
+	case campaignd.EFORBIDDEN:
+		return http.StatusForbidden
+	case campaignd.ENOTFOUND:
+		return http.StatusNotFound
+	case campaignd.ECONFLICT:
+		return http.StatusConflict
+	}
+	return http.StatusInternalServerError
+}
+
+// errorMessage is the text users see for err; internals never leak.
+func errorMessage(err error) string {
+	var t *errThrottled
+	if errors.As(err, &t) {
+		return t.Error()
+	}
+	return campaignd.ErrorMessage(err)
+}
+
+// Error answers a request that failed, in the request's own language: JSON
+// for the API, an error fragment swapped into the page's flash area for
+// htmx, an error page otherwise. Internal errors are logged.
+func (s *Server) Error(w http.ResponseWriter, r *http.Request, err error) {
+	status := httpStatus(err)
+	msg := errorMessage(err)
+	if status == http.StatusInternalServerError {
+		s.log.Error("request failed", keyMethod, r.Method, keyPath, r.URL.Path, slog.Any(keyError, err))
+	}
+	var t *errThrottled
+	if errors.As(err, &t) {
+		w.Header().Set("Retry-After", strconv.Itoa(int(t.retry.Seconds()+0.999)))
+	}
+	switch {
+	case isAPI(r):
+		if status == http.StatusUnauthorized {
+			w.Header().Set("WWW-Authenticate", `Basic realm="campaignd", charset="UTF-8"`)
+		}
+		writeJSON(w, status, map[string]string{"error": msg})
+	case isHTMX(r):
+		if status == http.StatusUnauthorized {
+			// The session ended: send the browser to the login page.
+			w.Header().Set("HX-Redirect", "/login")
+		}
+		// htmx 4 swaps error responses; send them to the flash area rather
+		// than into the element that asked.
+		w.Header().Set("HX-Retarget", "#flash")
+		w.Header().Set("HX-Reswap", "innerHTML")
+		s.renderFragment(w, r, status, "error", "flash", &flash{Error: true, Text: msg})
+	default:
+		if status == http.StatusUnauthorized {
+			http.Redirect(w, r, loginURL(r), http.StatusSeeOther)
+			return
+		}
+		s.renderPage(w, r, status, "error", &page{Title: http.StatusText(status), Data: errorPage{Status: status, Message: msg}})
+	}
+}
+
+type errorPage struct {
+	Status  int
+	Message string
+}
+
+func isAPI(r *http.Request) bool { return strings.HasPrefix(r.URL.Path, "/api/") }
+
+func isHTMX(r *http.Request) bool { return r.Header.Get("HX-Request") == "true" }
+
+// writeJSON writes v as the JSON body of a response with the given status.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		status = http.StatusInternalServerError
+		b = []byte(`{"error": "Internal error."}`)
+	}
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	w.Write(append(b, '\n'))
+}

@@ -1,0 +1,401 @@
+package webui
+
+import (
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/go-chi/chi/v5"
+
+	"campaignd"
+)
+
+const (
+	perPage     = 25
+	previewRows = 10
+)
+
+// listData is the Broadcasts by File page.
+type listData struct {
+	Status     campaignd.Status
+	Statuses   []campaignd.Status
+	Broadcasts []*campaignd.Broadcast
+	Total      int
+	Pager
+}
+
+// Pager is one page of a paginated list.
+type Pager struct {
+	Page, Pages int
+	Prev, Next  string // URLs, "" at the ends
+	First, Upto int    // 1-based positions shown
+}
+
+func newPager(base url.Values, path string, pageNo, total int) Pager {
+	p := Pager{Page: pageNo, Pages: max(1, (total+perPage-1)/perPage)}
+	link := func(n int) string {
+		q := url.Values{}
+		for k, v := range base {
+			q[k] = v
+		}
+		q.Set("page", strconv.Itoa(n))
+		return path + "?" + q.Encode()
+	}
+	if pageNo > 1 {
+		p.Prev = link(pageNo - 1)
+	}
+	if pageNo < p.Pages {
+		p.Next = link(pageNo + 1)
+	}
+	if total > 0 {
+		p.First = (pageNo-1)*perPage + 1
+		p.Upto = min(total, pageNo*perPage)
+	}
+	return p
+}
+
+func parsePage(r *http.Request) (int, error) {
+	v := r.URL.Query().Get("page")
+	if v == "" {
+		return 1, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > 1_000_000 {
+		return 0, campaignd.Errorf(campaignd.EINVALID, "Invalid page %q.", v)
+	}
+	return n, nil
+}
+
+func parseStatus(v string) (campaignd.Status, error) {
+	st := campaignd.Status(v)
+	if v != "" && !st.Valid() {
+		return "", campaignd.Errorf(campaignd.EINVALID, "Unknown status %q.", v)
+	}
+	return st, nil
+}
+
+func parseID(r *http.Request) (uint64, error) {
+	v := chi.URLParam(r, "id")
+	id, err := strconv.ParseUint(v, 10, 64)
+	if err != nil || id == 0 {
+		return 0, campaignd.Errorf(campaignd.ENOTFOUND, "No broadcast %q.", v)
+	}
+	return id, nil
+}
+
+func (s *Server) handleBroadcasts(w http.ResponseWriter, r *http.Request) {
+	st, err := parseStatus(r.URL.Query().Get("status"))
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	n, err := parsePage(r)
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	list, total, err := s.o.Backend.Broadcasts(r.Context(), st, (n-1)*perPage, perPage)
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	q := url.Values{}
+	if st != "" {
+		q.Set("status", string(st))
+	}
+	d := listData{Status: st, Statuses: campaignd.Statuses, Broadcasts: list, Total: total, Pager: newPager(q, "/broadcasts", n, total)}
+	s.renderPage(w, r, http.StatusOK, "broadcasts", &page{Title: "Broadcasts by File", Nav: "broadcasts", Data: d})
+}
+
+// handleRow renders one row of the list, polled while it is sending.
+func (s *Server) handleRow(w http.ResponseWriter, r *http.Request) {
+	id, err := parseID(r)
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	b, err := s.o.Backend.Broadcast(r.Context(), id)
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	s.renderFragment(w, r, http.StatusOK, "broadcasts", "row", b)
+}
+
+// detail is a broadcast's page; the panel is the part that changes with
+// its status and is swapped by actions and polling.
+type detail struct {
+	B        *campaignd.Broadcast
+	Rate     float64
+	ETA      time.Duration
+	MinInput string // earliest value for the date field
+	Preview  []previewRow
+	Upload   *campaignd.Upload
+	Audit    []campaignd.AuditEntry
+	Deleted  bool
+}
+
+type previewRow struct {
+	*campaignd.Message
+	Chars int
+	Units int
+}
+
+// Remaining is how many messages are still to be submitted.
+func (d *detail) Remaining() int64 { return d.B.Counts.Queued }
+
+// Processed is how many messages left the queue (submitted, settled or
+// cancelled), for the progress bar.
+func (d *detail) Processed() int64 { return d.B.Counts.Total - d.B.Counts.Queued }
+
+// Polling reports whether the panel refreshes itself: while sending, and
+// while a completed broadcast still awaits receipts.
+func (d *detail) Polling() bool {
+	return !d.Deleted && (d.B.Status == campaignd.StatusSending ||
+		(d.B.Status == campaignd.StatusCompleted && d.B.Counts.Submitted > 0))
+}
+
+func (s *Server) detail(r *http.Request, b *campaignd.Broadcast) *detail {
+	d := &detail{B: b, MinInput: s.o.Now().In(s.o.Location).Add(time.Minute).Format(inputLayout)}
+	d.Rate, d.ETA = s.o.Backend.Progress(b.ID)
+	return d
+}
+
+func (s *Server) handleBroadcast(w http.ResponseWriter, r *http.Request) {
+	id, err := parseID(r)
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	ctx := r.Context()
+	b, err := s.o.Backend.Broadcast(ctx, id)
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	d := s.detail(r, b)
+	msgs, err := s.o.Backend.Preview(ctx, id, previewRows)
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	for _, m := range msgs {
+		_, units, _ := campaignd.AnalyzeText(m.Text)
+		d.Preview = append(d.Preview, previewRow{Message: m, Chars: utf8.RuneCountInString(m.Text), Units: units})
+	}
+	if b.UploadID != 0 {
+		if d.Upload, err = s.o.Backend.Upload(ctx, b.UploadID); err != nil && campaignd.ErrorCode(err) != campaignd.ENOTFOUND {
+			s.Error(w, r, err)
+			return
+		}
+	}
+	if d.Audit, err = s.o.Backend.AuditLog(ctx, id); err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	s.renderPage(w, r, http.StatusOK, "broadcast", &page{Title: b.Name, Nav: "broadcasts", Data: d})
+}
+
+// handlePanel renders the live part of a broadcast's page (polled).
+func (s *Server) handlePanel(w http.ResponseWriter, r *http.Request) {
+	id, err := parseID(r)
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	b, err := s.o.Backend.Broadcast(r.Context(), id)
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	s.renderFragment(w, r, http.StatusOK, "broadcast", "panel", s.fill(r, &page{Data: s.detail(r, b)}))
+}
+
+// actions are the operator actions the console and the API accept by name.
+var actions = map[string]campaignd.Action{
+	"send": campaignd.ActionSend, "schedule": campaignd.ActionSchedule, "pause": campaignd.ActionPause,
+	"resume": campaignd.ActionResume, "cancel": campaignd.ActionCancel, "delete": campaignd.ActionDelete,
+}
+
+// parseInputTime reads a datetime-local value in the console's time zone.
+func (s *Server) parseInputTime(v string) (time.Time, error) {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return time.Time{}, campaignd.Errorf(campaignd.EINVALID, "Choose a date and time.")
+	}
+	for _, layout := range []string{inputLayout, "2006-01-02T15:04:05", "2006-01-02 15:04"} {
+		if t, err := time.ParseInLocation(layout, v, s.o.Location); err == nil {
+			return t, nil
+		}
+	}
+	return time.Time{}, campaignd.Errorf(campaignd.EINVALID, "Invalid date %q: use YYYY-MM-DD HH:MM.", v)
+}
+
+// checkFuture refuses dates that are not in the future.
+func (s *Server) checkFuture(t time.Time) error {
+	if !t.After(s.o.Now()) {
+		return campaignd.Errorf(campaignd.EINVALID, "The date %s is not in the future.",
+			t.In(s.o.Location).Format("2006-01-02 15:04 MST"))
+	}
+	return nil
+}
+
+func (s *Server) handleAction(w http.ResponseWriter, r *http.Request) {
+	req, err := s.parseAction(r, func() (time.Time, error) { return s.parseInputTime(r.PostFormValue("at")) })
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	b, err := s.o.Backend.Act(r.Context(), req)
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	s.log.Info("broadcast action", keyUser, req.User, keyRemote, req.RemoteAddr, "broadcast_id", req.BroadcastID, "action", req.Action)
+	if !isHTMX(r) {
+		to := fmt.Sprintf("/broadcasts/%d", req.BroadcastID)
+		if req.Action == campaignd.ActionDelete {
+			to = "/broadcasts"
+		}
+		http.Redirect(w, r, to, http.StatusSeeOther)
+		return
+	}
+	d := s.detail(r, b)
+	d.Deleted = req.Action == campaignd.ActionDelete
+	if d.Audit, err = s.o.Backend.AuditLog(r.Context(), req.BroadcastID); err != nil {
+		s.log.Warn("audit log after action", "broadcast_id", req.BroadcastID, slog.Any(keyError, err))
+	}
+	p := s.fill(r, &page{Data: d, Flash: &flash{Text: s.actionDone(req, b)}})
+	s.renderFragment(w, r, http.StatusOK, "broadcast", "acted", p)
+}
+
+// parseAction reads an action request; at reads the date of a schedule.
+func (s *Server) parseAction(r *http.Request, at func() (time.Time, error)) (campaignd.ActionRequest, error) {
+	id, err := parseID(r)
+	if err != nil {
+		return campaignd.ActionRequest{}, err
+	}
+	a, ok := actions[chi.URLParam(r, "action")]
+	if !ok || (isAPI(r) && a == campaignd.ActionDelete) {
+		return campaignd.ActionRequest{}, campaignd.Errorf(campaignd.ENOTFOUND, "No action %q.", chi.URLParam(r, "action"))
+	}
+	p := principalFrom(r.Context())
+	req := campaignd.ActionRequest{BroadcastID: id, Action: a, User: p.User, RemoteAddr: remoteIP(r)}
+	if a == campaignd.ActionSchedule {
+		if req.At, err = at(); err != nil {
+			return req, err
+		}
+		if err := s.checkFuture(req.At); err != nil {
+			return req, err
+		}
+	}
+	return req, nil
+}
+
+func (s *Server) actionDone(req campaignd.ActionRequest, b *campaignd.Broadcast) string {
+	switch req.Action {
+	case campaignd.ActionSend:
+		return "Sending started."
+	case campaignd.ActionSchedule:
+		return "Scheduled for " + req.At.In(s.o.Location).Format("2006-01-02 15:04") + "."
+	case campaignd.ActionPause:
+		return "Paused: no new messages are submitted."
+	case campaignd.ActionResume:
+		return "Resumed."
+	case campaignd.ActionCancel:
+		return "Cancelled: the unsent messages will not be sent."
+	case campaignd.ActionDelete:
+		return fmt.Sprintf("Broadcast “%s” deleted.", b.Name)
+	}
+	return "Done."
+}
+
+type filesData struct {
+	Uploads []*campaignd.Upload
+	Total   int
+	Pager
+}
+
+func (s *Server) handleFiles(w http.ResponseWriter, r *http.Request) {
+	n, err := parsePage(r)
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	list, total, err := s.o.Backend.Uploads(r.Context(), (n-1)*perPage, perPage)
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	d := filesData{Uploads: list, Total: total, Pager: newPager(url.Values{}, "/files", n, total)}
+	s.renderPage(w, r, http.StatusOK, "files", &page{Title: "Files", Nav: "files", Data: d})
+}
+
+type reportsData struct {
+	Reports []*campaignd.Report
+	Today   string
+}
+
+func (s *Server) reportsData(r *http.Request) (*reportsData, error) {
+	list, err := s.o.Backend.Reports(r.Context())
+	if err != nil {
+		return nil, err
+	}
+	return &reportsData{Reports: list, Today: s.o.Now().In(s.o.Location).Format(time.DateOnly)}, nil
+}
+
+func (s *Server) handleReports(w http.ResponseWriter, r *http.Request) {
+	d, err := s.reportsData(r)
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	s.renderPage(w, r, http.StatusOK, "reports", &page{Title: "Reports", Nav: "reports", Data: d})
+}
+
+// parseDay checks a report day: YYYY-MM-DD, not after today.
+func (s *Server) parseDay(v string) (string, error) {
+	d, err := time.ParseInLocation(time.DateOnly, v, s.o.Location)
+	if err != nil {
+		return "", campaignd.Errorf(campaignd.ENOTFOUND, "No report %q: days are written YYYY-MM-DD.", v)
+	}
+	if today := s.o.Now().In(s.o.Location).Format(time.DateOnly); v > today {
+		return "", campaignd.Errorf(campaignd.ENOTFOUND, "No report for %s: the day has not come yet.", v)
+	}
+	return d.Format(time.DateOnly), nil
+}
+
+func (s *Server) handlePush(w http.ResponseWriter, r *http.Request) {
+	day, err := s.parseDay(chi.URLParam(r, "day"))
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	p := principalFrom(r.Context())
+	rep, err := s.o.Backend.PushReport(r.Context(), day, p.User, remoteIP(r))
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	s.log.Info("report push requested", keyUser, p.User, keyRemote, remoteIP(r), "day", day)
+	if !isHTMX(r) {
+		http.Redirect(w, r, "/reports", http.StatusSeeOther)
+		return
+	}
+	d, err := s.reportsData(r)
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	text := fmt.Sprintf("Report of %s: push %s.", day, rep.PushState)
+	if rep.LastError != "" {
+		text += " " + rep.LastError
+	}
+	s.renderFragment(w, r, http.StatusOK, "reports", "pushed",
+		s.fill(r, &page{Data: d, Flash: &flash{Text: text, Error: rep.PushState == campaignd.PushFailed}}))
+}
