@@ -1,0 +1,402 @@
+package pipeline_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+	"sync"
+	"testing"
+	"time"
+
+	"campaignd/pipeline"
+	"campaignd/store"
+)
+
+// fakeClock is a manual clock: After's channels fire when Advance passes
+// their time.
+type fakeClock struct {
+	mu      sync.Mutex
+	now     time.Time
+	waiters []fakeWaiter
+}
+
+type fakeWaiter struct {
+	at time.Time
+	ch chan time.Time
+}
+
+func newFakeClock(t time.Time) *fakeClock { return &fakeClock{now: t} }
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) After(d time.Duration) <-chan time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ch := make(chan time.Time, 1)
+	if d <= 0 {
+		ch <- c.now
+		return ch
+	}
+	c.waiters = append(c.waiters, fakeWaiter{at: c.now.Add(d), ch: ch})
+	return ch
+}
+
+// Advance moves the clock on and fires every waiter that is due.
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+	kept := c.waiters[:0]
+	for _, w := range c.waiters {
+		if !w.at.After(c.now) {
+			w.ch <- c.now
+		} else {
+			kept = append(kept, w)
+		}
+	}
+	c.waiters = kept
+}
+
+// waitFor polls cond until it holds or 5 s pass.
+func waitFor(tb testing.TB, what string, cond func() bool) {
+	tb.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			tb.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// MustOpenDB opens an in-memory store closed at the end of the test.
+func MustOpenDB(tb testing.TB) *store.DB {
+	tb.Helper()
+	db, err := store.Open(store.Options{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { db.Close() })
+	return db
+}
+
+type fired struct {
+	id       string
+	due, now time.Time
+}
+
+type firedLog struct {
+	mu  sync.Mutex
+	got []fired
+}
+
+func (l *firedLog) add(f fired) {
+	l.mu.Lock()
+	l.got = append(l.got, f)
+	l.mu.Unlock()
+}
+
+func (l *firedLog) list() []fired {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]fired(nil), l.got...)
+}
+
+func startWheel(tb testing.TB, db pipeline.TimerStore, clk *fakeClock, log *firedLog, fail func(id string) error) *pipeline.Wheel {
+	tb.Helper()
+	w := pipeline.NewWheel(db, pipeline.WheelOptions{Now: clk.Now, After: clk.After, Horizon: time.Minute})
+	w.Handle("test", func(ctx context.Context, id string, due time.Time) error {
+		log.add(fired{id, due, clk.Now()})
+		if fail != nil {
+			return fail(id)
+		}
+		return nil
+	})
+	if err := w.Start(context.Background()); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(w.Close)
+	return w
+}
+
+var t0 = time.Date(2026, 3, 10, 12, 0, 0, 0, time.UTC)
+
+func TestWheelFiresAtDue(t *testing.T) {
+	db := MustOpenDB(t)
+	clk := newFakeClock(t0)
+	var log firedLog
+	w := startWheel(t, db, clk, &log, nil)
+	for i, d := range []time.Duration{3 * time.Second, time.Second, 2 * time.Hour} {
+		if err := w.Schedule("test", fmt.Sprint(i), t0.Add(d)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	clk.Advance(999 * time.Millisecond)
+	time.Sleep(10 * time.Millisecond)
+	if n := len(log.list()); n != 0 {
+		t.Fatalf("%d timers fired before their due time", n)
+	}
+	clk.Advance(time.Millisecond)
+	waitFor(t, "timer 1", func() bool { return len(log.list()) == 1 })
+	clk.Advance(2 * time.Second)
+	waitFor(t, "timer 0", func() bool { return len(log.list()) == 2 })
+	// The 2 h timer is beyond the horizon: it is loaded when the frontier is
+	// reached, and fires on time.
+	for i := 0; i < 120; i++ {
+		clk.Advance(time.Minute)
+		time.Sleep(time.Millisecond)
+	}
+	waitFor(t, "timer 2", func() bool { return len(log.list()) == 3 })
+	got := log.list()
+	for i, want := range []string{"1", "0", "2"} {
+		if got[i].id != want {
+			t.Fatalf("fired[%d] = %s, want %s", i, got[i].id, want)
+		}
+		if late := got[i].now.Sub(got[i].due); late < 0 || late > time.Minute {
+			t.Fatalf("timer %s fired %v after due", got[i].id, late)
+		}
+	}
+	waitFor(t, "timers deleted", func() bool { return w.Pending() == 0 })
+	if n, _ := db.CountTimers(); n != 0 {
+		t.Fatalf("%d timers left in the store", n)
+	}
+}
+
+func TestWheelOverdueAtStartFireAtOnce(t *testing.T) {
+	db := MustOpenDB(t)
+	for i := 0; i < 5; i++ {
+		if _, err := db.PutTimer("test", fmt.Sprint(i), t0.Add(-time.Duration(i)*time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	clk := newFakeClock(t0)
+	var log firedLog
+	startWheel(t, db, clk, &log, nil)
+	waitFor(t, "overdue timers", func() bool { return len(log.list()) == 5 })
+	got := log.list()
+	if got[0].id != "4" || got[4].id != "0" {
+		t.Fatalf("overdue timers fired out of order: %+v", got)
+	}
+}
+
+func TestWheelMoveAndCancel(t *testing.T) {
+	db := MustOpenDB(t)
+	clk := newFakeClock(t0)
+	var log firedLog
+	w := startWheel(t, db, clk, &log, nil)
+	w.Schedule("test", "moved", t0.Add(time.Second))
+	w.Schedule("test", "cancelled", t0.Add(time.Second))
+	w.Schedule("test", "moved", t0.Add(5*time.Second))
+	if err := w.Cancel("test", "cancelled"); err != nil {
+		t.Fatal(err)
+	}
+	if due, ok, _ := w.Due("test", "moved"); !ok || !due.Equal(t0.Add(5*time.Second)) {
+		t.Fatalf("Due = %v, %v", due, ok)
+	}
+	if _, ok, _ := w.Due("test", "cancelled"); ok {
+		t.Fatal("cancelled timer still pending")
+	}
+	clk.Advance(2 * time.Second)
+	time.Sleep(10 * time.Millisecond)
+	if n := len(log.list()); n != 0 {
+		t.Fatalf("%d timers fired at the old due time", n)
+	}
+	clk.Advance(3 * time.Second)
+	waitFor(t, "moved timer", func() bool { return len(log.list()) == 1 })
+	if got := log.list()[0]; got.id != "moved" || !got.due.Equal(t0.Add(5*time.Second)) {
+		t.Fatalf("fired %+v", got)
+	}
+	// Moving earlier works as well.
+	w.Schedule("test", "early", t0.Add(time.Hour))
+	w.Schedule("test", "early", t0.Add(6*time.Second))
+	clk.Advance(time.Second)
+	waitFor(t, "timer moved earlier", func() bool { return len(log.list()) == 2 })
+}
+
+func TestWheelRetriesFailedHandler(t *testing.T) {
+	db := MustOpenDB(t)
+	clk := newFakeClock(t0)
+	var log firedLog
+	var mu sync.Mutex
+	fails := 2
+	w := startWheel(t, db, clk, &log, func(string) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if fails > 0 {
+			fails--
+			return errors.New("boom")
+		}
+		return nil
+	})
+	w.Schedule("test", "x", t0)
+	waitFor(t, "first attempt", func() bool { return len(log.list()) == 1 })
+	waitFor(t, "retry scheduled", func() bool { due, _, _ := w.Due("test", "x"); return due.After(t0) })
+	clk.Advance(time.Second)
+	waitFor(t, "second attempt", func() bool { return len(log.list()) == 2 })
+	waitFor(t, "retry scheduled", func() bool { due, _, _ := w.Due("test", "x"); return due.After(t0.Add(time.Second)) })
+	clk.Advance(2 * time.Second)
+	waitFor(t, "third attempt", func() bool { return len(log.list()) == 3 })
+	waitFor(t, "timer deleted", func() bool { _, ok, _ := w.Due("test", "x"); return !ok })
+}
+
+func TestWheelHandlerMovesItsOwnTimer(t *testing.T) {
+	db := MustOpenDB(t)
+	clk := newFakeClock(t0)
+	var log firedLog
+	var w *pipeline.Wheel
+	n := 0
+	w = pipeline.NewWheel(db, pipeline.WheelOptions{Now: clk.Now, After: clk.After})
+	w.Handle("sweep", func(ctx context.Context, id string, due time.Time) error {
+		log.add(fired{id, due, clk.Now()})
+		if n++; n < 3 {
+			return w.Schedule("sweep", id, due.Add(time.Minute))
+		}
+		return nil
+	})
+	if err := w.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	w.Schedule("sweep", "s", t0)
+	waitFor(t, "first sweep", func() bool { return len(log.list()) == 1 })
+	clk.Advance(time.Minute)
+	waitFor(t, "second sweep", func() bool { return len(log.list()) == 2 })
+	clk.Advance(time.Minute)
+	waitFor(t, "third sweep", func() bool { return len(log.list()) == 3 })
+	waitFor(t, "timer deleted", func() bool { _, ok, _ := w.Due("sweep", "s"); return !ok })
+}
+
+func TestWheelSurvivesReopen(t *testing.T) {
+	dir := t.TempDir()
+	db, err := store.Open(store.Options{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk := newFakeClock(t0)
+	var log firedLog
+	w := pipeline.NewWheel(db, pipeline.WheelOptions{Now: clk.Now, After: clk.After})
+	w.Handle("test", func(ctx context.Context, id string, due time.Time) error { log.add(fired{id, due, clk.Now()}); return nil })
+	if err := w.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	w.Schedule("test", "a", t0.Add(time.Hour))
+	w.Schedule("test", "b", t0.Add(2*time.Hour))
+	w.Schedule("test", "b", t0.Add(3*time.Hour)) // moved before the restart
+	w.Close()
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	db, err = store.Open(store.Options{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	clk.Advance(4 * time.Hour) // the process was down past both due times
+	w2 := startWheel(t, db, clk, &log, nil)
+	waitFor(t, "overdue timers after reopen", func() bool { return len(log.list()) == 2 })
+	got := log.list()
+	if got[0].id != "a" || got[1].id != "b" || !got[1].due.Equal(t0.Add(3*time.Hour)) {
+		t.Fatalf("fired %+v", got)
+	}
+	waitFor(t, "timers deleted", func() bool { return w2.Pending() == 0 })
+}
+
+func TestWheelManyNearTimersBeyondMaxLoaded(t *testing.T) {
+	db := MustOpenDB(t)
+	clk := newFakeClock(t0)
+	var log firedLog
+	w := pipeline.NewWheel(db, pipeline.WheelOptions{Now: clk.Now, After: clk.After, MaxLoaded: 16})
+	w.Handle("test", func(ctx context.Context, id string, due time.Time) error { log.add(fired{id, due, clk.Now()}); return nil })
+	if err := w.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	const n = 200
+	for i := 0; i < n; i++ {
+		w.Schedule("test", fmt.Sprint(i), t0.Add(time.Duration(i%50)*time.Millisecond))
+	}
+	clk.Advance(time.Second)
+	waitFor(t, "all timers", func() bool { return len(log.list()) == n })
+	seen := map[string]bool{}
+	for _, f := range log.list() {
+		if seen[f.id] {
+			t.Fatalf("timer %s fired twice", f.id)
+		}
+		seen[f.id] = true
+	}
+}
+
+// BenchmarkWheel1M schedules 1,000,000 timers over the next 30 days on an
+// on-disk store and reports the heap they cost, measured after a GC: the
+// wheel's own memory (only the near timers are held) and the whole heap
+// (Badger's memtables and caches included) against a store opened empty.
+func BenchmarkWheel1M(b *testing.B) {
+	b.Run("timers=100k", func(b *testing.B) { benchWheel(b, 100_000, 30*24*time.Hour) })
+	b.Run("timers=1M", func(b *testing.B) { benchWheel(b, 1_000_000, 30*24*time.Hour) })
+	// Every timer inside the horizon: the wheel holds MaxLoaded of them.
+	b.Run("timers=1M/all-near", func(b *testing.B) { benchWheel(b, 1_000_000, 50*time.Second) })
+}
+
+// benchWheel schedules n timers due from t0+1s over span and reports the
+// heap in use: heapMB is the whole growth since the empty store was opened
+// (Badger's memtables and caches included, which are fixed in size);
+// wheelMB is what the wheel itself holds (the heap with the wheel minus the
+// heap once it is closed and dropped, the store unchanged).
+func benchWheel(b *testing.B, n int, span time.Duration) {
+	for range b.N {
+		db, err := store.Open(store.Options{Dir: b.TempDir()})
+		if err != nil {
+			b.Fatal(err)
+		}
+		clk := newFakeClock(t0)
+		w := pipeline.NewWheel(db, pipeline.WheelOptions{Now: clk.Now, After: clk.After})
+		w.Handle("retry", func(context.Context, string, time.Time) error { return nil })
+		if err := w.Start(context.Background()); err != nil {
+			b.Fatal(err)
+		}
+		base := heapInUse()
+		start := time.Now()
+		const workers = 8
+		var wg sync.WaitGroup
+		for g := range workers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := g; i < n; i += workers {
+					due := t0.Add(time.Second + time.Duration(i)*(span/time.Duration(n)))
+					if err := w.Schedule("retry", fmt.Sprintf("%d/%d", i/1000, i%1000), due); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		elapsed := time.Since(start)
+		after := heapInUse()
+		b.ReportMetric(float64(after-base)/(1<<20), "heapMB")
+		b.ReportMetric(float64(n)/elapsed.Seconds(), "schedules/s")
+		if w.Pending() != n {
+			b.Fatalf("pending = %d", w.Pending())
+		}
+		w.Close()
+		w = nil
+		without := heapInUse()
+		b.ReportMetric((float64(after)-float64(without))/(1<<20), "wheelMB")
+		db.Close()
+	}
+}
+
+func heapInUse() uint64 {
+	runtime.GC()
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.HeapInuse
+}
