@@ -773,10 +773,9 @@ func (s *session) onPDU(p pdu.PDU) (pdu.PDU, bool) {
 	}
 }
 
-// onSubmitError is gosmpp's report of a failed write; the PDU may be half written, so the session
-// cannot be trusted any more.
-func (s *session) onSubmitError(p pdu.PDU, err error) {
-	if _, ok := p.(*pdu.SubmitSM); ok {
-		s.markDown("write: " + err.Error())
-	}
+// onSubmitError is gosmpp's report of a failed write. The PDU may be half written, and gosmpp keeps
+// the connection after some write errors, so the session is ended here: its waiters get ErrNotBound
+// at once instead of ErrTimeout later.
+func (s *session) onSubmitError(_ pdu.PDU, err error) {
+	s.markDown("write: " + err.Error())
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"slices"
 	"strings"
@@ -29,6 +30,9 @@ func MustOpenSim(tb testing.TB, o SimOptions) *Simulator {
 func MustStartClient(tb testing.TB, sim *Simulator, o Options) *Client {
 	tb.Helper()
 	o.Addr = sim.Addr()
+	if os.Getenv("SMPP_DEBUG") != "" && o.Logger == nil {
+		o.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
 	if o.SystemID == "" {
 		o.SystemID = "test"
 	}
@@ -238,7 +242,7 @@ func TestReceiptIDsMatchWithoutTLV(t *testing.T) {
 
 func TestBindPair(t *testing.T) {
 	var rc receipts
-	sim := MustOpenSim(t, SimOptions{DeliveredPercent: 50})
+	sim := MustOpenSim(t, SimOptions{DeliveredPercent: 50, TrackDests: true})
 	c := MustStartClient(t, sim, Options{Bind: BindPair, OnReceipt: rc.onReceipt})
 	var ids []string
 	for i := range 10 {
@@ -250,8 +254,8 @@ func TestBindPair(t *testing.T) {
 	}
 	waitFor(t, "receipts", func() bool { return rc.len() >= len(ids) })
 	st := sim.Stats()
-	if st.Binds != 2 || st.Conns != 2 {
-		t.Fatalf("binds %d conns %d, want 2 and 2", st.Binds, st.Conns)
+	if st.Binds != 2 || st.Conns != 2 || len(st.PerDest) != 10 || st.PerDest["34600000003"] != 1 {
+		t.Fatalf("binds %d conns %d per dest %v, want 2, 2 and 10 dests once each", st.Binds, st.Conns, st.PerDest)
 	}
 	delivered := 0
 	for _, id := range ids {
@@ -285,9 +289,9 @@ func TestMultipartFailureReturnsAcceptedIDs(t *testing.T) {
 
 func TestEnquireLinkKeepsIdleSessionUp(t *testing.T) {
 	sim := MustOpenSim(t, SimOptions{})
-	// Reads time out after 2×20ms+30ms: only enquire_link traffic keeps the session alive.
-	c := MustStartClient(t, sim, Options{EnquireLink: 20 * time.Millisecond, ResponseTimeout: 30 * time.Millisecond})
-	waitFor(t, "enquire_links", func() bool { return sim.Stats().EnquireLinks >= 15 })
+	// Reads time out after 2×50ms+200ms: only enquire_link traffic keeps the session alive.
+	c := MustStartClient(t, sim, Options{EnquireLink: 50 * time.Millisecond, ResponseTimeout: 200 * time.Millisecond})
+	waitFor(t, "enquire_links", func() bool { return sim.Stats().EnquireLinks >= 10 })
 	if st := sim.Stats(); st.Binds != 1 || !c.Bound() {
 		t.Fatalf("session dropped while idle: %+v", st)
 	}
@@ -385,7 +389,7 @@ func TestRateCap(t *testing.T) {
 	wg.Wait()
 	rate := float64(ok-1) / last.Sub(first).Seconds()
 	if rate < tps*0.8 || rate > tps*1.2 {
-		t.Fatalf("rate %.1f/s, want %d ±20%%", rate, tps)
+		t.Fatalf("rate %.1f/s, want %d ±20%%; simulator %+v", rate, tps, sim.Stats())
 	}
 	t.Logf("rate %.1f/s for TPS %d", rate, tps)
 }

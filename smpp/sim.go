@@ -54,6 +54,9 @@ type SimOptions struct {
 	Decide func(dest string, part int, text string) string
 	// OnSubmit, when set, is called for every submit_sm received, before it is answered.
 	OnSubmit func(SimSubmit)
+	// TrackDests counts submit_sm per destination in SimStats.PerDest (off by default: the map grows
+	// with every new number).
+	TrackDests bool
 }
 
 // SimSubmit is a submit_sm as the simulator received it.
@@ -81,7 +84,10 @@ type SimStats struct {
 	EnquireLinks   int64 // enquire_link received
 	Conns          int   // connections open now
 	MaxOutstanding int   // most submit_sm awaiting an answer on one connection at any time
-	PerDest        map[string]int
+	// PerDest counts, per destination, the submit_sm the simulator accepted or left unanswered (the ones
+	// a handset could get; throttled and dropped ones are not counted). Each part counts. Only filled
+	// with SimOptions.TrackDests.
+	PerDest map[string]int
 }
 
 // Simulator is an SMSC speaking SMPP 3.4 over TCP, for the bundled mode and for tests.
@@ -638,14 +644,15 @@ func (c *simConn) handleSubmit(sm *pdu.SubmitSM) {
 	}
 	s.submits.Add(1)
 	dest := sm.DestAddr.Address()
-	s.mu.Lock()
-	s.perDest[dest]++
-	s.mu.Unlock()
-
 	mode := SimMode(s.mode.Load())
 	if mode == SimDrop {
 		s.dropAll()
 		return
+	}
+	if s.o.TrackDests && mode != SimThrottle {
+		s.mu.Lock()
+		s.perDest[dest]++
+		s.mu.Unlock()
 	}
 	c.outstandingAdd(1)
 	info := describeSubmit(systemID, sm)
