@@ -2,12 +2,14 @@ package smpp
 
 import (
 	"unicode/utf16"
+
+	"campaignd"
 )
 
-// Encoding names returned by Segments.
+// Encoding names returned by Segments: the root package's, so rows and submits agree.
 const (
-	EncodingGSM7 = "GSM-7"
-	EncodingUCS2 = "UCS-2"
+	EncodingGSM7 = campaignd.EncodingGSM7
+	EncodingUCS2 = campaignd.EncodingUCS2
 )
 
 // SMPP data_coding values used for outgoing messages.
