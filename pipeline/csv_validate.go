@@ -69,6 +69,7 @@ type validator struct {
 	maxRows     int
 	maxSegments int
 	recipients  *recipientRules
+	sizeHint    int // expected rows (lines of the file), to presize the duplicate set
 
 	emit     func(*campaignd.Row) error // nil: valid rows are only counted
 	rowError func(campaignd.FileError) error
@@ -145,7 +146,7 @@ func (vr *validator) run(ctx context.Context, r io.Reader, delim rune, v *valida
 	}
 
 	var (
-		seen      = make(map[uint64]struct{}, 1024)
+		seen      = make(map[uint64]struct{}, min(max(vr.sizeHint, 16), vr.maxRows+1))
 		numBuf    []byte
 		textBuf   []byte
 		haveMsg   bool

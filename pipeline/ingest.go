@@ -283,6 +283,7 @@ func (in *Ingester) evaluate(ctx context.Context, rs io.ReadSeeker, fileName str
 		maxRows:     in.o.MaxRows,
 		maxSegments: in.o.MaxSegments,
 		recipients:  newRecipientRules(in.o.AllowedCountries),
+		sizeHint:    scan.Lines,
 		emit:        emit,
 		rowError:    rowError,
 	}
