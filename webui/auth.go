@@ -40,12 +40,22 @@ func withPrincipal(r *http.Request, p *principal) *http.Request {
 
 var errBadLogin = campaignd.Errorf(campaignd.EUNAUTHORIZED, "Wrong user name or password.")
 
-// dummyHash is compared against when the user name is unknown, so that
-// a wrong name costs as long as a wrong password.
-var dummyHash = sync.OnceValue(func() []byte {
-	h, _ := bcrypt.GenerateFromPassword([]byte("campaignd-no-such-user"), bcrypt.DefaultCost)
-	return h
-})
+// newDummyHash returns the hash compared against when the user name is
+// unknown, made with the cost of the configured hashes, so that a wrong
+// name costs as long as a wrong password.
+func newDummyHash(users []User) func() []byte {
+	cost := bcrypt.DefaultCost
+	for _, u := range users {
+		if c, err := bcrypt.Cost([]byte(u.PasswordHash)); err == nil {
+			cost = c
+			break
+		}
+	}
+	return sync.OnceValue(func() []byte {
+		h, _ := bcrypt.GenerateFromPassword([]byte("campaignd-no-such-user"), cost)
+		return h
+	})
+}
 
 // verify checks a user name and password, applying the login throttle:
 // every failure waits LoginDelay, and too many lock the name and the
@@ -58,7 +68,7 @@ func (s *Server) verify(ctx context.Context, name, password, ip string) (User, e
 	u, known := s.users[name]
 	hash := []byte(u.PasswordHash)
 	if !known {
-		hash = dummyHash()
+		hash = s.dummyHash()
 	}
 	if known && s.auth.ok(name, password, u.PasswordHash) {
 		return u, nil

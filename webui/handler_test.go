@@ -42,7 +42,7 @@ var mexico = func() *time.Location {
 // MustOpenServer returns a Server over a fresh fake backend.
 func MustOpenServer(tb testing.TB, edit func(*Options)) (*Server, *fakeBackend) {
 	tb.Helper()
-	fake := newFake(time.Now())
+	fake := newFake(time.Now().In(mexico))
 	o := Options{
 		Listen: "127.0.0.1:0", Users: testUsers(tb), Location: mexico, Backend: fake,
 		LoginDelay: time.Millisecond, LoginLockAfter: 3, LoginLockFor: time.Minute,

@@ -102,14 +102,15 @@ type Options struct {
 
 // Server serves the console and the API.
 type Server struct {
-	o        Options
-	log      *slog.Logger
-	users    map[string]User
-	tmpl     *templates
-	static   *staticFiles
-	throttle *throttle
-	auth     *authCache
-	handler  http.Handler
+	o         Options
+	log       *slog.Logger
+	users     map[string]User
+	tmpl      *templates
+	static    *staticFiles
+	throttle  *throttle
+	auth      *authCache
+	dummyHash func() []byte
+	handler   http.Handler
 
 	mu  sync.Mutex
 	ln  net.Listener
@@ -159,11 +160,12 @@ func New(o Options) (*Server, error) {
 		o.SessionTTL = 12 * time.Hour
 	}
 	s := &Server{
-		o:        o,
-		log:      o.Logger.With("system", "webui"),
-		users:    make(map[string]User, len(o.Users)),
-		throttle: newThrottle(o.LoginLockAfter, o.LoginLockFor, o.Now),
-		auth:     newAuthCache(),
+		o:         o,
+		log:       o.Logger.With("system", "webui"),
+		users:     make(map[string]User, len(o.Users)),
+		throttle:  newThrottle(o.LoginLockAfter, o.LoginLockFor, o.Now),
+		auth:      newAuthCache(),
+		dummyHash: newDummyHash(o.Users),
 	}
 	for _, u := range o.Users {
 		if u.Name == "" || !u.Role.Valid() {
