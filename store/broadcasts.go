@@ -36,6 +36,9 @@ func (db *DB) NewBroadcastWriter(job *Job) (*BroadcastWriter, error) {
 
 // Add appends one valid row; its index is the number of rows added before.
 func (w *BroadcastWriter) Add(r *campaignd.Row) error {
+	if w.chunk == nil {
+		w.chunk = make([]byte, 0, 64<<10)
+	}
 	w.chunk = appendRow(w.chunk, r)
 	w.n++
 	if w.n%RowsPerChunk == 0 {

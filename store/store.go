@@ -94,6 +94,9 @@ func Open(o Options) (*DB, error) {
 		WithNumGoroutines(2).
 		WithBaseTableSize(2 << 20).
 		WithCompression(options.Snappy).
+		// Row chunks (tens of KB) go to the value log instead of through
+		// LSM compaction, which otherwise dominates memory on big ingests.
+		WithValueThreshold(1 << 10).
 		WithMetricsEnabled(false)
 	bdb, err := badger.Open(bo)
 	if err != nil {

@@ -1,0 +1,117 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"campaignd/pipeline"
+	"campaignd/smpp"
+)
+
+// checkFile validates a file offline with the same rules as ingest and
+// prints the decision and every error. It exits non-zero for a rejected
+// file, so scripts can use it.
+func checkFile(args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("campaignd check-file", flag.ContinueOnError)
+	configPath := fs.String("config", os.Getenv("CAMPAIGND_CONFIG"), "configuration file (for ingest limits and timezone)")
+	asJSON := fs.Bool("json", false, "print the result as JSON")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return errors.New("usage: campaignd check-file [--config FILE] [--json] FILE.csv")
+	}
+	c := DefaultConfig()
+	if *configPath != "" {
+		var err error
+		if c, err = LoadConfig(*configPath); err != nil {
+			return err
+		}
+	}
+	if err := c.ApplyEnv(os.Getenv); err != nil {
+		return err
+	}
+	if err := c.Validate(); err != nil {
+		return err
+	}
+	loc, _ := time.LoadLocation(c.Timezone)
+	path := fs.Arg(0)
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	in := pipeline.NewIngester(nil, pipeline.IngestOptions{
+		Location: loc, MaxRows: c.Ingest.MaxRows, MaxInvalidPercent: c.Ingest.MaxInvalidPercent,
+		MaxSegments: c.Ingest.MaxSegments, DefaultSender: c.Ingest.DefaultSender,
+		AllowedCountries: c.Ingest.AllowedCountries, MaxUploadBytes: c.FTP.MaxUploadBytes,
+	})
+	res, err := in.Check(f, filepath.Base(path))
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(res); err != nil {
+			return err
+		}
+	} else {
+		printCheck(stdout, res, loc)
+	}
+	if res.Decision != "accepted" {
+		return fmt.Errorf("%s: rejected", path)
+	}
+	return nil
+}
+
+func printCheck(w io.Writer, r *pipeline.CheckResult, loc *time.Location) {
+	fmt.Fprintf(w, "file:      %s (%d bytes, %s)\n", r.FileName, r.Size, r.Charset)
+	fmt.Fprintf(w, "decision:  %s\n", r.Decision)
+	if r.Decision == "accepted" {
+		when := ""
+		if !r.ScheduledAt.IsZero() {
+			when = " at " + r.ScheduledAt.In(loc).Format("2006-01-02 15:04:05 MST")
+		}
+		fmt.Fprintf(w, "broadcast: %q from %s, would be %s%s\n", r.Name, r.Sender, r.Status, when)
+	}
+	fmt.Fprintf(w, "rows:      %d (%d valid, %d invalid, %d duplicate), %d segments in all\n", r.Rows, r.Valid, r.Invalid, r.Duplicate, r.Segments)
+	for _, n := range r.Notes {
+		fmt.Fprintf(w, "note:      %s\n", n)
+	}
+	if len(r.Errors) > 0 {
+		fmt.Fprintln(w, "errors (line, column, value, error):")
+		for _, e := range r.Errors {
+			fmt.Fprintf(w, "  %d\t%s\t%q\t%s\n", e.Line, e.Column, e.Value, e.Error)
+		}
+	}
+}
+
+// smscSim runs the bundled SMSC simulator on its own until interrupted.
+func smscSim(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("campaignd smsc-sim", flag.ContinueOnError)
+	listen := fs.String("listen", "127.0.0.1:2775", "address to listen on")
+	delivered := fs.Int("delivered-percent", 95, "share of receipts that say DELIVRD (the rest UNDELIV)")
+	delay := fs.Duration("receipt-delay", 2*time.Second, "delay before each delivery receipt")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	sim := smpp.NewSimulator(smpp.SimOptions{
+		Listen: *listen, DeliveredPercent: *delivered, ReceiptDelay: *delay,
+		Logger: slog.New(slog.NewTextHandler(stderr, nil)).With("system", "smsc-sim"),
+	})
+	if err := sim.Open(); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "SMSC simulator listening on %s (any system_id/password)\n", sim.Addr())
+	<-ctx.Done()
+	return sim.Close()
+}
