@@ -542,7 +542,7 @@ func (r *Reporter) pushPartial(ctx context.Context, d, now time.Time) (*campaign
 // hasSettled reports whether any message was settled on d.
 func (r *Reporter) hasSettled(d time.Time) (bool, error) {
 	found := errors.New("found")
-	err := r.store.SettledOn(reportDayKey(d), func(*campaignd.Message) error { return found })
+	err := r.store.ReportMessages(reportDayKey(d), func(*campaignd.Message) error { return found })
 	if errors.Is(err, found) {
 		return true, nil
 	}

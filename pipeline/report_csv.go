@@ -20,9 +20,10 @@ import (
 // ReportSource is what writing a report reads: the messages settled on a
 // local day, in Tracking ID order, and their broadcasts.
 type ReportSource interface {
-	// SettledOn calls fn with every message settled on day (YYYYMMDD,
-	// local), in Tracking ID order, streaming.
-	SettledOn(day string, fn func(*campaignd.Message) error) error
+	// ReportMessages calls fn with every message settled on day
+	// (YYYYMMDD, local), in Tracking ID order, streaming (store.DB's
+	// SettledOn, read with one forward iterator).
+	ReportMessages(day string, fn func(*campaignd.Message) error) error
 	Broadcast(id uint64) (*campaignd.Broadcast, error)
 }
 
@@ -50,7 +51,7 @@ func WriteReport(ctx context.Context, w io.Writer, src ReportSource, day string,
 	var rows int64
 	var ts []byte
 	rec := make([]string, 7)
-	err := src.SettledOn(day, func(m *campaignd.Message) error {
+	err := src.ReportMessages(day, func(m *campaignd.Message) error {
 		if rows%4096 == 0 {
 			if err := ctx.Err(); err != nil {
 				return err

@@ -159,7 +159,7 @@ func TestReportEmptyDayIsHeaderOnly(t *testing.T) {
 // reportSeedSource serves the two rows of the seed's sample.
 type reportSeedSource struct{}
 
-func (reportSeedSource) SettledOn(day string, fn func(*campaignd.Message) error) error {
+func (reportSeedSource) ReportMessages(day string, fn func(*campaignd.Message) error) error {
 	ts := time.Date(2016, 2, 4, 14, 21, 29, 0, reportLoc)
 	for i, m := range []campaignd.Row{{RecipientRaw: "5800000001", MemberID: "581111"}, {RecipientRaw: "5800000002", MemberID: "582222"}} {
 		msg := &campaignd.Message{Row: m, BroadcastID: 7, TrackingID: 68822 + uint64(i), State: campaignd.StateDelivered,

@@ -1,6 +1,7 @@
 package store_test
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -40,6 +41,63 @@ func TestReports(t *testing.T) {
 	for _, bad := range []string{"", "2026-11", "2026x1121", "../../x"} {
 		if err := db.SaveReport(&campaignd.Report{Day: bad}); campaignd.ErrorCode(err) != campaignd.EINVALID {
 			t.Errorf("SaveReport(%q) err = %v, want invalid", bad, err)
+		}
+	}
+}
+
+func TestReportMessagesMatchesSettledOn(t *testing.T) {
+	db := MustOpenDB(t)
+	day := func(t time.Time) string { return t.UTC().Format("20060102") }
+	on := time.Date(2026, 11, 21, 10, 0, 0, 0, time.UTC)
+	var all []*campaignd.Broadcast
+	for i, n := range []int{600, 5, 1000, 1} {
+		all = append(all, ingest(t, db, fmt.Sprintf("b%d.csv", i), n, ""))
+	}
+	for k, b := range all {
+		var ms []*campaignd.Message
+		var from []campaignd.MessageState
+		for i := 0; i < int(b.Counts.Total); i++ {
+			// Settle a varying pattern: runs, gaps of every size, other days.
+			if (i*7+k)%5 == 0 || i > 700 && i < 760 {
+				continue
+			}
+			m, err := db.Message(b.ID, uint32(i))
+			if err != nil {
+				t.Fatal(err)
+			}
+			m.State, m.SubmittedAt, m.SettledAt = campaignd.StateDelivered, on.Add(time.Duration(i)*time.Millisecond), on
+			if i%11 == 0 {
+				m.State, m.SubmittedAt = campaignd.StateRejected, time.Time{}
+			}
+			if i%13 == 0 {
+				m.SettledAt = on.Add(24 * time.Hour)
+			}
+			if i%17 == 0 {
+				m.State = campaignd.StateSubmitted
+			}
+			ms, from = append(ms, m), append(from, campaignd.StateQueued)
+		}
+		if err := db.SaveMessages(ms, from, day); err != nil {
+			t.Fatal(err)
+		}
+	}
+	collect := func(each func(string, func(*campaignd.Message) error) error, d string) []string {
+		var out []string
+		if err := each(d, func(m *campaignd.Message) error {
+			out = append(out, fmt.Sprintf("%d %d/%d %s %s %d %s", m.TrackingID, m.BroadcastID, m.Index, m.State, m.RecipientRaw, m.SubmittedAt.UnixMilli(), m.SettledAt))
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	for _, d := range []string{"20261121", "20261122", "20261123"} {
+		want, got := collect(db.SettledOn, d), collect(db.ReportMessages, d)
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("%s: ReportMessages gives %d messages, SettledOn %d; first difference in\n%v\n%v", d, len(got), len(want), got, want)
+		}
+		if d != "20261123" && len(got) < 50 {
+			t.Fatalf("%s: only %d messages", d, len(got))
 		}
 	}
 }
