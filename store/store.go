@@ -94,10 +94,13 @@ func Open(o Options) (*DB, error) {
 		WithNumGoroutines(2).
 		WithBaseTableSize(2 << 20).
 		WithCompression(options.Snappy).
+		WithMetricsEnabled(false)
+	if o.Dir != "" {
 		// Row chunks (tens of KB) go to the value log instead of through
 		// LSM compaction, which otherwise dominates memory on big ingests.
-		WithValueThreshold(1 << 10).
-		WithMetricsEnabled(false)
+		// (In-memory mode has no value log and refuses larger values.)
+		bo = bo.WithValueThreshold(1 << 10)
+	}
 	bdb, err := badger.Open(bo)
 	if err != nil {
 		return nil, fmt.Errorf("store: open %q: %w", o.Dir, err)
