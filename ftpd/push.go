@@ -256,7 +256,7 @@ func (p *Pusher) dialFunc(ctx context.Context, conns *pushConns) func(network, a
 			raw.Close()
 			return nil, context.Cause(ctx)
 		}
-		var c net.Conn = &pushConn{Conn: raw, timeout: p.timeout}
+		var c net.Conn = &pushConn{Conn: raw, timeout: p.timeout, data: !control}
 		if p.mode == TLSImplicit || p.mode == TLSExplicit && !control {
 			c = tls.Client(c, p.tlsConfig)
 		}
@@ -269,6 +269,21 @@ func (p *Pusher) dialFunc(ctx context.Context, conns *pushConns) func(network, a
 type pushConn struct {
 	net.Conn
 	timeout time.Duration
+	data    bool
+}
+
+// Close ends a data connection gracefully: half-close, then read until the
+// server closes. Closing a socket with unread input (a TLS 1.3 server's
+// session tickets, which an uploading client never reads) sends a reset,
+// and the server (vsftpd: "426 Failure reading network stream") may lose
+// the end of the upload.
+func (c *pushConn) Close() error {
+	if tc, ok := c.Conn.(*net.TCPConn); ok && c.data {
+		if tc.CloseWrite() == nil && tc.SetReadDeadline(time.Now().Add(c.timeout)) == nil {
+			io.Copy(io.Discard, tc)
+		}
+	}
+	return c.Conn.Close()
 }
 
 func (c *pushConn) Read(b []byte) (int, error) {

@@ -29,7 +29,6 @@ import (
 	"campaignd/ftpd"
 )
 
-
 const (
 	pushUser = "payback"
 	pushPass = "s3cr:t/@%" // needs percent-encoding in the URL
