@@ -66,6 +66,7 @@ func newFake(now time.Time) *fakeBackend {
 	b := add(1, "Puntos Enero", "puntos_enero.csv", campaignd.StatusCompleted, 1200, now.Add(-3*day))
 	b.StartedAt, b.CompletedAt = now.Add(-3*day+time.Minute), now.Add(-3*day+20*time.Minute)
 	b.Counts = campaignd.Counts{Total: 1200, Invalid: 3, Delivered: 1104, Failed: 61, Unknown: 35}
+	b.Segments = 1560
 	b = add(2, "Promo Fin de Semana", "promo_fin_semana.csv", campaignd.StatusSending, 50000, now.Add(-2*time.Hour))
 	b.StartedAt = now.Add(-time.Hour)
 	b.Counts = campaignd.Counts{Total: 50000, Queued: 38000, Submitted: 40, Delivered: 11500, Failed: 440, Unknown: 20}
@@ -74,6 +75,7 @@ func newFake(now time.Time) *fakeBackend {
 	b.ScheduledAt = now.Add(2 * day).Truncate(time.Hour)
 	b = add(4, "Bienvenida Nuevos Socios", "bienvenida.csv", campaignd.StatusPending, 850, now.Add(-time.Hour))
 	b.Counts.Invalid, b.Counts.Duplicate = 2, 1
+	b.Segments = 1133
 	b = add(5, "Doble Puntos", "doble_puntos.csv", campaignd.StatusPaused, 12000, now.Add(-4*time.Hour))
 	b.StartedAt = now.Add(-3 * time.Hour)
 	b.Counts = campaignd.Counts{Total: 12000, Queued: 7000, Submitted: 12, Delivered: 4800, Failed: 180, Unknown: 8}
