@@ -1,7 +1,9 @@
 package ftpd
 
 import (
+	"crypto/tls"
 	"net"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -54,5 +56,58 @@ func (c *idleConn) Read(p []byte) (int, error) {
 // Write extends the deadline and writes.
 func (c *idleConn) Write(p []byte) (int, error) {
 	c.extend(time.Now())
+	return c.Conn.Write(p)
+}
+
+// implicitListener serves implicit TLS on the control port. Unlike
+// tls.NewListener it bounds the handshake: ftpserverlib writes its greeting
+// (which runs the handshake) before it sets any deadline, so a client that
+// never sends a ClientHello would otherwise hold the connection forever.
+type implicitListener struct {
+	net.Listener
+	cfg     *tls.Config
+	timeout time.Duration
+}
+
+// Accept returns the next connection as a server-side TLS connection whose
+// handshake must finish within the timeout.
+func (l *implicitListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return &handshakeConn{Conn: tls.Server(c, l.cfg), timeout: l.timeout}, nil
+}
+
+// handshakeConn runs the TLS handshake, under a deadline, on first use.
+type handshakeConn struct {
+	net.Conn // *tls.Conn
+	timeout  time.Duration
+	once     sync.Once
+	err      error
+}
+
+func (c *handshakeConn) handshake() error {
+	c.once.Do(func() {
+		_ = c.Conn.SetDeadline(time.Now().Add(c.timeout))
+		c.err = c.Conn.(*tls.Conn).Handshake()
+		_ = c.Conn.SetDeadline(time.Time{})
+	})
+	return c.err
+}
+
+// Read completes the handshake, then reads.
+func (c *handshakeConn) Read(p []byte) (int, error) {
+	if err := c.handshake(); err != nil {
+		return 0, err
+	}
+	return c.Conn.Read(p)
+}
+
+// Write completes the handshake, then writes.
+func (c *handshakeConn) Write(p []byte) (int, error) {
+	if err := c.handshake(); err != nil {
+		return 0, err
+	}
 	return c.Conn.Write(p)
 }

@@ -348,7 +348,11 @@ func (s *Server) Open() error {
 		return fmt.Errorf("ftpd: listen %s: %w", s.opts.Listen, err)
 	}
 	if s.opts.TLSMode == TLSImplicit {
-		ln = tls.NewListener(ln, s.tlsConfig)
+		timeout := 30 * time.Second
+		if s.opts.IdleTimeout > 0 {
+			timeout = min(timeout, s.opts.IdleTimeout)
+		}
+		ln = &implicitListener{Listener: ln, cfg: s.tlsConfig, timeout: timeout}
 	}
 	s.listener = ln
 	s.ftp = ftpserver.NewFtpServer(driver{s})
