@@ -46,11 +46,11 @@ var testHash = sync.OnceValue(func() string {
 type recorder struct {
 	mu      sync.Mutex
 	uploads []Upload
-	fail    error              // returned by OnUpload when set
-	inPlace []bool             // per call: was RealPath's content the announced one?
-	block   chan struct{}      // when set, OnUpload waits on it
-	entered chan struct{}      // when set, OnUpload signals entry
-	ctxs    []context.Context  // contexts OnUpload was given
+	fail    error             // returned by OnUpload when set
+	inPlace []bool            // per call: was RealPath's content the announced one?
+	block   chan struct{}     // when set, OnUpload waits on it
+	entered chan struct{}     // when set, OnUpload signals entry
+	ctxs    []context.Context // contexts OnUpload was given
 }
 
 func (r *recorder) onUpload(ctx context.Context, u Upload) error {
