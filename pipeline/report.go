@@ -102,6 +102,37 @@ type ReporterOptions struct {
 // Reporter produces the daily delivery report (SPEC §6), archives it and
 // pushes it, retrying until the push succeeds. Each day is produced once;
 // its state lives in the store.
+//
+// Choices where the specification is silent:
+//
+//   - A message the SMSC never accepted (REJECTD at submit) has no
+//     acceptance time; its Time Stamp is when it was settled. Time stamps
+//     are truncated to the millisecond (the store keeps milliseconds).
+//   - Fields are quoted only when needed (encoding/csv); a leading space
+//     also quotes a field.
+//   - A day is produced once, when its "report" timer fires or on demand
+//     after report.time of the next day; producing means writing the
+//     archive atomically and then recording it, so a crash in between
+//     produces the same bytes again. A message settled into a day after
+//     its report was produced (only possible around midnight, which is why
+//     report.time is 01:00) is in no report; if the archive is lost it is
+//     written again from the store and a changed hash is logged.
+//   - Missed days: at start-up, every day after the last produced one, at
+//     most CatchUpDays back, is produced, empty days included (Payback gets
+//     one file a day). On a first start (no report at all) only days with
+//     settled messages are, so a new install does not push a month of empty
+//     files.
+//   - The current day (and the previous one before report.time) is
+//     partial: generated on demand, never archived nor recorded, marked
+//     Partial, and pushed under "<name>-partial<ext>" so that Payback cannot
+//     take it for the day's report. Partial pushes are not counted in the
+//     push metrics, which are about daily reports.
+//   - "Push again" of a pushed report restarts its attempt count; a failed
+//     manual push schedules retries like an automatic one. Each push is
+//     recorded in the audit log with the user and address.
+//   - Retries: 1 min after the first failure, doubling to 1 h, forever.
+//     The next attempt is in the report's state; a timer whose id no longer
+//     matches it (superseded by a manual push) does nothing.
 type Reporter struct {
 	store    ReportStore
 	timers   Timers
