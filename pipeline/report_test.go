@@ -17,7 +17,10 @@ import (
 	"campaignd/store"
 )
 
-var _ pipeline.ReportStore = (*store.DB)(nil)
+var (
+	_ pipeline.ReportStore = (*store.DB)(nil)
+	_ pipeline.Timers      = (*pipeline.Wheel)(nil)
+)
 
 // at is a local time in Mexico City on November 2026 with milliseconds.
 func reportAt(day, h, m, s, ms int) time.Time {
