@@ -157,6 +157,9 @@ func TestHealthAndReady(t *testing.T) {
 	if w := c.do("GET", "/healthz", nil, nil); w.Code != 200 {
 		t.Errorf("healthz = %d", w.Code)
 	}
+	if w := c.do("HEAD", "/healthz", nil, nil); w.Code != 200 {
+		t.Errorf("HEAD healthz = %d", w.Code)
+	}
 	w := c.do("GET", "/readyz", nil, nil)
 	if w.Code != 200 || !strings.Contains(w.Body.String(), `"smsc": "bound"`) {
 		t.Errorf("readyz = %d %s", w.Code, w.Body)
@@ -423,6 +426,14 @@ func TestConsoleActions(t *testing.T) {
 	// The audit trail records who acted and from where.
 	if a := fake.audit[4]; len(a) != 5 || a[0].User != "operator" || a[0].RemoteAddr != "192.0.2.1" {
 		t.Errorf("audit = %+v", a)
+	}
+	// Polling a deleted broadcast stops: the row goes, the panel says so.
+	if w := op.do("GET", "/broadcasts/6/row", nil, map[string]string{"HX-Request": "true"}); w.Code != 200 || w.Body.Len() != 0 {
+		t.Errorf("row of deleted: %d %q", w.Code, w.Body)
+	}
+	if w := op.do("GET", "/broadcasts/6/panel", nil, map[string]string{"HX-Request": "true"}); w.Code != 200 ||
+		!strings.Contains(w.Body.String(), "no longer exists") || strings.Contains(w.Body.String(), "hx-trigger") {
+		t.Errorf("panel of deleted: %d %q", w.Code, w.Body)
 	}
 	// Without htmx, an action redirects back to the page.
 	form := url.Values{"csrf": {op.csrf}}

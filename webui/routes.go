@@ -17,7 +17,7 @@ import (
 // listed here.
 func (s *Server) routes(trustedOrigins []string) (http.Handler, error) {
 	r := chi.NewRouter()
-	r.Use(s.recoverer, s.securityHeaders, s.accessLog)
+	r.Use(s.recoverer, s.securityHeaders, s.accessLog, middleware.GetHead)
 
 	// Cross-origin browser POSTs are refused everywhere, the API included:
 	// browsers cache Basic credentials and would send them along.

@@ -120,7 +120,12 @@ func (s *Server) handleRow(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	b, err := s.o.Backend.Broadcast(r.Context(), id)
-	if err != nil {
+	if campaignd.ErrorCode(err) == campaignd.ENOTFOUND {
+		// Deleted meanwhile: the empty answer removes the row, which stops
+		// its polling.
+		w.WriteHeader(http.StatusOK)
+		return
+	} else if err != nil {
 		s.Error(w, r, err)
 		return
 	}
@@ -209,7 +214,11 @@ func (s *Server) handlePanel(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	b, err := s.o.Backend.Broadcast(r.Context(), id)
-	if err != nil {
+	if campaignd.ErrorCode(err) == campaignd.ENOTFOUND {
+		// Deleted meanwhile: a panel without polling says so.
+		s.renderFragment(w, r, http.StatusOK, "broadcast", "gone", nil)
+		return
+	} else if err != nil {
 		s.Error(w, r, err)
 		return
 	}
