@@ -87,7 +87,7 @@ func (d driver) ClientConnected(cc ftpserver.ClientContext) (string, error) {
 		log.Warn("connection refused", slog.String(keyReason, "too_many_connections"))
 		return errTooMany.Error(), errTooMany
 	}
-	s.sessions[cc.ID()] = cc
+	s.sessions[cc.ID()] = struct{}{}
 	s.busy++
 	s.mu.Unlock()
 	s.events.FTPConnectionOpened()

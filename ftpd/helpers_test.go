@@ -76,6 +76,12 @@ func (r *recorder) list() []Upload {
 	return append([]Upload(nil), r.uploads...)
 }
 
+func (r *recorder) wasInPlace(i int) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.inPlace[i]
+}
+
 func (r *recorder) setFail(err error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()

@@ -170,7 +170,8 @@ type Server struct {
 	guard     *guard
 
 	ftp      *ftpserver.FtpServer
-	listener net.Listener
+	listener net.Listener       // what ftpserverlib accepts from
+	track    *trackListener     // the control connections, for Close
 	jails    map[string]*jailFs // by user, opened in Open
 	served   chan struct{}      // closed when Serve returns
 
@@ -180,10 +181,10 @@ type Server struct {
 
 	mu       sync.Mutex
 	closing  bool
-	closed   chan struct{}                      // closed when Close starts
-	sessions map[uint32]ftpserver.ClientContext // live control connections
-	busy     int                                // sessions + uploads in flight
-	drained  chan struct{}                      // closed when closing && busy == 0
+	closed   chan struct{}       // closed when Close starts
+	sessions map[uint32]struct{} // admitted control connections, by ID
+	busy     int                 // sessions + uploads in flight
+	drained  chan struct{}       // closed when closing && busy == 0
 }
 
 // New validates opts, fills defaults and loads the TLS certificate. It does
@@ -226,7 +227,7 @@ func New(opts Options) (*Server, error) {
 		cancel:    cancel,
 		closed:    make(chan struct{}),
 		drained:   make(chan struct{}),
-		sessions:  make(map[uint32]ftpserver.ClientContext),
+		sessions:  make(map[uint32]struct{}),
 	}
 	s.guard = newGuard(opts.BanAfter, opts.BanWindow, opts.BanFor, opts.MaxConnectionsPerIP, opts.Now)
 	return s, nil
@@ -342,11 +343,13 @@ func (s *Server) Open() error {
 	if err := s.openJails(); err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", s.opts.Listen)
+	tcp, err := net.Listen("tcp", s.opts.Listen)
 	if err != nil {
 		s.closeJails()
 		return fmt.Errorf("ftpd: listen %s: %w", s.opts.Listen, err)
 	}
+	s.track = newTrackListener(tcp)
+	var ln net.Listener = s.track
 	if s.opts.TLSMode == TLSImplicit {
 		timeout := 30 * time.Second
 		if s.opts.IdleTimeout > 0 {
@@ -421,10 +424,6 @@ func (s *Server) Close(ctx context.Context) error {
 	}
 	s.closing = true
 	close(s.closed)
-	live := make([]ftpserver.ClientContext, 0, len(s.sessions))
-	for _, cc := range s.sessions {
-		live = append(live, cc)
-	}
 	if s.busy == 0 {
 		close(s.drained)
 	}
@@ -438,9 +437,7 @@ func (s *Server) Close(ctx context.Context) error {
 	if err := s.ftp.Stop(); err != nil && !errors.Is(err, ftpserver.ErrNotListening) {
 		errs = append(errs, fmt.Errorf("ftpd: stop: %w", err))
 	}
-	for _, cc := range live {
-		_ = cc.Close() // ends the session; ClientDisconnected follows
-	}
+	s.track.closeConns() // each session ends and calls ClientDisconnected
 	select {
 	case <-s.served:
 	case <-ctx.Done():

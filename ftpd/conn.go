@@ -111,3 +111,64 @@ func (c *handshakeConn) Write(p []byte) (int, error) {
 	}
 	return c.Conn.Write(p)
 }
+
+// trackListener remembers the control connections it accepted so that Close
+// can end them. ftpserverlib's Stop leaves live sessions running, and
+// calling ClientContext.Close from another goroutine races with the
+// session's own disconnect (an unsynchronised flag in v0.32.3, seen with
+// -race); closing the socket under the session ends it cleanly instead: its
+// next read fails, it aborts any transfer and calls ClientDisconnected.
+type trackListener struct {
+	net.Listener
+	mu     sync.Mutex
+	conns  map[*trackedConn]struct{}
+	closed bool
+}
+
+func newTrackListener(l net.Listener) *trackListener {
+	return &trackListener{Listener: l, conns: make(map[*trackedConn]struct{})}
+}
+
+// Accept returns the next connection, tracked until it is closed.
+func (l *trackListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	tc := &trackedConn{Conn: c, l: l}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		_ = c.Close()
+		return tc, nil
+	}
+	l.conns[tc] = struct{}{}
+	return tc, nil
+}
+
+// closeConns closes every tracked connection, and any accepted later.
+func (l *trackListener) closeConns() {
+	l.mu.Lock()
+	l.closed = true
+	conns := make([]*trackedConn, 0, len(l.conns))
+	for c := range l.conns {
+		conns = append(conns, c)
+	}
+	l.mu.Unlock()
+	for _, c := range conns {
+		_ = c.Conn.Close()
+	}
+}
+
+type trackedConn struct {
+	net.Conn
+	l *trackListener
+}
+
+// Close closes the connection and forgets it.
+func (c *trackedConn) Close() error {
+	c.l.mu.Lock()
+	delete(c.l.conns, c)
+	c.l.mu.Unlock()
+	return c.Conn.Close()
+}

@@ -1,0 +1,489 @@
+package ftpd
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestStorCSVTriggersBeforeReply(t *testing.T) {
+	ts := mustOpenServer(t, nil)
+	c := ts.dial(t)
+	if err := c.MakeDir("in"); err != nil {
+		t.Fatal(err)
+	}
+	data := randomBytes(t, 1<<20+17)
+	before := time.Now()
+	if err := c.Stor("/in/x.csv", bytes.NewReader(data)); err != nil {
+		t.Fatalf("Stor: %v", err)
+	}
+	// No waiting: OnUpload must have run before the 226 reply.
+	got := ts.rec.list()
+	if len(got) != 1 {
+		t.Fatalf("OnUpload called %d times before Stor returned, want 1", len(got))
+	}
+	u := got[0]
+	want := Upload{
+		User:       testUser,
+		UserRoot:   ts.jail(),
+		Path:       "/in/x.csv",
+		RealPath:   filepath.Join(ts.jail(), "in", "x.csv"),
+		Size:       int64(len(data)),
+		SHA256:     sha256Hex(data),
+		RemoteAddr: u.RemoteAddr,
+		Via:        "STOR",
+		At:         u.At,
+	}
+	if u != want {
+		t.Errorf("Upload = %+v\nwant     %+v", u, want)
+	}
+	if !strings.HasPrefix(u.RemoteAddr, "127.0.0.1:") {
+		t.Errorf("RemoteAddr = %q", u.RemoteAddr)
+	}
+	if u.At.Before(before.Add(-time.Second)) || u.At.After(time.Now()) {
+		t.Errorf("At = %v", u.At)
+	}
+	if !ts.rec.wasInPlace(0) {
+		t.Error("the file was not complete at RealPath when OnUpload ran")
+	}
+	onDisk, err := os.ReadFile(u.RealPath)
+	if err != nil || !bytes.Equal(onDisk, data) {
+		t.Fatalf("file on disk differs: %v", err)
+	}
+	if fi, _ := os.Stat(u.RealPath); fi.Mode().Perm() != filePerm {
+		t.Errorf("file mode = %v, want %v", fi.Mode().Perm(), os.FileMode(filePerm))
+	}
+	if names := filesIn(t, filepath.Join(ts.jail(), "in")); len(names) != 1 {
+		t.Errorf("directory holds %v, want only x.csv", names)
+	}
+	if ts.ev.get("upload:triggered") != 1 {
+		t.Error("missing upload event")
+	}
+
+	// Upper case counts as .csv too; an upload to the same name triggers again.
+	if err := c.Stor("/in/Y.CSV", strings.NewReader("a")); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Stor("/in/x.csv", strings.NewReader("b")); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(ts.rec.list()); n != 3 {
+		t.Errorf("OnUpload calls = %d, want 3", n)
+	}
+}
+
+func TestStorOtherNamesDoNotTrigger(t *testing.T) {
+	ts := mustOpenServer(t, nil)
+	c := ts.dial(t)
+	for _, name := range []string{"x.txt", "x.csv.part", "xcsv", "x.csv.tmp"} {
+		if err := c.Stor(name, strings.NewReader("data")); err != nil {
+			t.Fatalf("Stor %s: %v", name, err)
+		}
+		if _, err := os.Stat(filepath.Join(ts.jail(), name)); err != nil {
+			t.Errorf("%s not stored: %v", name, err)
+		}
+	}
+	if n := len(ts.rec.list()); n != 0 {
+		t.Errorf("OnUpload called %d times", n)
+	}
+	if got := ts.ev.get("upload:stored"); got != 4 {
+		t.Errorf("stored events = %d, want 4", got)
+	}
+}
+
+func TestRenameToCSVTriggers(t *testing.T) {
+	ts := mustOpenServer(t, nil)
+	c := ts.dial(t)
+	if err := c.MakeDir("in"); err != nil {
+		t.Fatal(err)
+	}
+	data := randomBytes(t, 70_000)
+	if err := c.Stor("in/x.csv.part", bytes.NewReader(data)); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(ts.rec.list()); n != 0 {
+		t.Fatalf("the .part upload triggered")
+	}
+	if err := c.Rename("in/x.csv.part", "in/x.csv"); err != nil {
+		t.Fatalf("Rename: %v", err)
+	}
+	got := ts.rec.list()
+	if len(got) != 1 {
+		t.Fatalf("OnUpload called %d times, want 1", len(got))
+	}
+	u := got[0]
+	if u.Via != "RNTO" || u.Path != "/in/x.csv" || u.Size != int64(len(data)) || u.SHA256 != sha256Hex(data) ||
+		u.RealPath != filepath.Join(ts.jail(), "in", "x.csv") || u.User != testUser {
+		t.Errorf("Upload = %+v", u)
+	}
+	if !ts.rec.wasInPlace(0) {
+		t.Error("file not in place when OnUpload ran")
+	}
+	// Renames to other names do not trigger.
+	if err := c.Rename("in/x.csv", "in/x.done"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.MakeDir("in/dir.csv"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.MakeDir("d"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Rename("d", "d2.csv"); err != nil { // a directory is not an upload
+		t.Fatal(err)
+	}
+	if n := len(ts.rec.list()); n != 1 {
+		t.Errorf("OnUpload calls = %d, want 1", n)
+	}
+}
+
+func TestResultDirectoriesNeverTrigger(t *testing.T) {
+	ts := mustOpenServer(t, nil)
+	c := ts.dial(t)
+	for _, dir := range []string{"processed", "rejected", "reports", "Processed", "in", "in/processed"} {
+		if err := c.MakeDir(dir); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, dir := range []string{"processed", "rejected", "reports", "Processed", "in/processed"} {
+		if err := c.Stor(dir+"/x.csv", strings.NewReader("a,b\n")); err != nil {
+			t.Fatalf("Stor in %s: %v", dir, err)
+		}
+		if err := c.Stor("in/y.part", strings.NewReader("a,b\n")); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Rename("in/y.part", dir+"/y.csv"); err != nil {
+			t.Fatalf("Rename into %s: %v", dir, err)
+		}
+		if err := c.Rename(dir+"/x.csv", dir+"/x.errors.csv"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := len(ts.rec.list()); n != 0 {
+		t.Errorf("OnUpload called %d times for files under result directories", n)
+	}
+}
+
+func TestOnUploadErrorFailsUpload(t *testing.T) {
+	ts := mustOpenServer(t, nil)
+	ts.rec.setFail(errors.New("store unavailable"))
+	c := ts.dial(t)
+
+	err := c.Stor("x.csv", strings.NewReader("recipient,message\n"))
+	if err == nil {
+		t.Fatal("Stor succeeded although OnUpload failed")
+	}
+	if code := replyCode(err); code != 550 {
+		t.Errorf("reply = %v, want 550", err)
+	}
+	if strings.Contains(err.Error(), "store unavailable") {
+		t.Errorf("the callback's internal error reached the client: %v", err)
+	}
+	if names := filesIn(t, ts.jail()); len(names) != 0 {
+		t.Errorf("files left: %v", names)
+	}
+	if ts.ev.get("upload:failed") != 1 {
+		t.Error("missing upload event")
+	}
+
+	// A failed RNTO trigger leaves the source where it was.
+	if err := c.Stor("y.csv.part", strings.NewReader("recipient,message\n")); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Rename("y.csv.part", "y.csv"); err == nil {
+		t.Fatal("Rename succeeded although OnUpload failed")
+	}
+	if names := filesIn(t, ts.jail()); len(names) != 1 || names[0] != "y.csv.part" {
+		t.Errorf("files after failed rename: %v, want [y.csv.part]", names)
+	}
+
+	// The session is still usable, and a retry succeeds once the callback does.
+	ts.rec.setFail(nil)
+	if err := c.Stor("x.csv", strings.NewReader("recipient,message\n")); err != nil {
+		t.Fatalf("retry: %v", err)
+	}
+	if err := c.Rename("y.csv.part", "y.csv"); err != nil {
+		t.Fatalf("retry rename: %v", err)
+	}
+}
+
+func TestTooLargeUploadRemoved(t *testing.T) {
+	ts := mustOpenServer(t, func(o *Options) { o.MaxUploadBytes = 100_000 })
+	c := ts.dial(t)
+	if err := c.Stor("exact.csv", bytes.NewReader(make([]byte, 100_000))); err != nil {
+		t.Fatalf("upload at the limit: %v", err)
+	}
+	err := c.Stor("big.csv", bytes.NewReader(make([]byte, 5_000_000)))
+	if err == nil {
+		t.Fatal("oversized upload accepted")
+	}
+	if _, err := os.Stat(filepath.Join(ts.jail(), "big.csv")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("big.csv exists: %v", err)
+	}
+	waitUntil(t, "too_large event", func() bool { return ts.ev.get("upload:too_large") == 1 })
+	if names := filesIn(t, ts.jail()); len(names) != 1 || names[0] != "exact.csv" {
+		t.Errorf("files: %v, want [exact.csv]", names)
+	}
+	if n := len(ts.rec.list()); n != 1 {
+		t.Errorf("OnUpload calls = %d, want 1", n)
+	}
+	// The control connection survives the refused upload.
+	if err := c.NoOp(); err != nil {
+		t.Errorf("NOOP after refused upload: %v", err)
+	}
+}
+
+// Every way an upload can be interrupted leaves no file and no trigger.
+func TestInterruptedUploadsLeaveNothing(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		idle      time.Duration
+		interrupt func(t *testing.T, c *rawClient, data io.WriteCloser)
+		wantCodes []int // replies after the interruption, in order
+	}{
+		{
+			name: "data connection reset",
+			interrupt: func(t *testing.T, c *rawClient, data io.WriteCloser) {
+				_ = data.(interface{ SetLinger(int) error }).SetLinger(0)
+				_ = data.Close() // RST
+			},
+			wantCodes: []int{550},
+		},
+		{
+			name: "ABOR",
+			interrupt: func(t *testing.T, c *rawClient, data io.WriteCloser) {
+				c.send("ABOR")
+			},
+			wantCodes: []int{426, 226},
+		},
+		{
+			name: "stalled data connection",
+			idle: 300 * time.Millisecond,
+			interrupt: func(t *testing.T, c *rawClient, data io.WriteCloser) {
+				// Send nothing more; keep the connection open.
+			},
+			wantCodes: []int{550},
+		},
+		{
+			name: "control connection dropped",
+			interrupt: func(t *testing.T, c *rawClient, data io.WriteCloser) {
+				_ = c.tp.Close()
+			},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ts := mustOpenServer(t, func(o *Options) {
+				if tc.idle > 0 {
+					o.IdleTimeout = tc.idle
+				}
+			})
+			c := dialRaw(t, ts.Addr())
+			c.login()
+			if code, msg := c.cmd("MKD in"); code != 257 {
+				t.Fatalf("MKD: %d %s", code, msg)
+			}
+			data := c.startStor("in/x.csv")
+			if _, err := data.Write(randomBytes(t, 200_000)); err != nil {
+				t.Fatal(err)
+			}
+			// The partial upload is on disk, under a hidden name.
+			waitUntil(t, "temp file", func() bool {
+				names := filesIn(t, filepath.Join(ts.jail(), "in"))
+				return len(names) == 1 && strings.HasPrefix(names[0], tempPrefix)
+			})
+			tc.interrupt(t, c, data)
+			for _, want := range tc.wantCodes {
+				if code, msg := c.read(); code != want {
+					t.Fatalf("reply %d %s, want %d", code, msg, want)
+				}
+			}
+			waitUntil(t, "aborted event", func() bool { return ts.ev.get("upload:aborted") == 1 })
+			if names := filesIn(t, filepath.Join(ts.jail(), "in")); len(names) != 0 {
+				t.Errorf("files left: %v", names)
+			}
+			if n := len(ts.rec.list()); n != 0 {
+				t.Errorf("OnUpload called %d times", n)
+			}
+		})
+	}
+}
+
+// Documents the limit of what a server can know: a client that closes its
+// data connection gracefully in the middle of a file is indistinguishable
+// from one that sent all of it. The server stores and triggers the
+// truncated file; only its content can tell (see the package doc).
+func TestGracefulCloseMidFileLooksComplete(t *testing.T) {
+	ts := mustOpenServer(t, nil)
+	c := dialRaw(t, ts.Addr())
+	c.login()
+	data := c.startStor("x.csv")
+	if _, err := data.Write([]byte("recipient,message\n5512345678,ho")); err != nil {
+		t.Fatal(err)
+	}
+	_ = data.Close() // FIN, not RST
+	if code, msg := c.read(); code != 226 {
+		t.Fatalf("reply %d %s, want 226", code, msg)
+	}
+	if got := ts.rec.list(); len(got) != 1 || got[0].Size != 31 {
+		t.Fatalf("uploads = %+v, want the truncated file", got)
+	}
+}
+
+func TestResumeAndAppendRefused(t *testing.T) {
+	ts := mustOpenServer(t, nil)
+	c := ts.dial(t)
+	if err := c.Stor("x.txt", strings.NewReader("0123456789")); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.StorFrom("x.txt", strings.NewReader("abc"), 5); err == nil {
+		t.Error("STOR after REST accepted")
+	} else if !strings.Contains(err.Error(), "not supported") {
+		t.Errorf("REST+STOR error = %v, want a clear message", err)
+	}
+	if err := c.Append("x.txt", strings.NewReader("abc")); err == nil {
+		t.Error("APPE accepted")
+	}
+	if err := c.Append("new.csv", strings.NewReader("abc")); err == nil {
+		t.Error("APPE of a new file accepted")
+	}
+	if b, _ := os.ReadFile(filepath.Join(ts.jail(), "x.txt")); string(b) != "0123456789" {
+		t.Errorf("x.txt = %q, want it untouched", b)
+	}
+	if names := filesIn(t, ts.jail()); len(names) != 1 {
+		t.Errorf("files: %v", names)
+	}
+	if n := len(ts.rec.list()); n != 0 {
+		t.Errorf("OnUpload called %d times", n)
+	}
+}
+
+func TestRefusedCommands(t *testing.T) {
+	ts := mustOpenServer(t, nil)
+	if err := os.WriteFile(filepath.Join(ts.jail(), "x.txt"), []byte("x"), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	c := dialRaw(t, ts.Addr())
+	c.login()
+	for _, cmd := range []string{
+		"PORT 127,0,0,1,200,10",
+		"EPRT |1|127.0.0.1|51210|",
+		"SITE CHMOD 777 x.txt",
+		"SITE SYMLINK /etc/passwd p",
+		"SITE MKDIR d",
+		"MFMT 20200101000000 x.txt",
+		"STOR " + tempPrefix + "X.tmp",
+		"RETR " + tempPrefix + "X.tmp",
+	} {
+		t.Run(cmd, func(t *testing.T) {
+			if code, msg := c.cmd("%s", cmd); code < 400 {
+				t.Fatalf("%s accepted: %d %s", cmd, code, msg)
+			}
+		})
+	}
+	if fi, err := os.Stat(filepath.Join(ts.jail(), "x.txt")); err != nil || fi.Mode().Perm() != 0o640 {
+		t.Errorf("x.txt mode changed: %v %v", fi.Mode(), err)
+	}
+	if names := filesIn(t, ts.jail()); len(names) != 1 {
+		t.Errorf("files: %v", names)
+	}
+}
+
+// An upload in progress is invisible: LIST does not show it, and its
+// temporary name cannot be opened, renamed or deleted.
+func TestUploadInProgressIsHidden(t *testing.T) {
+	ts := mustOpenServer(t, nil)
+	raw := dialRaw(t, ts.Addr())
+	raw.login()
+	data := raw.startStor("x.csv")
+	if _, err := data.Write([]byte("recipient,message\n")); err != nil {
+		t.Fatal(err)
+	}
+	var tmp string
+	waitUntil(t, "temp file", func() bool {
+		names := filesIn(t, ts.jail())
+		if len(names) == 1 {
+			tmp = names[0]
+		}
+		return tmp != ""
+	})
+	c := ts.dial(t)
+	entries, err := c.List("/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) != 0 {
+		t.Errorf("LIST shows %v during an upload", entries)
+	}
+	if names, _ := c.NameList("/"); len(names) != 0 {
+		t.Errorf("NLST shows %v during an upload", names)
+	}
+	if _, err := c.Retr(tmp); err == nil {
+		t.Error("RETR of the temp file succeeded")
+	}
+	if err := c.Rename(tmp, "stolen.csv"); err == nil {
+		t.Error("RNFR of the temp file succeeded")
+	}
+	if err := c.Delete(tmp); err == nil {
+		t.Error("DELE of the temp file succeeded")
+	}
+	if _, err := c.FileSize(tmp); err == nil {
+		t.Error("SIZE of the temp file succeeded")
+	}
+	_ = data.Close()
+	if code, msg := raw.read(); code != 226 {
+		t.Fatalf("reply %d %s", code, msg)
+	}
+	if n := len(ts.rec.list()); n != 1 {
+		t.Errorf("OnUpload calls = %d, want 1", n)
+	}
+}
+
+// Directory operations work inside the jail.
+func TestDirectoryOperations(t *testing.T) {
+	ts := mustOpenServer(t, nil)
+	c := ts.dial(t)
+	if err := c.MakeDir("a"); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(filepath.Join(ts.jail(), "a")); err != nil || fi.Mode().Perm() != dirPerm {
+		t.Fatalf("MKD: %v %v", fi, err)
+	}
+	if err := c.ChangeDir("a"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Stor("f.txt", strings.NewReader("hello")); err != nil {
+		t.Fatal(err)
+	}
+	if size, err := c.FileSize("/a/f.txt"); err != nil || size != 5 {
+		t.Fatalf("SIZE = %d, %v", size, err)
+	}
+	r, err := c.Retr("f.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(r)
+	_ = r.Close()
+	if string(b) != "hello" {
+		t.Fatalf("RETR = %q", b)
+	}
+	if err := c.Delete("f.txt"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.ChangeDir("/"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.RemoveDir("a"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.RemoveDir("/"); err == nil {
+		t.Error("RMD / succeeded")
+	}
+	if names := filesIn(t, ts.jail()); len(names) != 0 {
+		t.Errorf("files: %v", names)
+	}
+}
