@@ -283,6 +283,7 @@ func newThrottle(limit int, lockFor time.Duration, now func() time.Time) *thrott
 
 // locked returns how long logins for name from ip stay locked (0: not).
 func (t *throttle) locked(name, ip string) time.Duration {
+	name = clip(name)
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	now := t.now()
@@ -297,6 +298,7 @@ func (t *throttle) locked(name, ip string) time.Duration {
 
 // fail records a failure and reports whether it locked name or ip.
 func (t *throttle) fail(name, ip string) bool {
+	name = clip(name)
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	now := t.now()
@@ -328,9 +330,18 @@ func (t *throttle) fail(name, ip string) bool {
 
 // success forgets a user name's failures (not the address's).
 func (t *throttle) success(name string) {
+	name = clip(name)
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	delete(t.m, "u:"+name)
+}
+
+// clip bounds the user names the throttle keeps, whatever is sent.
+func clip(name string) string {
+	if len(name) > 64 {
+		return name[:64]
+	}
+	return name
 }
 
 func (t *throttle) prune(now time.Time) {
