@@ -2,12 +2,146 @@ package main
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"time"
 
 	"campaignd"
+	"campaignd/ftpd"
+	"campaignd/pipeline"
+	"campaignd/smpp"
 )
 
-func (m *Main) openSending() error                    { return nil }
-func (m *Main) closeSending(ctx context.Context) error { return nil }
+// openSending starts the SMSC side (the bundled simulator when smpp.addr is
+// empty), the durable timing wheel, the engine and the daily report.
+func (m *Main) openSending() error {
+	c := &m.Config
+	addr, systemID, password := c.SMPP.Addr, c.SMPP.SystemID, c.SMPP.Password
+	if addr == "" {
+		m.Sim = smpp.NewSimulator(smpp.SimOptions{
+			Listen: "127.0.0.1:0", DeliveredPercent: c.Simulator.DeliveredPercent,
+			ReceiptDelay: time.Duration(c.Simulator.ReceiptDelay), Logger: m.Logger.With("system", "smsc-sim"),
+		})
+		if err := m.Sim.Open(); err != nil {
+			return fmt.Errorf("smsc simulator: %w", err)
+		}
+		addr, systemID, password = m.Sim.Addr(), "campaignd", "demo"
+	}
+
+	m.Wheel = pipeline.NewWheel(m.DB, pipeline.WheelOptions{Now: m.Now, Logger: m.Logger.With("system", "wheel"), Events: m.Metrics})
+	// The client delivers receipts to the engine, which exists only after
+	// the client: receipts wait on engineReady until then.
+	engineReady := make(chan struct{})
+	m.SMPP = smpp.New(smpp.Options{
+		Addr: addr, SystemID: systemID, Password: password, SystemType: c.SMPP.SystemType, Bind: c.SMPP.Bind,
+		TPS: c.SMPP.TPS, Window: c.SMPP.Window, Validity: time.Duration(c.SMPP.Validity),
+		ResponseTimeout: time.Duration(c.SMPP.ResponseTimeout), EnquireLink: time.Duration(c.SMPP.EnquireLink),
+		SourceTON: byte(c.SMPP.SourceTON), SourceNPI: byte(c.SMPP.SourceNPI), DestTON: byte(c.SMPP.DestTON), DestNPI: byte(c.SMPP.DestNPI),
+		OnReceipt: func(r smpp.Receipt) error {
+			select {
+			case <-engineReady:
+			case <-m.ctx.Done():
+				return m.ctx.Err()
+			}
+			return m.Engine.HandleReceipt(pipeline.Receipt{MessageID: r.MessageID, Stat: r.Stat, DoneAt: r.DoneAt})
+		},
+		OnBound: func(bound bool) {
+			select {
+			case <-engineReady:
+				m.Engine.SMSCBound(bound)
+			default:
+			}
+		},
+		Events: m.Metrics, Logger: m.Logger.With("system", "smpp"),
+	})
+	m.Sender = smppSender{m.SMPP}
+	var err error
+	m.Engine, err = pipeline.NewEngine(pipeline.EngineOptions{
+		Store: m.DB, Sender: m.Sender, Wheel: m.Wheel, Window: c.SMPP.Window, TPS: c.SMPP.TPS,
+		MaxAttempts: c.SMPP.MaxAttempts, ResponseTimeout: time.Duration(c.SMPP.ResponseTimeout),
+		ReceiptTimeout: time.Duration(c.Report.ReceiptTimeout), SendWindow: c.Sending.Window,
+		Location: m.loc, Now: m.Now, Logger: m.Logger.With("system", "engine"), Events: m.Metrics,
+	})
+	if err != nil {
+		return fmt.Errorf("engine: %w", err)
+	}
+	close(engineReady)
+
+	var pusher pipeline.Pusher // an untyped nil: local only
+	if c.Report.FTPURL != "" {
+		p, err := ftpd.NewPusher(ftpd.PushOptions{URL: c.Report.FTPURL, TLS: c.Report.TLS, Logger: m.Logger.With("system", "push")})
+		if err != nil {
+			return fmt.Errorf("report.ftp_url: %w", err)
+		}
+		pusher = p
+	}
+	m.Reporter, err = pipeline.NewReporter(pipeline.ReporterOptions{
+		Store: m.DB, Timers: m.Wheel, Dir: filepath.Join(c.DataDir, "reports"), FileName: c.Report.FileName,
+		Location: m.loc, Time: c.Report.Time, Pusher: pusher, Now: m.Now,
+		Logger: m.Logger.With("system", "report"), Events: m.Metrics,
+	})
+	if err != nil {
+		return fmt.Errorf("report: %w", err)
+	}
+
+	m.SMPP.Start(m.ctx)
+	if err := m.Engine.Start(m.ctx); err != nil {
+		return fmt.Errorf("engine: %w", err)
+	}
+	if err := m.Reporter.Start(m.ctx); err != nil {
+		return fmt.Errorf("report: %w", err)
+	}
+	if err := m.Wheel.Start(m.ctx); err != nil {
+		return fmt.Errorf("timers: %w", err)
+	}
+	return nil
+}
+
+// closeSending stops submitting, lets submits in flight finish and their
+// results be written, then unbinds.
+func (m *Main) closeSending(ctx context.Context) error {
+	var errs []error
+	if m.Wheel != nil {
+		m.Wheel.Close()
+	}
+	if m.Engine != nil {
+		errs = append(errs, m.Engine.Close(ctx))
+	}
+	if m.SMPP != nil {
+		errs = append(errs, m.SMPP.Close(ctx))
+	}
+	if m.Sim != nil {
+		errs = append(errs, m.Sim.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// admit hands a freshly ingested broadcast to the engine (send now or
+// schedule). A failure here is repaired by the engine's start-up
+// reconciliation, so it is only logged.
 func (m *Main) admit(b *campaignd.Broadcast) {
-	m.Logger.Info("broadcast created", "id", b.ID, "status", b.Status)
+	if err := m.Engine.Admit(b); err != nil {
+		m.Logger.Error("admitting broadcast failed", "broadcast", b.ID, "error", err)
+	}
+}
+
+// smppSender adapts *smpp.Client to pipeline.Sender, mapping its errors.
+type smppSender struct{ c *smpp.Client }
+
+func (s smppSender) Bound() bool { return s.c.Bound() }
+
+func (s smppSender) Submit(ctx context.Context, m pipeline.OutMessage) ([]string, error) {
+	ids, err := s.c.Submit(ctx, smpp.Message{Source: m.Source, Dest: m.Dest, Text: m.Text})
+	var se *smpp.SubmitError
+	switch {
+	case err == nil:
+	case errors.As(err, &se):
+		err = &pipeline.SubmitError{Status: se.Status, Temporary: se.Temporary()}
+	case errors.Is(err, smpp.ErrTimeout):
+		err = pipeline.ErrSubmitTimeout
+	case errors.Is(err, smpp.ErrNotBound):
+		err = pipeline.ErrNotBound
+	}
+	return ids, err
 }

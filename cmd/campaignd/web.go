@@ -1,9 +1,133 @@
 package main
 
-import "context"
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
 
-func (m *Main) openWeb() error                    { return nil }
-func (m *Main) closeWeb(ctx context.Context) error { return nil }
+	"campaignd"
+	"campaignd/store"
+	"campaignd/webui"
+)
+
+func (m *Main) openWeb() error {
+	c := &m.Config.Web
+	users := make([]webui.User, len(c.Users))
+	for i, u := range c.Users {
+		users[i] = webui.User{Name: u.Name, PasswordHash: u.PasswordHash, Role: campaignd.Role(u.Role)}
+	}
+	var err error
+	m.Web, err = webui.New(webui.Options{
+		Listen: c.Listen, BaseURL: c.BaseURL, Users: users, Location: m.loc,
+		Backend: &backend{m: m}, Logger: m.Logger.With("system", "webui"), Now: m.Now,
+		TLS: c.TLSCertFile != "" || (len(c.BaseURL) > 8 && c.BaseURL[:8] == "https://"),
+	})
+	if err != nil {
+		return fmt.Errorf("web: %w", err)
+	}
+	if err := m.Web.Open(); err != nil {
+		return fmt.Errorf("web.listen: %w", err)
+	}
+	return nil
+}
+
+func (m *Main) closeWeb(ctx context.Context) error {
+	if m.Web == nil {
+		return nil
+	}
+	return m.Web.Close(ctx)
+}
 
 // WebAddr returns the bound console address.
-func (m *Main) WebAddr() string { return "" }
+func (m *Main) WebAddr() string {
+	if m.Web == nil {
+		return ""
+	}
+	return m.Web.Addr()
+}
+
+// backend joins the store, the engine and the reporter for the console and
+// the API (webui.Backend).
+type backend struct{ m *Main }
+
+var _ webui.Backend = (*backend)(nil)
+
+func (b *backend) Broadcasts(_ context.Context, status campaignd.Status, offset, limit int) ([]*campaignd.Broadcast, int, error) {
+	return b.m.DB.Broadcasts(store.BroadcastFilter{Status: status, Offset: offset, Limit: limit})
+}
+
+func (b *backend) Broadcast(_ context.Context, id uint64) (*campaignd.Broadcast, error) {
+	return b.m.DB.Broadcast(id)
+}
+
+func (b *backend) Preview(_ context.Context, id uint64, n int) ([]*campaignd.Message, error) {
+	var out []*campaignd.Message
+	err := b.m.DB.Messages(id, 0, func(msg *campaignd.Message) error {
+		out = append(out, msg)
+		if len(out) >= n {
+			return store.ErrStop
+		}
+		return nil
+	})
+	if errors.Is(err, store.ErrStop) {
+		err = nil
+	}
+	return out, err
+}
+
+func (b *backend) Messages(_ context.Context, id uint64, fn func(*campaignd.Message) error) error {
+	return b.m.DB.Messages(id, 0, fn)
+}
+
+func (b *backend) Upload(_ context.Context, id uint64) (*campaignd.Upload, error) {
+	return b.m.DB.Upload(id)
+}
+
+func (b *backend) Uploads(_ context.Context, offset, limit int) ([]*campaignd.Upload, int, error) {
+	return b.m.DB.Uploads(offset, limit)
+}
+
+func (b *backend) AuditLog(_ context.Context, id uint64) ([]campaignd.AuditEntry, error) {
+	return b.m.DB.AuditLog(id)
+}
+
+func (b *backend) Act(ctx context.Context, r campaignd.ActionRequest) (*campaignd.Broadcast, error) {
+	return b.m.Engine.Act(ctx, r)
+}
+
+func (b *backend) Progress(id uint64) (float64, time.Duration) { return b.m.Engine.Progress(id) }
+
+func (b *backend) Reports(ctx context.Context) ([]*campaignd.Report, error) {
+	return b.m.Reporter.Reports(ctx)
+}
+
+func (b *backend) ReportCSV(ctx context.Context, day string, w io.Writer) (*campaignd.Report, error) {
+	return b.m.Reporter.ReportCSV(ctx, day, w)
+}
+
+func (b *backend) PushReport(ctx context.Context, day, user, remoteAddr string) (*campaignd.Report, error) {
+	return b.m.Reporter.PushReport(ctx, day, user, remoteAddr)
+}
+
+func (b *backend) SaveSession(s *campaignd.Session) error        { return b.m.DB.SaveSession(s) }
+func (b *backend) Session(id string) (*campaignd.Session, error) { return b.m.DB.Session(id) }
+func (b *backend) DeleteSession(id string) error                 { return b.m.DB.DeleteSession(id) }
+
+// Ready: the store answers and the FTP listener accepts; the SMSC state is
+// reported but does not make the process unready (broadcasts wait for it).
+func (b *backend) Ready(context.Context) (bool, map[string]string) {
+	ok := true
+	detail := map[string]string{"store": "ok", "ftp": "ok", "smsc": "bound"}
+	if err := b.m.DB.Ping(); err != nil {
+		ok, detail["store"] = false, err.Error()
+	}
+	if b.m.FTP == nil {
+		ok, detail["ftp"] = false, "not listening"
+	}
+	if b.m.Sender == nil || !b.m.Sender.Bound() {
+		detail["smsc"] = "not bound"
+	}
+	return ok, detail
+}
