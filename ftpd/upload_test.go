@@ -222,6 +222,9 @@ func TestTooLargeUploadRemoved(t *testing.T) {
 	if err == nil {
 		t.Fatal("oversized upload accepted")
 	}
+	if code := replyCode(err); code != 552 {
+		t.Errorf("reply = %v, want 552 (exceeded storage allocation)", err)
+	}
 	if _, err := os.Stat(filepath.Join(ts.jail(), "big.csv")); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("big.csv exists: %v", err)
 	}
