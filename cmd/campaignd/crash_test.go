@@ -114,7 +114,6 @@ func writeConfig(t *testing.T, c Config) string {
 	return path
 }
 
-
 // TestCrashBetween226AndIngest kills the process right after the 226 of a
 // big upload, while ingest runs; after a restart exactly one broadcast
 // exists, with every row.
