@@ -25,7 +25,8 @@
 //
 //   - if the transfer failed (ABOR, a reset or dropped data connection, the
 //     data-connection idle timeout, the size cap, a disk error), the temporary
-//     file is removed and nothing else happens;
+//     file is removed and nothing else happens (the client gets 426/550, or
+//     552 for the size cap);
 //   - otherwise the file is fsynced, renamed to its final name and the
 //     directory fsynced; then, if the name ends in ".csv" (any case) and no
 //     directory in its path is named processed, rejected or reports,

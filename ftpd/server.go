@@ -49,18 +49,23 @@ type Options struct {
 	Listen string
 	// Root is DATA_DIR/ftp. Each user is jailed in Root/<user>/, created on
 	// Open with mode 0750.
-	Root  string
+	Root string
+	// Users are the accounts; each gets its own jail.
 	Users []User
 
 	// PassivePortStart and PassivePortEnd bound the passive data ports;
-	// 0, 0 lets the OS pick.
+	// 0, 0 lets the OS pick. ftpserverlib listens for data connections on
+	// all interfaces (0.0.0.0), whatever Listen says; it only accepts a data
+	// connection from the control connection's peer IP.
 	PassivePortStart, PassivePortEnd int
 	// PublicHost is the IPv4 address announced in 227 replies; "" announces
 	// the control connection's local address.
 	PublicHost string
 
 	// TLSMode is "off" (default), "explicit", "required" or "implicit".
-	TLSMode                 string
+	TLSMode string
+	// TLSCertFile and TLSKeyFile are PEM files, loaded once by New; needed
+	// unless TLSMode is "off" or TLSConfig is set.
 	TLSCertFile, TLSKeyFile string
 	// TLSConfig, when set, is used instead of TLSCertFile/TLSKeyFile.
 	TLSConfig *tls.Config
@@ -98,19 +103,23 @@ type Options struct {
 
 // Upload describes a completed upload handed to Options.OnUpload.
 type Upload struct {
+	// User is the FTP account that uploaded.
 	User     string
 	UserRoot string // absolute path of the user's jail directory
 	// Path is the file inside the jail, slash-separated and rooted: "/in/x.csv".
 	Path string
 	// RealPath is the file's absolute path on disk.
 	RealPath string
-	Size     int64
-	SHA256   string // lower-case hex
+	// Size and SHA256 (lower-case hex) describe the file's content: computed
+	// while streaming for STOR, read back from the file for RNTO.
+	Size   int64
+	SHA256 string
 	// RemoteAddr is the client's control-connection address.
 	RemoteAddr string
 	// Via is "STOR" or "RNTO".
 	Via string
-	At  time.Time
+	// At is when the upload completed (Options.Now).
+	At time.Time
 }
 
 // Events receives one call per countable event, for metrics. Implementations
