@@ -62,8 +62,8 @@ func (c *fakeClock) Advance(d time.Duration) {
 	c.waiters = kept
 }
 
-// waitFor polls cond until it holds or 5 s pass.
-func waitFor(tb testing.TB, what string, cond func() bool) {
+// eventually polls cond until it holds or 5 s pass.
+func eventually(tb testing.TB, what string, cond func() bool) {
 	tb.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for !cond() {
@@ -74,8 +74,8 @@ func waitFor(tb testing.TB, what string, cond func() bool) {
 	}
 }
 
-// MustOpenDB opens an in-memory store closed at the end of the test.
-func MustOpenDB(tb testing.TB) *store.DB {
+// mustOpenMemDB opens an in-memory store closed at the end of the test.
+func mustOpenMemDB(tb testing.TB) *store.DB {
 	tb.Helper()
 	db, err := store.Open(store.Options{})
 	if err != nil {
@@ -124,15 +124,15 @@ func startWheel(tb testing.TB, db pipeline.TimerStore, clk *fakeClock, log *fire
 	return w
 }
 
-var t0 = time.Date(2026, 3, 10, 12, 0, 0, 0, time.UTC)
+var wheelT0 = time.Date(2026, 3, 10, 12, 0, 0, 0, time.UTC)
 
 func TestWheelFiresAtDue(t *testing.T) {
-	db := MustOpenDB(t)
-	clk := newFakeClock(t0)
+	db := mustOpenMemDB(t)
+	clk := newFakeClock(wheelT0)
 	var log firedLog
 	w := startWheel(t, db, clk, &log, nil)
 	for i, d := range []time.Duration{3 * time.Second, time.Second, 2 * time.Hour} {
-		if err := w.Schedule("test", fmt.Sprint(i), t0.Add(d)); err != nil {
+		if err := w.Schedule("test", fmt.Sprint(i), wheelT0.Add(d)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -142,16 +142,16 @@ func TestWheelFiresAtDue(t *testing.T) {
 		t.Fatalf("%d timers fired before their due time", n)
 	}
 	clk.Advance(time.Millisecond)
-	waitFor(t, "timer 1", func() bool { return len(log.list()) == 1 })
+	eventually(t, "timer 1", func() bool { return len(log.list()) == 1 })
 	clk.Advance(2 * time.Second)
-	waitFor(t, "timer 0", func() bool { return len(log.list()) == 2 })
+	eventually(t, "timer 0", func() bool { return len(log.list()) == 2 })
 	// The 2 h timer is beyond the horizon: it is loaded when the frontier is
 	// reached, and fires on time.
 	for i := 0; i < 120; i++ {
 		clk.Advance(time.Minute)
 		time.Sleep(time.Millisecond)
 	}
-	waitFor(t, "timer 2", func() bool { return len(log.list()) == 3 })
+	eventually(t, "timer 2", func() bool { return len(log.list()) == 3 })
 	got := log.list()
 	for i, want := range []string{"1", "0", "2"} {
 		if got[i].id != want {
@@ -161,23 +161,23 @@ func TestWheelFiresAtDue(t *testing.T) {
 			t.Fatalf("timer %s fired %v after due", got[i].id, late)
 		}
 	}
-	waitFor(t, "timers deleted", func() bool { return w.Pending() == 0 })
+	eventually(t, "timers deleted", func() bool { return w.Pending() == 0 })
 	if n, _ := db.CountTimers(); n != 0 {
 		t.Fatalf("%d timers left in the store", n)
 	}
 }
 
 func TestWheelOverdueAtStartFireAtOnce(t *testing.T) {
-	db := MustOpenDB(t)
+	db := mustOpenMemDB(t)
 	for i := 0; i < 5; i++ {
-		if _, err := db.PutTimer("test", fmt.Sprint(i), t0.Add(-time.Duration(i)*time.Hour)); err != nil {
+		if _, err := db.PutTimer("test", fmt.Sprint(i), wheelT0.Add(-time.Duration(i)*time.Hour)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	clk := newFakeClock(t0)
+	clk := newFakeClock(wheelT0)
 	var log firedLog
 	startWheel(t, db, clk, &log, nil)
-	waitFor(t, "overdue timers", func() bool { return len(log.list()) == 5 })
+	eventually(t, "overdue timers", func() bool { return len(log.list()) == 5 })
 	got := log.list()
 	if got[0].id != "4" || got[4].id != "0" {
 		t.Fatalf("overdue timers fired out of order: %+v", got)
@@ -185,17 +185,17 @@ func TestWheelOverdueAtStartFireAtOnce(t *testing.T) {
 }
 
 func TestWheelMoveAndCancel(t *testing.T) {
-	db := MustOpenDB(t)
-	clk := newFakeClock(t0)
+	db := mustOpenMemDB(t)
+	clk := newFakeClock(wheelT0)
 	var log firedLog
 	w := startWheel(t, db, clk, &log, nil)
-	w.Schedule("test", "moved", t0.Add(time.Second))
-	w.Schedule("test", "cancelled", t0.Add(time.Second))
-	w.Schedule("test", "moved", t0.Add(5*time.Second))
+	w.Schedule("test", "moved", wheelT0.Add(time.Second))
+	w.Schedule("test", "cancelled", wheelT0.Add(time.Second))
+	w.Schedule("test", "moved", wheelT0.Add(5*time.Second))
 	if err := w.Cancel("test", "cancelled"); err != nil {
 		t.Fatal(err)
 	}
-	if due, ok, _ := w.Due("test", "moved"); !ok || !due.Equal(t0.Add(5*time.Second)) {
+	if due, ok, _ := w.Due("test", "moved"); !ok || !due.Equal(wheelT0.Add(5*time.Second)) {
 		t.Fatalf("Due = %v, %v", due, ok)
 	}
 	if _, ok, _ := w.Due("test", "cancelled"); ok {
@@ -207,20 +207,20 @@ func TestWheelMoveAndCancel(t *testing.T) {
 		t.Fatalf("%d timers fired at the old due time", n)
 	}
 	clk.Advance(3 * time.Second)
-	waitFor(t, "moved timer", func() bool { return len(log.list()) == 1 })
-	if got := log.list()[0]; got.id != "moved" || !got.due.Equal(t0.Add(5*time.Second)) {
+	eventually(t, "moved timer", func() bool { return len(log.list()) == 1 })
+	if got := log.list()[0]; got.id != "moved" || !got.due.Equal(wheelT0.Add(5*time.Second)) {
 		t.Fatalf("fired %+v", got)
 	}
 	// Moving earlier works as well.
-	w.Schedule("test", "early", t0.Add(time.Hour))
-	w.Schedule("test", "early", t0.Add(6*time.Second))
+	w.Schedule("test", "early", wheelT0.Add(time.Hour))
+	w.Schedule("test", "early", wheelT0.Add(6*time.Second))
 	clk.Advance(time.Second)
-	waitFor(t, "timer moved earlier", func() bool { return len(log.list()) == 2 })
+	eventually(t, "timer moved earlier", func() bool { return len(log.list()) == 2 })
 }
 
 func TestWheelRetriesFailedHandler(t *testing.T) {
-	db := MustOpenDB(t)
-	clk := newFakeClock(t0)
+	db := mustOpenMemDB(t)
+	clk := newFakeClock(wheelT0)
 	var log firedLog
 	var mu sync.Mutex
 	fails := 2
@@ -233,20 +233,20 @@ func TestWheelRetriesFailedHandler(t *testing.T) {
 		}
 		return nil
 	})
-	w.Schedule("test", "x", t0)
-	waitFor(t, "first attempt", func() bool { return len(log.list()) == 1 })
-	waitFor(t, "retry scheduled", func() bool { due, _, _ := w.Due("test", "x"); return due.After(t0) })
+	w.Schedule("test", "x", wheelT0)
+	eventually(t, "first attempt", func() bool { return len(log.list()) == 1 })
+	eventually(t, "retry scheduled", func() bool { due, _, _ := w.Due("test", "x"); return due.After(wheelT0) })
 	clk.Advance(time.Second)
-	waitFor(t, "second attempt", func() bool { return len(log.list()) == 2 })
-	waitFor(t, "retry scheduled", func() bool { due, _, _ := w.Due("test", "x"); return due.After(t0.Add(time.Second)) })
+	eventually(t, "second attempt", func() bool { return len(log.list()) == 2 })
+	eventually(t, "retry scheduled", func() bool { due, _, _ := w.Due("test", "x"); return due.After(wheelT0.Add(time.Second)) })
 	clk.Advance(2 * time.Second)
-	waitFor(t, "third attempt", func() bool { return len(log.list()) == 3 })
-	waitFor(t, "timer deleted", func() bool { _, ok, _ := w.Due("test", "x"); return !ok })
+	eventually(t, "third attempt", func() bool { return len(log.list()) == 3 })
+	eventually(t, "timer deleted", func() bool { _, ok, _ := w.Due("test", "x"); return !ok })
 }
 
 func TestWheelHandlerMovesItsOwnTimer(t *testing.T) {
-	db := MustOpenDB(t)
-	clk := newFakeClock(t0)
+	db := mustOpenMemDB(t)
+	clk := newFakeClock(wheelT0)
 	var log firedLog
 	var w *pipeline.Wheel
 	n := 0
@@ -262,13 +262,13 @@ func TestWheelHandlerMovesItsOwnTimer(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer w.Close()
-	w.Schedule("sweep", "s", t0)
-	waitFor(t, "first sweep", func() bool { return len(log.list()) == 1 })
+	w.Schedule("sweep", "s", wheelT0)
+	eventually(t, "first sweep", func() bool { return len(log.list()) == 1 })
 	clk.Advance(time.Minute)
-	waitFor(t, "second sweep", func() bool { return len(log.list()) == 2 })
+	eventually(t, "second sweep", func() bool { return len(log.list()) == 2 })
 	clk.Advance(time.Minute)
-	waitFor(t, "third sweep", func() bool { return len(log.list()) == 3 })
-	waitFor(t, "timer deleted", func() bool { _, ok, _ := w.Due("sweep", "s"); return !ok })
+	eventually(t, "third sweep", func() bool { return len(log.list()) == 3 })
+	eventually(t, "timer deleted", func() bool { _, ok, _ := w.Due("sweep", "s"); return !ok })
 }
 
 func TestWheelSurvivesReopen(t *testing.T) {
@@ -277,16 +277,19 @@ func TestWheelSurvivesReopen(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	clk := newFakeClock(t0)
+	clk := newFakeClock(wheelT0)
 	var log firedLog
 	w := pipeline.NewWheel(db, pipeline.WheelOptions{Now: clk.Now, After: clk.After})
-	w.Handle("test", func(ctx context.Context, id string, due time.Time) error { log.add(fired{id, due, clk.Now()}); return nil })
+	w.Handle("test", func(ctx context.Context, id string, due time.Time) error {
+		log.add(fired{id, due, clk.Now()})
+		return nil
+	})
 	if err := w.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	w.Schedule("test", "a", t0.Add(time.Hour))
-	w.Schedule("test", "b", t0.Add(2*time.Hour))
-	w.Schedule("test", "b", t0.Add(3*time.Hour)) // moved before the restart
+	w.Schedule("test", "a", wheelT0.Add(time.Hour))
+	w.Schedule("test", "b", wheelT0.Add(2*time.Hour))
+	w.Schedule("test", "b", wheelT0.Add(3*time.Hour)) // moved before the restart
 	w.Close()
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
@@ -299,30 +302,33 @@ func TestWheelSurvivesReopen(t *testing.T) {
 	defer db.Close()
 	clk.Advance(4 * time.Hour) // the process was down past both due times
 	w2 := startWheel(t, db, clk, &log, nil)
-	waitFor(t, "overdue timers after reopen", func() bool { return len(log.list()) == 2 })
+	eventually(t, "overdue timers after reopen", func() bool { return len(log.list()) == 2 })
 	got := log.list()
-	if got[0].id != "a" || got[1].id != "b" || !got[1].due.Equal(t0.Add(3*time.Hour)) {
+	if got[0].id != "a" || got[1].id != "b" || !got[1].due.Equal(wheelT0.Add(3*time.Hour)) {
 		t.Fatalf("fired %+v", got)
 	}
-	waitFor(t, "timers deleted", func() bool { return w2.Pending() == 0 })
+	eventually(t, "timers deleted", func() bool { return w2.Pending() == 0 })
 }
 
 func TestWheelManyNearTimersBeyondMaxLoaded(t *testing.T) {
-	db := MustOpenDB(t)
-	clk := newFakeClock(t0)
+	db := mustOpenMemDB(t)
+	clk := newFakeClock(wheelT0)
 	var log firedLog
 	w := pipeline.NewWheel(db, pipeline.WheelOptions{Now: clk.Now, After: clk.After, MaxLoaded: 16})
-	w.Handle("test", func(ctx context.Context, id string, due time.Time) error { log.add(fired{id, due, clk.Now()}); return nil })
+	w.Handle("test", func(ctx context.Context, id string, due time.Time) error {
+		log.add(fired{id, due, clk.Now()})
+		return nil
+	})
 	if err := w.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	defer w.Close()
 	const n = 200
 	for i := 0; i < n; i++ {
-		w.Schedule("test", fmt.Sprint(i), t0.Add(time.Duration(i%50)*time.Millisecond))
+		w.Schedule("test", fmt.Sprint(i), wheelT0.Add(time.Duration(i%50)*time.Millisecond))
 	}
 	clk.Advance(time.Second)
-	waitFor(t, "all timers", func() bool { return len(log.list()) == n })
+	eventually(t, "all timers", func() bool { return len(log.list()) == n })
 	seen := map[string]bool{}
 	for _, f := range log.list() {
 		if seen[f.id] {
@@ -343,7 +349,7 @@ func BenchmarkWheel1M(b *testing.B) {
 	b.Run("timers=1M/all-near", func(b *testing.B) { benchWheel(b, 1_000_000, 50*time.Second) })
 }
 
-// benchWheel schedules n timers due from t0+1s over span and reports the
+// benchWheel schedules n timers due from wheelT0+1s over span and reports the
 // heap in use: heapMB is the whole growth since the empty store was opened
 // (Badger's memtables and caches included, which are fixed in size);
 // wheelMB is what the wheel itself holds (the heap with the wheel minus the
@@ -354,7 +360,7 @@ func benchWheel(b *testing.B, n int, span time.Duration) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		clk := newFakeClock(t0)
+		clk := newFakeClock(wheelT0)
 		w := pipeline.NewWheel(db, pipeline.WheelOptions{Now: clk.Now, After: clk.After})
 		w.Handle("retry", func(context.Context, string, time.Time) error { return nil })
 		if err := w.Start(context.Background()); err != nil {
@@ -369,7 +375,7 @@ func benchWheel(b *testing.B, n int, span time.Duration) {
 			go func() {
 				defer wg.Done()
 				for i := g; i < n; i += workers {
-					due := t0.Add(time.Second + time.Duration(i)*(span/time.Duration(n)))
+					due := wheelT0.Add(time.Second + time.Duration(i)*(span/time.Duration(n)))
 					if err := w.Schedule("retry", fmt.Sprintf("%d/%d", i/1000, i%1000), due); err != nil {
 						b.Error(err)
 						return

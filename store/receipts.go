@@ -1,0 +1,437 @@
+package store
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+
+	"campaignd"
+)
+
+// Receipt matching keys:
+//
+//	mi/<smsc id>  -> bid, index, part       written with the submitted state, in the same transaction
+//	mr/<smsc id>  -> received, done, stat   a receipt that came before its submit_sm_resp
+//
+// An mi/ key lives MatchTTL (the receipt timeout plus a margin): after that no
+// receipt is expected. An mr/ key is applied and removed when its id is
+// recorded, or dropped as unmatched by ExpireEarlyReceipts.
+var (
+	prefixMatch = []byte("mi/")
+	prefixEarly = []byte("mr/")
+)
+
+// Receipt outcomes, as returned by SaveChanges.
+const (
+	ReceiptMatched   = "matched"   // applied to a submitted message
+	ReceiptEarly     = "early"     // its id is not recorded yet: held under mr/
+	ReceiptDuplicate = "duplicate" // its part already had a status, or the message was final
+)
+
+// Change is one message state change made by the engine. It is applied only
+// if the stored state is still From, so a stale or repeated change never
+// overwrites a newer state.
+type Change struct {
+	BroadcastID uint64
+	Index       uint32
+	From, To    campaignd.MessageState
+	// Attempts, when > 0, replaces the stored number of attempts.
+	Attempts int
+	// ErrorCode is kept with a final submit error (REJECTD).
+	ErrorCode uint32
+	// SMSCIDs are the part ids when To is submitted.
+	SMSCIDs []string
+	// At is SubmittedAt when To is submitted, SettledAt when To is final.
+	At time.Time
+}
+
+// ReceiptIn is one delivery receipt to apply.
+type ReceiptIn struct {
+	ID   string // normalised SMSC message id
+	Stat campaignd.MessageState
+	At   time.Time // when it was received: the settle time
+}
+
+// Settled is a message that reached a final (or cancelled) state in a
+// SaveChanges call.
+type Settled struct {
+	BroadcastID uint64
+	Index       uint32
+	State       campaignd.MessageState
+}
+
+// ChangeResult is what SaveChanges did.
+type ChangeResult struct {
+	Applied  []bool   // per change: false when the stored state was not From
+	Receipts []string // per receipt: one of the Receipt outcomes
+	// Settled lists the messages that became final or cancelled.
+	Settled []Settled
+	// Touched lists the broadcasts whose counts changed.
+	Touched []uint64
+}
+
+// SaveOptions tune SaveChanges.
+type SaveOptions struct {
+	// DayOf gives the local day (YYYYMMDD) a settle time is indexed under.
+	DayOf func(time.Time) string
+	// MatchTTL is how long an mi/ key is kept; 0 keeps it forever.
+	MatchTTL time.Duration
+}
+
+// SaveChanges applies the engine's changes and then the receipts in one
+// transaction, with the broadcasts' counts. A change to submitted records
+// its ids under mi/ and applies receipts held under mr/ for them, so a
+// message is always submitted before a receipt settles it. It is the
+// engine's batched write: callers group hundreds of changes per call.
+func (db *DB) SaveChanges(cs []Change, rs []ReceiptIn, o SaveOptions) (*ChangeResult, error) {
+	var res *ChangeResult
+	err := db.update(func(txn *badger.Txn) error {
+		res = &ChangeResult{Applied: make([]bool, len(cs)), Receipts: make([]string, len(rs))}
+		t := &changeTxn{txn: txn, o: o, res: res, deltas: map[uint64]*campaignd.Counts{}, bases: map[uint64]uint64{}}
+		for i := range cs {
+			ok, err := t.change(&cs[i])
+			if err != nil {
+				return err
+			}
+			res.Applied[i] = ok
+		}
+		for i := range rs {
+			out, err := t.receipt(&rs[i])
+			if err != nil {
+				return err
+			}
+			res.Receipts[i] = out
+		}
+		return t.flushCounts()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: save %d changes, %d receipts: %w", len(cs), len(rs), err)
+	}
+	return res, nil
+}
+
+type changeTxn struct {
+	txn    *badger.Txn
+	o      SaveOptions
+	res    *ChangeResult
+	deltas map[uint64]*campaignd.Counts
+	bases  map[uint64]uint64 // tracking bases
+}
+
+func (t *changeTxn) move(bid uint64, from, to campaignd.MessageState) {
+	d := t.deltas[bid]
+	if d == nil {
+		d = new(campaignd.Counts)
+		t.deltas[bid] = d
+	}
+	d.Add(from, to)
+}
+
+func (t *changeTxn) flushCounts() error {
+	for bid, d := range t.deltas {
+		t.res.Touched = append(t.res.Touched, bid)
+		_, err := updateBroadcastTxn(t.txn, bid, func(b *campaignd.Broadcast) error {
+			addCounts(&b.Counts, d)
+			return nil
+		})
+		if err != nil && campaignd.ErrorCode(err) != campaignd.ENOTFOUND {
+			return err
+		}
+	}
+	return nil
+}
+
+// put writes the state of message bid/idx, indexing it by settle day when
+// final.
+func (t *changeTxn) put(bid uint64, idx uint32, s *msgState) error {
+	base, ok := t.bases[bid]
+	if !ok {
+		b := new(campaignd.Broadcast)
+		if err := getJSON(t.txn, key(prefixBroadcast, bid), b); err != nil && !errors.Is(err, badger.ErrKeyNotFound) {
+			return err
+		}
+		base, t.bases[bid] = b.TrackingBase, b.TrackingBase
+	}
+	m := &campaignd.Message{BroadcastID: bid, Index: idx, TrackingID: base + uint64(idx)}
+	s.apply(m)
+	day := ""
+	if m.State.Final() && t.o.DayOf != nil {
+		day = t.o.DayOf(m.SettledAt)
+	}
+	return putMessageState(t.txn, m, day)
+}
+
+func (t *changeTxn) change(c *Change) (bool, error) {
+	s, err := getMessageState(t.txn, c.BroadcastID, c.Index)
+	if err != nil {
+		return false, err
+	}
+	if s.State != c.From {
+		return false, nil
+	}
+	s.State = c.To
+	if c.Attempts > 0 {
+		s.Attempts = c.Attempts
+	}
+	if c.ErrorCode != 0 {
+		s.ErrorCode = c.ErrorCode
+	}
+	switch {
+	case c.To == campaignd.StateSubmitted:
+		s.SMSCIDs = c.SMSCIDs
+		s.Parts = make([]campaignd.MessageState, len(c.SMSCIDs))
+		s.SubmittedAt = timeToMS(c.At)
+		if err := t.recordIDs(c.BroadcastID, c.Index, s); err != nil {
+			return false, err
+		}
+	case c.To.Final():
+		if c.From == campaignd.StateSubmitted {
+			// A receipt timeout: parts without a receipt count as UNKNOWN.
+			worst := campaignd.MessageState("")
+			for _, p := range s.Parts {
+				if p == "" {
+					p = campaignd.StateUnknown
+				}
+				worst = campaignd.Worst(worst, p)
+			}
+			s.State = campaignd.Worst(worst, c.To)
+		}
+		s.SettledAt = timeToMS(c.At)
+	}
+	if err := t.put(c.BroadcastID, c.Index, s); err != nil {
+		return false, err
+	}
+	t.move(c.BroadcastID, c.From, s.State)
+	if s.State.Final() || s.State == campaignd.StateCancelled {
+		t.res.Settled = append(t.res.Settled, Settled{c.BroadcastID, c.Index, s.State})
+	}
+	return true, nil
+}
+
+// recordIDs writes mi/ for each part id and applies receipts held for them;
+// the message may settle here. s is changed in place (not yet written).
+func (t *changeTxn) recordIDs(bid uint64, idx uint32, s *msgState) error {
+	for part, id := range s.SMSCIDs {
+		if id == "" {
+			continue
+		}
+		v := binary.BigEndian.AppendUint32(binary.BigEndian.AppendUint64(nil, bid), idx)
+		v = binary.BigEndian.AppendUint16(v, uint16(part))
+		e := badger.NewEntry(earlyKey(prefixMatch, id), v)
+		if t.o.MatchTTL > 0 {
+			e = e.WithTTL(t.o.MatchTTL)
+		}
+		if err := t.txn.SetEntry(e); err != nil {
+			return err
+		}
+		r, ok, err := getEarly(t.txn, id)
+		if err != nil || !ok {
+			return err
+		}
+		if err := t.txn.Delete(earlyKey(prefixEarly, id)); err != nil {
+			return err
+		}
+		if s.Parts[part] == "" {
+			s.Parts[part] = r.Stat
+		}
+		settle(s, r.At) // final once every part has its receipt
+	}
+	return nil
+}
+
+// settle makes s final as the worst of its parts once every part has a
+// receipt, and reports whether it did.
+func settle(s *msgState, at time.Time) bool {
+	worst := campaignd.MessageState("")
+	for _, p := range s.Parts {
+		if p == "" {
+			return false
+		}
+		worst = campaignd.Worst(worst, p)
+	}
+	s.State, s.SettledAt = worst, timeToMS(at)
+	return true
+}
+
+func (t *changeTxn) receipt(r *ReceiptIn) (string, error) {
+	item, err := t.txn.Get(earlyKey(prefixMatch, r.ID))
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		if _, held, err := getEarly(t.txn, r.ID); err != nil {
+			return "", err
+		} else if held {
+			return ReceiptDuplicate, nil
+		}
+		return ReceiptEarly, putEarly(t.txn, r)
+	} else if err != nil {
+		return "", err
+	}
+	var bid uint64
+	var idx uint32
+	var part int
+	if err := item.Value(func(v []byte) error {
+		if len(v) != 14 {
+			return errCorrupt
+		}
+		bid, idx, part = binary.BigEndian.Uint64(v), binary.BigEndian.Uint32(v[8:]), int(binary.BigEndian.Uint16(v[12:]))
+		return nil
+	}); err != nil {
+		return "", err
+	}
+	s, err := getMessageState(t.txn, bid, idx)
+	if err != nil {
+		return "", err
+	}
+	if s.State != campaignd.StateSubmitted || part >= len(s.Parts) || s.Parts[part] != "" {
+		return ReceiptDuplicate, nil
+	}
+	s.Parts[part] = r.Stat
+	if settle(s, r.At) {
+		t.move(bid, campaignd.StateSubmitted, s.State)
+		t.res.Settled = append(t.res.Settled, Settled{bid, idx, s.State})
+	}
+	return ReceiptMatched, t.put(bid, idx, s)
+}
+
+func earlyKey(prefix []byte, id string) []byte {
+	return append(append(make([]byte, 0, len(prefix)+len(id)), prefix...), id...)
+}
+
+func putEarly(txn *badger.Txn, r *ReceiptIn) error {
+	v := binary.BigEndian.AppendUint64(nil, uint64(r.At.UnixMilli()))
+	return txn.Set(earlyKey(prefixEarly, r.ID), append(v, r.Stat...))
+}
+
+func getEarly(txn *badger.Txn, id string) (ReceiptIn, bool, error) {
+	item, err := txn.Get(earlyKey(prefixEarly, id))
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return ReceiptIn{}, false, nil
+	} else if err != nil {
+		return ReceiptIn{}, false, err
+	}
+	r := ReceiptIn{ID: id}
+	err = item.Value(func(v []byte) error {
+		if len(v) < 8 {
+			return errCorrupt
+		}
+		r.At, r.Stat = time.UnixMilli(int64(binary.BigEndian.Uint64(v))), campaignd.MessageState(v[8:])
+		return nil
+	})
+	return r, err == nil, err
+}
+
+// ExpireEarlyReceipts drops receipts held under mr/ since before `before`
+// (never matched), and returns how many it dropped and when the oldest one
+// left was received (zero if none is left).
+func (db *DB) ExpireEarlyReceipts(before time.Time) (dropped int, oldest time.Time, err error) {
+	var old [][]byte
+	err = db.db.View(func(txn *badger.Txn) error {
+		opts := badger.DefaultIteratorOptions
+		opts.Prefix = prefixEarly
+		it := txn.NewIterator(opts)
+		defer it.Close()
+		for it.Seek(prefixEarly); it.ValidForPrefix(prefixEarly); it.Next() {
+			var at time.Time
+			if err := it.Item().Value(func(v []byte) error {
+				if len(v) >= 8 {
+					at = time.UnixMilli(int64(binary.BigEndian.Uint64(v)))
+				}
+				return nil
+			}); err != nil {
+				return err
+			}
+			if at.Before(before) {
+				old = append(old, it.Item().KeyCopy(nil))
+			} else if oldest.IsZero() || at.Before(oldest) {
+				oldest = at
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, time.Time{}, fmt.Errorf("store: scan early receipts: %w", err)
+	}
+	for len(old) > 0 {
+		n := min(len(old), 1000)
+		err := db.update(func(txn *badger.Txn) error {
+			for _, k := range old[:n] {
+				if err := txn.Delete(k); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return dropped, oldest, fmt.Errorf("store: drop early receipts: %w", err)
+		}
+		dropped += n
+		old = old[n:]
+	}
+	return dropped, oldest, nil
+}
+
+// submittedMark finds submitted states without decoding every value.
+var submittedMark = []byte(`"s":"submitted"`)
+
+// SubmittedBefore calls fn with the index of every message of broadcast bid
+// still awaiting receipts that was submitted before `before`, and returns
+// when the earliest of the others was submitted (zero if none).
+func (db *DB) SubmittedBefore(bid uint64, before time.Time, fn func(idx uint32) error) (time.Time, error) {
+	var oldest time.Time
+	prefix := append(key(prefixMsgState, bid), '/')
+	err := db.db.View(func(txn *badger.Txn) error {
+		opts := badger.DefaultIteratorOptions
+		opts.Prefix = prefix
+		it := txn.NewIterator(opts)
+		defer it.Close()
+		for it.Seek(prefix); it.ValidForPrefix(prefix); it.Next() {
+			var s msgState
+			var match bool
+			if err := it.Item().Value(func(v []byte) error {
+				if match = bytes.Contains(v, submittedMark); match {
+					return json.Unmarshal(v, &s)
+				}
+				return nil
+			}); err != nil {
+				return err
+			}
+			if !match || s.State != campaignd.StateSubmitted {
+				continue
+			}
+			k := it.Item().Key()
+			idx := binary.BigEndian.Uint32(k[len(k)-4:])
+			at := msToTime(s.SubmittedAt)
+			if at.Before(before) {
+				if err := fn(idx); err != nil {
+					return err
+				}
+			} else if oldest.IsZero() || at.Before(oldest) {
+				oldest = at
+			}
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, ErrStop) {
+		return time.Time{}, fmt.Errorf("store: submitted messages of broadcast %d: %w", bid, err)
+	}
+	return oldest, nil
+}
+
+// MessageState returns the state of message bid/idx without its row.
+func (db *DB) MessageState(bid uint64, idx uint32) (state campaignd.MessageState, attempts int, err error) {
+	err = db.db.View(func(txn *badger.Txn) error {
+		s, err := getMessageState(txn, bid, idx)
+		if err == nil {
+			state, attempts = s.State, s.Attempts
+		}
+		return err
+	})
+	if err != nil {
+		return "", 0, fmt.Errorf("store: message %d/%d: %w", bid, idx, err)
+	}
+	return state, attempts, nil
+}
