@@ -185,7 +185,7 @@ func (e *Engine) flush(batch []*writeReq) {
 // matched a submitted message) and runs again later.
 func (e *Engine) onEarlyTimer(ctx context.Context, id string, due time.Time) error {
 	now := e.now()
-	dropped, oldest, err := e.db.ExpireEarlyReceipts(now.Add(-e.earlyHold))
+	dropped, oldest, err := e.db.ExpireEarlyReceipts(now.Add(-e.earlyHold + time.Millisecond))
 	if err != nil {
 		return err
 	}
@@ -223,7 +223,7 @@ func (e *Engine) onReceiptTimer(ctx context.Context, id string, due time.Time) e
 		batch = nil
 		return err
 	}
-	oldest, err := e.db.SubmittedBefore(bid, now.Add(-e.receiptTimeout), func(idx uint32) error {
+	oldest, err := e.db.SubmittedBefore(bid, now.Add(-e.receiptTimeout+time.Millisecond), func(idx uint32) error {
 		batch = append(batch, store.Change{BroadcastID: bid, Index: idx, From: campaignd.StateSubmitted,
 			To: campaignd.StateUnknown, At: now})
 		if len(batch) >= e.batchSize {

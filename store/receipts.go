@@ -230,8 +230,10 @@ func (t *changeTxn) recordIDs(bid uint64, idx uint32, s *msgState) error {
 			return err
 		}
 		r, ok, err := getEarly(t.txn, id)
-		if err != nil || !ok {
+		if err != nil {
 			return err
+		} else if !ok {
+			continue
 		}
 		if err := t.txn.Delete(earlyKey(prefixEarly, id)); err != nil {
 			return err
