@@ -100,6 +100,16 @@ func New(broadcasts func() map[string]int) *Metrics {
 	for _, r := range []string{"ok", "error"} {
 		m.reportPushes.WithLabelValues(r)
 	}
+	for _, st := range []string{"DELIVRD", "UNDELIV", "EXPIRED", "DELETED", "REJECTD", "ACCEPTD", "UNKNOWN", "cancelled"} {
+		m.settled.WithLabelValues(st)
+	}
+	for _, r := range []string{"accepted", "rejected"} {
+		m.ingestDuration.WithLabelValues(r)
+	}
+	// The timer kinds of the engine and the daily report.
+	for _, k := range []string{"broadcast", "retry", "window", "receipt", "early", "report", "report-push"} {
+		m.timerLateness.WithLabelValues(k)
+	}
 	return m
 }
 
