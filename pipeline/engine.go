@@ -65,6 +65,7 @@ type Store interface {
 	ExpireEarlyReceipts(before time.Time) (int, time.Time, error)
 	SubmittedBefore(bid uint64, before time.Time, fn func(idx uint32) error) (time.Time, error)
 	Audit(e campaignd.AuditEntry) error
+	Sync() error
 }
 
 // Events receives the engine's countable events (metrics). Nil: none. The
@@ -156,6 +157,24 @@ const (
 // message handed to a submitter is "claimed" in memory until its outcome is
 // durable. Each sending broadcast has a run that reads its queued messages
 // in index order a page at a time.
+//
+// Durability: a state change is committed before anything depends on it (a
+// receipt is acknowledged, a message unclaimed); Badger's write-ahead log
+// survives a process crash. The writer also syncs to disk at most once a
+// second, which bounds what a power failure can take.
+//
+// Choices where the specification is silent:
+//   - An unknown outcome (no response, lost bind) does not count as an
+//     attempt; the message is submitted again until it has an answer.
+//   - A multipart message refused at part k>0 is retried or rejected as a
+//     whole; the receipts of the parts already accepted then match nothing
+//     and are counted unmatched.
+//   - A message settles when its last part's receipt arrives; SettledAt is
+//     the arrival time (the engine's clock), not the receipt's done date, so
+//     a message lands in the report of the day it was learnt. A receipt for
+//     a message already final (e.g. UNKNOWN after the timeout) is counted a
+//     duplicate and changes nothing.
+//   - Retry backoff: RetryBackoff doubling per attempt, at most 5 min.
 //
 // Crash and duplicates: a claim is not written to the store (that would
 // double the writes), so messages in flight when the process dies are still
@@ -574,7 +593,7 @@ func (e *Engine) nextLocked(r *run) *campaignd.Message {
 func (e *Engine) fill(r *run) {
 	defer e.bgWG.Done()
 	e.mu.Lock()
-	from, firstPass := r.pos, true
+	from := r.pos
 	e.mu.Unlock()
 	for {
 		var page []*campaignd.Message
@@ -631,7 +650,7 @@ func (e *Engine) fill(r *run) {
 		if exhausted {
 			r.exhausted = true
 			r.loading = false
-			if r.gaps > 0 && firstPass {
+			if r.gaps > 0 {
 				e.events.DuplicatesAfterCrash(min(r.gaps, e.workers))
 				e.log.Warn("messages in flight at the last stop are submitted again",
 					slog.Uint64(logBID, r.bid), slog.Int(logCount, min(r.gaps, e.workers)))

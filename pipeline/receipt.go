@@ -114,9 +114,20 @@ func (e *Engine) writeWait(r *writeReq) (*store.ChangeResult, error) {
 func (e *Engine) writer() {
 	defer close(e.writerDone)
 	var batch []*writeReq
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	dirty := false
 	for {
 		batch = batch[:0]
 		select {
+		case <-tick.C:
+			if dirty {
+				if err := e.db.Sync(); err != nil {
+					e.log.Error("sync store", slog.Any(logError, err))
+				}
+				dirty = false
+			}
+			continue
 		case r := <-e.writes:
 			batch = append(batch, r)
 		case <-e.writerCtx.Done():
@@ -125,6 +136,9 @@ func (e *Engine) writer() {
 				case r := <-e.writes:
 					e.flush([]*writeReq{r})
 				default:
+					if err := e.db.Sync(); err != nil {
+						e.log.Error("sync store", slog.Any(logError, err))
+					}
 					return
 				}
 			}
@@ -141,6 +155,7 @@ func (e *Engine) writer() {
 			}
 		}
 		e.flush(batch)
+		dirty = true
 	}
 }
 
