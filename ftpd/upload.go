@@ -13,6 +13,7 @@ import (
 	"os"
 	"path"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -24,8 +25,9 @@ import (
 // Close (which the library calls before sending the final reply) either
 // discards the file or commits it and calls OnUpload. See the package doc.
 //
-// The library calls Write, TransferError and Close from one goroutine, one
-// after the other, so upload needs no locking.
+// The library calls Write or ReadFrom, TransferError and Close from one
+// goroutine, one after the other, so upload needs no locking (ReadFrom's
+// helper goroutines have finished when it returns).
 type upload struct {
 	s     *session
 	name  string // FTP path of the final file, "/in/x.csv"
@@ -35,6 +37,8 @@ type upload struct {
 	size  int64
 	max   int64 // < 0: no cap
 	start time.Time
+
+	flushed int64 // bytes already handed to startWriteback
 
 	transferErr error // set by TransferError: the transfer did not complete
 	tooLarge    bool
@@ -78,45 +82,139 @@ func (s *session) openUpload(name string) (*upload, error) {
 }
 
 // Write appends p to the temporary file, refusing to go past the size cap.
+// io.Copy uses ReadFrom instead; Write serves any other caller.
 func (u *upload) Write(p []byte) (int, error) {
 	if u.max >= 0 && u.size+int64(len(p)) > u.max {
-		u.tooLarge = true
-		return 0, fmt.Errorf("%w: the limit is %d bytes", ftpserver.ErrStorageExceeded, u.max)
+		return 0, u.exceeded()
 	}
-	n, err := u.f.Write(p)
+	n, err := u.write(p)
 	u.h.Write(p[:n])
+	return n, err
+}
+
+// exceeded records that the upload went past the size cap and returns the
+// error that makes the library reply 552.
+func (u *upload) exceeded() error {
+	u.tooLarge = true
+	return fmt.Errorf("%w: the limit is %d bytes", ftpserver.ErrStorageExceeded, u.max)
+}
+
+// write appends p to the file, counts it and, every writebackEvery bytes,
+// asks the kernel to start writing the new pages to disk, so that the fsync
+// in commit finds little left to do.
+func (u *upload) write(p []byte) (int, error) {
+	n, err := u.f.Write(p)
 	u.size += int64(n)
+	if u.size-u.flushed >= writebackEvery {
+		startWriteback(u.f, u.flushed, u.size-u.flushed)
+		u.flushed = u.size
+	}
 	if err != nil {
 		return n, clean("write", u.name, err)
 	}
 	return n, nil
 }
 
-var copyBufs = sync.Pool{New: func() any { b := make([]byte, 256<<10); return &b }}
+const (
+	copyBufSize    = 512 << 10 // one fill from the data connection
+	copyBufCount   = 4         // buffers in flight per upload: reading, writing, hashing, spare
+	writebackEvery = 8 << 20   // bytes between two write-back requests
+)
 
-// ReadFrom copies the data connection into the file. io.Copy uses it, so
-// the file sees fewer, larger writes than with io.Copy's 32 KiB buffer.
+var copyBufs = sync.Pool{New: func() any { b := make([]byte, copyBufSize); return &b }}
+
+// chunk is one filled buffer travelling through ReadFrom's pipeline.
+type chunk struct {
+	b *[]byte
+	n int
+}
+
+// ReadFrom copies the data connection into the file; io.Copy, which
+// ftpserverlib uses for a STOR, prefers it to Write. The copy is a
+// pipeline of three goroutines passing copyBufCount buffers along:
+//
+//	this one: fills a buffer from the connection (and applies the size cap)
+//	writer:   writes it to the file and starts write-back (see write)
+//	hasher:   feeds it to SHA-256, then hands it back for reading
+//
+// so receiving, writing and hashing overlap instead of taking turns. The
+// writer and hasher own u.f, u.size and u.h until ReadFrom returns, which
+// it does only after both have finished: Close then sees every byte counted,
+// hashed and written.
 func (u *upload) ReadFrom(r io.Reader) (int64, error) {
-	bp := copyBufs.Get().(*[]byte)
-	defer copyBufs.Put(bp)
-	buf := *bp
-	var total int64
-	for {
-		n, rerr := r.Read(buf)
-		if n > 0 {
-			w, werr := u.Write(buf[:n])
-			total += int64(w)
+	start := u.size
+	free := make(chan *[]byte, copyBufCount)
+	for range copyBufCount {
+		free <- copyBufs.Get().(*[]byte)
+	}
+	toWrite := make(chan chunk, copyBufCount)
+	toHash := make(chan chunk, copyBufCount)
+	hashed := make(chan struct{})
+	var (
+		werr   error // the writer's error, read after hashed is closed
+		failed atomic.Bool
+	)
+	go func() { // writer
+		defer close(toHash)
+		for c := range toWrite {
 			if werr != nil {
-				return total, werr
+				free <- c.b // drain without writing
+				continue
+			}
+			n, err := u.write((*c.b)[:c.n])
+			toHash <- chunk{c.b, n}
+			if err != nil {
+				werr = err
+				failed.Store(true)
 			}
 		}
-		if errors.Is(rerr, io.EOF) {
-			return total, nil
+	}()
+	go func() { // hasher
+		defer close(hashed)
+		for c := range toHash {
+			u.h.Write((*c.b)[:c.n])
+			free <- c.b
 		}
-		if rerr != nil {
-			return total, rerr
+	}()
+
+	received := start
+	var err error
+	for err == nil && !failed.Load() {
+		b := <-free
+		buf := *b
+		n := 0
+		var rerr error
+		for n < len(buf) && rerr == nil {
+			var m int
+			m, rerr = r.Read(buf[n:])
+			n += m
+		}
+		if u.max >= 0 && received+int64(n) > u.max {
+			free <- b
+			err = u.exceeded()
+			break
+		}
+		received += int64(n)
+		if n > 0 {
+			toWrite <- chunk{b, n}
+		} else {
+			free <- b
+		}
+		if rerr != nil && !errors.Is(rerr, io.EOF) {
+			err = rerr
+		} else if rerr != nil {
+			break
 		}
 	}
+	close(toWrite)
+	<-hashed
+	for range copyBufCount {
+		copyBufs.Put(<-free)
+	}
+	if werr != nil {
+		err = werr
+	}
+	return u.size - start, err
 }
 
 // Read is not supported: the handle is write-only.

@@ -2,12 +2,15 @@ package ftpd
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"testing/iotest"
 	"time"
 )
 
@@ -488,5 +491,88 @@ func TestDirectoryOperations(t *testing.T) {
 	}
 	if names := filesIn(t, ts.jail()); len(names) != 0 {
 		t.Errorf("files: %v", names)
+	}
+}
+
+// A multi-MiB upload crosses many of ReadFrom's buffers and write-back
+// requests; its size and SHA-256 must still be those of the bytes sent.
+func TestLargeUploadSizeAndSHA256(t *testing.T) {
+	ts := mustOpenServer(t, func(o *Options) { o.MaxUploadBytes = 21<<20 + 4321 })
+	c := ts.dial(t)
+	data := randomBytes(t, 21<<20+4321) // exactly the cap
+	if err := c.Stor("big.csv", bytes.NewReader(data)); err != nil {
+		t.Fatalf("Stor: %v", err)
+	}
+	got := ts.rec.list()
+	if len(got) != 1 {
+		t.Fatalf("OnUpload calls = %d, want 1", len(got))
+	}
+	if got[0].Size != int64(len(data)) || got[0].SHA256 != sha256Hex(data) {
+		t.Errorf("Size, SHA256 = %d, %s; want %d, %s", got[0].Size, got[0].SHA256, len(data), sha256Hex(data))
+	}
+	onDisk, err := os.ReadFile(filepath.Join(ts.jail(), "big.csv"))
+	if err != nil || !bytes.Equal(onDisk, data) {
+		t.Fatalf("file on disk differs (%d bytes, %v)", len(onDisk), err)
+	}
+
+	// One byte more is refused and leaves nothing.
+	err = c.Stor("over.csv", bytes.NewReader(append(data, 'x')))
+	if code := replyCode(err); code != 552 {
+		t.Errorf("upload one byte over the cap: %v, want 552", err)
+	}
+	if names := filesIn(t, ts.jail()); len(names) != 1 || names[0] != "big.csv" {
+		t.Errorf("files: %v, want [big.csv]", names)
+	}
+	if n := len(ts.rec.list()); n != 1 {
+		t.Errorf("OnUpload calls = %d, want 1", n)
+	}
+}
+
+// ReadFrom's pipeline stops and reports the first error, whether the disk
+// or the connection fails, and hashes exactly what it wrote when neither does.
+func TestReadFromErrors(t *testing.T) {
+	data := randomBytes(t, 5<<20+7)
+	dir := t.TempDir()
+	name := filepath.Join(dir, "f")
+	if err := os.WriteFile(name, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	// A file opened read-only: every write fails.
+	ro, err := os.Open(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ro.Close()
+	u := &upload{name: "/f", f: ro, h: sha256.New(), max: -1}
+	if n, err := u.ReadFrom(bytes.NewReader(data)); err == nil || n != 0 {
+		t.Errorf("ReadFrom into a read-only file = %d, %v; want 0 and an error", n, err)
+	}
+
+	// The connection fails after 3 MiB.
+	w, err := os.OpenFile(name, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	boom := errors.New("connection reset")
+	u = &upload{name: "/f", f: w, h: sha256.New(), max: -1}
+	r := io.MultiReader(bytes.NewReader(data[:3<<20]), iotest.ErrReader(boom))
+	if n, err := u.ReadFrom(r); !errors.Is(err, boom) || n != 3<<20 {
+		t.Errorf("ReadFrom of a failing connection = %d, %v; want %d, %v", n, err, 3<<20, boom)
+	}
+
+	// Small reads (as from TLS records) add up to the right size and hash.
+	w2, err := os.Create(filepath.Join(dir, "g"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w2.Close()
+	u = &upload{name: "/g", f: w2, h: sha256.New(), max: -1}
+	if n, err := u.ReadFrom(iotest.HalfReader(bytes.NewReader(data))); err != nil || n != int64(len(data)) {
+		t.Fatalf("ReadFrom = %d, %v; want %d, nil", n, err, len(data))
+	}
+	if got := hex.EncodeToString(u.h.Sum(nil)); u.size != int64(len(data)) || got != sha256Hex(data) {
+		t.Errorf("size, SHA-256 = %d, %s; want %d, %s", u.size, got, len(data), sha256Hex(data))
 	}
 }
