@@ -388,7 +388,7 @@ func TestEngineRejectsAfterMaxAttempts(t *testing.T) {
 		t.Fatal("a final error was retried")
 	}
 	var day []uint64
-	h.db.SettledOn(engT0.Format("20060102"), func(m *campaignd.Message) error { day = append(day, m.TrackingID); return nil })
+	h.db.ReportMessages(engT0.Format("20060102"), func(m *campaignd.Message) error { day = append(day, m.TrackingID); return nil })
 	if len(day) != 2 || day[0] != b.TrackingBase+1 || day[1] != b.TrackingBase+2 {
 		t.Fatalf("settled index = %v", day)
 	}

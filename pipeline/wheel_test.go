@@ -63,6 +63,20 @@ func (c *fakeClock) Advance(d time.Duration) {
 }
 
 // eventually polls cond until it holds or 5 s pass.
+// advanceUntil advances the fake clock by step until cond holds. A goroutine
+// that read Now just before an Advance registers its After against the old
+// time; stepping again fires it, as real time passing would.
+func advanceUntil(tb testing.TB, c *fakeClock, step time.Duration, what string, cond func() bool) {
+	tb.Helper()
+	eventually(tb, what, func() bool {
+		if cond() {
+			return true
+		}
+		c.Advance(step)
+		return cond()
+	})
+}
+
 func eventually(tb testing.TB, what string, cond func() bool) {
 	tb.Helper()
 	deadline := time.Now().Add(5 * time.Second)

@@ -154,61 +154,6 @@ func (db *DB) Messages(bid uint64, from uint32, fn func(*campaignd.Message) erro
 	})
 }
 
-// SettledOn calls fn with every message settled on local day (YYYYMMDD),
-// in Tracking ID order, streaming.
-func (db *DB) SettledOn(day string, fn func(*campaignd.Message) error) error {
-	prefix := append(append(append([]byte{}, prefixSettled...), day...), '/')
-	rr := db.NewRowReader()
-	bases := map[uint64]uint64{}
-	err := db.db.View(func(txn *badger.Txn) error {
-		opts := badger.DefaultIteratorOptions
-		opts.Prefix = prefix
-		it := txn.NewIterator(opts)
-		defer it.Close()
-		for it.Seek(prefix); it.ValidForPrefix(prefix); it.Next() {
-			var bid uint64
-			var idx uint32
-			if err := it.Item().Value(func(v []byte) error {
-				if len(v) != 12 {
-					return errCorrupt
-				}
-				bid, idx = binary.BigEndian.Uint64(v), binary.BigEndian.Uint32(v[8:])
-				return nil
-			}); err != nil {
-				return err
-			}
-			base, ok := bases[bid]
-			if !ok {
-				b := new(campaignd.Broadcast)
-				if err := getJSON(txn, key(prefixBroadcast, bid), b); errors.Is(err, badger.ErrKeyNotFound) {
-					continue // deleted since; cannot happen for sent broadcasts
-				} else if err != nil {
-					return err
-				}
-				base, bases[bid] = b.TrackingBase, b.TrackingBase
-			}
-			row, err := rr.Row(bid, idx)
-			if err != nil {
-				return err
-			}
-			m := &campaignd.Message{Row: *row, BroadcastID: bid, Index: idx, TrackingID: base + uint64(idx)}
-			s, err := getMessageState(txn, bid, idx)
-			if err != nil {
-				return err
-			}
-			s.apply(m)
-			if err := fn(m); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if errors.Is(err, ErrStop) {
-		return nil
-	}
-	return err
-}
-
 // SaveMessages writes the states of ms in one transaction, updating each
 // broadcast's counts with the moves from→to, and indexing settled messages
 // under dayOf(SettledAt). It is the engine's batched write; callers group

@@ -37,7 +37,7 @@ func TestSaveMessagesCountsAndSettledIndex(t *testing.T) {
 		t.Fatalf("states = %v", states)
 	}
 	var tracking []uint64
-	db.SettledOn("20261121", func(m *campaignd.Message) error { tracking = append(tracking, m.TrackingID); return nil })
+	db.ReportMessages("20261121", func(m *campaignd.Message) error { tracking = append(tracking, m.TrackingID); return nil })
 	if len(tracking) != 2 || tracking[0] != b.TrackingBase+1 || tracking[1] != b.TrackingBase+3 {
 		t.Fatalf("settled = %v (base %d)", tracking, b.TrackingBase)
 	}
