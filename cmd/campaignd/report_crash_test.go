@@ -1,0 +1,96 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"campaignd/ftpd"
+)
+
+// TestKilledDuringReportPush: the process is killed (SIGKILL) while it is
+// pushing a day's report to a server that stalls; after a restart, with the
+// server answering again, the report is pushed, once, complete.
+//
+// The day is made to end by the time zone: messages settle on day D in
+// UTC-12; the process restarts in UTC+14, where D's report time has passed.
+func TestKilledDuringReportPush(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and kills the real binary")
+	}
+	// Payback's server, stalled: it accepts and never says a word.
+	stall, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := stall.Addr().String()
+	accepted := make(chan net.Conn, 4)
+	go func() {
+		for {
+			c, err := stall.Accept()
+			if err != nil {
+				return
+			}
+			accepted <- c
+		}
+	}()
+
+	dir := t.TempDir()
+	c := testConfig(dir)
+	c.Timezone = "Etc/GMT+12" // UTC-12
+	c.Report.Time = "00:00"
+	c.Report.FTPURL = fmt.Sprintf("ftp://payback:%s@%s/", testPass, addr)
+	p := startProc(t, writeConfig(t, c))
+	upload(t, p.ftp, "day.csv", csvFile("2020-01-01", 3))
+	base := "http://" + p.web
+	var l apiList
+	waitFor(t, 20*time.Second, "every message settled", func() bool {
+		apiGet(t, base, "/api/v1/broadcasts", &l)
+		return l.Total == 1 && l.Broadcasts[0].Counts.Delivered == 3
+	})
+	day := time.Now().In(time.FixedZone("UTC-12", -12*3600))
+	p.kill()
+
+	// Restart where day D is over: the missed day is produced and pushed,
+	// into the stalled server. Kill it mid-push.
+	c.Timezone = "Etc/GMT-14" // UTC+14
+	cfg := writeConfig(t, c)
+	p = startProc(t, cfg)
+	select {
+	case conn := <-accepted:
+		defer conn.Close()
+	case <-time.After(20 * time.Second):
+		t.Fatal("no push attempt after the restart")
+	}
+	p.kill()
+	stall.Close()
+
+	// The server is back, on the same address.
+	payback := t.TempDir()
+	srv, err := ftpd.New(ftpd.Options{Listen: addr, Root: payback, FailedLoginDelay: -1,
+		Users: []ftpd.User{{Name: "payback", PasswordHash: testPasswordHash()}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Open(); err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close(context.Background())
+	p = startProc(t, cfg)
+	name := "report_" + day.Format("20060102") + ".csv"
+	pushed := filepath.Join(payback, "payback", name)
+	waitFor(t, 90*time.Second, "the report pushed after the restart", func() bool { return fileExists(pushed) })
+	b, _ := os.ReadFile(pushed)
+	if lines := strings.Split(strings.TrimSpace(string(b)), "\n"); len(lines) != 4 || strings.Count(string(b), ",DELIVRD,") != 3 {
+		t.Fatalf("pushed report:\n%s", b)
+	}
+	entries, _ := os.ReadDir(filepath.Join(payback, "payback"))
+	if len(entries) != 1 {
+		t.Fatalf("files on the server: %v, want only %s", entries, name)
+	}
+}
