@@ -399,9 +399,11 @@ func (s *Simulator) decide(dest string, part int, text string) string {
 			return st
 		}
 	}
-	// Spread the delivered ones evenly: receipt k is delivered when ⌊(k+1)·p/100⌋ steps past ⌊k·p/100⌋.
+	// Spread the delivered ones evenly: receipt k is delivered when
+	// ⌈(k+1)·p/100⌉ steps past ⌈k·p/100⌉, so the first one is delivered
+	// whenever p > 0 (a demo's first message should not fail).
 	k, p := s.nextStat.Add(1)-1, uint64(s.o.DeliveredPercent)
-	if (k+1)*p/100 > k*p/100 {
+	if ((k+1)*p+99)/100 > (k*p+99)/100 {
 		return StatDelivered
 	}
 	return StatUndelivered

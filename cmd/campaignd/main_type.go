@@ -142,7 +142,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		MaxSegments: c.Ingest.MaxSegments, DuplicateWindow: time.Duration(c.Ingest.DuplicateWindow),
 		DefaultSender: c.Ingest.DefaultSender, AllowedCountries: c.Ingest.AllowedCountries,
 		MaxUploadBytes: c.FTP.MaxUploadBytes, FTPRoot: filepath.Join(c.DataDir, "ftp"),
-		Now: m.Now, Logger: m.Logger.With("system", "ingest"), Events: m.Metrics,
+		Now: m.Now, Logger: m.Logger, Events: m.Metrics,
 	})
 	if err := m.openSending(); err != nil {
 		return err
@@ -233,7 +233,7 @@ func (m *Main) openFTP() error {
 		MaxUploadBytes: c.MaxUploadBytes, IdleTimeout: time.Duration(c.IdleTimeout),
 		MaxConnectionsPerIP: c.MaxConnectionsPerIP, BanAfter: c.BanAfter,
 		BanWindow: time.Duration(c.BanWindow), BanFor: time.Duration(c.BanFor),
-		OnUpload: m.onUpload, Events: m.Metrics, Logger: m.Logger.With("system", "ftpd"), Now: m.Now,
+		OnUpload: m.onUpload, Events: m.Metrics, Logger: m.Logger, Now: m.Now,
 	})
 	if err != nil {
 		return fmt.Errorf("ftp: %w", err)

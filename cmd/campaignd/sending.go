@@ -70,7 +70,7 @@ func (m *Main) openSending() error {
 
 	var pusher pipeline.Pusher // an untyped nil: local only
 	if c.Report.FTPURL != "" {
-		p, err := ftpd.NewPusher(ftpd.PushOptions{URL: c.Report.FTPURL, TLS: c.Report.TLS, Logger: m.Logger.With("system", "push")})
+		p, err := ftpd.NewPusher(ftpd.PushOptions{URL: c.Report.FTPURL, TLS: c.Report.TLS, Logger: m.Logger})
 		if err != nil {
 			return fmt.Errorf("report.ftp_url: %w", err)
 		}
@@ -79,7 +79,7 @@ func (m *Main) openSending() error {
 	m.Reporter, err = pipeline.NewReporter(pipeline.ReporterOptions{
 		Store: m.DB, Timers: m.Wheel, Dir: filepath.Join(c.DataDir, "reports"), FileName: c.Report.FileName,
 		Location: m.loc, Time: c.Report.Time, Pusher: pusher, Now: m.Now,
-		Logger: m.Logger.With("system", "report"), Events: m.Metrics,
+		Logger: m.Logger, Events: m.Metrics,
 	})
 	if err != nil {
 		return fmt.Errorf("report: %w", err)

@@ -21,7 +21,7 @@ func (m *Main) openWeb() error {
 	var err error
 	m.Web, err = webui.New(webui.Options{
 		Listen: c.Listen, BaseURL: c.BaseURL, Users: users, Location: m.loc,
-		Backend: &backend{m: m}, Logger: m.Logger.With("system", "webui"), Now: m.Now,
+		Backend: &backend{m: m}, Logger: m.Logger, Now: m.Now,
 		TLS: c.TLSCertFile != "" || (len(c.BaseURL) > 8 && c.BaseURL[:8] == "https://"),
 	})
 	if err != nil {
