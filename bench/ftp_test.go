@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"campaignd/internal/testenv"
 )
 
 // The upload sizes: 256 MiB is dominated by the data path, 16 MiB shows the
@@ -229,7 +231,7 @@ func TestVsftpdHarness(t *testing.T) {
 func TestCurlHarness(t *testing.T) {
 	curl, err := exec.LookPath("curl")
 	if err != nil {
-		t.Skip("curl not installed; skipping")
+		testenv.Missing(t, "curl not installed; skipping")
 	}
 	src := filepath.Join(t.TempDir(), "source.csv")
 	writePatternFile(t, src, 64<<10)

@@ -21,6 +21,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"campaignd/ftpd"
+	"campaignd/internal/testenv"
 )
 
 // ftpTarget is one FTP server under test, reachable over plain FTP on
@@ -131,15 +132,15 @@ func startVsftpd(tb testing.TB) ftpTarget {
 	bin, err := exec.LookPath("vsftpd")
 	if err != nil {
 		if bin, err = exec.LookPath("/usr/sbin/vsftpd"); err != nil {
-			tb.Skip("vsftpd not installed (apt-get install -y vsftpd); skipping the vsftpd comparison")
+			testenv.Missing(tb, "vsftpd not installed (apt-get install -y vsftpd); skipping the vsftpd comparison")
 		}
 	}
 	if os.Geteuid() != 0 {
-		tb.Skip("vsftpd needs root to chroot its anonymous sessions; skipping the vsftpd comparison")
+		testenv.Missing(tb, "vsftpd needs root to chroot its anonymous sessions; skipping the vsftpd comparison")
 	}
 	ftpUser, err := user.Lookup("ftp")
 	if err != nil {
-		tb.Skip(`no "ftp" system user for vsftpd's anonymous sessions; skipping the vsftpd comparison`)
+		testenv.Missing(tb, `no "ftp" system user for vsftpd's anonymous sessions; skipping the vsftpd comparison`)
 	}
 	uid, _ := strconv.Atoi(ftpUser.Uid)
 	gid, _ := strconv.Atoi(ftpUser.Gid)

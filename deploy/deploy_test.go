@@ -13,6 +13,7 @@ import (
 	"strings"
 	"testing"
 
+	"campaignd/internal/testenv"
 	cm "campaignd/metrics"
 )
 
@@ -176,7 +177,7 @@ func TestAlertRules(t *testing.T) {
 	}
 	promtool, err := exec.LookPath("promtool")
 	if err != nil {
-		t.Skip("promtool not installed (apt-get install prometheus); rules checked by name only")
+		testenv.Missing(t, "promtool not installed (apt-get install prometheus); rules checked by name only")
 	}
 	for _, args := range [][]string{{"check", "rules", "alerts.yml"}, {"test", "rules", "alerts_test.yml"}} {
 		cmd := exec.Command(promtool, args...)

@@ -9,13 +9,15 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"campaignd/internal/testenv"
 )
 
 // TestCurlUpload checks interoperability with a second, independent client.
 func TestCurlUpload(t *testing.T) {
 	curl, err := exec.LookPath("curl")
 	if err != nil {
-		t.Skip("curl not installed; skipping the curl interoperability test")
+		testenv.Missing(t, "curl not installed; skipping the curl interoperability test")
 	}
 	cert := newTestCert(t)
 	for _, tc := range []struct {

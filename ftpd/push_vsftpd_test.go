@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"campaignd/ftpd"
+	"campaignd/internal/testenv"
 )
 
 // vsftpd runs a real vsftpd on 127.0.0.1 for the test: anonymous login,
@@ -32,14 +33,14 @@ func startVsftpd(t *testing.T) *vsftpd {
 	t.Helper()
 	bin, err := exec.LookPath("vsftpd")
 	if err != nil {
-		t.Skip("vsftpd not installed (apt-get install vsftpd); skipping the push to a real vsftpd")
+		testenv.Missing(t, "vsftpd not installed (apt-get install vsftpd); skipping the push to a real vsftpd")
 	}
 	if os.Geteuid() != 0 {
-		t.Skip("vsftpd needs root to chroot its anonymous users; skipping")
+		testenv.Missing(t, "vsftpd needs root to chroot its anonymous users; skipping")
 	}
 	ftpUser, err := user.Lookup("ftp")
 	if err != nil {
-		t.Skip("no 'ftp' system user for vsftpd's anonymous sessions; skipping")
+		testenv.Missing(t, "no 'ftp' system user for vsftpd's anonymous sessions; skipping")
 	}
 	uid, _ := strconv.Atoi(ftpUser.Uid)
 	gid, _ := strconv.Atoi(ftpUser.Gid)

@@ -15,6 +15,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"campaignd"
+	"campaignd/internal/testenv"
 )
 
 // The browser tests drive Debian's chromium against the console served on
@@ -30,7 +31,7 @@ func chromiumPath(tb testing.TB) string {
 	if p, err := exec.LookPath("chromium"); err == nil {
 		return p
 	}
-	tb.Skip("chromium not installed: apt-get install chromium")
+	testenv.Missing(tb, "chromium not installed: apt-get install chromium")
 	return ""
 }
 

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"campaignd/internal/testenv"
 )
 
 // TestBrowserSeesUploadAndSends drives headless Chromium against the real
@@ -23,10 +25,7 @@ func TestBrowserSeesUploadAndSends(t *testing.T) {
 		}
 	}
 	if chromium == "" {
-		if os.Getenv("CAMPAIGND_REQUIRE_ALL") != "" {
-			t.Fatal("chromium not installed (CI must install it)")
-		}
-		t.Skip("chromium not installed: apt-get install chromium")
+		testenv.Missing(t, "chromium not installed: apt-get install chromium")
 	}
 	m := MustRunMain(t, testConfig(t.TempDir()))
 	upload(t, m.FTP.Addr(), "navidad.csv", "telefono;mensaje;tarjeta;campana\n5511112222;Hola {campana};1;Navidad\n5533334444;Hola {campana};2;Navidad\n")

@@ -1,0 +1,20 @@
+// Package testenv decides what a test does when a tool it needs (chromium,
+// vsftpd, curl, promtool) is missing: skip with the reason on a developer's
+// machine, fail in CI, where .ci/run installs everything and sets
+// CAMPAIGND_REQUIRE_ALL=1 so that nothing is silently skipped.
+package testenv
+
+import (
+	"os"
+	"testing"
+)
+
+// Missing skips the test with msg, or fails it when CAMPAIGND_REQUIRE_ALL is
+// set.
+func Missing(tb testing.TB, msg string) {
+	tb.Helper()
+	if os.Getenv("CAMPAIGND_REQUIRE_ALL") != "" {
+		tb.Fatal("required in CI: " + msg)
+	}
+	tb.Skip(msg)
+}
