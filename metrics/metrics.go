@@ -239,6 +239,15 @@ func (m *Metrics) TimerFired(kind string, lateness time.Duration) {
 	}
 }
 
+// LastReportPush sets the time of the last good push without counting a
+// push: at start-up, from the stored push states, so the gauge does not read
+// 0 after a restart.
+func (m *Metrics) LastReportPush(at time.Time) {
+	if m != nil && !at.IsZero() {
+		m.lastPushSuccess.Set(float64(at.Unix()))
+	}
+}
+
 // ReportPushed counts a report push; a success also sets the time of the
 // last good push.
 func (m *Metrics) ReportPushed(result string, at time.Time) {

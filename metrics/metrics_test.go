@@ -16,6 +16,7 @@ func TestEverySeriesIsExposed(t *testing.T) {
 	m.SubmitDone("ok", time.Millisecond)
 	m.IngestDone("accepted", time.Second)
 	m.TimerFired("broadcast", 10*time.Millisecond)
+	m.LastReportPush(time.Unix(1600000000, 0))
 	m.ReportPushed("ok", time.Unix(1700000000, 0))
 	m.MessageSettled("DELIVRD")
 	srv := httptest.NewServer(m.Handler())

@@ -3,7 +3,9 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -92,5 +94,29 @@ func TestKilledDuringReportPush(t *testing.T) {
 	entries, _ := os.ReadDir(filepath.Join(payback, "payback"))
 	if len(entries) != 1 {
 		t.Fatalf("files on the server: %v, want only %s", entries, name)
+	}
+
+	// After another restart the time of the last good push is known at
+	// once (the alert on stale pushes must not fire because of a restart).
+	waitFor(t, 10*time.Second, "push state recorded", func() bool {
+		var r struct {
+			Reports []struct {
+				PushState string `json:"push_state"`
+			} `json:"reports"`
+		}
+		apiGet(t, "http://"+p.web, "/api/v1/reports", &r)
+		return len(r.Reports) > 0 && r.Reports[0].PushState == "pushed"
+	})
+	p.kill()
+	p = startProc(t, cfg)
+	resp, err := http.Get("http://" + p.metr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if strings.Contains(string(body), "campaignd_report_last_push_success_timestamp_seconds 0\n") ||
+		!strings.Contains(string(body), "campaignd_report_last_push_success_timestamp_seconds 1.") {
+		t.Fatal("last push time not restored after a restart")
 	}
 }

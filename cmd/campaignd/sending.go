@@ -92,6 +92,15 @@ func (m *Main) openSending() error {
 	if err := m.Reporter.Start(m.ctx); err != nil {
 		return fmt.Errorf("report: %w", err)
 	}
+	if reports, err := m.Reporter.Reports(m.ctx); err == nil {
+		var last time.Time
+		for _, r := range reports {
+			if r.PushedAt.After(last) {
+				last = r.PushedAt
+			}
+		}
+		m.Metrics.LastReportPush(last)
+	}
 	if err := m.Wheel.Start(m.ctx); err != nil {
 		return fmt.Errorf("timers: %w", err)
 	}
