@@ -272,6 +272,7 @@ func (m *Main) ingestLoop() {
 		if err != nil {
 			m.Logger.Error("listing ingest jobs failed", "error", err)
 		}
+		failed := err != nil
 		for _, job := range jobs {
 			if m.ctx.Err() != nil {
 				return
@@ -282,21 +283,24 @@ func (m *Main) ingestLoop() {
 					return
 				}
 				m.Logger.Error("ingest failed; will retry", "upload", job.Upload.Path, "error", err)
-				select {
-				case <-m.ctx.Done():
-					return
-				case <-time.After(5 * time.Second):
-				}
+				failed = true
 				continue
 			}
 			if b != nil {
 				m.admit(b)
 			}
 		}
+		// A failed job stays recorded; it is tried again after a pause,
+		// or at once when a new upload arrives.
+		var retry <-chan time.Time
+		if failed {
+			retry = time.After(5 * time.Second)
+		}
 		select {
 		case <-m.ctx.Done():
 			return
 		case <-m.kick:
+		case <-retry:
 		}
 	}
 }
