@@ -6,6 +6,7 @@ package webui
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -84,8 +85,12 @@ type Options struct {
 	Backend  Backend
 	Logger   *slog.Logger
 	Now      func() time.Time
-	// TLS marks cookies Secure (with the __Host- prefix) and sends HSTS.
+	// TLS marks cookies Secure (with the __Host- prefix) and sends HSTS:
+	// set it when the console is served over HTTPS, here (TLSConfig) or by
+	// a proxy in front.
 	TLS bool
+	// TLSConfig, if set, makes Open serve HTTPS with it (and implies TLS).
+	TLSConfig *tls.Config
 	// LoginDelay is how long a failed login waits before its answer;
 	// default 1 s.
 	LoginDelay time.Duration
@@ -137,6 +142,9 @@ func New(o Options) (*Server, error) {
 	}
 	if o.Listen == "" {
 		o.Listen = "127.0.0.1:8080"
+	}
+	if o.TLSConfig != nil {
+		o.TLS = true
 	}
 	if o.Location == nil {
 		o.Location = time.Local
@@ -205,6 +213,9 @@ func (s *Server) Open() error {
 	ln, err := net.Listen("tcp", s.o.Listen)
 	if err != nil {
 		return fmt.Errorf("webui: listen %s: %w", s.o.Listen, err)
+	}
+	if s.o.TLSConfig != nil {
+		ln = tls.NewListener(ln, s.o.TLSConfig)
 	}
 	srv := &http.Server{
 		Handler:           s.handler,

@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"campaignd"
@@ -18,11 +20,19 @@ func (m *Main) openWeb() error {
 	for i, u := range c.Users {
 		users[i] = webui.User{Name: u.Name, PasswordHash: u.PasswordHash, Role: campaignd.Role(u.Role)}
 	}
+	var tlsConfig *tls.Config
+	if c.TLSCertFile != "" {
+		cert, err := tls.LoadX509KeyPair(c.TLSCertFile, c.TLSKeyFile)
+		if err != nil {
+			return fmt.Errorf("web.tls_cert_file: %w", err)
+		}
+		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
 	var err error
 	m.Web, err = webui.New(webui.Options{
 		Listen: c.Listen, BaseURL: c.BaseURL, Users: users, Location: m.loc,
 		Backend: &backend{m: m}, Logger: m.Logger, Now: m.Now,
-		TLS: c.TLSCertFile != "" || (len(c.BaseURL) > 8 && c.BaseURL[:8] == "https://"),
+		TLSConfig: tlsConfig, TLS: strings.HasPrefix(c.BaseURL, "https://"),
 	})
 	if err != nil {
 		return fmt.Errorf("web: %w", err)
