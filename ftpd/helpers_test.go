@@ -27,6 +27,8 @@ import (
 
 	"github.com/jlaffaye/ftp"
 	"golang.org/x/crypto/bcrypt"
+
+	"campaignd/internal/testenv"
 )
 
 const (
@@ -204,13 +206,7 @@ func (ts *testServer) dialAs(user, pass string, opts ...ftp.DialOption) (*ftp.Se
 // waitUntil polls cond until it holds or the deadline passes.
 func waitUntil(tb testing.TB, what string, cond func() bool) {
 	tb.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			tb.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testenv.Eventually(tb, 10*time.Second, what, cond)
 }
 
 // replyCode extracts the FTP reply code from a jlaffaye/ftp error.

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"campaignd/internal/testenv"
 	"campaignd/pipeline"
 	"campaignd/store"
 )
@@ -79,13 +80,7 @@ func advanceUntil(tb testing.TB, c *fakeClock, step time.Duration, what string, 
 
 func eventually(tb testing.TB, what string, cond func() bool) {
 	tb.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			tb.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
+	testenv.Eventually(tb, 5*time.Second, what, cond)
 }
 
 // mustOpenMemDB opens an in-memory store closed at the end of the test.

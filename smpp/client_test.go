@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"campaignd/internal/testenv"
 )
 
 // MustOpenSim starts a simulator on a loopback port, closed at the end of the test.
@@ -52,13 +54,7 @@ func MustStartClient(tb testing.TB, sim *Simulator, o Options) *Client {
 // waitFor polls cond until it holds, failing the test after 10 s.
 func waitFor(tb testing.TB, what string, cond func() bool) {
 	tb.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			tb.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
+	testenv.Eventually(tb, 10*time.Second, what, cond)
 }
 
 // submits records what the simulator received.

@@ -16,6 +16,8 @@ import (
 
 	"github.com/jlaffaye/ftp"
 	"golang.org/x/crypto/bcrypt"
+
+	"campaignd/internal/testenv"
 )
 
 const (
@@ -151,13 +153,7 @@ func apiPost(tb testing.TB, base, method, path, user, body string) (int, string)
 // waitFor polls cond until it holds or the deadline passes.
 func waitFor(tb testing.TB, d time.Duration, what string, cond func() bool) {
 	tb.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			tb.Fatalf("timed out after %s waiting for %s", d, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testenv.Eventually(tb, d, what, cond)
 }
 
 func fileExists(path string) bool {

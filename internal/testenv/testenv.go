@@ -7,6 +7,7 @@ package testenv
 import (
 	"os"
 	"testing"
+	"time"
 )
 
 // Missing skips the test with msg, or fails it when CAMPAIGND_REQUIRE_ALL is
@@ -17,4 +18,17 @@ func Missing(tb testing.TB, msg string) {
 		tb.Fatal("required in CI: " + msg)
 	}
 	tb.Skip(msg)
+}
+
+// Eventually polls cond every few milliseconds until it holds, failing the
+// test if it does not within d. Tests wait on conditions, never on sleeps.
+func Eventually(tb testing.TB, d time.Duration, what string, cond func() bool) {
+	tb.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			tb.Fatalf("timed out after %s waiting for %s", d, what)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
 }
