@@ -104,13 +104,27 @@ func (u *ui) open(path string) { u.t.Helper(); u.do(chromedp.Navigate(u.base + p
 func (u *ui) click(sel string) { u.t.Helper(); u.do(chromedp.Click(chromedp.CSS(sel))) }
 
 // eval runs JavaScript in the page and decodes its (awaited) result.
+// A page that is navigating (a form just submitted) has no context to run
+// in for a moment; eval tries again for up to 5 s rather than fail.
 func eval[T any](u *ui, js string) T {
 	u.t.Helper()
-	v, err := chromedp.Run(u.ctx, chromedp.Evaluate[T](js, chromedp.EvalAwaitPromise))
-	if err != nil {
+	for try := 0; ; try++ {
+		v, err := chromedp.Run(u.ctx, chromedp.Evaluate[T](js, chromedp.EvalAwaitPromise))
+		if err == nil {
+			return v
+		}
+		if try < 50 && navigating(err) {
+			time.Sleep(100 * time.Millisecond)
+			continue
+		}
 		u.t.Fatalf("eval %s: %v", js, err)
 	}
-	return v
+}
+
+func navigating(err error) bool {
+	msg := err.Error()
+	return strings.Contains(msg, "navigated or closed") || strings.Contains(msg, "Cannot find context") ||
+		strings.Contains(msg, "Execution context was destroyed")
 }
 
 // text is the trimmed text of the first element matching sel ("" if none).
