@@ -214,7 +214,7 @@ type Engine struct {
 	windowArmed  bool
 	started      bool
 	earlyArmed   bool
-	completing   map[uint64]bool
+	completing   map[uint64]completion
 	writes       chan *writeReq
 	writerCtx    context.Context
 	writerDone   chan struct{}
@@ -313,7 +313,7 @@ func NewEngine(o EngineOptions) (*Engine, error) {
 		maxAttempts: o.MaxAttempts, retryBackoff: o.RetryBackoff, responseTimeout: o.ResponseTimeout,
 		receiptTimeout: o.ReceiptTimeout, earlyHold: o.EarlyHold, batchSize: o.BatchSize,
 		sweepEvery: max(time.Second, o.ReceiptTimeout/100),
-		runs:       map[uint64]*run{}, wake: make(chan struct{}), completing: map[uint64]bool{},
+		runs:       map[uint64]*run{}, wake: make(chan struct{}), completing: map[uint64]completion{},
 		writes: make(chan *writeReq, 4*workers),
 	}
 	e.wheel.Handle(TimerBroadcast, e.onBroadcastTimer)
@@ -815,13 +815,20 @@ func (e *Engine) Progress(bid uint64) (ratePerSec float64, eta time.Duration) {
 // maybeCompleteLocked completes r's broadcast once nothing of it is queued
 // or in flight.
 func (e *Engine) maybeCompleteLocked(r *run) {
-	if !r.exhausted || len(r.claimed) > 0 || len(r.requeue) > 0 || len(r.buf) > 0 || e.completing[r.bid] {
+	if !r.exhausted || len(r.claimed) > 0 || len(r.requeue) > 0 || len(r.buf) > 0 {
+		return
+	}
+	if e.completing[r.bid] != notCompleting {
+		// A check is running and may have read the counts before this
+		// last change: it checks again when it ends (else the broadcast
+		// could stay "sending" with every message submitted).
+		e.completing[r.bid] = completingAgain
 		return
 	}
 	if r.status == campaignd.StatusCancelled {
 		return // the cancel pass drops the run
 	}
-	e.completing[r.bid] = true
+	e.completing[r.bid] = completingOnce
 	e.bgWG.Add(1)
 	go func() {
 		defer e.bgWG.Done()
@@ -832,7 +839,11 @@ func (e *Engine) maybeCompleteLocked(r *run) {
 func (e *Engine) complete(r *run) {
 	defer func() {
 		e.mu.Lock()
+		again := e.completing[r.bid] == completingAgain
 		delete(e.completing, r.bid)
+		if again {
+			e.maybeCompleteLocked(r)
+		}
 		e.mu.Unlock()
 	}()
 	now := e.now()
@@ -860,6 +871,15 @@ func (e *Engine) complete(r *run) {
 		e.mu.Unlock()
 	}
 }
+
+// completion is where a broadcast's completion check stands.
+type completion int
+
+const (
+	notCompleting   completion = iota
+	completingOnce             // a check is running
+	completingAgain            // …and must run again when it ends
+)
 
 // errNoChange aborts an UpdateBroadcast that has nothing to do.
 var errNoChange = errors.New("no change")

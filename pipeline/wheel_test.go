@@ -69,11 +69,17 @@ func (c *fakeClock) Advance(d time.Duration) {
 // time; stepping again fires it, as real time passing would.
 func advanceUntil(tb testing.TB, c *fakeClock, step time.Duration, what string, cond func() bool) {
 	tb.Helper()
+	start, last := time.Now(), time.Now()
 	eventually(tb, what, func() bool {
 		if cond() {
 			return true
 		}
-		c.Advance(step)
+		// Give the code a moment at the current time first, then step no
+		// faster than every 50 ms so that time does not race ahead.
+		if time.Since(start) > 200*time.Millisecond && time.Since(last) > 50*time.Millisecond {
+			c.Advance(step)
+			last = time.Now()
+		}
 		return cond()
 	})
 }
