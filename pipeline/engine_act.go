@@ -148,15 +148,7 @@ func (e *Engine) startCancel(bid uint64) {
 
 func (e *Engine) cancelRest(bid uint64) error {
 	now := e.now()
-	var batch []store.Change
-	flush := func() error {
-		if len(batch) == 0 {
-			return nil
-		}
-		_, err := e.writeWait(&writeReq{changes: batch})
-		batch = nil
-		return err
-	}
+	batch := e.newBatch()
 	err := e.db.Messages(bid, 0, func(m *campaignd.Message) error {
 		if m.State != campaignd.StateQueued {
 			return nil
@@ -171,17 +163,13 @@ func (e *Engine) cancelRest(bid uint64) error {
 		if claimed {
 			return nil // in flight: settled by its outcome
 		}
-		batch = append(batch, store.Change{BroadcastID: bid, Index: m.Index, From: campaignd.StateQueued,
+		return batch.add(store.Change{BroadcastID: bid, Index: m.Index, From: campaignd.StateQueued,
 			To: campaignd.StateCancelled, Attempts: m.Attempts, At: now})
-		if len(batch) >= e.batchSize {
-			return flush()
-		}
-		return nil
 	})
 	if err != nil {
 		return err
 	}
-	if err := flush(); err != nil {
+	if err := batch.flush(); err != nil {
 		return err
 	}
 	e.mu.Lock()
@@ -284,3 +272,32 @@ func (e *Engine) onWindowTimer(ctx context.Context, id string, due time.Time) er
 }
 
 func parseUint(s string) (uint64, error) { return strconv.ParseUint(s, 10, 64) }
+
+// changeBatch collects state changes and writes them through the engine's
+// writer in transactions of at most batchSize, for sweeps over many
+// messages (cancel, receipt timeouts).
+type changeBatch struct {
+	e       *Engine
+	changes []store.Change
+}
+
+func (e *Engine) newBatch() *changeBatch { return &changeBatch{e: e} }
+
+// add queues c, writing the batch once it is full.
+func (b *changeBatch) add(c store.Change) error {
+	b.changes = append(b.changes, c)
+	if len(b.changes) >= b.e.batchSize {
+		return b.flush()
+	}
+	return nil
+}
+
+// flush writes what is queued and waits until it is durable.
+func (b *changeBatch) flush() error {
+	if len(b.changes) == 0 {
+		return nil
+	}
+	_, err := b.e.writeWait(&writeReq{changes: b.changes})
+	b.changes = nil
+	return err
+}

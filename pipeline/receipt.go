@@ -229,27 +229,15 @@ func (e *Engine) onReceiptTimer(ctx context.Context, id string, due time.Time) e
 		return nil
 	}
 	now := e.now()
-	var batch []store.Change
-	flush := func() error {
-		if len(batch) == 0 {
-			return nil
-		}
-		_, err := e.writeWait(&writeReq{changes: batch})
-		batch = nil
-		return err
-	}
+	batch := e.newBatch()
 	oldest, err := e.db.SubmittedBefore(bid, now.Add(-e.receiptTimeout+time.Millisecond), func(idx uint32) error {
-		batch = append(batch, store.Change{BroadcastID: bid, Index: idx, From: campaignd.StateSubmitted,
+		return batch.add(store.Change{BroadcastID: bid, Index: idx, From: campaignd.StateSubmitted,
 			To: campaignd.StateUnknown, At: now})
-		if len(batch) >= e.batchSize {
-			return flush()
-		}
-		return nil
 	})
 	if err != nil {
 		return err
 	}
-	if err := flush(); err != nil {
+	if err := batch.flush(); err != nil {
 		return err
 	}
 	b, err := e.db.Broadcast(bid)
