@@ -86,11 +86,12 @@ func TestTLSFromConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
+	// Signed in (303 to the console) with a Secure session cookie.
 	var secure bool
 	for _, ck := range resp.Cookies() {
-		secure = secure || ck.Secure
+		secure = secure || ck.Name == "__Host-campaignd" && ck.Secure && ck.Value != ""
 	}
-	if !secure || resp.Header.Get("Strict-Transport-Security") == "" {
+	if resp.StatusCode != http.StatusSeeOther || !secure || resp.Header.Get("Strict-Transport-Security") == "" {
 		t.Fatalf("login over HTTPS: status %d, cookies %v, HSTS %q", resp.StatusCode, resp.Cookies(), resp.Header.Get("Strict-Transport-Security"))
 	}
 	req, _ := http.NewRequest("GET", base+"/api/v1/files", nil)
