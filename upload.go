@@ -9,11 +9,24 @@ const (
 	UploadRejected = "rejected" // file-level errors, no broadcast
 )
 
+// What completed an upload (Upload.Via).
+const (
+	ViaSTOR   = "STOR"   // the STOR's 226
+	ViaRename = "RNTO"   // a rename to a .csv name
+	ViaMarker = "MARKER" // a NAME.csv.done or NAME.csv.ok marker file
+)
+
 // Upload is one file received over FTP, with the outcome of its ingest.
 type Upload struct {
-	ID         uint64    `json:"id"`
-	User       string    `json:"user"`
-	Path       string    `json:"path"`      // inside the user's jail
+	ID   uint64 `json:"id"`
+	User string `json:"user"`
+	Path string `json:"path"` // inside the user's jail, as the partner named it
+	// Stored is where the bytes wait for ingest inside the jail, when not at
+	// Path: ftpd queues each completed upload under a name of its own, so a
+	// second upload to the same name never replaces one not yet ingested.
+	Stored string `json:"stored,omitempty"`
+	// Via is what completed the upload: ViaSTOR, ViaRename or ViaMarker.
+	Via        string    `json:"via,omitempty"`
 	FileName   string    `json:"file_name"` // base name
 	RealPath   string    `json:"-"`
 	UserRoot   string    `json:"-"`

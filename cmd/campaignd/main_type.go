@@ -249,7 +249,7 @@ func (m *Main) openFTP() error {
 func (m *Main) onUpload(ctx context.Context, u ftpd.Upload) error {
 	up := &campaignd.Upload{
 		User: u.User, Path: u.Path, FileName: filepath.Base(u.RealPath), RealPath: u.RealPath, UserRoot: u.UserRoot,
-		Size: u.Size, SHA256: u.SHA256, RemoteAddr: u.RemoteAddr, ReceivedAt: u.At,
+		Size: u.Size, SHA256: u.SHA256, RemoteAddr: u.RemoteAddr, ReceivedAt: u.At, Via: u.Via,
 	}
 	if _, err := m.DB.CreateUpload(up); err != nil {
 		m.Logger.Error("recording upload failed", "path", u.Path, "error", err)
