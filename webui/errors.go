@@ -19,12 +19,26 @@ func (e *errThrottled) Error() string {
 	return "Too many failed logins. Try again in " + humanDuration(e.retry) + "."
 }
 
+// errMethod is a request whose path is routed, but not for its method.
+type errMethod struct {
+	method string
+	allow  []string
+}
+
+func (e *errMethod) Error() string {
+	return "Method " + e.method + " is not allowed here; use " + strings.Join(e.allow, ", ") + "."
+}
+
 // httpStatus maps campaignd error codes to HTTP statuses: the one place
 // where this mapping is made.
 func httpStatus(err error) int {
 	var t *errThrottled
 	if errors.As(err, &t) {
 		return http.StatusTooManyRequests
+	}
+	var m *errMethod
+	if errors.As(err, &m) {
+		return http.StatusMethodNotAllowed
 	}
 	switch campaignd.ErrorCode(err) {
 	case campaignd.EINVALID:
@@ -47,6 +61,10 @@ func errorMessage(err error) string {
 	if errors.As(err, &t) {
 		return t.Error()
 	}
+	var m *errMethod
+	if errors.As(err, &m) {
+		return m.Error()
+	}
 	return campaignd.ErrorMessage(err)
 }
 
@@ -62,6 +80,10 @@ func (s *Server) Error(w http.ResponseWriter, r *http.Request, err error) {
 	var t *errThrottled
 	if errors.As(err, &t) {
 		w.Header().Set("Retry-After", strconv.Itoa(int(t.retry.Seconds()+0.999)))
+	}
+	var m *errMethod
+	if errors.As(err, &m) {
+		w.Header().Set("Allow", strings.Join(m.allow, ", "))
 	}
 	switch {
 	case isAPI(r):

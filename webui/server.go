@@ -17,6 +17,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/go-chi/chi/v5"
+	"golang.org/x/crypto/bcrypt"
+
 	"campaignd"
 )
 
@@ -115,6 +118,11 @@ type Server struct {
 	throttle  *throttle
 	auth      *authCache
 	dummyHash func() []byte
+	// compare is bcrypt's check (a field so tests can count the checks);
+	// bcryptSem bounds how many run at once.
+	compare   func(hash, password []byte) error
+	bcryptSem chan struct{}
+	router    *chi.Mux
 	handler   http.Handler
 
 	mu  sync.Mutex
@@ -133,6 +141,10 @@ const (
 	keyDur    = "duration"
 	keyAddr   = "addr"
 )
+
+// bcryptSlots is how many password checks run at once: a bcrypt costs tens
+// of milliseconds of a core, and a login flood must not take them all.
+const bcryptSlots = 2
 
 // New checks the options, parses every template and builds the router. A
 // missing or broken template fails here, not on a request.
@@ -174,6 +186,8 @@ func New(o Options) (*Server, error) {
 		throttle:  newThrottle(o.LoginLockAfter, o.LoginLockFor, o.Now),
 		auth:      newAuthCache(),
 		dummyHash: newDummyHash(o.Users),
+		compare:   bcrypt.CompareHashAndPassword,
+		bcryptSem: make(chan struct{}, bcryptSlots),
 	}
 	for _, u := range o.Users {
 		if u.Name == "" || !u.Role.Valid() {
