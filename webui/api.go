@@ -22,10 +22,10 @@ type APIBroadcast struct {
 	FileName    string           `json:"file_name"`
 	Sender      string           `json:"sender"`
 	Status      campaignd.Status `json:"status"`
-	CreatedAt   *time.Time       `json:"created_at"`
-	ScheduledAt *time.Time       `json:"scheduled_at"`
-	StartedAt   *time.Time       `json:"started_at"`
-	CompletedAt *time.Time       `json:"completed_at"`
+	CreatedAt   Time             `json:"created_at"`
+	ScheduledAt Time             `json:"scheduled_at"`
+	StartedAt   Time             `json:"started_at"`
+	CompletedAt Time             `json:"completed_at"`
 	UploadID    uint64           `json:"upload_id,omitempty"`
 	Charset     string           `json:"charset,omitempty"`
 	Notes       []string         `json:"notes,omitempty"`
@@ -43,8 +43,8 @@ type APIUpload struct {
 	Size        int64                 `json:"size"`
 	SHA256      string                `json:"sha256"`
 	RemoteAddr  string                `json:"remote_addr"`
-	ReceivedAt  *time.Time            `json:"received_at"`
-	FinishedAt  *time.Time            `json:"finished_at"`
+	ReceivedAt  Time                  `json:"received_at"`
+	FinishedAt  Time                  `json:"finished_at"`
 	Outcome     string                `json:"outcome"`
 	BroadcastID uint64                `json:"broadcast_id,omitempty"`
 	Errors      []campaignd.FileError `json:"errors"`
@@ -54,27 +54,37 @@ type APIUpload struct {
 
 // APIReport is a daily report in the JSON API.
 type APIReport struct {
-	Day         string     `json:"date"`
-	FileName    string     `json:"file_name"`
-	Rows        int64      `json:"rows"`
-	Bytes       int64      `json:"bytes"`
-	SHA256      string     `json:"sha256"`
-	ProducedAt  *time.Time `json:"produced_at"`
-	Partial     bool       `json:"partial"`
-	PushState   string     `json:"push_state"`
-	PushedAt    *time.Time `json:"pushed_at"`
-	Attempts    int        `json:"attempts"`
-	LastError   string     `json:"last_error,omitempty"`
-	NextAttempt *time.Time `json:"next_attempt"`
+	Day         string `json:"date"`
+	FileName    string `json:"file_name"`
+	Rows        int64  `json:"rows"`
+	Bytes       int64  `json:"bytes"`
+	SHA256      string `json:"sha256"`
+	ProducedAt  Time   `json:"produced_at"`
+	Partial     bool   `json:"partial"`
+	PushState   string `json:"push_state"`
+	PushedAt    Time   `json:"pushed_at"`
+	Attempts    int    `json:"attempts"`
+	LastError   string `json:"last_error,omitempty"`
+	NextAttempt Time   `json:"next_attempt"`
 }
 
-func jsonTime(t time.Time) *time.Time {
+// Time is a time in the API: RFC 3339 in UTC, null when not set. It is
+// written with time.Format, which cannot fail, so a stored date that
+// encoding/json refuses (a year past 9999 UTC) is still shown, never a 500.
+type Time struct{ time.Time }
+
+// MarshalJSON writes t as an RFC 3339 string in UTC, or null.
+func (t Time) MarshalJSON() ([]byte, error) {
 	if t.IsZero() {
-		return nil
+		return []byte("null"), nil
 	}
-	u := t.UTC()
-	return &u
+	b := make([]byte, 0, 32)
+	b = append(b, '"')
+	b = t.UTC().AppendFormat(b, time.RFC3339)
+	return append(b, '"'), nil
 }
+
+func jsonTime(t time.Time) Time { return Time{t} }
 
 func toAPIBroadcast(b *campaignd.Broadcast) *APIBroadcast {
 	return &APIBroadcast{
