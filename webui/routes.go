@@ -61,6 +61,7 @@ func (s *Server) routes(trustedOrigins []string) (http.Handler, error) {
 		r.Get("/broadcasts/{id}/row", s.handleRow)
 		r.Get("/broadcasts/{id}/export.csv", s.handleExport)
 		r.Get("/files", s.handleFiles)
+		r.Get("/files/{id}", s.handleFile)
 		r.Get("/reports", s.handleReports)
 		r.Get("/reports/{file}", s.handleReportCSV)
 		r.Group(func(r chi.Router) {
@@ -78,6 +79,8 @@ func (s *Server) routes(trustedOrigins []string) (http.Handler, error) {
 		r.Get("/broadcasts/{id}", s.apiBroadcast)
 		r.Get("/broadcasts/{id}/messages.csv", s.handleExport)
 		r.Get("/files", s.apiFiles)
+		r.Get("/files/{id}", s.apiFile)
+		r.Get("/files/{id}/errors", s.apiFileErrors)
 		r.Get("/reports", s.apiReports)
 		r.Get("/reports/{file}", s.handleReportCSV)
 		r.Group(func(r chi.Router) {
@@ -186,7 +189,7 @@ func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		status = http.StatusServiceUnavailable
 	}
-	writeJSON(w, status, struct {
+	s.writeJSON(w, r, status, struct {
 		Ready  bool              `json:"ready"`
 		Detail map[string]string `json:"detail"`
 	}{ok, detail})

@@ -38,11 +38,18 @@ type Backend interface {
 	// Messages streams every message of a broadcast in Tracking ID order,
 	// stopping at the first error fn returns.
 	Messages(ctx context.Context, id uint64, fn func(*campaignd.Message) error) error
-	// Upload returns one upload by its upload ID (a broadcast's UploadID):
-	// the skipped rows of a broadcast are its upload's Errors.
-	Upload(ctx context.Context, id uint64) (*campaignd.Upload, error)
-	// Uploads returns one page of uploads, newest first, and the total.
-	Uploads(ctx context.Context, offset, limit int) ([]*campaignd.Upload, int, error)
+	// Upload returns one upload by its upload ID (a broadcast's UploadID)
+	// with at most maxErrors of its stored errors: the skipped rows of a
+	// broadcast are its upload's Errors.
+	Upload(ctx context.Context, id uint64, maxErrors int) (*campaignd.Upload, error)
+	// Uploads returns one page of uploads, newest first, and the total; each
+	// upload carries at most maxErrors of its stored errors (ErrorCount is
+	// how many there were). A page must cost no more than its size, however
+	// many errors are stored.
+	Uploads(ctx context.Context, offset, limit, maxErrors int) ([]*campaignd.Upload, int, error)
+	// UploadErrors returns the stored errors of one upload from offset, at
+	// most limit, and how many are stored; ENOTFOUND for an unknown upload.
+	UploadErrors(ctx context.Context, id uint64, offset, limit int) ([]campaignd.FileError, int, error)
 	// AuditLog returns the audit trail of a broadcast, oldest first.
 	AuditLog(ctx context.Context, id uint64) ([]campaignd.AuditEntry, error)
 	// Act applies an operator action and records it in the audit log. It
@@ -140,6 +147,9 @@ const (
 	keyStatus = "status"
 	keyDur    = "duration"
 	keyAddr   = "addr"
+
+	keyBroadcast = "broadcast_id"
+	keyUpload    = "upload_id"
 )
 
 // bcryptSlots is how many password checks run at once: a bcrypt costs tens
