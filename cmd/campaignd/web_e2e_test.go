@@ -177,7 +177,7 @@ func TestFilesListBoundedWithRealStore(t *testing.T) {
 		Total int
 		Files []struct {
 			ID         uint64
-			ErrorCount int `json:"error_count"`
+			ErrorCount int    `json:"error_count"`
 			ErrorsURL  string `json:"errors_url"`
 			Errors     []campaignd.FileError
 		}
