@@ -64,15 +64,20 @@ func newDummyHash(users []User) func() []byte {
 // a while. bcrypt itself runs under a small semaphore, so a flood of logins
 // costs a bounded share of the CPU.
 func (s *Server) verify(ctx context.Context, name, password, ip string) (User, error) {
+	u, known := s.users[name]
+	if known && s.auth.ok(name, password, u.PasswordHash) {
+		// Credentials proven a moment ago need no reservation (a script's
+		// concurrent API calls are not guesses), but a lock still holds.
+		if wait := s.throttle.locked(name, ip); wait > 0 {
+			s.log.Warn("login refused: locked", keyUser, clip(name), keyRemote, ip)
+			return User{}, &errThrottled{retry: wait}
+		}
+		return u, nil
+	}
 	done, wait := s.throttle.reserve(name, ip)
 	if wait > 0 {
 		s.log.Warn("login refused: locked", keyUser, clip(name), keyRemote, ip)
 		return User{}, &errThrottled{retry: wait}
-	}
-	u, known := s.users[name]
-	if known && s.auth.ok(name, password, u.PasswordHash) {
-		done(true)
-		return u, nil
 	}
 	hash := []byte(u.PasswordHash)
 	if !known {
@@ -355,6 +360,21 @@ func newThrottle(limit int, lockFor time.Duration, now func() time.Time) *thrott
 // keys returns the throttle's counters for an attempt and their limits.
 func (t *throttle) keys(name, ip string) ([2]string, [2]int) {
 	return [2]string{"u:" + clip(name), "ip:" + ip}, [2]int{t.limit, 4 * t.limit}
+}
+
+// locked returns how long logins for name from ip stay locked (0: not).
+func (t *throttle) locked(name, ip string) time.Duration {
+	ks, _ := t.keys(name, ip)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	now := t.now()
+	var wait time.Duration
+	for _, k := range ks {
+		if f := t.m[k]; f != nil && now.Before(f.lockedUntil) {
+			wait = max(wait, f.lockedUntil.Sub(now))
+		}
+	}
+	return wait
 }
 
 // reserve admits one attempt for name from ip, or returns how long to wait

@@ -315,3 +315,23 @@ func TestMethodNotAllowed(t *testing.T) {
 		t.Errorf("PUT console without session = %d", w.Code)
 	}
 }
+
+// TestAPIConcurrentGoodCredentials: a script's concurrent calls with
+// credentials just proven are not guesses: they pass without a bcrypt and
+// without using up the limits; a lock still stops them.
+func TestAPIConcurrentGoodCredentials(t *testing.T) {
+	s, _ := MustOpenServer(t, func(o *Options) { o.LoginLockAfter = 5 })
+	checks := countChecks(s)
+	h := s.Handler()
+	good := func(int) *http.Request { return loginReq(true, "operator", testPasswords["operator"], "192.0.2.30") }
+	if codes := burst(h, 1, good); codes[200] != 1 {
+		t.Fatalf("first call: %v", codes)
+	}
+	if codes := burst(h, 40, good); codes[200] != 40 || checks.Load() != 1 {
+		t.Errorf("40 concurrent good calls: %v, %d checks", codes, checks.Load())
+	}
+	burst(h, 40, func(int) *http.Request { return loginReq(true, "operator", "guess", "192.0.2.31") })
+	if codes := burst(h, 3, good); codes[http.StatusTooManyRequests] != 3 {
+		t.Errorf("good calls while the name is locked: %v", codes)
+	}
+}
