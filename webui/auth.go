@@ -70,6 +70,7 @@ func (s *Server) verify(ctx context.Context, name, password, ip string) (User, e
 		// concurrent API calls are not guesses), but a lock still holds.
 		if wait := s.throttle.locked(name, ip); wait > 0 {
 			s.log.Warn("login refused: locked", keyUser, clip(name), keyRemote, ip)
+			s.o.OnLogin("throttled")
 			return User{}, &errThrottled{retry: wait}
 		}
 		return u, nil
@@ -77,6 +78,7 @@ func (s *Server) verify(ctx context.Context, name, password, ip string) (User, e
 	done, wait := s.throttle.reserve(name, ip)
 	if wait > 0 {
 		s.log.Warn("login refused: locked", keyUser, clip(name), keyRemote, ip)
+		s.o.OnLogin("throttled")
 		return User{}, &errThrottled{retry: wait}
 	}
 	hash := []byte(u.PasswordHash)
@@ -94,6 +96,7 @@ func (s *Server) verify(ctx context.Context, name, password, ip string) (User, e
 	if err != nil || !known {
 		locked := done(false)
 		s.log.Warn("login failed", keyUser, clip(name), keyRemote, ip, "locked", locked)
+		s.o.OnLogin("bad_credentials")
 		t := time.NewTimer(s.o.LoginDelay)
 		defer t.Stop()
 		select {
@@ -103,6 +106,7 @@ func (s *Server) verify(ctx context.Context, name, password, ip string) (User, e
 		return User{}, errBadLogin
 	}
 	done(true)
+	s.o.OnLogin("ok")
 	s.auth.remember(name, password, u.PasswordHash)
 	return u, nil
 }

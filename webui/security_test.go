@@ -75,9 +75,19 @@ func TestLoginThrottleConcurrent(t *testing.T) {
 	for _, api := range []bool{false, true} {
 		name := map[bool]string{false: "form", true: "basic"}[api]
 		t.Run(name+"/one name", func(t *testing.T) {
-			s, _ := MustOpenServer(t, func(o *Options) { o.LoginLockAfter = perName })
+			var mu sync.Mutex
+			results := map[string]int{}
+			s, _ := MustOpenServer(t, func(o *Options) {
+				o.LoginLockAfter = perName
+				o.OnLogin = func(r string) { mu.Lock(); results[r]++; mu.Unlock() }
+			})
 			checks := countChecks(s)
 			codes := burst(s.Handler(), 40, func(int) *http.Request { return loginReq(api, "admin", "guess", "192.0.2.10") })
+			mu.Lock()
+			if results["bad_credentials"] != perName || results["throttled"] != 40-perName {
+				t.Errorf("login events %v", results)
+			}
+			mu.Unlock()
 			if n := checks.Load(); n != perName {
 				t.Errorf("%d passwords checked for 40 concurrent guesses, want %d", n, perName)
 			}

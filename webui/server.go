@@ -110,6 +110,9 @@ type Options struct {
 	LoginLockFor   time.Duration
 	// SessionTTL is a session's lifetime; default 12 h.
 	SessionTTL time.Duration
+	// OnLogin, if set, is told the result of every login attempt that was
+	// checked or refused: "ok", "bad_credentials" or "throttled".
+	OnLogin func(result string)
 	// MetricsHandler, if set, is served at /metrics (no auth: bind the web
 	// listener accordingly, or leave it nil and use metrics.listen).
 	MetricsHandler http.Handler
@@ -188,6 +191,9 @@ func New(o Options) (*Server, error) {
 	}
 	if o.SessionTTL == 0 {
 		o.SessionTTL = 12 * time.Hour
+	}
+	if o.OnLogin == nil {
+		o.OnLogin = func(string) {}
 	}
 	s := &Server{
 		o:         o,

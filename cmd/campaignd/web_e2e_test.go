@@ -257,4 +257,16 @@ func TestBasicAuthBruteForceConcurrent(t *testing.T) {
 			t.Errorf("right password after 5 failures = %d, want 429", code)
 		}
 	}
+	resp, err := http.Get("http://" + m.MetricsAddr() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if want := fmt.Sprintf(`campaignd_web_logins_total{result="bad_credentials"} %d`, codes[401]); !strings.Contains(string(body), want) {
+		t.Errorf("metrics lack %s", want)
+	}
+	if !strings.Contains(string(body), `campaignd_web_logins_total{result="throttled"}`) {
+		t.Error("metrics lack throttled web logins")
+	}
 }
