@@ -54,14 +54,10 @@ func (db *DB) UploadSummary(id uint64, maxErrors int) (*campaignd.Upload, error)
 	return u, err
 }
 
-// UploadErrors returns the stored errors of one upload from offset, at most
-// limit of them, and how many are stored.
-func (db *DB) UploadErrors(id uint64, offset, limit int) ([]campaignd.FileError, int, error) {
-	u, total, err := db.uploadPart(id, offset, limit)
-	if err != nil {
-		return nil, 0, err
-	}
-	return u.Errors, total, nil
+// UploadErrors returns one upload carrying its stored errors from offset,
+// at most limit of them, and how many errors are stored.
+func (db *DB) UploadErrors(id uint64, offset, limit int) (*campaignd.Upload, int, error) {
+	return db.uploadPart(id, offset, limit)
 }
 
 func (db *DB) uploadPart(id uint64, offset, limit int) (*campaignd.Upload, int, error) {

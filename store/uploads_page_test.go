@@ -49,12 +49,12 @@ func TestUploadsPage(t *testing.T) {
 		t.Errorf("past the end: %d %d %v", len(list), total, err)
 	}
 
-	errs, n, err := db.UploadErrors(ids[6], 590, 50)
-	if err != nil || n != 600 || len(errs) != 10 || errs[0].Line != 592 || errs[9].Line != 601 {
-		t.Errorf("errors page: n=%d len=%d %v %+v", n, len(errs), err, errs)
+	u6, n, err := db.UploadErrors(ids[6], 590, 50)
+	if err != nil || n != 600 || len(u6.Errors) != 10 || u6.Errors[0].Line != 592 || u6.Errors[9].Line != 601 || u6.FileName != "f6.csv" {
+		t.Errorf("errors page: n=%d %v %+v", n, err, u6)
 	}
-	if errs, n, err := db.UploadErrors(ids[0], 0, 50); err != nil || n != 0 || len(errs) != 0 {
-		t.Errorf("no errors: %d %v %v", n, errs, err)
+	if u0, n, err := db.UploadErrors(ids[0], 0, 50); err != nil || n != 0 || len(u0.Errors) != 0 {
+		t.Errorf("no errors: %d %v %v", n, u0, err)
 	}
 	if _, _, err := db.UploadErrors(999, 0, 5); campaignd.ErrorCode(err) != campaignd.ENOTFOUND {
 		t.Errorf("unknown upload: %v", err)

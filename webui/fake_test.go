@@ -278,13 +278,14 @@ func (f *fakeBackend) Uploads(ctx context.Context, offset, limit, maxErrors int)
 	return append([]*campaignd.Upload(nil), f.uploads[min(offset, total):min(offset+limit, total)]...), total, nil
 }
 
-func (f *fakeBackend) UploadErrors(ctx context.Context, id uint64, offset, limit int) ([]campaignd.FileError, int, error) {
+func (f *fakeBackend) UploadErrors(ctx context.Context, id uint64, offset, limit int) (*campaignd.Upload, int, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for _, u := range f.uploads {
 		if u.ID == id {
-			n := len(u.Errors)
-			return append([]campaignd.FileError(nil), u.Errors[min(offset, n):min(offset+limit, n)]...), n, nil
+			c, n := *u, len(u.Errors)
+			c.Errors = append([]campaignd.FileError(nil), u.Errors[min(offset, n):min(offset+limit, n)]...)
+			return &c, n, nil
 		}
 	}
 	return nil, 0, campaignd.Errorf(campaignd.ENOTFOUND, "Upload %d not found.", id)

@@ -131,12 +131,7 @@ func (s *Server) apiFileErrors(w http.ResponseWriter, r *http.Request) {
 		s.Error(w, r, err)
 		return
 	}
-	u, err := s.o.Backend.Upload(r.Context(), id, 0)
-	if err != nil {
-		s.Error(w, r, err)
-		return
-	}
-	errs, stored, err := s.o.Backend.UploadErrors(r.Context(), id, offset, limit)
+	u, stored, err := s.o.Backend.UploadErrors(r.Context(), id, offset, limit)
 	if err != nil {
 		s.Error(w, r, err)
 		return
@@ -148,7 +143,7 @@ func (s *Server) apiFileErrors(w http.ResponseWriter, r *http.Request) {
 		Offset     int                   `json:"offset"`
 		Limit      int                   `json:"limit"`
 		Errors     []campaignd.FileError `json:"errors"`
-	}{id, max(u.ErrorCount, stored), stored, offset, limit, clipErrors(errs, limit)}, keyUpload, id)
+	}{id, max(u.ErrorCount, stored), stored, offset, limit, clipErrors(u.Errors, limit)}, keyUpload, id)
 }
 
 type filesData struct {
@@ -196,17 +191,12 @@ func (s *Server) handleFile(w http.ResponseWriter, r *http.Request) {
 		s.Error(w, r, err)
 		return
 	}
-	u, err := s.o.Backend.Upload(r.Context(), id, 0)
+	u, stored, err := s.o.Backend.UploadErrors(r.Context(), id, (n-1)*errorsPerPage, errorsPerPage)
 	if err != nil {
 		s.Error(w, r, err)
 		return
 	}
-	errs, stored, err := s.o.Backend.UploadErrors(r.Context(), id, (n-1)*errorsPerPage, errorsPerPage)
-	if err != nil {
-		s.Error(w, r, err)
-		return
-	}
-	d := fileData{U: boundUpload(u, 0), Errors: clipErrors(errs, errorsPerPage), Stored: stored,
+	d := fileData{U: boundUpload(u, 0), Errors: clipErrors(u.Errors, errorsPerPage), Stored: stored,
 		Pager: newPager(url.Values{}, "/files/"+strconv.FormatUint(id, 10), n, stored, errorsPerPage)}
 	d.U.ErrorCount = max(d.U.ErrorCount, stored)
 	s.renderPage(w, r, http.StatusOK, "file", &page{Title: d.U.FileName, Nav: "files", Data: d})

@@ -47,9 +47,10 @@ type Backend interface {
 	// how many there were). A page must cost no more than its size, however
 	// many errors are stored.
 	Uploads(ctx context.Context, offset, limit, maxErrors int) ([]*campaignd.Upload, int, error)
-	// UploadErrors returns the stored errors of one upload from offset, at
-	// most limit, and how many are stored; ENOTFOUND for an unknown upload.
-	UploadErrors(ctx context.Context, id uint64, offset, limit int) ([]campaignd.FileError, int, error)
+	// UploadErrors returns one upload carrying its stored errors from
+	// offset, at most limit of them, and how many errors are stored;
+	// ENOTFOUND for an unknown upload.
+	UploadErrors(ctx context.Context, id uint64, offset, limit int) (*campaignd.Upload, int, error)
 	// AuditLog returns the audit trail of a broadcast, oldest first.
 	AuditLog(ctx context.Context, id uint64) ([]campaignd.AuditEntry, error)
 	// Act applies an operator action and records it in the audit log. It

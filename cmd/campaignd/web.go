@@ -100,7 +100,7 @@ func (b *backend) Uploads(_ context.Context, offset, limit, maxErrors int) ([]*c
 	return b.m.DB.UploadsPage(offset, limit, maxErrors)
 }
 
-func (b *backend) UploadErrors(_ context.Context, id uint64, offset, limit int) ([]campaignd.FileError, int, error) {
+func (b *backend) UploadErrors(_ context.Context, id uint64, offset, limit int) (*campaignd.Upload, int, error) {
 	return b.m.DB.UploadErrors(id, offset, limit)
 }
 
