@@ -88,13 +88,13 @@ func (s *Server) verify(ctx context.Context, name, password, ip string) (User, e
 	select {
 	case s.bcryptSem <- struct{}{}:
 	case <-ctx.Done():
-		done(true) // nothing was checked: the attempt does not count
+		done(attemptAbandoned) // nothing was checked: the attempt does not count
 		return User{}, &errThrottled{retry: busyRetry}
 	}
 	err := s.compare(hash, []byte(password))
 	<-s.bcryptSem
 	if err != nil || !known {
-		locked := done(false)
+		locked := done(attemptFailed)
 		s.log.Warn("login failed", keyUser, clip(name), keyRemote, ip, "locked", locked)
 		s.o.OnLogin("bad_credentials")
 		t := time.NewTimer(s.o.LoginDelay)
@@ -105,7 +105,7 @@ func (s *Server) verify(ctx context.Context, name, password, ip string) (User, e
 		}
 		return User{}, errBadLogin
 	}
-	done(true)
+	done(attemptOK)
 	s.o.OnLogin("ok")
 	s.auth.remember(name, password, u.PasswordHash)
 	return u, nil
@@ -381,11 +381,21 @@ func (t *throttle) locked(name, ip string) time.Duration {
 	return wait
 }
 
+// The outcomes of a reserved attempt.
+type attempt int
+
+const (
+	attemptOK        attempt = iota // the password was right: the name's failures are forgotten
+	attemptFailed                   // wrong: a failure is recorded (and may lock)
+	attemptAbandoned                // never checked (the client left): only the reservation ends
+)
+
 // reserve admits one attempt for name from ip, or returns how long to wait
 // (> 0) when the name or the address is locked or its limit is taken by
-// attempts in flight. done must be called exactly once with the outcome of
-// an admitted attempt; it reports whether a failure locked name or ip.
-func (t *throttle) reserve(name, ip string) (done func(ok bool) bool, wait time.Duration) {
+// attempts in flight. done must be called with the outcome of an admitted
+// attempt (later calls change nothing); it reports whether a failure locked
+// name or ip.
+func (t *throttle) reserve(name, ip string) (done func(attempt) bool, wait time.Duration) {
 	ks, limits := t.keys(name, ip)
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -420,15 +430,15 @@ func (t *throttle) reserve(name, ip string) (done func(ok bool) bool, wait time.
 	}
 	var once sync.Once
 	locked := false
-	return func(ok bool) bool {
-		once.Do(func() { locked = t.finish(ks, limits, ok) })
+	return func(a attempt) bool {
+		once.Do(func() { locked = t.finish(ks, limits, a) })
 		return locked
 	}, 0
 }
 
 // finish ends a reserved attempt: a failure is recorded (and may lock), a
 // success forgets the name's failures (not the address's).
-func (t *throttle) finish(ks [2]string, limits [2]int, ok bool) bool {
+func (t *throttle) finish(ks [2]string, limits [2]int, a attempt) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	now := t.now()
@@ -441,9 +451,9 @@ func (t *throttle) finish(ks [2]string, limits [2]int, ok bool) bool {
 		}
 		f.pending = max(0, f.pending-1)
 		switch {
-		case ok && i == 0:
+		case a == attemptOK && i == 0:
 			f.times = nil
-		case !ok:
+		case a == attemptFailed:
 			f.expire(now, t.lockFor)
 			f.times = append(f.times, now)
 			if len(f.times) >= limits[i] {

@@ -134,7 +134,7 @@ func TestLoginThrottleConcurrent(t *testing.T) {
 func TestThrottleReserve(t *testing.T) {
 	now := time.Unix(1_800_000_000, 0)
 	th := newThrottle(3, time.Minute, func() time.Time { return now })
-	var dones []func(bool) bool
+	var dones []func(attempt) bool
 	for range 3 {
 		d, wait := th.reserve("ana", "10.0.0.1")
 		if wait != 0 {
@@ -145,18 +145,18 @@ func TestThrottleReserve(t *testing.T) {
 	if _, wait := th.reserve("ana", "10.0.0.2"); wait == 0 {
 		t.Fatal("a fourth attempt in flight was admitted")
 	}
-	dones[0](true) // a success frees its slot and forgets the name's failures
+	dones[0](attemptOK) // a success frees its slot and forgets the name's failures
 	d, wait := th.reserve("ana", "10.0.0.1")
 	if wait != 0 {
 		t.Fatal("refused after a success freed a slot")
 	}
-	if dones[1](false) || dones[2](false) {
+	if dones[1](attemptFailed) || dones[2](attemptFailed) {
 		t.Fatal("locked below the limit")
 	}
-	if !d(false) {
+	if !d(attemptFailed) {
 		t.Fatal("third failure did not lock")
 	}
-	d(false) // a second call changes nothing
+	d(attemptFailed) // a second call changes nothing
 	if f := th.m["ip:10.0.0.1"]; f == nil || f.pending != 0 || len(f.times) != 3 {
 		t.Errorf("address counters after a repeated done: %+v", f)
 	}
@@ -166,6 +166,19 @@ func TestThrottleReserve(t *testing.T) {
 	now = now.Add(time.Minute + time.Second)
 	if _, wait := th.reserve("ana", "10.0.0.9"); wait != 0 {
 		t.Errorf("lock did not expire: wait %v", wait)
+	}
+
+	// An abandoned attempt frees its slot but forgets no failure.
+	th = newThrottle(3, time.Minute, func() time.Time { return now })
+	for range 2 {
+		d, _ := th.reserve("luis", "10.0.1.1")
+		d(attemptFailed)
+	}
+	d, _ = th.reserve("luis", "10.0.1.1")
+	d(attemptAbandoned)
+	d, wait = th.reserve("luis", "10.0.1.1")
+	if wait != 0 || !d(attemptFailed) {
+		t.Error("an abandoned attempt reset the name's failures")
 	}
 }
 
