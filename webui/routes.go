@@ -37,7 +37,7 @@ func (s *Server) routes(trustedOrigins []string) (http.Handler, error) {
 	r.Get("/readyz", s.handleReadyz)
 	r.Get("/static/{name}", s.static.ServeHTTP)
 	if s.o.MetricsHandler != nil {
-		r.Handle("/metrics", s.o.MetricsHandler)
+		r.Method(http.MethodGet, "/metrics", s.o.MetricsHandler)
 	}
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		s.Error(w, r, campaignd.Errorf(campaignd.ENOTFOUND, "Page not found."))

@@ -256,7 +256,9 @@ func TestLoginRedirectStaysOnSite(t *testing.T) {
 // the methods it is not routed for, on the console and the API. The table
 // must cover every route the router has.
 func TestMethodNotAllowed(t *testing.T) {
-	s, _ := MustOpenServer(t, nil)
+	s, _ := MustOpenServer(t, func(o *Options) {
+		o.MetricsHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {})
+	})
 	day := time.Now().In(mexico).AddDate(0, 0, -1).Format(time.DateOnly)
 	getOnly, getPost := "GET, HEAD", "GET, HEAD, POST"
 	routes := []struct {
@@ -265,6 +267,7 @@ func TestMethodNotAllowed(t *testing.T) {
 	}{
 		{"/healthz", "/healthz", getOnly, false},
 		{"/readyz", "/readyz", getOnly, false},
+		{"/metrics", "/metrics", getOnly, false},
 		{"/static/{name}", "/static/app.css", getOnly, false},
 		{"/login", "/login", getPost, false},
 		{"/", "/", getOnly, false},
