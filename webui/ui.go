@@ -139,6 +139,7 @@ type detail struct {
 	Rate     float64
 	ETA      time.Duration
 	MinInput string // earliest value for the date field
+	MaxInput string // latest: campaignd.MaxScheduleAhead from now
 	Preview  []previewRow
 	Upload   *campaignd.Upload
 	Audit    []campaignd.AuditEntry
@@ -166,7 +167,9 @@ func (d *detail) Polling() bool {
 }
 
 func (s *Server) detail(r *http.Request, b *campaignd.Broadcast) *detail {
-	d := &detail{B: b, MinInput: s.o.Now().In(s.o.Location).Add(time.Minute).Format(inputLayout)}
+	now := s.o.Now().In(s.o.Location)
+	d := &detail{B: b, MinInput: now.Add(time.Minute).Format(inputLayout),
+		MaxInput: now.Add(campaignd.MaxScheduleAhead).Format(inputLayout)}
 	d.Rate, d.ETA = s.o.Backend.Progress(b.ID)
 	return d
 }
