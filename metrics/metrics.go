@@ -35,6 +35,7 @@ type Metrics struct {
 	reportPushes     *prometheus.CounterVec
 	lastPushSuccess  prometheus.Gauge
 	broadcastsByStat func() map[string]int
+	webLogins        *prometheus.CounterVec
 }
 
 // New returns a Metrics with Go and process collectors registered.
@@ -55,6 +56,7 @@ func New(broadcasts func() map[string]int) *Metrics {
 	}
 	m.uploads = counterVec("ftp_uploads_total", "FTP uploads by result: stored, triggered, aborted, too_large, failed.", "result")
 	m.logins = counterVec("ftp_logins_total", "FTP logins by result: ok, bad_credentials, banned, tls_required.", "result")
+	m.webLogins = counterVec("web_logins_total", "Console and API logins by result: ok, bad_credentials, throttled.", "result")
 	m.connections = gauge("ftp_connections", "FTP control connections open now.")
 	m.rows = counterVec("ingest_rows_total", "Ingested rows by result: valid, invalid, duplicate.", "result")
 	m.ingestDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: ns, Name: "ingest_duration_seconds",
@@ -256,5 +258,14 @@ func (m *Metrics) ReportPushed(result string, at time.Time) {
 		if result == "ok" {
 			m.lastPushSuccess.Set(float64(at.Unix()))
 		}
+	}
+}
+
+// WebLogin counts a console or API login attempt that was checked or
+// refused (ok, bad_credentials, throttled); API calls with credentials
+// cached from a recent check are not counted.
+func (m *Metrics) WebLogin(result string) {
+	if m != nil {
+		m.webLogins.WithLabelValues(result).Inc()
 	}
 }

@@ -71,6 +71,11 @@ func (e *Engine) Act(ctx context.Context, req campaignd.ActionRequest) (*campaig
 		if req.At.IsZero() || !req.At.After(now) {
 			return nil, campaignd.Errorf(campaignd.EINVALID, "The date must be in the future.")
 		}
+		// Checked before anything changes: a date past the horizon is
+		// refused whole, never stored.
+		if err := campaignd.CheckHorizon(now, req.At); err != nil {
+			return nil, err
+		}
 		if b, err = change(func(b *campaignd.Broadcast) { b.ScheduledAt = req.At }); err != nil {
 			return nil, err
 		}

@@ -3,6 +3,7 @@ package webui
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strconv"
@@ -22,10 +23,10 @@ type APIBroadcast struct {
 	FileName    string           `json:"file_name"`
 	Sender      string           `json:"sender"`
 	Status      campaignd.Status `json:"status"`
-	CreatedAt   *time.Time       `json:"created_at"`
-	ScheduledAt *time.Time       `json:"scheduled_at"`
-	StartedAt   *time.Time       `json:"started_at"`
-	CompletedAt *time.Time       `json:"completed_at"`
+	CreatedAt   Time             `json:"created_at"`
+	ScheduledAt Time             `json:"scheduled_at"`
+	StartedAt   Time             `json:"started_at"`
+	CompletedAt Time             `json:"completed_at"`
 	UploadID    uint64           `json:"upload_id,omitempty"`
 	Charset     string           `json:"charset,omitempty"`
 	Notes       []string         `json:"notes,omitempty"`
@@ -43,38 +44,51 @@ type APIUpload struct {
 	Size        int64                 `json:"size"`
 	SHA256      string                `json:"sha256"`
 	RemoteAddr  string                `json:"remote_addr"`
-	ReceivedAt  *time.Time            `json:"received_at"`
-	FinishedAt  *time.Time            `json:"finished_at"`
+	ReceivedAt  Time                  `json:"received_at"`
+	FinishedAt  Time                  `json:"finished_at"`
 	Outcome     string                `json:"outcome"`
 	BroadcastID uint64                `json:"broadcast_id,omitempty"`
 	Errors      []campaignd.FileError `json:"errors"`
 	ErrorCount  int                   `json:"error_count"`
-	ResultPath  string                `json:"result_path,omitempty"`
+	// ErrorsURL pages through every stored error of the upload; Errors
+	// holds only the first few.
+	ErrorsURL  string `json:"errors_url,omitempty"`
+	ResultPath string `json:"result_path,omitempty"`
 }
 
 // APIReport is a daily report in the JSON API.
 type APIReport struct {
-	Day         string     `json:"date"`
-	FileName    string     `json:"file_name"`
-	Rows        int64      `json:"rows"`
-	Bytes       int64      `json:"bytes"`
-	SHA256      string     `json:"sha256"`
-	ProducedAt  *time.Time `json:"produced_at"`
-	Partial     bool       `json:"partial"`
-	PushState   string     `json:"push_state"`
-	PushedAt    *time.Time `json:"pushed_at"`
-	Attempts    int        `json:"attempts"`
-	LastError   string     `json:"last_error,omitempty"`
-	NextAttempt *time.Time `json:"next_attempt"`
+	Day         string `json:"date"`
+	FileName    string `json:"file_name"`
+	Rows        int64  `json:"rows"`
+	Bytes       int64  `json:"bytes"`
+	SHA256      string `json:"sha256"`
+	ProducedAt  Time   `json:"produced_at"`
+	Partial     bool   `json:"partial"`
+	PushState   string `json:"push_state"`
+	PushedAt    Time   `json:"pushed_at"`
+	Attempts    int    `json:"attempts"`
+	LastError   string `json:"last_error,omitempty"`
+	NextAttempt Time   `json:"next_attempt"`
 }
 
-func jsonTime(t time.Time) *time.Time {
+// Time is a time in the API: RFC 3339 in UTC, null when not set. It is
+// written with time.Format, which cannot fail, so a stored date that
+// encoding/json refuses (a year past 9999 UTC) is still shown, never a 500.
+type Time struct{ time.Time }
+
+// MarshalJSON writes t as an RFC 3339 string in UTC, or null.
+func (t Time) MarshalJSON() ([]byte, error) {
 	if t.IsZero() {
-		return nil
+		return []byte("null"), nil
 	}
-	u := t.UTC()
-	return &u
+	b := make([]byte, 0, 32)
+	b = append(b, '"')
+	b = t.UTC().AppendFormat(b, time.RFC3339)
+	return append(b, '"'), nil
 }
+
+func jsonTime(t time.Time) Time { return Time{t} }
 
 func toAPIBroadcast(b *campaignd.Broadcast) *APIBroadcast {
 	return &APIBroadcast{
@@ -86,17 +100,22 @@ func toAPIBroadcast(b *campaignd.Broadcast) *APIBroadcast {
 	}
 }
 
-func toAPIUpload(u *campaignd.Upload) *APIUpload {
-	errs := u.Errors
-	if errs == nil {
-		errs = []campaignd.FileError{}
+// toAPIUpload shows an upload with at most maxErrors errors, each cut.
+func toAPIUpload(u *campaignd.Upload, maxErrors int) *APIUpload {
+	b := boundUpload(u, maxErrors)
+	out := &APIUpload{
+		ID: b.ID, User: b.User, FileName: b.FileName, Path: b.Path, Size: b.Size, SHA256: b.SHA256,
+		RemoteAddr: b.RemoteAddr, ReceivedAt: jsonTime(b.ReceivedAt), FinishedAt: jsonTime(b.FinishedAt),
+		Outcome: b.Outcome, BroadcastID: b.BroadcastID, Errors: b.Errors, ErrorCount: b.ErrorCount,
+		ResultPath: b.ResultPath,
 	}
-	return &APIUpload{
-		ID: u.ID, User: u.User, FileName: u.FileName, Path: u.Path, Size: u.Size, SHA256: u.SHA256,
-		RemoteAddr: u.RemoteAddr, ReceivedAt: jsonTime(u.ReceivedAt), FinishedAt: jsonTime(u.FinishedAt),
-		Outcome: u.Outcome, BroadcastID: u.BroadcastID, Errors: errs, ErrorCount: u.ErrorCount,
-		ResultPath: u.ResultPath,
+	if out.Errors == nil {
+		out.Errors = []campaignd.FileError{}
 	}
+	if b.ErrorCount > 0 {
+		out.ErrorsURL = fmt.Sprintf("/api/v1/files/%d/errors", b.ID)
+	}
+	return out
 }
 
 func toAPIReport(r *campaignd.Report) *APIReport {
@@ -110,16 +129,21 @@ func toAPIReport(r *campaignd.Report) *APIReport {
 
 // parseRange reads ?offset= and ?limit= (default 100, at most 1000).
 func parseRange(r *http.Request) (offset, limit int, err error) {
+	return parseRangeMax(r, 100, 1000)
+}
+
+// parseRangeMax reads ?offset= and ?limit= (default def, at most most).
+func parseRangeMax(r *http.Request, def, most int) (offset, limit int, err error) {
 	q := r.URL.Query()
-	offset, limit = 0, 100
+	offset, limit = 0, def
 	if v := q.Get("offset"); v != "" {
-		if offset, err = strconv.Atoi(v); err != nil || offset < 0 {
+		if offset, err = strconv.Atoi(v); err != nil || offset < 0 || offset > 1<<30 {
 			return 0, 0, campaignd.Errorf(campaignd.EINVALID, "Invalid offset %q.", v)
 		}
 	}
 	if v := q.Get("limit"); v != "" {
-		if limit, err = strconv.Atoi(v); err != nil || limit < 1 || limit > 1000 {
-			return 0, 0, campaignd.Errorf(campaignd.EINVALID, "Invalid limit %q: 1 to 1000.", v)
+		if limit, err = strconv.Atoi(v); err != nil || limit < 1 || limit > most {
+			return 0, 0, campaignd.Errorf(campaignd.EINVALID, "Invalid limit %q: 1 to %d.", v, most)
 		}
 	}
 	return offset, limit, nil
@@ -145,12 +169,12 @@ func (s *Server) apiBroadcasts(w http.ResponseWriter, r *http.Request) {
 	for _, b := range list {
 		out = append(out, toAPIBroadcast(b))
 	}
-	writeJSON(w, http.StatusOK, struct {
-		Total      int             `json:"total"`
-		Offset     int             `json:"offset"`
-		Limit      int             `json:"limit"`
-		Broadcasts []*APIBroadcast `json:"broadcasts"`
-	}{total, offset, limit, out})
+	s.writeJSON(w, r, http.StatusOK, struct {
+		Total      int               `json:"total"`
+		Offset     int               `json:"offset"`
+		Limit      int               `json:"limit"`
+		Broadcasts []json.RawMessage `json:"broadcasts"`
+	}{total, offset, limit, encodeEach(s, r, out, keyBroadcast, func(b *APIBroadcast) uint64 { return b.ID })})
 }
 
 func (s *Server) apiBroadcast(w http.ResponseWriter, r *http.Request) {
@@ -164,7 +188,7 @@ func (s *Server) apiBroadcast(w http.ResponseWriter, r *http.Request) {
 		s.Error(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, toAPIBroadcast(b))
+	s.writeJSON(w, r, http.StatusOK, toAPIBroadcast(b), keyBroadcast, b.ID)
 }
 
 // apiAction is POST /broadcasts/{id}/send|schedule|pause|resume|cancel;
@@ -180,8 +204,8 @@ func (s *Server) apiAction(w http.ResponseWriter, r *http.Request) {
 		s.Error(w, r, err)
 		return
 	}
-	s.log.Info("broadcast action", keyUser, req.User, keyRemote, req.RemoteAddr, "broadcast_id", req.BroadcastID, "action", req.Action, "api", true)
-	writeJSON(w, http.StatusOK, toAPIBroadcast(b))
+	s.log.Info("broadcast action", keyUser, req.User, keyRemote, req.RemoteAddr, keyBroadcast, req.BroadcastID, "action", req.Action, "api", true)
+	s.writeJSON(w, r, http.StatusOK, toAPIBroadcast(b), keyBroadcast, b.ID)
 }
 
 func parseAt(w http.ResponseWriter, r *http.Request) (time.Time, error) {
@@ -218,29 +242,6 @@ func (s *Server) apiDelete(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-func (s *Server) apiFiles(w http.ResponseWriter, r *http.Request) {
-	offset, limit, err := parseRange(r)
-	if err != nil {
-		s.Error(w, r, err)
-		return
-	}
-	list, total, err := s.o.Backend.Uploads(r.Context(), offset, limit)
-	if err != nil {
-		s.Error(w, r, err)
-		return
-	}
-	out := make([]*APIUpload, 0, len(list))
-	for _, u := range list {
-		out = append(out, toAPIUpload(u))
-	}
-	writeJSON(w, http.StatusOK, struct {
-		Total  int          `json:"total"`
-		Offset int          `json:"offset"`
-		Limit  int          `json:"limit"`
-		Files  []*APIUpload `json:"files"`
-	}{total, offset, limit, out})
-}
-
 func (s *Server) apiReports(w http.ResponseWriter, r *http.Request) {
 	list, err := s.o.Backend.Reports(r.Context())
 	if err != nil {
@@ -251,7 +252,7 @@ func (s *Server) apiReports(w http.ResponseWriter, r *http.Request) {
 	for _, rep := range list {
 		out = append(out, toAPIReport(rep))
 	}
-	writeJSON(w, http.StatusOK, struct {
+	s.writeJSON(w, r, http.StatusOK, struct {
 		Reports []*APIReport `json:"reports"`
 	}{out})
 }
@@ -268,5 +269,5 @@ func (s *Server) apiPush(w http.ResponseWriter, r *http.Request) {
 		s.Error(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, toAPIReport(rep))
+	s.writeJSON(w, r, http.StatusOK, toAPIReport(rep), "day", day)
 }

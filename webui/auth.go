@@ -10,8 +10,8 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"path"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -57,25 +57,46 @@ func newDummyHash(users []User) func() []byte {
 	})
 }
 
-// verify checks a user name and password, applying the login throttle:
-// every failure waits LoginDelay, and too many lock the name and the
-// address for a while.
+// verify checks a user name and password under the login throttle. The
+// attempt is reserved against the name's and the address's limits before
+// bcrypt runs, so concurrent guesses cannot outnumber the limits; every
+// failure waits LoginDelay, and too many lock the name and the address for
+// a while. bcrypt itself runs under a small semaphore, so a flood of logins
+// costs a bounded share of the CPU.
 func (s *Server) verify(ctx context.Context, name, password, ip string) (User, error) {
-	if wait := s.throttle.locked(name, ip); wait > 0 {
-		s.log.Warn("login refused: locked", keyUser, name, keyRemote, ip)
+	u, known := s.users[name]
+	if known && s.auth.ok(name, password, u.PasswordHash) {
+		// Credentials proven a moment ago need no reservation (a script's
+		// concurrent API calls are not guesses), but a lock still holds.
+		if wait := s.throttle.locked(name, ip); wait > 0 {
+			s.log.Warn("login refused: locked", keyUser, clip(name), keyRemote, ip)
+			s.o.OnLogin("throttled")
+			return User{}, &errThrottled{retry: wait}
+		}
+		return u, nil
+	}
+	done, wait := s.throttle.reserve(name, ip)
+	if wait > 0 {
+		s.log.Warn("login refused: locked", keyUser, clip(name), keyRemote, ip)
+		s.o.OnLogin("throttled")
 		return User{}, &errThrottled{retry: wait}
 	}
-	u, known := s.users[name]
 	hash := []byte(u.PasswordHash)
 	if !known {
 		hash = s.dummyHash()
 	}
-	if known && s.auth.ok(name, password, u.PasswordHash) {
-		return u, nil
+	select {
+	case s.bcryptSem <- struct{}{}:
+	case <-ctx.Done():
+		done(attemptAbandoned) // nothing was checked: the attempt does not count
+		return User{}, &errThrottled{retry: busyRetry}
 	}
-	if bcrypt.CompareHashAndPassword(hash, []byte(password)) != nil || !known {
-		locked := s.throttle.fail(name, ip)
-		s.log.Warn("login failed", keyUser, name, keyRemote, ip, "locked", locked)
+	err := s.compare(hash, []byte(password))
+	<-s.bcryptSem
+	if err != nil || !known {
+		locked := done(attemptFailed)
+		s.log.Warn("login failed", keyUser, clip(name), keyRemote, ip, "locked", locked)
+		s.o.OnLogin("bad_credentials")
 		t := time.NewTimer(s.o.LoginDelay)
 		defer t.Stop()
 		select {
@@ -84,7 +105,8 @@ func (s *Server) verify(ctx context.Context, name, password, ip string) (User, e
 		}
 		return User{}, errBadLogin
 	}
-	s.throttle.success(name)
+	done(attemptOK)
+	s.o.OnLogin("ok")
 	s.auth.remember(name, password, u.PasswordHash)
 	return u, nil
 }
@@ -164,12 +186,61 @@ func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, "/login", http.StatusSeeOther)
 }
 
-// safeNext keeps a post-login redirect on this site.
+// safeNext keeps a post-login redirect on this site: only a relative path
+// starting with a single "/" is accepted, and it is sent back re-encoded.
+// Browsers drop TAB, CR and LF from URLs and read "\" as "/", so "/\t/evil"
+// or "/\\evil" would leave the site; those bytes are refused outright, at
+// every level of percent-decoding, as is anything with a scheme or a host.
+// Anything refused becomes the default page.
 func safeNext(next string) string {
-	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") {
-		return "/broadcasts"
+	const home = "/broadcasts"
+	if len(next) > 2048 || !sameSitePath(next) {
+		return home
 	}
-	return next
+	u, err := url.Parse(next)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || u.Opaque != "" {
+		return home
+	}
+	// Percent-decoding must not reveal what the raw form may not hold.
+	p := u.EscapedPath()
+	for range 3 {
+		d, err := url.PathUnescape(p)
+		if err != nil || !sameSitePath(d) {
+			return home
+		}
+		if d == p {
+			break
+		}
+		p = d
+	}
+	// Dot segments are resolved here rather than by the browser.
+	out := path.Clean(u.EscapedPath())
+	if u.RawQuery != "" {
+		q, err := url.ParseQuery(u.RawQuery)
+		if err != nil {
+			return home
+		}
+		out += "?" + q.Encode()
+	}
+	if !sameSitePath(out) {
+		return home
+	}
+	return out
+}
+
+// sameSitePath reports whether p starts with exactly one "/" and holds no
+// control character, backslash or space that a browser would strip or
+// rewrite.
+func sameSitePath(p string) bool {
+	if len(p) == 0 || p[0] != '/' || (len(p) > 1 && (p[1] == '/' || p[1] == '\\')) {
+		return false
+	}
+	for i := 0; i < len(p); i++ {
+		if c := p[i]; c <= ' ' || c == 0x7f || c == '\\' {
+			return false
+		}
+	}
+	return true
 }
 
 func loginURL(r *http.Request) string {
@@ -258,10 +329,14 @@ func (s *Server) requireBasicAuth(next http.Handler) http.Handler {
 	})
 }
 
-// throttle counts failed logins per user name and per address; reaching
-// the limit (4× for an address, which many users may share) locks logins
-// from it for lockFor. Locking a name lets an attacker lock a user out for
-// a while; that is the price of stopping a distributed guess.
+// throttle counts login attempts per user name and per address. An
+// attempt is reserved before its password is checked and counts as a
+// failure until it succeeds, so N concurrent guesses are N attempts, not
+// one: reaching the limit (4× for an address, which many users may share)
+// with failures and attempts in flight refuses further attempts, and
+// reaching it with failures locks logins for lockFor. Locking a name lets
+// an attacker lock a user out for a while; that is the price of stopping a
+// distributed guess.
 type throttle struct {
 	mu      sync.Mutex
 	limit   int
@@ -271,24 +346,34 @@ type throttle struct {
 }
 
 type failures struct {
-	times       []time.Time
+	times       []time.Time // failures within lockFor
+	pending     int         // attempts being checked
 	lockedUntil time.Time
 }
 
 const maxThrottleEntries = 100_000
 
+// busyRetry is the Retry-After of an attempt refused because the limit is
+// taken by attempts still being checked.
+const busyRetry = 2 * time.Second
+
 func newThrottle(limit int, lockFor time.Duration, now func() time.Time) *throttle {
 	return &throttle{limit: limit, lockFor: lockFor, now: now, m: make(map[string]*failures)}
 }
 
+// keys returns the throttle's counters for an attempt and their limits.
+func (t *throttle) keys(name, ip string) ([2]string, [2]int) {
+	return [2]string{"u:" + clip(name), "ip:" + ip}, [2]int{t.limit, 4 * t.limit}
+}
+
 // locked returns how long logins for name from ip stay locked (0: not).
 func (t *throttle) locked(name, ip string) time.Duration {
-	name = clip(name)
+	ks, _ := t.keys(name, ip)
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	now := t.now()
 	var wait time.Duration
-	for _, k := range []string{"u:" + name, "ip:" + ip} {
+	for _, k := range ks {
 		if f := t.m[k]; f != nil && now.Before(f.lockedUntil) {
 			wait = max(wait, f.lockedUntil.Sub(now))
 		}
@@ -296,44 +381,103 @@ func (t *throttle) locked(name, ip string) time.Duration {
 	return wait
 }
 
-// fail records a failure and reports whether it locked name or ip.
-func (t *throttle) fail(name, ip string) bool {
-	name = clip(name)
+// The outcomes of a reserved attempt.
+type attempt int
+
+const (
+	attemptOK        attempt = iota // the password was right: the name's failures are forgotten
+	attemptFailed                   // wrong: a failure is recorded (and may lock)
+	attemptAbandoned                // never checked (the client left): only the reservation ends
+)
+
+// reserve admits one attempt for name from ip, or returns how long to wait
+// (> 0) when the name or the address is locked or its limit is taken by
+// attempts in flight. done must be called with the outcome of an admitted
+// attempt (later calls change nothing); it reports whether a failure locked
+// name or ip.
+func (t *throttle) reserve(name, ip string) (done func(attempt) bool, wait time.Duration) {
+	ks, limits := t.keys(name, ip)
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	now := t.now()
 	if len(t.m) > maxThrottleEntries {
 		t.prune(now)
 	}
-	locked := false
-	for k, limit := range map[string]int{"u:" + name: t.limit, "ip:" + ip: 4 * t.limit} {
+	for i, k := range ks {
+		f := t.m[k]
+		if f == nil {
+			continue
+		}
+		if now.Before(f.lockedUntil) {
+			wait = max(wait, f.lockedUntil.Sub(now))
+			continue
+		}
+		f.expire(now, t.lockFor)
+		if len(f.times)+f.pending >= limits[i] {
+			wait = max(wait, busyRetry)
+		}
+	}
+	if wait > 0 {
+		return nil, wait
+	}
+	for _, k := range ks {
 		f := t.m[k]
 		if f == nil {
 			f = &failures{}
 			t.m[k] = f
 		}
-		keep := f.times[:0]
-		for _, at := range f.times {
-			if now.Sub(at) < t.lockFor {
-				keep = append(keep, at)
+		f.pending++
+	}
+	var once sync.Once
+	locked := false
+	return func(a attempt) bool {
+		once.Do(func() { locked = t.finish(ks, limits, a) })
+		return locked
+	}, 0
+}
+
+// finish ends a reserved attempt: a failure is recorded (and may lock), a
+// success forgets the name's failures (not the address's).
+func (t *throttle) finish(ks [2]string, limits [2]int, a attempt) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	now := t.now()
+	locked := false
+	for i, k := range ks {
+		f := t.m[k]
+		if f == nil { // pruned meanwhile
+			f = &failures{pending: 1}
+			t.m[k] = f
+		}
+		f.pending = max(0, f.pending-1)
+		switch {
+		case a == attemptOK && i == 0:
+			f.times = nil
+		case a == attemptFailed:
+			f.expire(now, t.lockFor)
+			f.times = append(f.times, now)
+			if len(f.times) >= limits[i] {
+				f.lockedUntil = now.Add(t.lockFor)
+				f.times = nil
+				locked = true
 			}
 		}
-		f.times = append(keep, now)
-		if len(f.times) >= limit {
-			f.lockedUntil = now.Add(t.lockFor)
-			f.times = nil
-			locked = true
+		if f.pending == 0 && len(f.times) == 0 && !now.Before(f.lockedUntil) {
+			delete(t.m, k)
 		}
 	}
 	return locked
 }
 
-// success forgets a user name's failures (not the address's).
-func (t *throttle) success(name string) {
-	name = clip(name)
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	delete(t.m, "u:"+name)
+// expire drops failures older than lockFor.
+func (f *failures) expire(now time.Time, lockFor time.Duration) {
+	keep := f.times[:0]
+	for _, at := range f.times {
+		if now.Sub(at) < lockFor {
+			keep = append(keep, at)
+		}
+	}
+	f.times = keep
 }
 
 // clip bounds the user names the throttle keeps, whatever is sent.
@@ -346,7 +490,7 @@ func clip(name string) string {
 
 func (t *throttle) prune(now time.Time) {
 	for k, f := range t.m {
-		if now.After(f.lockedUntil) && (len(f.times) == 0 || now.Sub(f.times[len(f.times)-1]) > t.lockFor) {
+		if f.pending == 0 && now.After(f.lockedUntil) && (len(f.times) == 0 || now.Sub(f.times[len(f.times)-1]) > t.lockFor) {
 			delete(t.m, k)
 		}
 	}

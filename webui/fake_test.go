@@ -256,23 +256,39 @@ func (f *fakeBackend) Messages(ctx context.Context, id uint64, fn func(*campaign
 	return nil
 }
 
-func (f *fakeBackend) Upload(ctx context.Context, id uint64) (*campaignd.Upload, error) {
+func (f *fakeBackend) Upload(ctx context.Context, id uint64, maxErrors int) (*campaignd.Upload, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for _, u := range f.uploads {
 		if u.ID == id {
 			c := *u
+			c.Errors = c.Errors[:min(len(c.Errors), maxErrors)]
 			return &c, nil
 		}
 	}
 	return nil, campaignd.Errorf(campaignd.ENOTFOUND, "Upload %d not found.", id)
 }
 
-func (f *fakeBackend) Uploads(ctx context.Context, offset, limit int) ([]*campaignd.Upload, int, error) {
+// Uploads ignores maxErrors, so that the tests show the webui bounds a
+// list whatever the backend returns.
+func (f *fakeBackend) Uploads(ctx context.Context, offset, limit, maxErrors int) ([]*campaignd.Upload, int, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	total := len(f.uploads)
 	return append([]*campaignd.Upload(nil), f.uploads[min(offset, total):min(offset+limit, total)]...), total, nil
+}
+
+func (f *fakeBackend) UploadErrors(ctx context.Context, id uint64, offset, limit int) (*campaignd.Upload, int, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, u := range f.uploads {
+		if u.ID == id {
+			c, n := *u, len(u.Errors)
+			c.Errors = append([]campaignd.FileError(nil), u.Errors[min(offset, n):min(offset+limit, n)]...)
+			return &c, n, nil
+		}
+	}
+	return nil, 0, campaignd.Errorf(campaignd.ENOTFOUND, "Upload %d not found.", id)
 }
 
 func (f *fakeBackend) AuditLog(ctx context.Context, id uint64) ([]campaignd.AuditEntry, error) {

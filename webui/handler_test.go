@@ -576,7 +576,7 @@ func TestAPI(t *testing.T) {
 		{"report no ext", "GET", "/api/v1/reports/" + yesterday, "viewer", "", 404, "No report"},
 		{"push", "POST", "/api/v1/reports/" + yesterday + "/push", "operator", "", 200, `"push_state": "pushed"`},
 		{"push bad day", "POST", "/api/v1/reports/2024-02-30/push", "operator", "", 404, "YYYY-MM-DD"},
-		{"method", "PUT", "/api/v1/broadcasts/4", "admin", "", 400, "not allowed"},
+		{"method", "PUT", "/api/v1/broadcasts/4", "admin", "", 405, "not allowed"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			w := apiReq(t, h, tc.method, tc.path, tc.user, tc.body)

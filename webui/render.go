@@ -29,7 +29,7 @@ var staticFS embed.FS
 
 // pages are the page templates; each is parsed together with layout.html,
 // and its htmx fragments are {{define}} blocks inside it.
-var pages = []string{"login", "error", "broadcasts", "broadcast", "files", "reports"}
+var pages = []string{"login", "error", "broadcasts", "broadcast", "files", "file", "reports"}
 
 type templates struct {
 	set map[string]*template.Template
@@ -98,8 +98,9 @@ func (s *Server) renderFragment(w http.ResponseWriter, r *http.Request, status i
 		return
 	}
 	if err := t.ExecuteTemplate(&buf, block, data); err != nil {
-		s.log.Error("render template", "template", pageName+"/"+block, slog.Any(keyError, err))
-		http.Error(w, "Internal error.", http.StatusInternalServerError)
+		s.log.Error("render template", "template", pageName+"/"+block, keyPath, r.URL.Path,
+			"id", chi.URLParam(r, "id"), slog.Any(keyError, err))
+		http.Error(w, "This page could not be shown; the failure is logged.", http.StatusInternalServerError)
 		return
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
@@ -160,6 +161,7 @@ func (s *Server) funcs() template.FuncMap {
 		"add64": func(a, b int64) int64 { return a + b },
 		"done":  func(b *campaignd.Broadcast) int64 { return b.Counts.Total - b.Counts.Queued },
 		"bytes": formatBytes,
+		"int64": func(n int) int64 { return int64(n) },
 	}
 }
 

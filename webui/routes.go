@@ -17,6 +17,7 @@ import (
 // listed here.
 func (s *Server) routes(trustedOrigins []string) (http.Handler, error) {
 	r := chi.NewRouter()
+	s.router = r
 	r.Use(s.recoverer, s.securityHeaders, s.accessLog, middleware.GetHead)
 
 	// Cross-origin browser POSTs are refused everywhere, the API included:
@@ -36,13 +37,13 @@ func (s *Server) routes(trustedOrigins []string) (http.Handler, error) {
 	r.Get("/readyz", s.handleReadyz)
 	r.Get("/static/{name}", s.static.ServeHTTP)
 	if s.o.MetricsHandler != nil {
-		r.Handle("/metrics", s.o.MetricsHandler)
+		r.Method(http.MethodGet, "/metrics", s.o.MetricsHandler)
 	}
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		s.Error(w, r, campaignd.Errorf(campaignd.ENOTFOUND, "Page not found."))
 	})
 	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
-		s.Error(w, r, campaignd.Errorf(campaignd.EINVALID, "Method %s not allowed here.", r.Method))
+		s.Error(w, r, &errMethod{method: r.Method, allow: s.allowed(r)})
 	})
 
 	// The console: cookie sessions, CSRF tokens on every POST.
@@ -60,6 +61,7 @@ func (s *Server) routes(trustedOrigins []string) (http.Handler, error) {
 		r.Get("/broadcasts/{id}/row", s.handleRow)
 		r.Get("/broadcasts/{id}/export.csv", s.handleExport)
 		r.Get("/files", s.handleFiles)
+		r.Get("/files/{id}", s.handleFile)
 		r.Get("/reports", s.handleReports)
 		r.Get("/reports/{file}", s.handleReportCSV)
 		r.Group(func(r chi.Router) {
@@ -77,6 +79,8 @@ func (s *Server) routes(trustedOrigins []string) (http.Handler, error) {
 		r.Get("/broadcasts/{id}", s.apiBroadcast)
 		r.Get("/broadcasts/{id}/messages.csv", s.handleExport)
 		r.Get("/files", s.apiFiles)
+		r.Get("/files/{id}", s.apiFile)
+		r.Get("/files/{id}/errors", s.apiFileErrors)
 		r.Get("/reports", s.apiReports)
 		r.Get("/reports/{file}", s.handleReportCSV)
 		r.Group(func(r chi.Router) {
@@ -87,6 +91,27 @@ func (s *Server) routes(trustedOrigins []string) (http.Handler, error) {
 		})
 	})
 	return r, nil
+}
+
+// routedMethods are the methods the Allow header of a 405 may list.
+var routedMethods = []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut,
+	http.MethodPatch, http.MethodDelete}
+
+// allowed lists the methods routed for r's path (chi does not pass them to
+// a custom 405 handler). HEAD is served wherever GET is (middleware.GetHead).
+func (s *Server) allowed(r *http.Request) []string {
+	p := r.URL.RawPath
+	if p == "" {
+		p = r.URL.Path
+	}
+	var out []string
+	for _, m := range routedMethods {
+		if s.router.Find(chi.NewRouteContext(), m, p) != "" ||
+			(m == http.MethodHead && s.router.Find(chi.NewRouteContext(), http.MethodGet, p) != "") {
+			out = append(out, m)
+		}
+	}
+	return out
 }
 
 // securityHeaders sets the headers every response carries. The CSP allows
@@ -164,7 +189,7 @@ func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		status = http.StatusServiceUnavailable
 	}
-	writeJSON(w, status, struct {
+	s.writeJSON(w, r, status, struct {
 		Ready  bool              `json:"ready"`
 		Detail map[string]string `json:"detail"`
 	}{ok, detail})

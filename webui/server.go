@@ -17,6 +17,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/go-chi/chi/v5"
+	"golang.org/x/crypto/bcrypt"
+
 	"campaignd"
 )
 
@@ -35,11 +38,19 @@ type Backend interface {
 	// Messages streams every message of a broadcast in Tracking ID order,
 	// stopping at the first error fn returns.
 	Messages(ctx context.Context, id uint64, fn func(*campaignd.Message) error) error
-	// Upload returns one upload by its upload ID (a broadcast's UploadID):
-	// the skipped rows of a broadcast are its upload's Errors.
-	Upload(ctx context.Context, id uint64) (*campaignd.Upload, error)
-	// Uploads returns one page of uploads, newest first, and the total.
-	Uploads(ctx context.Context, offset, limit int) ([]*campaignd.Upload, int, error)
+	// Upload returns one upload by its upload ID (a broadcast's UploadID)
+	// with at most maxErrors of its stored errors: the skipped rows of a
+	// broadcast are its upload's Errors.
+	Upload(ctx context.Context, id uint64, maxErrors int) (*campaignd.Upload, error)
+	// Uploads returns one page of uploads, newest first, and the total; each
+	// upload carries at most maxErrors of its stored errors (ErrorCount is
+	// how many there were). A page must cost no more than its size, however
+	// many errors are stored.
+	Uploads(ctx context.Context, offset, limit, maxErrors int) ([]*campaignd.Upload, int, error)
+	// UploadErrors returns one upload carrying its stored errors from
+	// offset, at most limit of them, and how many errors are stored;
+	// ENOTFOUND for an unknown upload.
+	UploadErrors(ctx context.Context, id uint64, offset, limit int) (*campaignd.Upload, int, error)
 	// AuditLog returns the audit trail of a broadcast, oldest first.
 	AuditLog(ctx context.Context, id uint64) ([]campaignd.AuditEntry, error)
 	// Act applies an operator action and records it in the audit log. It
@@ -100,6 +111,9 @@ type Options struct {
 	LoginLockFor   time.Duration
 	// SessionTTL is a session's lifetime; default 12 h.
 	SessionTTL time.Duration
+	// OnLogin, if set, is told the result of every login attempt that was
+	// checked or refused: "ok", "bad_credentials" or "throttled".
+	OnLogin func(result string)
 	// MetricsHandler, if set, is served at /metrics (no auth: bind the web
 	// listener accordingly, or leave it nil and use metrics.listen).
 	MetricsHandler http.Handler
@@ -115,6 +129,11 @@ type Server struct {
 	throttle  *throttle
 	auth      *authCache
 	dummyHash func() []byte
+	// compare is bcrypt's check (a field so tests can count the checks);
+	// bcryptSem bounds how many run at once.
+	compare   func(hash, password []byte) error
+	bcryptSem chan struct{}
+	router    *chi.Mux
 	handler   http.Handler
 
 	mu  sync.Mutex
@@ -132,7 +151,14 @@ const (
 	keyStatus = "status"
 	keyDur    = "duration"
 	keyAddr   = "addr"
+
+	keyBroadcast = "broadcast_id"
+	keyUpload    = "upload_id"
 )
+
+// bcryptSlots is how many password checks run at once: a bcrypt costs tens
+// of milliseconds of a core, and a login flood must not take them all.
+const bcryptSlots = 2
 
 // New checks the options, parses every template and builds the router. A
 // missing or broken template fails here, not on a request.
@@ -167,6 +193,9 @@ func New(o Options) (*Server, error) {
 	if o.SessionTTL == 0 {
 		o.SessionTTL = 12 * time.Hour
 	}
+	if o.OnLogin == nil {
+		o.OnLogin = func(string) {}
+	}
 	s := &Server{
 		o:         o,
 		log:       o.Logger.With("system", "webui"),
@@ -174,6 +203,8 @@ func New(o Options) (*Server, error) {
 		throttle:  newThrottle(o.LoginLockAfter, o.LoginLockFor, o.Now),
 		auth:      newAuthCache(),
 		dummyHash: newDummyHash(o.Users),
+		compare:   bcrypt.CompareHashAndPassword,
+		bcryptSem: make(chan struct{}, bcryptSlots),
 	}
 	for _, u := range o.Users {
 		if u.Name == "" || !u.Role.Valid() {

@@ -36,7 +36,7 @@ type Pager struct {
 	First, Upto int    // 1-based positions shown
 }
 
-func newPager(base url.Values, path string, pageNo, total int) Pager {
+func newPager(base url.Values, path string, pageNo, total, perPage int) Pager {
 	p := Pager{Page: pageNo, Pages: max(1, (total+perPage-1)/perPage)}
 	link := func(n int) string {
 		q := url.Values{}
@@ -108,7 +108,7 @@ func (s *Server) handleBroadcasts(w http.ResponseWriter, r *http.Request) {
 	if st != "" {
 		q.Set("status", string(st))
 	}
-	d := listData{Status: st, Statuses: campaignd.Statuses, Broadcasts: list, Total: total, Pager: newPager(q, "/broadcasts", n, total)}
+	d := listData{Status: st, Statuses: campaignd.Statuses, Broadcasts: list, Total: total, Pager: newPager(q, "/broadcasts", n, total, perPage)}
 	s.renderPage(w, r, http.StatusOK, "broadcasts", &page{Title: "Broadcasts by File", Nav: "broadcasts", Data: d})
 }
 
@@ -139,6 +139,7 @@ type detail struct {
 	Rate     float64
 	ETA      time.Duration
 	MinInput string // earliest value for the date field
+	MaxInput string // latest: campaignd.MaxScheduleAhead from now
 	Preview  []previewRow
 	Upload   *campaignd.Upload
 	Audit    []campaignd.AuditEntry
@@ -166,7 +167,9 @@ func (d *detail) Polling() bool {
 }
 
 func (s *Server) detail(r *http.Request, b *campaignd.Broadcast) *detail {
-	d := &detail{B: b, MinInput: s.o.Now().In(s.o.Location).Add(time.Minute).Format(inputLayout)}
+	now := s.o.Now().In(s.o.Location)
+	d := &detail{B: b, MinInput: now.Add(time.Minute).Format(inputLayout),
+		MaxInput: now.Add(campaignd.MaxScheduleAhead).Format(inputLayout)}
 	d.Rate, d.ETA = s.o.Backend.Progress(b.ID)
 	return d
 }
@@ -194,9 +197,12 @@ func (s *Server) handleBroadcast(w http.ResponseWriter, r *http.Request) {
 		d.Preview = append(d.Preview, previewRow{Message: m, Chars: utf8.RuneCountInString(m.Text), Units: units})
 	}
 	if b.UploadID != 0 {
-		if d.Upload, err = s.o.Backend.Upload(ctx, b.UploadID); err != nil && campaignd.ErrorCode(err) != campaignd.ENOTFOUND {
+		if d.Upload, err = s.o.Backend.Upload(ctx, b.UploadID, skippedErrors); err != nil && campaignd.ErrorCode(err) != campaignd.ENOTFOUND {
 			s.Error(w, r, err)
 			return
+		}
+		if d.Upload != nil {
+			d.Upload = boundUpload(d.Upload, skippedErrors)
 		}
 	}
 	if d.Audit, err = s.o.Backend.AuditLog(ctx, id); err != nil {
@@ -322,27 +328,6 @@ func (s *Server) actionDone(req campaignd.ActionRequest, b *campaignd.Broadcast)
 		return fmt.Sprintf("Broadcast “%s” deleted.", b.Name)
 	}
 	return "Done."
-}
-
-type filesData struct {
-	Uploads []*campaignd.Upload
-	Total   int
-	Pager
-}
-
-func (s *Server) handleFiles(w http.ResponseWriter, r *http.Request) {
-	n, err := parsePage(r)
-	if err != nil {
-		s.Error(w, r, err)
-		return
-	}
-	list, total, err := s.o.Backend.Uploads(r.Context(), (n-1)*perPage, perPage)
-	if err != nil {
-		s.Error(w, r, err)
-		return
-	}
-	d := filesData{Uploads: list, Total: total, Pager: newPager(url.Values{}, "/files", n, total)}
-	s.renderPage(w, r, http.StatusOK, "files", &page{Title: "Files", Nav: "files", Data: d})
 }
 
 type reportsData struct {

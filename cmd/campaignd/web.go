@@ -33,6 +33,7 @@ func (m *Main) openWeb() error {
 		Listen: c.Listen, BaseURL: c.BaseURL, Users: users, Location: m.loc,
 		Backend: &backend{m: m}, Logger: m.Logger, Now: m.Now,
 		TLSConfig: tlsConfig, TLS: strings.HasPrefix(c.BaseURL, "https://"),
+		OnLogin: m.Metrics.WebLogin,
 	})
 	if err != nil {
 		return fmt.Errorf("web: %w", err)
@@ -91,12 +92,16 @@ func (b *backend) Messages(_ context.Context, id uint64, fn func(*campaignd.Mess
 	return b.m.DB.Messages(id, 0, fn)
 }
 
-func (b *backend) Upload(_ context.Context, id uint64) (*campaignd.Upload, error) {
-	return b.m.DB.Upload(id)
+func (b *backend) Upload(_ context.Context, id uint64, maxErrors int) (*campaignd.Upload, error) {
+	return b.m.DB.UploadSummary(id, maxErrors)
 }
 
-func (b *backend) Uploads(_ context.Context, offset, limit int) ([]*campaignd.Upload, int, error) {
-	return b.m.DB.Uploads(offset, limit)
+func (b *backend) Uploads(_ context.Context, offset, limit, maxErrors int) ([]*campaignd.Upload, int, error) {
+	return b.m.DB.UploadsPage(offset, limit, maxErrors)
+}
+
+func (b *backend) UploadErrors(_ context.Context, id uint64, offset, limit int) (*campaignd.Upload, int, error) {
+	return b.m.DB.UploadErrors(id, offset, limit)
 }
 
 func (b *backend) AuditLog(_ context.Context, id uint64) ([]campaignd.AuditEntry, error) {
