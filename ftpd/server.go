@@ -11,11 +11,16 @@ import (
 	"path/filepath"
 	"regexp"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	ftpserver "github.com/fclairamb/ftpserverlib"
 	"golang.org/x/crypto/bcrypt"
 )
+
+// bcryptConcurrency is how many FTP password checks run at once; more
+// wait, so a login flood cannot take every core.
+const bcryptConcurrency = 2
 
 // Defaults applied by New to zero-valued Options fields.
 const (
@@ -88,6 +93,12 @@ type Options struct {
 	// negative: no delay).
 	FailedLoginDelay time.Duration
 
+	// CompleteOn is what completes an upload, i.e. triggers OnUpload:
+	// "stor" (default: the STOR of a .csv name, or a rename to one),
+	// "rename" (only a rename to a .csv name) or "marker" (the upload of, or
+	// a rename to, NAME.csv.done or NAME.csv.ok completes NAME.csv).
+	CompleteOn string
+
 	// OnUpload is called for every completed upload that triggers ingest
 	// (see the package documentation), before the client gets its reply. It
 	// must record the job durably and return quickly; an error fails the
@@ -106,9 +117,14 @@ type Upload struct {
 	// User is the FTP account that uploaded.
 	User     string
 	UserRoot string // absolute path of the user's jail directory
-	// Path is the file inside the jail, slash-separated and rooted: "/in/x.csv".
+	// Path is the file inside the jail as the partner named it,
+	// slash-separated and rooted: "/in/x.csv".
 	Path string
-	// RealPath is the file's absolute path on disk.
+	// Stored is where the bytes wait for ingest, inside the jail: a unique
+	// name in the hidden queue directory, so that another upload to Path
+	// never touches them.
+	Stored string
+	// RealPath is Stored's absolute path on disk.
 	RealPath string
 	// Size and SHA256 (lower-case hex) describe the file's content: computed
 	// while streaming for STOR, read back from the file for RNTO.
@@ -116,7 +132,7 @@ type Upload struct {
 	SHA256 string
 	// RemoteAddr is the client's control-connection address.
 	RemoteAddr string
-	// Via is "STOR" or "RNTO".
+	// Via is "STOR", "RNTO" or "MARKER" (campaignd.ViaSTOR, ViaRename, ViaMarker).
 	Via string
 	// At is when the upload completed (Options.Now).
 	At time.Time
@@ -138,6 +154,13 @@ type Events interface {
 	// (disk error or OnUpload error).
 	UploadFinished(result string)
 }
+
+// Values of Options.CompleteOn.
+const (
+	CompleteOnSTOR   = "stor"
+	CompleteOnRename = "rename"
+	CompleteOnMarker = "marker"
+)
 
 // Upload results reported to Events.UploadFinished.
 const (
@@ -177,6 +200,10 @@ type Server struct {
 	dummyHash []byte            // compared for unknown users, same cost
 	tlsConfig *tls.Config       // nil when TLSMode is off
 	guard     *guard
+	// bcryptSlots bounds concurrent password checks; passwordChecks counts
+	// them (tests assert that a burst of attempts is not all checked).
+	bcryptSlots    chan struct{}
+	passwordChecks atomic.Int64
 
 	ftp      *ftpserver.FtpServer
 	listener net.Listener       // what ftpserverlib accepts from
@@ -237,6 +264,8 @@ func New(opts Options) (*Server, error) {
 		closed:    make(chan struct{}),
 		drained:   make(chan struct{}),
 		sessions:  make(map[uint32]struct{}),
+
+		bcryptSlots: make(chan struct{}, bcryptConcurrency),
 	}
 	s.guard = newGuard(opts.BanAfter, opts.BanWindow, opts.BanFor, opts.MaxConnectionsPerIP, opts.Now)
 	return s, nil
@@ -272,6 +301,13 @@ func fillDefaults(o *Options) error {
 	}
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	switch o.CompleteOn {
+	case "":
+		o.CompleteOn = CompleteOnSTOR
+	case CompleteOnSTOR, CompleteOnRename, CompleteOnMarker:
+	default:
+		return fmt.Errorf("ftpd: complete_on %q: want stor, rename or marker", o.CompleteOn)
 	}
 	switch o.TLSMode {
 	case "":
@@ -403,6 +439,10 @@ func (s *Server) openJails() error {
 			return fmt.Errorf("ftpd: open jail for %s: %w", name, err)
 		}
 		s.jails[name] = j
+		if err := j.root.Mkdir(queueDir, dirPerm); err != nil && !errors.Is(err, os.ErrExist) {
+			s.closeJails()
+			return fmt.Errorf("ftpd: create upload queue for %s: %w", name, err)
+		}
 	}
 	return nil
 }
