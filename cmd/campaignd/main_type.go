@@ -232,7 +232,7 @@ func (m *Main) openFTP() error {
 		TLSMode: c.TLS, TLSCertFile: c.TLSCertFile, TLSKeyFile: c.TLSKeyFile,
 		MaxUploadBytes: c.MaxUploadBytes, IdleTimeout: time.Duration(c.IdleTimeout),
 		MaxConnectionsPerIP: c.MaxConnectionsPerIP, BanAfter: c.BanAfter,
-		BanWindow: time.Duration(c.BanWindow), BanFor: time.Duration(c.BanFor),
+		BanWindow: time.Duration(c.BanWindow), BanFor: time.Duration(c.BanFor), CompleteOn: c.CompleteOn,
 		OnUpload: m.onUpload, Events: m.Metrics, Logger: m.Logger, Now: m.Now,
 	})
 	if err != nil {
@@ -247,9 +247,11 @@ func (m *Main) openFTP() error {
 // onUpload runs before the 226: it records the upload and its ingest job
 // durably, then wakes the ingest worker.
 func (m *Main) onUpload(ctx context.Context, u ftpd.Upload) error {
+	// Path is the name the partner gave (results are placed under its base
+	// name); Stored is where ftpd queued these bytes, unique to this upload.
 	up := &campaignd.Upload{
-		User: u.User, Path: u.Path, FileName: filepath.Base(u.RealPath), RealPath: u.RealPath, UserRoot: u.UserRoot,
-		Size: u.Size, SHA256: u.SHA256, RemoteAddr: u.RemoteAddr, ReceivedAt: u.At, Via: u.Via,
+		User: u.User, Path: u.Path, Stored: u.Stored, FileName: filepath.Base(filepath.FromSlash(u.Path)), RealPath: u.RealPath,
+		UserRoot: u.UserRoot, Size: u.Size, SHA256: u.SHA256, RemoteAddr: u.RemoteAddr, ReceivedAt: u.At, Via: u.Via,
 	}
 	if _, err := m.DB.CreateUpload(up); err != nil {
 		m.Logger.Error("recording upload failed", "path", u.Path, "error", err)
