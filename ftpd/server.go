@@ -439,10 +439,6 @@ func (s *Server) openJails() error {
 			return fmt.Errorf("ftpd: open jail for %s: %w", name, err)
 		}
 		s.jails[name] = j
-		if err := j.root.Mkdir(queueDir, dirPerm); err != nil && !errors.Is(err, os.ErrExist) {
-			s.closeJails()
-			return fmt.Errorf("ftpd: create upload queue for %s: %w", name, err)
-		}
 	}
 	return nil
 }

@@ -343,7 +343,19 @@ func (s *session) syncDirs(from, to string) error {
 // queue directory, durably, and returns that name as an FTP path.
 func (s *session) enqueue(src string) (string, error) {
 	q := "/" + queueDir + "/" + rand.Text()
-	if err := s.jail.root.Rename(rel(src), rel(q)); err != nil {
+	err := s.jail.root.Rename(rel(src), rel(q))
+	if errors.Is(err, fs.ErrNotExist) {
+		// The queue is created on first use (a jail that only receives,
+		// say reports, never shows it); then the rename is retried.
+		if merr := s.jail.root.Mkdir(queueDir, dirPerm); merr != nil && !errors.Is(merr, fs.ErrExist) {
+			return "", merr
+		}
+		if err := s.jail.syncDir(queueDir); err != nil {
+			return "", err
+		}
+		err = s.jail.root.Rename(rel(src), rel(q))
+	}
+	if err != nil {
 		return "", err
 	}
 	if err := s.syncDirs(src, q); err != nil {
