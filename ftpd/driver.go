@@ -32,7 +32,10 @@ var (
 // GetSettings is called once, by Listen.
 func (d driver) GetSettings() (*ftpserver.Settings, error) {
 	o := d.s.opts
-	idle := -1 // disables ftpserverlib's control idle timeout
+	// Without an idle timeout the library would never set a deadline,
+	// and setting one before each command is how ctrlState learns that a
+	// command has been handled: "none" is ten years.
+	idle := 10 * 365 * 24 * 3600
 	if o.IdleTimeout > 0 {
 		idle = int((o.IdleTimeout + time.Second - 1) / time.Second)
 	}
