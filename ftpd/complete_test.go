@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -445,5 +446,38 @@ func TestQueueHidden(t *testing.T) {
 	}
 	if q := ts.queued(t); len(q) != 1 || string(q[filepath.Base(stored)]) != "a\n" {
 		t.Errorf("queue = %v", q)
+	}
+}
+
+// Failures against one user name count wherever they come from: spread
+// over many addresses they still ban the name (not the addresses) until the
+// ban ends.
+func TestBruteForceSpreadOverAddressesBansTheName(t *testing.T) {
+	clock := &fakeClock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+	ts := mustOpenServer(t, func(o *Options) {
+		o.BanAfter = 4
+		o.BanWindow = time.Minute
+		o.BanFor = time.Hour
+		o.Now = clock.Now
+	})
+	from := func(i int) ftp.DialOption {
+		return ftp.DialWithDialer(net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, byte(10+i))}})
+	}
+	c0, err := ts.dialAs(testUser, testPass, from(0))
+	if err != nil {
+		t.Skipf("cannot dial from 127.0.0.10 here: %v", err)
+	}
+	_ = c0.Quit()
+	for i := 1; i <= 4; i++ {
+		if _, err := ts.dialAs(testUser, "wrong", from(i)); err == nil {
+			t.Fatal("wrong password accepted")
+		}
+	}
+	if _, err := ts.dialAs(testUser, testPass, from(9)); err == nil {
+		t.Fatal("a banned user name logged in from a fresh address")
+	}
+	clock.Advance(61 * time.Minute)
+	if _, err := ts.dialAs(testUser, testPass, from(9)); err != nil {
+		t.Fatalf("login after the ban: %v", err)
 	}
 }
