@@ -1,7 +1,6 @@
 package pipeline
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -150,10 +149,12 @@ func (in *Ingester) fillPaths(u, fromJob *campaignd.Upload) {
 	if u.Stored == "" {
 		u.Stored = fromJob.Stored
 	}
-	if u.RealPath == "" && u.UserRoot != "" {
-		if p := cmp.Or(u.Stored, u.Path); p != "" {
-			u.RealPath = filepath.Join(u.UserRoot, filepath.FromSlash(path.Clean("/"+p)))
-		}
+	p := u.Stored
+	if p == "" {
+		p = u.Path
+	}
+	if u.RealPath == "" && u.UserRoot != "" && p != "" {
+		u.RealPath = filepath.Join(u.UserRoot, filepath.FromSlash(path.Clean("/"+p)))
 	}
 }
 
