@@ -163,3 +163,44 @@ func TestReuploadWhileQueuedKeepsBoth(t *testing.T) {
 		t.Errorf("broadcast sizes %v, want 4, 7 and 9 rows", rows)
 	}
 }
+
+// A job recorded before a crash carries no on-disk path (the store keeps
+// none): ingest finds the queued bytes from Upload.Stored, not at the name
+// the partner gave, where another upload may now be.
+func TestRecordedJobFindsQueuedBytesAfterRestart(t *testing.T) {
+	m := MustRunMain(t, testConfig(t.TempDir()))
+	queued := csvFile("", 6)
+	dir := filepath.Join(jail(m), ".campaignd-upload-queue")
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "ABC"), []byte(queued), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	// Another file now sits at the uploaded name: it must not be the one ingested.
+	if err := os.WriteFile(filepath.Join(jail(m), "late.csv"), []byte(csvFile("", 2)), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256([]byte(queued))
+	up := &campaignd.Upload{User: testFTPUser, Path: "/late.csv", Stored: "/.campaignd-upload-queue/ABC",
+		FileName: "late.csv", Size: int64(len(queued)), SHA256: hex.EncodeToString(sum[:]),
+		ReceivedAt: time.Now(), Via: campaignd.ViaSTOR}
+	if _, err := m.DB.CreateUpload(up); err != nil {
+		t.Fatal(err)
+	}
+	m.kick <- struct{}{}
+	var u *campaignd.Upload
+	waitFor(t, 15*time.Second, "job ingested", func() bool {
+		u, _ = m.DB.Upload(up.ID)
+		return u != nil && u.Outcome != campaignd.UploadReceived
+	})
+	if u.Outcome != campaignd.UploadAccepted || u.ResultPath != "processed/late.csv" {
+		t.Fatalf("upload = %+v", u)
+	}
+	if b, err := m.DB.Broadcast(u.BroadcastID); err != nil || b.Counts.Total != 6 {
+		t.Fatalf("broadcast = %+v, %v; want the 6 queued rows", b, err)
+	}
+	if !fileExists(filepath.Join(jail(m), "late.csv")) {
+		t.Error("the file at the uploaded name was taken")
+	}
+}
