@@ -2,9 +2,11 @@ package ftpd
 
 import (
 	"bytes"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
+	"net/textproto"
 	"os"
 	"path/filepath"
 	"strings"
@@ -480,4 +482,59 @@ func TestBruteForceSpreadOverAddressesBansTheName(t *testing.T) {
 	if _, err := ts.dialAs(testUser, testPass, from(9)); err != nil {
 		t.Fatalf("login after the ban: %v", err)
 	}
+}
+
+// ABOR over FTPS (explicit TLS on control and data) is honoured the same
+// way: the data stream ends with a TLS close_notify, which reads as a clean
+// end of file, and must still not count.
+func TestABORNeverTriggersOverTLS(t *testing.T) {
+	cert := newTestCert(t)
+	ts := mustOpenServer(t, func(o *Options) {
+		o.TLSMode = TLSExplicit
+		o.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert.cert}}
+	})
+	c := dialRaw(t, ts.Addr())
+	if code, msg := c.cmd("AUTH TLS"); code != 234 {
+		t.Fatalf("AUTH TLS: %d %s", code, msg)
+	}
+	cfg := cert.clientConfig()
+	ctl := tls.Client(c.conn, cfg)
+	if err := ctl.Handshake(); err != nil {
+		t.Fatal(err)
+	}
+	c.conn, c.tp = ctl, textproto.NewConn(ctl)
+	c.login()
+	for _, cmd := range []string{"PBSZ 0", "PROT P"} {
+		if code, msg := c.cmd("%s", cmd); code != 200 {
+			t.Fatalf("%s: %d %s", cmd, code, msg)
+		}
+	}
+	runs := 0
+	for _, size := range []int{0, 1, copyBufSize + 1, 2 << 20} {
+		for _, half := range []bool{true, false} {
+			addr := c.epsv()
+			c.send("STOR x.csv")
+			raw, err := net.DialTimeout("tcp", addr, 5*time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			data := tls.Client(raw, cfg)
+			if code, msg := c.read(); code != 150 {
+				t.Fatalf("STOR: %d %s", code, msg)
+			}
+			payload := randomBytes(t, size)
+			if half {
+				payload = payload[:size/2]
+			}
+			if _, err := data.Write(payload); err != nil {
+				t.Fatal(err)
+			}
+			c.send("ABOR")
+			_ = data.Close() // close_notify, then FIN
+			c.untilReply(t, 226)
+			runs++
+			waitUntil(t, "aborted event", func() bool { return ts.ev.get("upload:aborted") == runs })
+		}
+	}
+	ts.noTrace(t, ".")
 }
