@@ -263,16 +263,33 @@ func TestCompleteOnMarker(t *testing.T) {
 // bytes it sends; one sending complete commands within it stays.
 func TestIdleTimeoutNotDefeatedByTrickle(t *testing.T) {
 	const idle = time.Second
+	cert := newTestCert(t)
 	for _, tc := range []struct {
 		name   string
 		prefix string // sent at once before the trickle
+		tls    bool   // explicit TLS: one TLS record per byte
 	}{
-		{"one byte at a time", ""},
-		{"after a pipelined command", "NOOP\r\nNO"},
+		{"one byte at a time", "", false},
+		{"after a pipelined command", "NOOP\r\nNO", false},
+		{"over TLS", "", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			ts := mustOpenServer(t, func(o *Options) { o.IdleTimeout = idle })
+			ts := mustOpenServer(t, func(o *Options) {
+				o.IdleTimeout = idle
+				o.TLSMode = TLSExplicit
+				o.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert.cert}}
+			})
 			c := dialRaw(t, ts.Addr())
+			if tc.tls {
+				if code, msg := c.cmd("AUTH TLS"); code != 234 {
+					t.Fatalf("AUTH TLS: %d %s", code, msg)
+				}
+				ctl := tls.Client(c.conn, cert.clientConfig())
+				if err := ctl.Handshake(); err != nil {
+					t.Fatal(err)
+				}
+				c.conn, c.tp = ctl, textproto.NewConn(ctl)
+			}
 			c.login()
 			if tc.prefix != "" {
 				if _, err := c.conn.Write([]byte(tc.prefix)); err != nil {

@@ -78,8 +78,10 @@ type Options struct {
 	// MaxUploadBytes caps one upload (default 1 GiB; negative: no cap).
 	MaxUploadBytes int64
 	// IdleTimeout cuts a data connection that moves no byte for this long
-	// (removing the partial upload) and an idle control connection (rounded
-	// up to whole seconds). Default 5m; negative disables both.
+	// (removing the partial upload) and a control connection this long after
+	// its last complete command, however many bytes of an unfinished one
+	// trickle in (rounded up to whole seconds). Default 5m; negative
+	// disables both.
 	IdleTimeout time.Duration
 	// MaxConnectionsPerIP caps concurrent control connections from one IP
 	// (default 20; negative: no cap).
