@@ -555,3 +555,30 @@ func TestABORNeverTriggersOverTLS(t *testing.T) {
 	}
 	ts.noTrace(t, ".")
 }
+
+// At Open, queued files that no recorded job claims (a crash between
+// queueing and recording) are removed; claimed ones stay.
+func TestOpenSweepsUnrecordedQueuedFiles(t *testing.T) {
+	var asked []string
+	ts := mustOpenServer(t, func(o *Options) {
+		dir := filepath.Join(o.Root, testUser, queueDir)
+		if err := os.MkdirAll(dir, 0o750); err != nil {
+			t.Fatal(err)
+		}
+		for _, n := range []string{"KEEP", "ORPHAN"} {
+			if err := os.WriteFile(filepath.Join(dir, n), []byte(n), 0o640); err != nil {
+				t.Fatal(err)
+			}
+		}
+		o.Queued = func(user, stored string) bool {
+			asked = append(asked, user+":"+stored)
+			return stored == "/"+queueDir+"/KEEP"
+		}
+	})
+	if q := ts.queued(t); len(q) != 1 || string(q["KEEP"]) != "KEEP" {
+		t.Errorf("queue after Open = %v, want only KEEP", q)
+	}
+	if len(asked) != 2 || !strings.HasPrefix(asked[0], testUser+":/"+queueDir+"/") {
+		t.Errorf("Queued asked %v", asked)
+	}
+}

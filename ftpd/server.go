@@ -106,6 +106,12 @@ type Options struct {
 	// must record the job durably and return quickly; an error fails the
 	// upload. Nil means nothing triggers.
 	OnUpload func(ctx context.Context, u Upload) error
+	// Queued reports whether the queued file stored (an Upload.Stored) of
+	// user belongs to a recorded ingest job that has not finished. Open
+	// removes queued files for which it returns false: a crash between
+	// queueing an upload and recording its job leaves one (the client got
+	// no 226 and uploads again). Nil keeps every queued file.
+	Queued func(user, stored string) bool
 	// Events receives counters for metrics; nil means none.
 	Events Events
 	// Logger defaults to a discarding logger.
@@ -441,8 +447,44 @@ func (s *Server) openJails() error {
 			return fmt.Errorf("ftpd: open jail for %s: %w", name, err)
 		}
 		s.jails[name] = j
+		if s.opts.Queued != nil {
+			s.sweepQueue(name, j)
+		}
 	}
 	return nil
+}
+
+// sweepQueue removes the queued files of user that no recorded job claims
+// (see Options.Queued).
+func (s *Server) sweepQueue(user string, j *jailFs) {
+	d, err := j.root.Open(queueDir)
+	if err != nil {
+		return // no queue yet
+	}
+	entries, err := d.ReadDir(-1)
+	_ = d.Close()
+	if err != nil {
+		s.log.Warn("upload queue: list", slog.String(keyUser, user), slog.Any(keyError, err))
+		return
+	}
+	removed := 0
+	for _, e := range entries {
+		stored := "/" + queueDir + "/" + e.Name()
+		if !e.Type().IsRegular() || s.opts.Queued(user, stored) {
+			continue
+		}
+		if err := j.root.Remove(rel(stored)); err != nil {
+			s.log.Warn("upload queue: remove unrecorded upload", slog.String(keyUser, user),
+				slog.String(keyPath, stored), slog.Any(keyError, err))
+			continue
+		}
+		removed++
+		s.log.Warn("upload queue: removed an upload whose job was never recorded",
+			slog.String(keyUser, user), slog.String(keyPath, stored))
+	}
+	if removed > 0 {
+		_ = j.syncDir(rel(queueDir) + "/x")
+	}
 }
 
 func (s *Server) closeJails() {

@@ -225,6 +225,18 @@ func (m *Main) openFTP() error {
 	for i, u := range c.Users {
 		users[i] = ftpd.User{Name: u.Name, PasswordHash: u.PasswordHash}
 	}
+	// Queued files are claimed by unfinished jobs; ftpd removes the others
+	// at start (left by a crash before their job was recorded).
+	var queued func(user, stored string) bool
+	if jobs, err := m.DB.Jobs(); err == nil {
+		claimed := make(map[[2]string]bool, len(jobs))
+		for _, j := range jobs {
+			claimed[[2]string{j.Upload.User, j.Upload.Stored}] = true
+		}
+		queued = func(user, stored string) bool { return claimed[[2]string{user, stored}] }
+	} else {
+		m.Logger.Warn("listing ingest jobs failed; keeping every queued upload", "error", err)
+	}
 	var err error
 	m.FTP, err = ftpd.New(ftpd.Options{
 		Listen: c.Listen, Root: filepath.Join(m.Config.DataDir, "ftp"), Users: users,
@@ -233,7 +245,7 @@ func (m *Main) openFTP() error {
 		MaxUploadBytes: c.MaxUploadBytes, IdleTimeout: time.Duration(c.IdleTimeout),
 		MaxConnectionsPerIP: c.MaxConnectionsPerIP, BanAfter: c.BanAfter,
 		BanWindow: time.Duration(c.BanWindow), BanFor: time.Duration(c.BanFor), CompleteOn: c.CompleteOn,
-		OnUpload: m.onUpload, Events: m.Metrics, Logger: m.Logger, Now: m.Now,
+		OnUpload: m.onUpload, Queued: queued, Events: m.Metrics, Logger: m.Logger, Now: m.Now,
 	})
 	if err != nil {
 		return fmt.Errorf("ftp: %w", err)
