@@ -260,7 +260,7 @@ var errAborted = errors.New("transfer aborted: nothing was stored")
 // ended, before its reply. A failed transfer is discarded, and so is one
 // that only looks complete: aborted meanwhile (see settle) or shorter or
 // longer than its ALLO. A complete one is made durable and, if it completes
-// an upload (see completes), queued and handed to OnUpload; otherwise it is
+// an upload (see Options.CompleteOn), queued and handed to OnUpload; otherwise it is
 // stored under its name. An error returned here becomes the client's reply
 // instead of 226.
 func (u *upload) Close() error {
@@ -321,7 +321,7 @@ func (u *upload) Close() error {
 		u.finish(resultFailed, slog.Any(keyError, err))
 		return errRecord
 	}
-	u.finish(resultTriggered, slog.String(keySHA256, sum), slog.String("stored", q))
+	u.finish(resultTriggered, slog.String(keySHA256, sum), slog.String(keyStored, q))
 	return nil
 }
 
