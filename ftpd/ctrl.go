@@ -112,6 +112,13 @@ func (c *trackedConn) unhandled() bool {
 // the client sent on the control connection meanwhile to be handled.
 const settleWait = 2 * time.Second
 
+// settleGrace is how long an upload that ended cleanly waits, at least, for
+// the control connection to close: a killed client's kernel closes both its
+// sockets at once, but not always the control connection first (seen with
+// curl), so its data connection's end can arrive a moment before its control
+// connection's. Every STOR's 226 comes this much later.
+const settleGrace = 100 * time.Millisecond
+
 // settle decides, for a STOR whose data stream ended cleanly, whether the
 // client meant it: it returns a reason when the transfer must count as
 // aborted. A data connection closed by the library (ABOR, or the session
@@ -121,8 +128,9 @@ const settleWait = 2 * time.Second
 // data connection was closed: settle waits until the library has handled
 // them (at most settleWait), so an ABOR that reached the server before the
 // end of the data stream is always honoured, whichever goroutine runs first.
+// It always watches the control connection for settleGrace.
 func settle(ctrl *trackedConn, data *idleConn) string {
-	deadline := time.Now().Add(settleWait)
+	start := time.Now()
 	for {
 		if data != nil && data.closed.Load() {
 			return "transfer aborted (ABOR or end of session) before its end was confirmed"
@@ -134,11 +142,11 @@ func settle(ctrl *trackedConn, data *idleConn) string {
 		case controlGone:
 			return "control connection closed before the end of the transfer was confirmed"
 		case controlQuiet:
-			if !ctrl.unhandled() {
+			if !ctrl.unhandled() && time.Since(start) >= settleGrace {
 				return ""
 			}
 		}
-		if time.Now().After(deadline) {
+		if time.Since(start) > settleWait {
 			return "" // e.g. a command pipelined during the transfer, waiting for it
 		}
 		time.Sleep(2 * time.Millisecond)
