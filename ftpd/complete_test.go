@@ -582,3 +582,32 @@ func TestOpenSweepsUnrecordedQueuedFiles(t *testing.T) {
 		t.Errorf("Queued asked %v", asked)
 	}
 }
+
+// Reserving attempts does not refuse a burst of correct logins: beyond
+// what could fail without passing the ban they wait, then all succeed.
+func TestConcurrentCorrectLoginsAllSucceed(t *testing.T) {
+	ts := mustOpenServer(t, func(o *Options) {
+		o.BanAfter = 3
+		o.MaxConnectionsPerIP = -1
+	})
+	const n = 15
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, err := ts.dialAs(testUser, testPass, ftp.DialWithTimeout(30*time.Second))
+			if err == nil {
+				_ = c.Quit()
+			}
+			errs[i] = err
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("login %d: %v", i, err)
+		}
+	}
+}

@@ -141,9 +141,9 @@ func (d driver) AuthUser(cc ftpserver.ClientContext, user, pass string) (ftpserv
 	ip := hostOf(cc.RemoteAddr())
 	log := s.log.With(slog.Uint64(keySessionID, uint64(cc.ID())),
 		slog.String(keyRemoteAddr, cc.RemoteAddr().String()), slog.String(keyUser, user))
-	if !s.guard.begin(ip, user) {
+	if !d.reserve(ip, user) {
 		s.events.FTPLogin(loginBanned)
-		log.Warn("login refused", slog.String(keyReason, "banned_or_too_many_attempts"))
+		log.Warn("login refused", slog.String(keyReason, "banned"))
 		d.delay()
 		return nil, errBanned
 	}
@@ -161,6 +161,34 @@ func (d driver) AuthUser(cc ftpserver.ClientContext, user, pass string) (ftpserv
 		cc: cc, ctrl: s.track.lookup(cc.RemoteAddr().String())}
 	sess.allo.Store(-1)
 	return sess, nil
+}
+
+// reserveWait bounds how long a login waits for attempts in flight to end.
+const reserveWait = 30 * time.Second
+
+// reserve waits until a login attempt can be reserved (see guard.begin):
+// attempts beyond what could still fail without passing the ban wait for
+// the ones in flight, so a burst of correct logins is only slowed down, and
+// a burst of wrong ones is refused once the ban falls. It reports false
+// when banned, after reserveWait, or when the server closes.
+func (d driver) reserve(ip, user string) bool {
+	deadline := time.Now().Add(reserveWait)
+	for {
+		switch d.s.guard.begin(ip, user) {
+		case attemptReserved:
+			return true
+		case attemptBanned:
+			return false
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		select {
+		case <-time.After(5 * time.Millisecond):
+		case <-d.s.closed:
+			return false
+		}
+	}
 }
 
 // checkPassword compares pass with user's bcrypt hash (a dummy hash of the

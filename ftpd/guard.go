@@ -74,31 +74,42 @@ func (g *guard) banned(ip string) bool {
 // bannedUser reports whether the user name is banned now.
 func (g *guard) bannedUser(user string) bool { return g.banned(userKey(user)) }
 
+// Results of guard.begin.
+const (
+	attemptReserved = iota // go ahead and check the password, then call end
+	attemptBanned          // ip or user is banned: refuse
+	attemptBusy            // attempts in flight could reach the ban: wait and retry
+)
+
 // begin reserves a login attempt from ip for user BEFORE the password is
 // checked, so that concurrent attempts cannot all be checked before the
-// first failure is recorded. It refuses (false) when ip or user is banned,
-// or when the failures recorded plus the attempts in flight already reach
-// banAfter, for ip or for user. Every true must be followed by one end.
-func (g *guard) begin(ip, user string) bool {
+// first failure is recorded. It answers attemptBanned when ip or user is
+// banned, and attemptBusy when the failures recorded plus the attempts in
+// flight already reach banAfter, for ip or for user: should they all fail,
+// one more would go past the ban. attemptReserved must be followed by end.
+func (g *guard) begin(ip, user string) int {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	now := g.now()
 	keys := [2]string{ip, userKey(user)}
 	states := [2]*ipState{g.state(keys[0], now), g.state(keys[1], now)}
-	ok := true
+	result := attemptReserved
 	for _, st := range states {
-		if now.Before(st.bannedUntil) || (g.banAfter > 0 && len(st.failures)+st.inflight >= g.banAfter) {
-			ok = false
+		switch {
+		case now.Before(st.bannedUntil):
+			result = attemptBanned
+		case result == attemptReserved && g.banAfter > 0 && len(st.failures)+st.inflight >= g.banAfter:
+			result = attemptBusy
 		}
 	}
 	for i, st := range states {
-		if ok {
+		if result == attemptReserved {
 			st.inflight++
 		} else {
 			g.dropIfEmpty(keys[i], st, now)
 		}
 	}
-	return ok
+	return result
 }
 
 // end settles an attempt reserved by begin: a failure is recorded against
