@@ -117,7 +117,7 @@ const settleWait = 2 * time.Second
 // sockets at once, but not always the control connection first (seen with
 // curl), so its data connection's end can arrive a moment before its control
 // connection's. Every STOR's 226 comes this much later.
-const settleGrace = 100 * time.Millisecond
+const settleGrace = 25 * time.Millisecond
 
 // settle decides, for a STOR whose data stream ended cleanly, whether the
 // client meant it: it returns a reason when the transfer must count as
