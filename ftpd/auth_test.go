@@ -196,8 +196,11 @@ func TestTLSImplicit(t *testing.T) {
 	if got := ts.rec.list(); len(got) != 1 || got[0].Size != int64(len(data)) {
 		t.Fatalf("uploads = %+v", got)
 	}
-	entries, err := c.List("/")
-	if err != nil || len(entries) != 1 {
+	if q := ts.queued(t); len(q) != 1 {
+		t.Fatalf("queue holds %d files, want 1", len(q))
+	}
+	entries, err := c.List("/") // the queue is not listed
+	if err != nil || len(entries) != 0 {
 		t.Fatalf("List = %v, %v", entries, err)
 	}
 	// A client that never starts TLS gets no greeting and is cut once the

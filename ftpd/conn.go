@@ -9,7 +9,9 @@ import (
 )
 
 // idleListener wraps ftpserverlib's passive data listener so that every data
-// connection is cut after idle without a byte read or written. The cut makes
+// connection is cut after idle without a byte read or written (idle 0: never),
+// and so that an upload can tell whether its data connection was closed
+// under it (idleConn.closed). The cut makes
 // the transfer's Read fail with a timeout, so the upload gets TransferError
 // and its partial file is removed. TLS is layered on top by the library, so
 // the handshake is covered too.
@@ -34,11 +36,23 @@ func (l *idleListener) Accept() (net.Conn, error) {
 // stalled connection is cut after between 7/8 of idle and idle.
 type idleConn struct {
 	net.Conn
-	idle     time.Duration
-	deadline atomic.Int64 // unix nanoseconds of the deadline last set
+	idle     time.Duration // 0: no deadline
+	deadline atomic.Int64  // unix nanoseconds of the deadline last set
+	closed   atomic.Bool   // Close was called: by ABOR, the session's end, or after the transfer
+}
+
+// Close records that the server closed the connection, then closes it. An
+// upload that finds its data connection closed before it is itself closed
+// was aborted (ABOR, or the control connection ended): see upload.Close.
+func (c *idleConn) Close() error {
+	c.closed.Store(true)
+	return c.Conn.Close()
 }
 
 func (c *idleConn) extend(now time.Time) {
+	if c.idle <= 0 {
+		return
+	}
 	d := now.Add(c.idle)
 	if d.UnixNano()-c.deadline.Load() < int64(c.idle/8) {
 		return
@@ -85,15 +99,30 @@ type handshakeConn struct {
 	timeout  time.Duration
 	once     sync.Once
 	err      error
+	mu       sync.Mutex
+	deadline time.Time // the last deadline the library set, restored after the handshake
 }
 
 func (c *handshakeConn) handshake() error {
 	c.once.Do(func() {
 		_ = c.Conn.SetDeadline(time.Now().Add(c.timeout))
 		c.err = c.Conn.(*tls.Conn).Handshake()
-		_ = c.Conn.SetDeadline(time.Time{})
+		// Restore the library's deadline (its idle timeout for the first
+		// command) rather than clearing it: a cleared deadline let a client
+		// hold the connection for ever without sending a full command.
+		c.mu.Lock()
+		_ = c.Conn.SetDeadline(c.deadline)
+		c.mu.Unlock()
 	})
 	return c.err
+}
+
+// SetDeadline remembers the deadline for after the handshake and sets it.
+func (c *handshakeConn) SetDeadline(t time.Time) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.deadline = t
+	return c.Conn.SetDeadline(t)
 }
 
 // Read completes the handshake, then reads.
@@ -118,15 +147,19 @@ func (c *handshakeConn) Write(p []byte) (int, error) {
 // session's own disconnect (an unsynchronised flag in v0.32.3, seen with
 // -race); closing the socket under the session ends it cleanly instead: its
 // next read fails, it aborts any transfer and calls ClientDisconnected.
+//
+// Sessions also find their control connection here, by remote address, to
+// watch it (see ctrlConn in ctrl.go).
 type trackListener struct {
 	net.Listener
 	mu     sync.Mutex
 	conns  map[*trackedConn]struct{}
+	byAddr map[string]*trackedConn
 	closed bool
 }
 
 func newTrackListener(l net.Listener) *trackListener {
-	return &trackListener{Listener: l, conns: make(map[*trackedConn]struct{})}
+	return &trackListener{Listener: l, conns: make(map[*trackedConn]struct{}), byAddr: make(map[string]*trackedConn)}
 }
 
 // Accept returns the next connection, tracked until it is closed.
@@ -143,7 +176,15 @@ func (l *trackListener) Accept() (net.Conn, error) {
 		return tc, nil
 	}
 	l.conns[tc] = struct{}{}
+	l.byAddr[c.RemoteAddr().String()] = tc
 	return tc, nil
+}
+
+// lookup returns the live control connection from addr, or nil.
+func (l *trackListener) lookup(addr string) *trackedConn {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.byAddr[addr]
 }
 
 // closeConns closes every tracked connection, and any accepted later.
@@ -162,13 +203,18 @@ func (l *trackListener) closeConns() {
 
 type trackedConn struct {
 	net.Conn
-	l *trackListener
+	l    *trackListener
+	ctrl ctrlState
 }
 
 // Close closes the connection and forgets it.
 func (c *trackedConn) Close() error {
 	c.l.mu.Lock()
 	delete(c.l.conns, c)
+	if c.l.byAddr[c.RemoteAddr().String()] == c {
+		delete(c.l.byAddr, c.RemoteAddr().String())
+	}
 	c.l.mu.Unlock()
+	c.ctrl.gone.Store(true)
 	return c.Conn.Close()
 }

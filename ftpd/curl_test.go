@@ -3,10 +3,12 @@ package ftpd
 import (
 	"context"
 	"crypto/tls"
+	"fmt"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"syscall"
 	"testing"
 	"time"
 
@@ -53,6 +55,47 @@ func TestCurlUpload(t *testing.T) {
 			if got[0].Path != "/campaign.csv" || got[0].SHA256 != sha256Hex(data) || got[0].Size != int64(len(data)) {
 				t.Errorf("Upload = %+v", got[0])
 			}
+		})
+	}
+}
+
+// A real client process killed mid-upload (SIGKILL: the kernel closes its
+// sockets) never triggers and leaves nothing, at several points of the file.
+func TestCurlKilledMidUpload(t *testing.T) {
+	curl, err := exec.LookPath("curl")
+	if err != nil {
+		testenv.Missing(t, "curl not installed; skipping the killed-client test")
+	}
+	for _, after := range []int64{1, 300_000, 1_500_000} {
+		t.Run(fmt.Sprint(after), func(t *testing.T) {
+			ts := mustOpenServer(t, nil)
+			src := filepath.Join(t.TempDir(), "campaign.csv")
+			if err := os.WriteFile(src, randomBytes(t, 4_000_000), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			u := url.URL{Scheme: "ftp", User: url.UserPassword(testUser, testPass), Host: ts.Addr(), Path: "/"}
+			cmd := exec.Command(curl, "--silent", "--limit-rate", "1M", "--max-time", "60", "-T", src, u.String())
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			done := make(chan struct{})
+			go func() { _ = cmd.Wait(); close(done) }()
+			t.Cleanup(func() { _ = cmd.Process.Kill(); <-done })
+			// Kill it once the partial file on disk has reached the point.
+			waitUntil(t, "partial upload", func() bool {
+				for _, n := range filesIn(t, ts.jail()) {
+					if fi, err := os.Stat(filepath.Join(ts.jail(), n)); err == nil && fi.Size() >= after {
+						return true
+					}
+				}
+				return false
+			})
+			if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+				t.Fatal(err)
+			}
+			<-done
+			waitUntil(t, "aborted event", func() bool { return ts.ev.get("upload:aborted") == 1 })
+			ts.noTrace(t, ".")
 		})
 	}
 }

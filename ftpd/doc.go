@@ -23,27 +23,41 @@
 // When the library reports the transfer as finished, before it sends the
 // final reply (ftpserverlib closes the file before replying 226):
 //
-//   - if the transfer failed (ABOR, a reset or dropped data connection, the
-//     data-connection idle timeout, the size cap, a disk error), the temporary
-//     file is removed and nothing else happens (the client gets 426/550, or
-//     552 for the size cap);
-//   - otherwise the file is fsynced, renamed to its final name and the
-//     directory fsynced; then, if the name ends in ".csv" (any case) and no
-//     directory in its path is named processed, rejected or reports,
-//     Options.OnUpload is called. Only when it returns nil does the client get
-//     226. If it fails, the file is removed and the client gets 550, so the
-//     uploader retries.
+//   - if the transfer failed (a reset or dropped data connection, the
+//     data-connection idle timeout, the size cap, a disk error), or only
+//     looks complete because the client sent ABOR or closed its control
+//     connection before the server saw the end of the data (see settle), or
+//     its size differs from the one announced by ALLO, the temporary file is
+//     removed and nothing else happens (the client gets 426/550, or 552 for
+//     the size cap);
+//   - otherwise the file is fsynced. If it completes an upload (see
+//     Options.CompleteOn: by default a name ending in ".csv", any case, not
+//     under processed/, rejected/ or reports/), it is renamed into the jail's
+//     hidden queue directory under a unique name, the directories are
+//     fsynced and Options.OnUpload is called with Path (the name the client
+//     gave) and Stored (the queued file). Only when it returns nil does the
+//     client get 226; if it fails the queued file is removed and the client
+//     gets 550, so the uploader retries. A file that completes nothing is
+//     renamed to its name.
 //
-// A rename (RNFR/RNTO) to a ".csv" name triggers OnUpload the same way, with
-// Via "RNTO" and the size and SHA-256 read back from the file; if OnUpload
-// fails the rename is undone and RNTO fails.
+// Because each completed upload has its own queued file, concurrent uploads
+// of one name, and an upload of a name whose previous upload is still
+// waiting, never share or replace bytes.
+//
+// A rename (RNFR/RNTO) to a ".csv" name (modes stor and rename) queues the
+// file the same way, with Via "RNTO" and the size and SHA-256 read back; in
+// marker mode a NAME.csv.done or NAME.csv.ok marker (uploaded or renamed to)
+// queues NAME.csv with Via "MARKER" and is then removed. If OnUpload fails
+// the rename is undone and RNTO fails.
+//
+// processed/, rejected/ and reports/ at the top of the jail are read-only to
+// the client; the queue is invisible.
 //
 // # What cannot be detected
 //
 // FTP has no length header. A client that closes its data connection
-// gracefully in the middle of a file looks exactly like one that sent the
-// whole file: the server sees end-of-stream, returns 226 and triggers. Only
-// the content can tell (the CSV parser must cope with a truncated last line),
-// or the uploader can STOR to a non-.csv name and rename when it knows the
-// upload succeeded. A reset connection, ABOR or a stall is detected.
+// gracefully in the middle of a file, while keeping its control connection
+// and sending no ABOR, looks exactly like one that sent the whole file. For
+// that, clients can send ALLO, and operators can choose CompleteOn "rename"
+// or "marker"; in "stor" mode ingest rejects a file whose last line is cut.
 package ftpd

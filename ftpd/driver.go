@@ -32,7 +32,10 @@ var (
 // GetSettings is called once, by Listen.
 func (d driver) GetSettings() (*ftpserver.Settings, error) {
 	o := d.s.opts
-	idle := -1 // disables ftpserverlib's control idle timeout
+	// Without an idle timeout the library would never set a deadline,
+	// and setting one before each command is how ctrlState learns that a
+	// command has been handled: "none" is ten years.
+	idle := 10 * 365 * 24 * 3600
 	if o.IdleTimeout > 0 {
 		idle = int((o.IdleTimeout + time.Second - 1) / time.Second)
 	}
@@ -110,12 +113,12 @@ func (d driver) ClientDisconnected(cc ftpserver.ClientContext) {
 	s.leave()
 }
 
-// PreAuthUser runs at USER: it refuses banned addresses and, in "required"
-// mode, plain-text logins.
+// PreAuthUser runs at USER: it refuses banned addresses and user names
+// and, in "required" mode, plain-text logins.
 func (d driver) PreAuthUser(cc ftpserver.ClientContext, user string) error {
 	s := d.s
 	ip := hostOf(cc.RemoteAddr())
-	if s.guard.banned(ip) {
+	if s.guard.banned(ip) || s.guard.bannedUser(user) {
 		s.events.FTPLogin(loginBanned)
 		return errBanned
 	}
@@ -128,22 +131,25 @@ func (d driver) PreAuthUser(cc ftpserver.ClientContext, user string) error {
 	return nil
 }
 
-// AuthUser checks the password at PASS and returns the user's session driver.
+// AuthUser checks the password at PASS and returns the user's session
+// driver. The attempt is reserved against the IP's and the user name's
+// failure counts before bcrypt runs (see guard.begin), and bcrypt runs at
+// most cap(bcryptSlots) at a time: however many attempts arrive at once, at
+// most ban_after of them are checked before the ban.
 func (d driver) AuthUser(cc ftpserver.ClientContext, user, pass string) (ftpserver.ClientDriver, error) {
 	s := d.s
 	ip := hostOf(cc.RemoteAddr())
 	log := s.log.With(slog.Uint64(keySessionID, uint64(cc.ID())),
 		slog.String(keyRemoteAddr, cc.RemoteAddr().String()), slog.String(keyUser, user))
-	if s.guard.banned(ip) {
+	if !d.reserve(ip, user) {
 		s.events.FTPLogin(loginBanned)
+		log.Warn("login refused", slog.String(keyReason, "banned"))
+		d.delay()
 		return nil, errBanned
 	}
-	hash, known := s.users[user]
-	if !known {
-		hash = s.dummyHash
-	}
-	if err := bcrypt.CompareHashAndPassword(hash, []byte(pass)); err != nil || !known {
-		banned := s.guard.fail(ip)
+	ok := d.checkPassword(user, pass)
+	banned := s.guard.end(ip, user, !ok)
+	if !ok {
 		s.events.FTPLogin(loginBad)
 		log.Warn("login failed", slog.Bool("banned", banned))
 		d.delay()
@@ -151,7 +157,56 @@ func (d driver) AuthUser(cc ftpserver.ClientContext, user, pass string) (ftpserv
 	}
 	s.events.FTPLogin(loginOK)
 	log.Info("logged in", slog.Bool("tls", cc.HasTLSForControl()))
-	return &session{srv: s, jail: s.jails[user], user: user, remote: cc.RemoteAddr().String(), log: log}, nil
+	sess := &session{srv: s, jail: s.jails[user], user: user, remote: cc.RemoteAddr().String(), log: log,
+		cc: cc, ctrl: s.track.lookup(cc.RemoteAddr().String())}
+	sess.allo.Store(-1)
+	return sess, nil
+}
+
+// reserveWait bounds how long a login waits for attempts in flight to end.
+const reserveWait = 30 * time.Second
+
+// reserve waits until a login attempt can be reserved (see guard.begin):
+// attempts beyond what could still fail without passing the ban wait for
+// the ones in flight, so a burst of correct logins is only slowed down, and
+// a burst of wrong ones is refused once the ban falls. It reports false
+// when banned, after reserveWait, or when the server closes.
+func (d driver) reserve(ip, user string) bool {
+	deadline := time.Now().Add(reserveWait)
+	for {
+		switch d.s.guard.begin(ip, user) {
+		case attemptReserved:
+			return true
+		case attemptBanned:
+			return false
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		select {
+		case <-time.After(5 * time.Millisecond):
+		case <-d.s.closed:
+			return false
+		}
+	}
+}
+
+// checkPassword compares pass with user's bcrypt hash (a dummy hash of the
+// same cost for unknown users), holding one of the bcrypt slots.
+func (d driver) checkPassword(user, pass string) bool {
+	s := d.s
+	select {
+	case s.bcryptSlots <- struct{}{}:
+	case <-s.closed:
+		return false
+	}
+	defer func() { <-s.bcryptSlots }()
+	s.passwordChecks.Add(1)
+	hash, known := s.users[user]
+	if !known {
+		hash = s.dummyHash
+	}
+	return bcrypt.CompareHashAndPassword(hash, []byte(pass)) == nil && known
 }
 
 // delay slows down password guessing; Close cuts it short.
@@ -177,12 +232,10 @@ func (d driver) GetTLSConfig() (*tls.Config, error) {
 }
 
 // WrapPassiveListener adds the data-connection idle timeout, which
-// ftpserverlib lacks (its IdleTimeout only covers the control connection).
+// ftpserverlib lacks (its IdleTimeout only covers the control connection),
+// and marks data connections the library closes (see idleConn.closed).
 func (d driver) WrapPassiveListener(l net.Listener) (net.Listener, error) {
-	if d.s.opts.IdleTimeout <= 0 {
-		return l, nil
-	}
-	return &idleListener{Listener: l, idle: d.s.opts.IdleTimeout}, nil
+	return &idleListener{Listener: l, idle: max(d.s.opts.IdleTimeout, 0)}, nil
 }
 
 // hostOf returns the IP of a TCP address, as the key for bans and limits.

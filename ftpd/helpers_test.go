@@ -218,7 +218,8 @@ func replyCode(err error) int {
 	return 0
 }
 
-// filesIn lists the names in a directory on disk, including hidden ones.
+// filesIn lists the names in a directory on disk, including hidden ones
+// but not the upload queue (see queued).
 func filesIn(tb testing.TB, dir string) []string {
 	tb.Helper()
 	entries, err := os.ReadDir(dir)
@@ -227,9 +228,27 @@ func filesIn(tb testing.TB, dir string) []string {
 	}
 	var names []string
 	for _, e := range entries {
-		names = append(names, e.Name())
+		if e.Name() != queueDir {
+			names = append(names, e.Name())
+		}
 	}
 	return names
+}
+
+// queued returns the contents of the files waiting in the test user's
+// upload queue, by name.
+func (ts *testServer) queued(tb testing.TB) map[string][]byte {
+	tb.Helper()
+	dir := filepath.Join(ts.jail(), queueDir)
+	out := map[string][]byte{}
+	for _, n := range filesIn(tb, dir) {
+		b, err := os.ReadFile(filepath.Join(dir, n))
+		if err != nil {
+			tb.Fatal(err)
+		}
+		out[n] = b
+	}
+	return out
 }
 
 func sha256Hex(b []byte) string {

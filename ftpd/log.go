@@ -26,6 +26,7 @@ const (
 	keyResult     = "result"
 	keyDurationMS = "duration_ms"
 	keyReason     = "reason"
+	keyStored     = "stored"
 )
 
 // warnOnly passes only warnings and errors to the wrapped handler. It is

@@ -11,11 +11,16 @@ import (
 	"path/filepath"
 	"regexp"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	ftpserver "github.com/fclairamb/ftpserverlib"
 	"golang.org/x/crypto/bcrypt"
 )
+
+// bcryptConcurrency is how many FTP password checks run at once; more
+// wait, so a login flood cannot take every core.
+const bcryptConcurrency = 2
 
 // Defaults applied by New to zero-valued Options fields.
 const (
@@ -73,8 +78,10 @@ type Options struct {
 	// MaxUploadBytes caps one upload (default 1 GiB; negative: no cap).
 	MaxUploadBytes int64
 	// IdleTimeout cuts a data connection that moves no byte for this long
-	// (removing the partial upload) and an idle control connection (rounded
-	// up to whole seconds). Default 5m; negative disables both.
+	// (removing the partial upload) and a control connection this long after
+	// its last complete command, however many bytes of an unfinished one
+	// trickle in (rounded up to whole seconds). Default 5m; negative
+	// disables both.
 	IdleTimeout time.Duration
 	// MaxConnectionsPerIP caps concurrent control connections from one IP
 	// (default 20; negative: no cap).
@@ -88,11 +95,23 @@ type Options struct {
 	// negative: no delay).
 	FailedLoginDelay time.Duration
 
+	// CompleteOn is what completes an upload, i.e. triggers OnUpload:
+	// "stor" (default: the STOR of a .csv name, or a rename to one),
+	// "rename" (only a rename to a .csv name) or "marker" (the upload of, or
+	// a rename to, NAME.csv.done or NAME.csv.ok completes NAME.csv).
+	CompleteOn string
+
 	// OnUpload is called for every completed upload that triggers ingest
 	// (see the package documentation), before the client gets its reply. It
 	// must record the job durably and return quickly; an error fails the
 	// upload. Nil means nothing triggers.
 	OnUpload func(ctx context.Context, u Upload) error
+	// Queued reports whether the queued file stored (an Upload.Stored) of
+	// user belongs to a recorded ingest job that has not finished. Open
+	// removes queued files for which it returns false: a crash between
+	// queueing an upload and recording its job leaves one (the client got
+	// no 226 and uploads again). Nil keeps every queued file.
+	Queued func(user, stored string) bool
 	// Events receives counters for metrics; nil means none.
 	Events Events
 	// Logger defaults to a discarding logger.
@@ -106,9 +125,14 @@ type Upload struct {
 	// User is the FTP account that uploaded.
 	User     string
 	UserRoot string // absolute path of the user's jail directory
-	// Path is the file inside the jail, slash-separated and rooted: "/in/x.csv".
+	// Path is the file inside the jail as the partner named it,
+	// slash-separated and rooted: "/in/x.csv".
 	Path string
-	// RealPath is the file's absolute path on disk.
+	// Stored is where the bytes wait for ingest, inside the jail: a unique
+	// name in the hidden queue directory, so that another upload to Path
+	// never touches them.
+	Stored string
+	// RealPath is Stored's absolute path on disk.
 	RealPath string
 	// Size and SHA256 (lower-case hex) describe the file's content: computed
 	// while streaming for STOR, read back from the file for RNTO.
@@ -116,7 +140,7 @@ type Upload struct {
 	SHA256 string
 	// RemoteAddr is the client's control-connection address.
 	RemoteAddr string
-	// Via is "STOR" or "RNTO".
+	// Via is "STOR", "RNTO" or "MARKER" (campaignd.ViaSTOR, ViaRename, ViaMarker).
 	Via string
 	// At is when the upload completed (Options.Now).
 	At time.Time
@@ -138,6 +162,13 @@ type Events interface {
 	// (disk error or OnUpload error).
 	UploadFinished(result string)
 }
+
+// Values of Options.CompleteOn.
+const (
+	CompleteOnSTOR   = "stor"
+	CompleteOnRename = "rename"
+	CompleteOnMarker = "marker"
+)
 
 // Upload results reported to Events.UploadFinished.
 const (
@@ -177,6 +208,10 @@ type Server struct {
 	dummyHash []byte            // compared for unknown users, same cost
 	tlsConfig *tls.Config       // nil when TLSMode is off
 	guard     *guard
+	// bcryptSlots bounds concurrent password checks; passwordChecks counts
+	// them (tests assert that a burst of attempts is not all checked).
+	bcryptSlots    chan struct{}
+	passwordChecks atomic.Int64
 
 	ftp      *ftpserver.FtpServer
 	listener net.Listener       // what ftpserverlib accepts from
@@ -237,6 +272,8 @@ func New(opts Options) (*Server, error) {
 		closed:    make(chan struct{}),
 		drained:   make(chan struct{}),
 		sessions:  make(map[uint32]struct{}),
+
+		bcryptSlots: make(chan struct{}, bcryptConcurrency),
 	}
 	s.guard = newGuard(opts.BanAfter, opts.BanWindow, opts.BanFor, opts.MaxConnectionsPerIP, opts.Now)
 	return s, nil
@@ -272,6 +309,13 @@ func fillDefaults(o *Options) error {
 	}
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	switch o.CompleteOn {
+	case "":
+		o.CompleteOn = CompleteOnSTOR
+	case CompleteOnSTOR, CompleteOnRename, CompleteOnMarker:
+	default:
+		return fmt.Errorf("ftpd: complete_on %q: want stor, rename or marker", o.CompleteOn)
 	}
 	switch o.TLSMode {
 	case "":
@@ -403,8 +447,44 @@ func (s *Server) openJails() error {
 			return fmt.Errorf("ftpd: open jail for %s: %w", name, err)
 		}
 		s.jails[name] = j
+		if s.opts.Queued != nil {
+			s.sweepQueue(name, j)
+		}
 	}
 	return nil
+}
+
+// sweepQueue removes the queued files of user that no recorded job claims
+// (see Options.Queued).
+func (s *Server) sweepQueue(user string, j *jailFs) {
+	d, err := j.root.Open(queueDir)
+	if err != nil {
+		return // no queue yet
+	}
+	entries, err := d.ReadDir(-1)
+	_ = d.Close()
+	if err != nil {
+		s.log.Warn("upload queue: list", slog.String(keyUser, user), slog.Any(keyError, err))
+		return
+	}
+	removed := 0
+	for _, e := range entries {
+		stored := "/" + queueDir + "/" + e.Name()
+		if !e.Type().IsRegular() || s.opts.Queued(user, stored) {
+			continue
+		}
+		if err := j.root.Remove(rel(stored)); err != nil {
+			s.log.Warn("upload queue: remove unrecorded upload", slog.String(keyUser, user),
+				slog.String(keyPath, stored), slog.Any(keyError, err))
+			continue
+		}
+		removed++
+		s.log.Warn("upload queue: removed an upload whose job was never recorded",
+			slog.String(keyUser, user), slog.String(keyPath, stored))
+	}
+	if removed > 0 {
+		_ = j.syncDir(rel(queueDir) + "/x")
+	}
 }
 
 func (s *Server) closeJails() {

@@ -1,19 +1,25 @@
 package ftpd
 
 import (
+	"cmp"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"log/slog"
 	"os"
 	"path"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	ftpserver "github.com/fclairamb/ftpserverlib"
 	"github.com/spf13/afero"
+
+	"campaignd"
 )
 
 // tempPrefix starts the name of every upload in progress. Such names are
@@ -27,6 +33,12 @@ var (
 	errNotAFile       = errors.New("not a regular file")
 	errRecord         = errors.New("upload could not be recorded: try again later")
 )
+
+// queueDir, at the root of each jail, holds every completed upload until
+// ingest has moved it to processed/ or rejected/, each under a unique name
+// (see session.enqueue). Its name starts with tempPrefix, so it is hidden
+// from the partner like an upload in progress.
+const queueDir = tempPrefix + "queue"
 
 // noTrigger lists directories whose files never trigger ingest: the results
 // written back for the uploader, and reports.
@@ -49,6 +61,29 @@ func triggers(p string) bool {
 	return true
 }
 
+// readOnly reports whether the FTP path p is, or is inside, a directory at
+// the top of the jail that campaignd writes for the partner to read:
+// processed, rejected or reports (any case). The partner may list and
+// download there, nothing else.
+func readOnly(p string) bool {
+	first, _, _ := strings.Cut(rel(p), "/")
+	return noTrigger[strings.ToLower(first)]
+}
+
+// markerFor returns NAME.csv for a marker name NAME.csv.done or NAME.csv.ok
+// (any case) whose NAME.csv would trigger, and false for anything else.
+func markerFor(p string) (string, bool) {
+	p = path.Clean("/" + p)
+	lower := strings.ToLower(p)
+	for _, suffix := range []string{".done", ".ok"} {
+		if strings.HasSuffix(lower, suffix) {
+			csv := p[:len(p)-len(suffix)]
+			return csv, triggers(csv)
+		}
+	}
+	return "", false
+}
+
 // hidden reports whether the FTP path p names or goes through an upload in
 // progress.
 func hidden(p string) bool {
@@ -68,13 +103,39 @@ type session struct {
 	user   string
 	remote string
 	log    *slog.Logger
+	cc     ftpserver.ClientContext
+	ctrl   *trackedConn // the control connection, nil if not found
+	// allo is the size announced by the last ALLO, for the next STOR; -1: none.
+	allo atomic.Int64
 }
 
 var (
 	_ ftpserver.ClientDriver                      = (*session)(nil)
 	_ ftpserver.ClientDriverExtentionFileTransfer = (*session)(nil)
 	_ ftpserver.ClientDriverExtensionFileList     = (*session)(nil)
+	_ ftpserver.ClientDriverExtensionAllocate     = (*session)(nil)
 )
+
+var errBadAllo = errors.New("ALLO wants the size in bytes of the next file, at most the upload limit")
+
+// AllocateSpace is ALLO <size>: the next STOR must carry exactly size
+// bytes, or it fails (no trigger, file removed). ftpserverlib replies 200,
+// or 550 with the error.
+func (s *session) AllocateSpace(size int) error {
+	if size < 0 || (s.srv.opts.MaxUploadBytes >= 0 && int64(size) > s.srv.opts.MaxUploadBytes) {
+		return errBadAllo
+	}
+	s.allo.Store(int64(size))
+	return nil
+}
+
+// completeOn reports whether uploads complete with mode (Options.CompleteOn).
+func (s *session) completeOn(mode string) bool {
+	return s.srv.opts.OnUpload != nil && s.srv.opts.CompleteOn == mode
+}
+
+// errReadOnly refuses writes under processed/, rejected/ and reports/.
+func errReadOnly(op, name string) error { return clean(op, name, fs.ErrPermission) }
 
 // GetHandle opens name for RETR (read) or STOR (write). ftpserverlib uses it
 // instead of OpenFile for every transfer.
@@ -85,10 +146,14 @@ func (s *session) GetHandle(name string, flags int, offset int64) (ftpserver.Fil
 	if flags&(os.O_WRONLY|os.O_RDWR) == 0 {
 		return s.openRead(name)
 	}
+	allo := s.allo.Swap(-1) // an ALLO applies to the next STOR only
+	if readOnly(name) {
+		return nil, errReadOnly("stor", name)
+	}
 	if flags&os.O_APPEND != 0 || flags&os.O_TRUNC == 0 || offset != 0 {
 		return nil, errNoResume
 	}
-	return s.openUpload(name)
+	return s.openUpload(name, allo)
 }
 
 func (s *session) openRead(name string) (ftpserver.FileTransfer, error) {
@@ -143,6 +208,9 @@ func (s *session) Mkdir(name string, perm os.FileMode) error {
 	if hidden(name) {
 		return clean("mkdir", name, errNameNotAllowed)
 	}
+	if readOnly(name) {
+		return errReadOnly("mkdir", name)
+	}
 	return s.jail.Mkdir(name, perm)
 }
 
@@ -150,6 +218,9 @@ func (s *session) Mkdir(name string, perm os.FileMode) error {
 func (s *session) MkdirAll(name string, perm os.FileMode) error {
 	if hidden(name) {
 		return clean("mkdir", name, errNameNotAllowed)
+	}
+	if readOnly(name) {
+		return errReadOnly("mkdir", name)
 	}
 	return s.jail.MkdirAll(name, perm)
 }
@@ -176,7 +247,7 @@ func (s *session) Remove(name string) error {
 	if hidden(name) {
 		return clean("remove", name, fs.ErrNotExist)
 	}
-	if rel(name) == "." {
+	if rel(name) == "." || readOnly(name) {
 		return clean("remove", name, fs.ErrPermission)
 	}
 	return s.jail.Remove(name)
@@ -191,6 +262,11 @@ func (s *session) RemoveAll(name string) error {
 func (s *session) Stat(name string) (os.FileInfo, error) {
 	if hidden(name) {
 		return nil, clean("stat", name, fs.ErrNotExist)
+	}
+	if readOnly(name) && s.cc != nil && s.cc.GetLastCommand() == "RNFR" {
+		// ftpserverlib's RNFR is a Stat: refuse it here, so the partner
+		// learns at once that nothing under processed/ etc. can move.
+		return nil, errReadOnly("rename", name)
 	}
 	return s.jail.Stat(name)
 }
@@ -209,9 +285,16 @@ func (s *session) Chtimes(name string, atime, mtime time.Time) error {
 	return s.jail.Chtimes(name, atime, mtime)
 }
 
-// Rename is RNFR/RNTO. Renaming a regular file to a triggering name (see
-// triggers) hands it to OnUpload before the reply; if that fails the rename
-// is undone and the client gets an error.
+// Rename is RNFR/RNTO. It completes an upload (see Options.CompleteOn):
+//
+//   - stor and rename modes: a regular file renamed to a triggering name
+//     (see triggers) goes straight into the queue (see enqueue) and is handed
+//     to OnUpload as Path = to, Via RNTO; it never appears at to, so it
+//     cannot replace, or be replaced by, another upload of that name;
+//   - marker mode: a rename to NAME.csv.done or NAME.csv.ok completes
+//     NAME.csv (see completeMarker).
+//
+// If that fails the rename is undone and the client gets an error.
 func (s *session) Rename(from, to string) error {
 	switch {
 	case hidden(from):
@@ -220,6 +303,15 @@ func (s *session) Rename(from, to string) error {
 		return clean("rename", to, errNameNotAllowed)
 	case rel(from) == "." || rel(to) == ".":
 		return clean("rename", to, fs.ErrPermission)
+	case readOnly(from):
+		return errReadOnly("rename", from)
+	case readOnly(to):
+		return errReadOnly("rename", to)
+	}
+	if (s.completeOn(CompleteOnSTOR) || s.completeOn(CompleteOnRename)) && triggers(to) {
+		if fi, err := s.jail.root.Lstat(rel(from)); err == nil && fi.Mode().IsRegular() {
+			return s.renameTrigger(from, to)
+		}
 	}
 	if err := s.jail.Rename(from, to); err != nil {
 		return err
@@ -227,21 +319,14 @@ func (s *session) Rename(from, to string) error {
 	if err := s.syncDirs(from, to); err != nil {
 		s.log.Warn("rename: sync directory", slog.String(keyPath, to), slog.Any(keyError, err))
 	}
-	if !triggers(to) || s.srv.opts.OnUpload == nil {
-		return nil
-	}
-	fi, err := s.jail.root.Stat(rel(to))
-	if err != nil || !fi.Mode().IsRegular() {
-		return nil // a directory named x.csv is just a directory
-	}
-	if !s.srv.enter() {
-		s.undoRename(from, to)
-		return errShuttingDown
-	}
-	defer s.srv.leave()
-	if err := s.triggerRenamed(from, to); err != nil {
-		s.undoRename(from, to)
-		return err
+	if _, ok := markerFor(to); ok && s.completeOn(CompleteOnMarker) {
+		if fi, err := s.jail.root.Lstat(rel(to)); err == nil && fi.Mode().IsRegular() {
+			if err := s.completeMarker(to); err != nil {
+				s.undoRename(from, to)
+				return err
+			}
+			s.removeMarker(to)
+		}
 	}
 	return nil
 }
@@ -254,20 +339,116 @@ func (s *session) syncDirs(from, to string) error {
 	return err
 }
 
-// triggerRenamed reads the renamed file back for its size and SHA-256 and
-// calls OnUpload.
-func (s *session) triggerRenamed(from, to string) error {
-	start := time.Now()
-	log := s.log.With(slog.String(keyPath, path.Clean("/"+to)), slog.String(keyFrom, path.Clean("/"+from)),
-		slog.String(keyVia, "RNTO"))
-	size, sum, err := s.digest(to)
+// enqueue moves the jail file src (an FTP path) to a new unique name in the
+// queue directory, durably, and returns that name as an FTP path.
+func (s *session) enqueue(src string) (string, error) {
+	q := "/" + queueDir + "/" + rand.Text()
+	err := s.jail.root.Rename(rel(src), rel(q))
+	if errors.Is(err, fs.ErrNotExist) {
+		// The queue is created on first use (a jail that only receives,
+		// say reports, never shows it); then the rename is retried.
+		if merr := s.jail.root.Mkdir(queueDir, dirPerm); merr != nil && !errors.Is(merr, fs.ErrExist) {
+			return "", merr
+		}
+		if err := s.jail.syncDir(queueDir); err != nil {
+			return "", err
+		}
+		err = s.jail.root.Rename(rel(src), rel(q))
+	}
+	if err != nil {
+		return "", err
+	}
+	if err := s.syncDirs(src, q); err != nil {
+		s.unqueue(q, src)
+		return "", err
+	}
+	return q, nil
+}
+
+// unqueue puts a queued file back at dst (an upload that could not be
+// recorded), or removes it when dst is "".
+func (s *session) unqueue(q, dst string) {
+	var err error
+	if dst == "" {
+		err = s.jail.root.Remove(rel(q))
+	} else {
+		err = s.jail.root.Rename(rel(q), rel(dst))
+	}
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		s.log.Error("upload queue: undo failed", slog.String(keyPath, q), slog.String("to", dst), slog.Any(keyError, err))
+		return
+	}
+	_ = s.syncDirs(q, cmp.Or(dst, q))
+}
+
+// renameTrigger is a RNTO to a triggering name: from goes into the queue
+// and is handed to OnUpload as the upload of to.
+func (s *session) renameTrigger(from, to string) error {
+	if !s.srv.enter() {
+		return errShuttingDown
+	}
+	defer s.srv.leave()
+	q, err := s.enqueue(from)
 	if err != nil {
 		s.srv.events.UploadFinished(resultFailed)
-		log.Error("rename: read file", slog.Any(keyError, err))
 		return clean("rename", to, err)
 	}
-	up := s.newUpload(to, size, sum, "RNTO")
-	if err := s.srv.opts.OnUpload(s.srv.ctx, up); err != nil {
+	if err := s.trigger(to, q, from, campaignd.ViaRename); err != nil {
+		s.unqueue(q, from)
+		return err
+	}
+	return nil
+}
+
+// completeMarker completes the upload of NAME.csv for the marker
+// NAME.csv.done or NAME.csv.ok: NAME.csv goes into the queue and is handed
+// to OnUpload (Via MARKER). A marker without its NAME.csv is an error.
+func (s *session) completeMarker(marker string) error {
+	csv, _ := markerFor(marker)
+	if !s.srv.enter() {
+		return errShuttingDown
+	}
+	defer s.srv.leave()
+	if fi, err := s.jail.root.Lstat(rel(csv)); err != nil || !fi.Mode().IsRegular() {
+		s.srv.events.UploadFinished(resultFailed)
+		s.log.Warn("marker without its file", slog.String(keyPath, path.Clean("/"+marker)))
+		return fmt.Errorf("marker %s: %w", path.Clean("/"+marker), clean("complete", csv, fs.ErrNotExist))
+	}
+	q, err := s.enqueue(csv)
+	if err != nil {
+		s.srv.events.UploadFinished(resultFailed)
+		return clean("complete", csv, err)
+	}
+	if err := s.trigger(csv, q, marker, campaignd.ViaMarker); err != nil {
+		s.unqueue(q, csv)
+		return err
+	}
+	return nil
+}
+
+// removeMarker deletes a marker once it has done its job, so that the
+// directory holds no stale marker for the next upload of the same name.
+func (s *session) removeMarker(marker string) {
+	if err := s.jail.root.Remove(rel(marker)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		s.log.Warn("remove marker", slog.String(keyPath, path.Clean("/"+marker)), slog.Any(keyError, err))
+	}
+	_ = s.jail.syncDir(marker)
+}
+
+// trigger reads the queued file q back for its size and SHA-256 and calls
+// OnUpload for the upload of name; from is what the client sent (the old
+// name, or the marker) for the log.
+func (s *session) trigger(name, q, from, via string) error {
+	start := time.Now()
+	log := s.log.With(slog.String(keyPath, path.Clean("/"+name)), slog.String(keyFrom, path.Clean("/"+from)),
+		slog.String(keyVia, via))
+	size, sum, err := s.digest(q)
+	if err != nil {
+		s.srv.events.UploadFinished(resultFailed)
+		log.Error("read queued file", slog.Any(keyError, err))
+		return clean("rename", name, err)
+	}
+	if err := s.srv.opts.OnUpload(s.srv.ctx, s.newUpload(name, q, size, sum, via)); err != nil {
 		s.srv.events.UploadFinished(resultFailed)
 		log.Error("upload not recorded", slog.Any(keyError, err))
 		return errRecord
@@ -305,12 +486,13 @@ func (s *session) undoRename(from, to string) {
 	_ = s.syncDirs(to, from)
 }
 
-func (s *session) newUpload(name string, size int64, sum, via string) Upload {
+func (s *session) newUpload(name, stored string, size int64, sum, via string) Upload {
 	return Upload{
 		User:       s.user,
 		UserRoot:   s.jail.dir,
 		Path:       path.Clean("/" + name),
-		RealPath:   s.jail.realPath(name),
+		Stored:     stored,
+		RealPath:   s.jail.realPath(stored),
 		Size:       size,
 		SHA256:     sum,
 		RemoteAddr: s.remote,

@@ -3,6 +3,7 @@ package ftpd
 import (
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -18,6 +19,8 @@ import (
 	"time"
 
 	ftpserver "github.com/fclairamb/ftpserverlib"
+
+	"campaignd"
 )
 
 // upload is the handle ftpserverlib writes a STOR into. It writes a hidden
@@ -36,7 +39,9 @@ type upload struct {
 	h     hash.Hash
 	size  int64
 	max   int64 // < 0: no cap
+	allo  int64 // size announced by ALLO; < 0: none
 	start time.Time
+	data  *idleConn // the data connection, found in ReadFrom; nil if unknown
 
 	flushed int64 // bytes already handed to startWriteback
 
@@ -52,8 +57,8 @@ var (
 	_ io.ReaderFrom               = (*upload)(nil)
 )
 
-// openUpload starts a STOR of name.
-func (s *session) openUpload(name string) (*upload, error) {
+// openUpload starts a STOR of name; allo is the size announced by ALLO, or -1.
+func (s *session) openUpload(name string, allo int64) (*upload, error) {
 	if rel(name) == "." {
 		return nil, clean("stor", name, syscall.EISDIR)
 	}
@@ -76,6 +81,7 @@ func (s *session) openUpload(name string) (*upload, error) {
 		f:     f,
 		h:     sha256.New(),
 		max:   s.srv.opts.MaxUploadBytes,
+		allo:  allo,
 		start: time.Now(),
 		log:   s.log.With(slog.String(keyPath, path.Clean("/"+name)), slog.String(keyVia, "STOR")),
 	}, nil
@@ -142,6 +148,7 @@ type chunk struct {
 // it does only after both have finished: Close then sees every byte counted,
 // hashed and written.
 func (u *upload) ReadFrom(r io.Reader) (int64, error) {
+	u.data = dataConnOf(r)
 	start := u.size
 	free := make(chan *[]byte, copyBufCount)
 	for range copyBufCount {
@@ -234,9 +241,28 @@ func (u *upload) Seek(offset int64, whence int) (int64, error) {
 // dropped connection, idle timeout, write error). Close then discards.
 func (u *upload) TransferError(err error) { u.transferErr = err }
 
-// Close ends the upload: a failed transfer is discarded; a complete one is
-// made durable under its final name and, if it triggers, handed to OnUpload.
-// An error returned here becomes the client's reply instead of 226.
+// dataConnOf finds the data connection under what ftpserverlib reads a
+// STOR from: the connection itself, or a tls.Conn over it.
+func dataConnOf(r io.Reader) *idleConn {
+	switch c := r.(type) {
+	case *idleConn:
+		return c
+	case *tls.Conn:
+		ic, _ := c.NetConn().(*idleConn)
+		return ic
+	}
+	return nil
+}
+
+var errAborted = errors.New("transfer aborted: nothing was stored")
+
+// Close ends the upload; the library calls it when the data stream has
+// ended, before its reply. A failed transfer is discarded, and so is one
+// that only looks complete: aborted meanwhile (see settle) or shorter or
+// longer than its ALLO. A complete one is made durable and, if it completes
+// an upload (see Options.CompleteOn), queued and handed to OnUpload; otherwise it is
+// stored under its name. An error returned here becomes the client's reply
+// instead of 226.
 func (u *upload) Close() error {
 	if u.closed {
 		return nil
@@ -253,42 +279,73 @@ func (u *upload) Close() error {
 		u.finish(resultAborted, slog.Any(keyReason, u.transferErr))
 		return nil
 	}
-	if err := u.commit(); err != nil {
+	if reason := settle(u.s.ctrl, u.data); reason != "" {
 		u.discard()
-		u.s.srv.events.UploadFinished(resultFailed)
-		u.log.Error("upload failed", slog.Any(keyError, err))
-		return clean("stor", u.name, err)
+		u.finish(resultAborted, slog.String(keyReason, reason))
+		return errAborted
+	}
+	if u.allo >= 0 && u.size != u.allo {
+		u.discard()
+		err := fmt.Errorf("transfer incomplete: %d bytes received, ALLO announced %d; nothing was stored", u.size, u.allo)
+		u.finish(resultAborted, slog.String(keyReason, err.Error()))
+		return err
+	}
+	if err := u.sync(); err != nil {
+		return u.fail(err)
 	}
 	sum := hex.EncodeToString(u.h.Sum(nil))
-	if !triggers(u.name) || u.s.srv.opts.OnUpload == nil {
+	if _, ok := markerFor(u.name); ok && u.s.completeOn(CompleteOnMarker) {
+		u.discard() // a marker's content does not matter; it is not kept
+		// completeMarker reports the outcome of the upload it completes.
+		return u.s.completeMarker(u.name)
+	}
+	if !triggers(u.name) || !u.s.completeOn(CompleteOnSTOR) {
+		if err := u.place(); err != nil {
+			return u.fail(err)
+		}
 		u.finish(resultStored, slog.String(keySHA256, sum))
 		return nil
 	}
-	up := u.s.newUpload(u.name, u.size, sum, "STOR")
+	// The upload is queued under a name of its own: a concurrent or later
+	// upload to the same name never touches it.
+	q, err := u.s.enqueue(u.tmp)
+	if err != nil {
+		return u.fail(err)
+	}
+	u.tmp = ""
+	up := u.s.newUpload(u.name, q, u.size, sum, campaignd.ViaSTOR)
 	if err := u.s.srv.opts.OnUpload(u.s.srv.ctx, up); err != nil {
 		// Without a recorded job the file must not stay: the uploader gets
 		// an error and sends it again.
-		if rerr := u.s.jail.root.Remove(rel(u.name)); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
-			u.log.Error("remove unrecorded upload", slog.Any(keyError, rerr))
-		}
-		_ = u.s.jail.syncDir(u.name)
+		u.s.unqueue(q, "")
 		u.finish(resultFailed, slog.Any(keyError, err))
 		return errRecord
 	}
-	u.finish(resultTriggered, slog.String(keySHA256, sum))
+	u.finish(resultTriggered, slog.String(keySHA256, sum), slog.String(keyStored, q))
 	return nil
 }
 
-// commit fsyncs the file, renames it to its final name and fsyncs the directory.
-func (u *upload) commit() error {
+// fail discards the upload after a disk error and returns the reply.
+func (u *upload) fail(err error) error {
+	u.discard()
+	u.s.srv.events.UploadFinished(resultFailed)
+	u.log.Error("upload failed", slog.Any(keyError, err))
+	return clean("stor", u.name, err)
+}
+
+// sync fsyncs and closes the temporary file.
+func (u *upload) sync() error {
 	if err := u.f.Sync(); err != nil {
 		return err
 	}
 	err := u.f.Close()
 	u.f = nil
-	if err != nil {
-		return err
-	}
+	return err
+}
+
+// place renames the temporary file to its final name (a file that completes
+// no upload) and fsyncs the directory.
+func (u *upload) place() error {
 	if err := u.s.jail.root.Rename(u.tmp, rel(u.name)); err != nil {
 		return err
 	}

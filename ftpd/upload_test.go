@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -31,11 +32,15 @@ func TestStorCSVTriggersBeforeReply(t *testing.T) {
 		t.Fatalf("OnUpload called %d times before Stor returned, want 1", len(got))
 	}
 	u := got[0]
+	if !strings.HasPrefix(u.Stored, "/"+queueDir+"/") {
+		t.Errorf("Stored = %q, want a name in the queue", u.Stored)
+	}
 	want := Upload{
 		User:       testUser,
 		UserRoot:   ts.jail(),
 		Path:       "/in/x.csv",
-		RealPath:   filepath.Join(ts.jail(), "in", "x.csv"),
+		Stored:     u.Stored,
+		RealPath:   filepath.Join(ts.jail(), filepath.FromSlash(u.Stored)),
 		Size:       int64(len(data)),
 		SHA256:     sha256Hex(data),
 		RemoteAddr: u.RemoteAddr,
@@ -61,8 +66,8 @@ func TestStorCSVTriggersBeforeReply(t *testing.T) {
 	if fi, _ := os.Stat(u.RealPath); fi.Mode().Perm() != filePerm {
 		t.Errorf("file mode = %v, want %v", fi.Mode().Perm(), os.FileMode(filePerm))
 	}
-	if names := filesIn(t, filepath.Join(ts.jail(), "in")); len(names) != 1 {
-		t.Errorf("directory holds %v, want only x.csv", names)
+	if names := filesIn(t, filepath.Join(ts.jail(), "in")); len(names) != 0 {
+		t.Errorf("directory holds %v, want nothing: x.csv waits in the queue", names)
 	}
 	if ts.ev.get("upload:triggered") != 1 {
 		t.Error("missing upload event")
@@ -121,14 +126,21 @@ func TestRenameToCSVTriggers(t *testing.T) {
 	}
 	u := got[0]
 	if u.Via != "RNTO" || u.Path != "/in/x.csv" || u.Size != int64(len(data)) || u.SHA256 != sha256Hex(data) ||
-		u.RealPath != filepath.Join(ts.jail(), "in", "x.csv") || u.User != testUser {
+		u.RealPath != filepath.Join(ts.jail(), filepath.FromSlash(u.Stored)) || u.User != testUser ||
+		!strings.HasPrefix(u.Stored, "/"+queueDir+"/") {
 		t.Errorf("Upload = %+v", u)
 	}
 	if !ts.rec.wasInPlace(0) {
 		t.Error("file not in place when OnUpload ran")
 	}
+	if names := filesIn(t, filepath.Join(ts.jail(), "in")); len(names) != 0 {
+		t.Errorf("in/ holds %v, want nothing: the renamed file waits in the queue", names)
+	}
 	// Renames to other names do not trigger.
-	if err := c.Rename("in/x.csv", "in/x.done"); err != nil {
+	if err := c.Stor("in/z.csv.part", strings.NewReader("z")); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Rename("in/z.csv.part", "in/x.done"); err != nil {
 		t.Fatal(err)
 	}
 	if err := c.MakeDir("in/dir.csv"); err != nil {
@@ -145,27 +157,102 @@ func TestRenameToCSVTriggers(t *testing.T) {
 	}
 }
 
-func TestResultDirectoriesNeverTrigger(t *testing.T) {
+// processed/, rejected/ and reports/ (written by campaignd) are read-only to
+// the partner: every command that would change them answers 550, listing
+// and downloading work. A partner's own folder of the same name deeper down
+// is writable but never triggers.
+func TestResultDirectoriesReadOnly(t *testing.T) {
 	ts := mustOpenServer(t, nil)
-	c := ts.dial(t)
-	for _, dir := range []string{"processed", "rejected", "reports", "Processed", "in", "in/processed"} {
-		if err := c.MakeDir(dir); err != nil {
+	for _, dir := range []string{"processed", "rejected", "reports", "Processed"} {
+		if err := os.MkdirAll(filepath.Join(ts.jail(), dir, "sub"), 0o750); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(ts.jail(), dir, "x.csv"), []byte("result"), 0o640); err != nil {
 			t.Fatal(err)
 		}
 	}
-	for _, dir := range []string{"processed", "rejected", "reports", "Processed", "in/processed"} {
-		if err := c.Stor(dir+"/x.csv", strings.NewReader("a,b\n")); err != nil {
-			t.Fatalf("Stor in %s: %v", dir, err)
-		}
-		if err := c.Stor("in/y.part", strings.NewReader("a,b\n")); err != nil {
+	c := dialRaw(t, ts.Addr())
+	c.login()
+	if code, msg := c.cmd("MKD in"); code != 257 {
+		t.Fatalf("MKD in: %d %s", code, msg)
+	}
+	put := func(name string) (int, string) {
+		addr := c.epsv()
+		c.send("STOR %s", name)
+		data, err := net.DialTimeout("tcp", addr, 5*time.Second)
+		if err != nil {
 			t.Fatal(err)
 		}
-		if err := c.Rename("in/y.part", dir+"/y.csv"); err != nil {
-			t.Fatalf("Rename into %s: %v", dir, err)
+		defer data.Close()
+		code, msg := c.read()
+		if code == 150 {
+			_, _ = data.Write([]byte("a,b\n"))
+			_ = data.Close()
+			code, msg = c.read()
 		}
-		if err := c.Rename(dir+"/x.csv", dir+"/x.errors.csv"); err != nil {
-			t.Fatal(err)
+		return code, msg
+	}
+	if code, msg := put("in/y.part"); code != 226 {
+		t.Fatalf("STOR in/y.part: %d %s", code, msg)
+	}
+	for _, dir := range []string{"processed", "rejected", "reports", "Processed"} {
+		for _, cmd := range []string{
+			"DELE " + dir + "/x.csv",
+			"RMD " + dir + "/sub",
+			"RMD " + dir,
+			"MKD " + dir + "/new",
+			"RNFR " + dir + "/x.csv",
+			"RNFR " + dir,
+			"APPE " + dir + "/x.csv",
+		} {
+			if code, msg := c.cmd("%s", cmd); code != 550 {
+				t.Errorf("%s: %d %s, want 550", cmd, code, msg)
+			}
 		}
+		if code, msg := c.cmd("RNFR in/y.part"); code != 350 {
+			t.Fatalf("RNFR in/y.part: %d %s", code, msg)
+		}
+		if code, msg := c.cmd("RNTO %s/y.csv", dir); code != 550 {
+			t.Errorf("RNTO %s/y.csv: %d %s, want 550", dir, code, msg)
+		}
+		for _, name := range []string{dir + "/x.csv", dir + "/new.csv", dir + "/sub/z.csv"} {
+			if code, msg := put(name); code != 550 {
+				t.Errorf("STOR %s: %d %s, want 550", name, code, msg)
+			}
+		}
+		if b, err := os.ReadFile(filepath.Join(ts.jail(), dir, "x.csv")); err != nil || string(b) != "result" {
+			t.Errorf("%s/x.csv changed: %q %v", dir, b, err)
+		}
+		if names := filesIn(t, filepath.Join(ts.jail(), dir)); len(names) != 2 {
+			t.Errorf("%s holds %v, want [sub x.csv]", dir, names)
+		}
+	}
+	if code, msg := c.cmd("SITE CHMOD 777 processed/x.csv"); code/100 != 5 {
+		t.Errorf("SITE: %d %s, want a 5xx refusal", code, msg)
+	}
+	// Listing and downloading still work.
+	fc := ts.dial(t)
+	if entries, err := fc.List("processed"); err != nil || len(entries) != 2 {
+		t.Errorf("LIST processed = %v, %v", entries, err)
+	}
+	r, err := fc.Retr("processed/x.csv")
+	if err != nil {
+		t.Fatalf("RETR: %v", err)
+	}
+	b, _ := io.ReadAll(r)
+	_ = r.Close()
+	if string(b) != "result" {
+		t.Errorf("RETR processed/x.csv = %q", b)
+	}
+	// A folder named processed deeper down is the partner's: writable, never triggers.
+	if err := fc.MakeDir("in/processed"); err != nil {
+		t.Fatal(err)
+	}
+	if err := fc.Stor("in/processed/x.csv", strings.NewReader("a,b\n")); err != nil {
+		t.Fatalf("STOR in/processed/x.csv: %v", err)
+	}
+	if err := fc.Rename("in/y.part", "in/processed/y.csv"); err != nil {
+		t.Fatal(err)
 	}
 	if n := len(ts.rec.list()); n != 0 {
 		t.Errorf("OnUpload called %d times for files under result directories", n)
@@ -232,8 +319,11 @@ func TestTooLargeUploadRemoved(t *testing.T) {
 		t.Errorf("big.csv exists: %v", err)
 	}
 	waitUntil(t, "too_large event", func() bool { return ts.ev.get("upload:too_large") == 1 })
-	if names := filesIn(t, ts.jail()); len(names) != 1 || names[0] != "exact.csv" {
-		t.Errorf("files: %v, want [exact.csv]", names)
+	if names := filesIn(t, ts.jail()); len(names) != 0 {
+		t.Errorf("files: %v, want none (exact.csv is queued)", names)
+	}
+	if q := ts.queued(t); len(q) != 1 {
+		t.Errorf("queue holds %d files, want exact.csv only", len(q))
 	}
 	if n := len(ts.rec.list()); n != 1 {
 		t.Errorf("OnUpload calls = %d, want 1", n)
@@ -510,7 +600,7 @@ func TestLargeUploadSizeAndSHA256(t *testing.T) {
 	if got[0].Size != int64(len(data)) || got[0].SHA256 != sha256Hex(data) {
 		t.Errorf("Size, SHA256 = %d, %s; want %d, %s", got[0].Size, got[0].SHA256, len(data), sha256Hex(data))
 	}
-	onDisk, err := os.ReadFile(filepath.Join(ts.jail(), "big.csv"))
+	onDisk, err := os.ReadFile(got[0].RealPath)
 	if err != nil || !bytes.Equal(onDisk, data) {
 		t.Fatalf("file on disk differs (%d bytes, %v)", len(onDisk), err)
 	}
@@ -520,8 +610,8 @@ func TestLargeUploadSizeAndSHA256(t *testing.T) {
 	if code := replyCode(err); code != 552 {
 		t.Errorf("upload one byte over the cap: %v, want 552", err)
 	}
-	if names := filesIn(t, ts.jail()); len(names) != 1 || names[0] != "big.csv" {
-		t.Errorf("files: %v, want [big.csv]", names)
+	if names, q := filesIn(t, ts.jail()), ts.queued(t); len(names) != 0 || len(q) != 1 {
+		t.Errorf("files: %v and %d queued, want none and big.csv", names, len(q))
 	}
 	if n := len(ts.rec.list()); n != 1 {
 		t.Errorf("OnUpload calls = %d, want 1", n)

@@ -134,7 +134,8 @@ func (in *Ingester) Run(ctx context.Context, job *store.Job) (*campaignd.Broadca
 
 // fillPaths restores the upload's on-disk paths, which the store does not
 // keep: from the job handed over by ftpd, else from FTPRoot, the user and
-// the path inside the jail.
+// the path inside the jail where the bytes wait (Stored, ftpd's unique queue
+// name, when set; else Path).
 func (in *Ingester) fillPaths(u, fromJob *campaignd.Upload) {
 	if u.RealPath == "" {
 		u.RealPath = fromJob.RealPath
@@ -145,8 +146,15 @@ func (in *Ingester) fillPaths(u, fromJob *campaignd.Upload) {
 	if u.UserRoot == "" && in.o.FTPRoot != "" && u.User != "" && u.User == filepath.Base(u.User) {
 		u.UserRoot = filepath.Join(in.o.FTPRoot, u.User)
 	}
-	if u.RealPath == "" && u.UserRoot != "" && u.Path != "" {
-		u.RealPath = filepath.Join(u.UserRoot, filepath.FromSlash(path.Clean("/"+u.Path)))
+	if u.Stored == "" {
+		u.Stored = fromJob.Stored
+	}
+	p := u.Stored
+	if p == "" {
+		p = u.Path
+	}
+	if u.RealPath == "" && u.UserRoot != "" && p != "" {
+		u.RealPath = filepath.Join(u.UserRoot, filepath.FromSlash(path.Clean("/"+p)))
 	}
 }
 

@@ -68,6 +68,7 @@ type FTPConfig struct {
 	BanAfter            int       `toml:"ban_after"`
 	BanWindow           Duration  `toml:"ban_window"`
 	BanFor              Duration  `toml:"ban_for"`
+	CompleteOn          string    `toml:"complete_on"`
 	Users               []FTPUser `toml:"users"`
 }
 
@@ -157,6 +158,7 @@ func DefaultConfig() Config {
 			Listen: "127.0.0.1:2121", PassivePorts: "50000-50100", TLS: "off",
 			MaxUploadBytes: 1 << 30, IdleTimeout: Duration(5 * time.Minute), MaxConnectionsPerIP: 20,
 			BanAfter: 10, BanWindow: Duration(10 * time.Minute), BanFor: Duration(30 * time.Minute),
+			CompleteOn: "stor",
 		},
 		Ingest: IngestConfig{
 			MaxRows: 5_000_000, MaxInvalidPercent: 10, MaxSegments: 6,
@@ -321,6 +323,9 @@ func (c *Config) Validate() error {
 	}
 	if !oneOf(c.FTP.TLS, "off", "explicit", "required", "implicit") {
 		return bad("ftp.tls", "must be off, explicit, required or implicit, not %q", c.FTP.TLS)
+	}
+	if !oneOf(c.FTP.CompleteOn, "stor", "rename", "marker") {
+		return bad("ftp.complete_on", "must be stor, rename or marker, not %q", c.FTP.CompleteOn)
 	}
 	if c.FTP.TLS != "off" && (c.FTP.TLSCertFile == "" || c.FTP.TLSKeyFile == "") {
 		return bad("ftp.tls_cert_file", "ftp.tls = %q needs tls_cert_file and tls_key_file", c.FTP.TLS)

@@ -225,6 +225,18 @@ func (m *Main) openFTP() error {
 	for i, u := range c.Users {
 		users[i] = ftpd.User{Name: u.Name, PasswordHash: u.PasswordHash}
 	}
+	// Queued files are claimed by unfinished jobs; ftpd removes the others
+	// at start (left by a crash before their job was recorded).
+	var queued func(user, stored string) bool
+	if jobs, err := m.DB.Jobs(); err == nil {
+		claimed := make(map[[2]string]bool, len(jobs))
+		for _, j := range jobs {
+			claimed[[2]string{j.Upload.User, j.Upload.Stored}] = true
+		}
+		queued = func(user, stored string) bool { return claimed[[2]string{user, stored}] }
+	} else {
+		m.Logger.Warn("listing ingest jobs failed; keeping every queued upload", "error", err)
+	}
 	var err error
 	m.FTP, err = ftpd.New(ftpd.Options{
 		Listen: c.Listen, Root: filepath.Join(m.Config.DataDir, "ftp"), Users: users,
@@ -232,8 +244,8 @@ func (m *Main) openFTP() error {
 		TLSMode: c.TLS, TLSCertFile: c.TLSCertFile, TLSKeyFile: c.TLSKeyFile,
 		MaxUploadBytes: c.MaxUploadBytes, IdleTimeout: time.Duration(c.IdleTimeout),
 		MaxConnectionsPerIP: c.MaxConnectionsPerIP, BanAfter: c.BanAfter,
-		BanWindow: time.Duration(c.BanWindow), BanFor: time.Duration(c.BanFor),
-		OnUpload: m.onUpload, Events: m.Metrics, Logger: m.Logger, Now: m.Now,
+		BanWindow: time.Duration(c.BanWindow), BanFor: time.Duration(c.BanFor), CompleteOn: c.CompleteOn,
+		OnUpload: m.onUpload, Queued: queued, Events: m.Metrics, Logger: m.Logger, Now: m.Now,
 	})
 	if err != nil {
 		return fmt.Errorf("ftp: %w", err)
@@ -247,9 +259,11 @@ func (m *Main) openFTP() error {
 // onUpload runs before the 226: it records the upload and its ingest job
 // durably, then wakes the ingest worker.
 func (m *Main) onUpload(ctx context.Context, u ftpd.Upload) error {
+	// Path is the name the partner gave (results are placed under its base
+	// name); Stored is where ftpd queued these bytes, unique to this upload.
 	up := &campaignd.Upload{
-		User: u.User, Path: u.Path, FileName: filepath.Base(u.RealPath), RealPath: u.RealPath, UserRoot: u.UserRoot,
-		Size: u.Size, SHA256: u.SHA256, RemoteAddr: u.RemoteAddr, ReceivedAt: u.At, Via: u.Via,
+		User: u.User, Path: u.Path, Stored: u.Stored, FileName: filepath.Base(filepath.FromSlash(u.Path)), RealPath: u.RealPath,
+		UserRoot: u.UserRoot, Size: u.Size, SHA256: u.SHA256, RemoteAddr: u.RemoteAddr, ReceivedAt: u.At, Via: u.Via,
 	}
 	if _, err := m.DB.CreateUpload(up); err != nil {
 		m.Logger.Error("recording upload failed", "path", u.Path, "error", err)
