@@ -915,3 +915,21 @@ func asciiPrefix(s string, n int) string {
 	}
 	return b.String()
 }
+
+// StatByDest is a SimOptions.Decide that gives each destination a fixed status by its last digit:
+// 7 UNDELIV, 8 EXPIRED, 9 REJECTD, any other DELIVRD. A receipt filed against the wrong message then
+// shows as a wrong status.
+func StatByDest(dest string, _ int, _ string) string {
+	if dest == "" {
+		return StatDelivered
+	}
+	switch dest[len(dest)-1] {
+	case '7':
+		return StatUndelivered
+	case '8':
+		return StatExpired
+	case '9':
+		return StatRejected
+	}
+	return StatDelivered
+}
