@@ -43,7 +43,7 @@ func TestEverySchemeSettlesEachMessageWithItsOwnStatus(t *testing.T) {
 	for _, r := range runs {
 		t.Run(r.scheme+"/"+r.format, func(t *testing.T) {
 			env := startSMPP(t, smppConfig{
-				sim: smpp.SimOptions{IDScheme: r.scheme, IDStart: r.start, ReceiptBatch: n, Decide: smpp.StatByDest},
+				sim:    smpp.SimOptions{IDScheme: r.scheme, IDStart: r.start, ReceiptBatch: n, Decide: smpp.StatByDest},
 				client: smpp.Options{Window: 100},
 				engine: func(o *pipeline.EngineOptions) { o.MessageIDFormat = r.format; o.BatchSize = 512 },
 			})
