@@ -119,10 +119,20 @@ type receiptQueue struct {
 	q      []*writeReq
 	closed bool
 
-	// The writer's own: a pass over held receipts is due (from key from).
-	resolve bool
-	from    []byte
+	// The writer's own: a pass over held receipts is due (from key from);
+	// auto has not learned the SMSC's id scheme yet, and receipts wait for
+	// it (passes then run every second, letting receipts vote).
+	resolve  bool
+	from     []byte
+	learning bool
+	heldSeen bool
 }
+
+// voteAge is how long a held receipt waits before it votes for an id
+// scheme (at most a quarter of EarlyHold): by then its submit_sm_resp is
+// recorded, so it cannot find another message in a wrong form for want of
+// its own.
+const voteAge = 3 * time.Second
 
 func newReceiptQueue(format string) (*receiptQueue, error) {
 	if format == "" {
@@ -133,7 +143,8 @@ func newReceiptQueue(format string) (*receiptQueue, error) {
 	}
 	// auto looks at held receipts once at start: a scheme learned before a
 	// restart is in the store.
-	return &receiptQueue{format: format, wake: make(chan struct{}, 1), resolve: format == store.IDFormatAuto}, nil
+	auto := format == store.IDFormatAuto
+	return &receiptQueue{format: format, wake: make(chan struct{}, 1), resolve: auto, learning: auto, heldSeen: auto}, nil
 }
 
 func (q *receiptQueue) push(r *writeReq) bool {
@@ -223,7 +234,9 @@ func (e *Engine) writeWait(r *writeReq) (*store.ChangeResult, error) {
 func (e *Engine) writer() {
 	defer close(e.writerDone)
 	var batch []*writeReq
-	tick := time.NewTicker(time.Second)
+	// Syncs, and passes over held receipts while auto learns, at most a
+	// second apart (more often when EarlyHold is short, so they vote first).
+	tick := time.NewTicker(min(time.Second, e.earlyHold/4))
 	defer tick.Stop()
 	dirty := false
 	for {
@@ -233,6 +246,9 @@ func (e *Engine) writer() {
 		}
 		select {
 		case <-tick.C:
+			if e.rcpt.learning && e.rcpt.heldSeen && !e.rcpt.resolve {
+				e.rcpt.resolve, e.rcpt.from = true, nil
+			}
 			if dirty {
 				if err := e.db.Sync(); err != nil {
 					e.log.Error("sync store", slog.Any(logError, err))
@@ -290,7 +306,7 @@ func (e *Engine) flush(batch []*writeReq) {
 		rs = append(rs, r.receipts...)
 	}
 	opts := store.SaveOptions{DayOf: e.dayOf, MatchTTL: e.receiptTimeout + e.earlyHold + 24*time.Hour,
-		IDFormat: e.rcpt.format, ResolveHeld: e.rcpt.resolve, ResolveFrom: e.rcpt.from}
+		IDFormat: e.rcpt.format, ResolveHeld: e.rcpt.resolve, ResolveFrom: e.rcpt.from, VoteBefore: e.now().Add(-min(voteAge, e.earlyHold/4))}
 	var res *store.ChangeResult
 	var err error
 	for attempt := 0; attempt < 5; attempt++ {
@@ -357,6 +373,16 @@ func (e *Engine) matchResult(res *store.ChangeResult, resolving bool) {
 			e.events.ReceiptReceived(ReceiptUnmatched)
 		}
 		e.log.Warn("held receipts for ids given to several messages dropped", slog.Int(logCount, res.Unmatched))
+	}
+	if e.rcpt.learning {
+		if res.Scheme != "" {
+			e.rcpt.learning = false
+		}
+		for _, o := range res.Receipts {
+			if o == ReceiptHeld {
+				e.rcpt.heldSeen = true
+			}
+		}
 	}
 	switch {
 	case res.Learned != "":

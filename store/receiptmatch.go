@@ -55,9 +55,16 @@ const (
 
 var prefixScheme = []byte("mx/scheme")
 
-// Learning: auto adopts a scheme once this many receipts matched one message
-// in that form only, with at most one vote in ten for the other forms.
-const learnVotes = 5
+// Learning: each receipt that matches a part in some form, while auto has not
+// learned the scheme, is a vote: a hit for every form that finds a part, a
+// miss for every other (under the SMSC's real scheme a receipt always finds
+// its part, unless it overtook its submit_sm_resp). auto adopts a scheme with
+// at least learnHits hits and at most one miss in ten, once every other scheme
+// has at least learnMisses misses more than three times its own.
+const (
+	learnHits   = 5
+	learnMisses = 3
+)
 
 type scheme uint8
 
@@ -202,10 +209,10 @@ type Collision struct {
 // matchState is a transaction's view of the id scheme and the message whose
 // ids are being recorded (not yet written).
 type matchState struct {
-	loaded  bool
-	learned scheme
-	votes   [nSchemes]uint32
-	dirty   bool
+	loaded       bool
+	learned      scheme
+	hits, misses [nSchemes]uint32
+	dirty        bool
 
 	cur    *msgState // the message being recorded
 	curBid uint64
@@ -230,12 +237,13 @@ func (t *changeTxn) loadScheme() error {
 		return err
 	}
 	return item.Value(func(v []byte) error {
-		if len(v) != 1+4*int(nSchemes) || v[0] >= byte(nSchemes) {
+		if len(v) != 1+8*int(nSchemes) || v[0] >= byte(nSchemes) {
 			return errCorrupt
 		}
 		t.m.learned = scheme(v[0])
-		for i := range t.m.votes {
-			t.m.votes[i] = binary.BigEndian.Uint32(v[1+4*i:])
+		for i := range nSchemes {
+			t.m.hits[i] = binary.BigEndian.Uint32(v[1+8*i:])
+			t.m.misses[i] = binary.BigEndian.Uint32(v[5+8*i:])
 		}
 		return nil
 	})
@@ -247,8 +255,8 @@ func (t *changeTxn) saveScheme() error {
 		return nil
 	}
 	v := []byte{byte(t.m.learned)}
-	for _, n := range t.m.votes {
-		v = binary.BigEndian.AppendUint32(v, n)
+	for i := range nSchemes {
+		v = binary.BigEndian.AppendUint32(binary.BigEndian.AppendUint32(v, t.m.hits[i]), t.m.misses[i])
 	}
 	return t.txn.Set(prefixScheme, v)
 }
@@ -272,21 +280,46 @@ func (t *changeTxn) schemes() ([]scheme, error) {
 	return []scheme{schemeExact, schemeHexDec, schemeDecHex}, nil
 }
 
-// vote counts a receipt that matched one awaiting part in form sc only, and
-// learns sc when it is clear.
-func (t *changeTxn) vote(sc scheme) {
-	t.m.votes[sc]++
-	t.m.dirty = true
-	var others uint32
-	for i, n := range t.m.votes {
-		if scheme(i) != sc {
-			others += n
+// vote counts a receipt's hits and misses per scheme (undoing its earlier
+// vote, old, when it had one) and learns a scheme when the votes are clear.
+// It returns the receipt's vote to keep with it. Only receipts held for a
+// while vote (SaveOptions.VoteBefore): one that has just overtaken its
+// submit_sm_resp could find another message in a wrong form.
+func (t *changeTxn) vote(hits [nSchemes]bool, old uint8) uint8 {
+	v := uint8(earlyVoted)
+	for sc := schemeExact; sc < nSchemes; sc++ {
+		if old&earlyVoted != 0 {
+			if old&(1<<sc) != 0 {
+				t.m.hits[sc]--
+			} else {
+				t.m.misses[sc]--
+			}
+		}
+		if hits[sc] {
+			t.m.hits[sc]++
+			v |= 1 << sc
+		} else {
+			t.m.misses[sc]++
 		}
 	}
-	if t.m.votes[sc] >= learnVotes && others*10 <= t.m.votes[sc] {
-		t.m.learned = sc
-		t.res.Learned = sc.String()
+	t.m.dirty = true
+	for sc := schemeExact; sc < nSchemes; sc++ {
+		if t.m.hits[sc] < learnHits || t.m.misses[sc]*10 > t.m.hits[sc] {
+			continue
+		}
+		clear := true
+		for o := schemeExact; o < nSchemes; o++ {
+			if o != sc && t.m.misses[o] < learnMisses+3*t.m.misses[sc] {
+				clear = false
+			}
+		}
+		if clear {
+			t.m.learned = sc
+			t.res.Learned = sc.String()
+			break
+		}
 	}
+	return v
 }
 
 // state is the state of bid/idx as this transaction sees it.
@@ -359,7 +392,7 @@ func (t *changeTxn) recordIDs(bid uint64, idx uint32, s *msgState) error {
 			if err != nil {
 				return err
 			} else if held {
-				if _, err := t.resolve(&r, true); err != nil {
+				if _, err := t.resolve(&r, true, false); err != nil {
 					return err
 				}
 			}
@@ -417,8 +450,8 @@ type found struct {
 	kind  lookupKind
 	tg    target
 	s     *msgState
-	sc    scheme // the form that found it; schemeNone when several did
-	forms int    // how many forms the receipt id has
+	forms int            // how many distinct forms the receipt id has
+	hits  [nSchemes]bool // the schemes whose form finds a part
 }
 
 // lookup finds the part a receipt id belongs to in the allowed forms.
@@ -430,19 +463,21 @@ func (t *changeTxn) lookup(id string) (found, error) {
 	if err != nil {
 		return f, err
 	}
-	seen := make([]string, 0, 3)
+	var keys [nSchemes]string
+	shared := false
 outer:
 	for _, sc := range scs {
 		key, ok := submitForm(sc, id)
 		if !ok {
 			continue
 		}
-		for _, k := range seen {
-			if k == key { // e.g. "7": the same in every form
+		keys[sc] = key
+		for o := range nSchemes {
+			if scheme(o) != sc && keys[o] == key { // e.g. "7": the same in every form
+				f.hits[sc] = f.hits[o]
 				continue outer
 			}
 		}
-		seen = append(seen, key)
 		f.forms++
 		ents, err := t.entries(key)
 		if err != nil {
@@ -457,18 +492,23 @@ outer:
 			if !live(s, e.part, key) {
 				continue
 			}
-			n++
-			if n > 1 {
-				return found{kind: foundShared}, nil
+			f.hits[sc] = true
+			if n++; n > 1 {
+				shared = true
+				continue
 			}
 			switch {
 			case f.kind == foundNone:
-				f.kind, f.tg, f.s, f.sc = foundOne, e, s, sc
-			case f.kind == foundOne && f.tg == e:
-				f.sc = schemeNone
-			default:
+				f.kind, f.tg, f.s = foundOne, e, s
+			case f.tg != e:
 				f.kind = foundSeveral
 			}
+		}
+	}
+	if shared {
+		f.kind = foundSeveral
+		if f.forms == 1 {
+			f.kind = foundShared
 		}
 	}
 	return f, nil
@@ -484,55 +524,59 @@ func (t *changeTxn) receipt(r *ReceiptIn) (string, error) {
 	if held {
 		return ReceiptDuplicate, nil
 	}
-	return t.resolve(r, false)
+	return t.resolve(r, false, false)
 }
 
 // resolve applies r if it can be told apart, else holds it under mr/ (or
-// drops it when its id is shared). held says it is under mr/ already.
-func (t *changeTxn) resolve(r *ReceiptIn, held bool) (string, error) {
+// drops it when its id is shared). held says it is under mr/ already; vote
+// lets it vote for a scheme (see vote).
+func (t *changeTxn) resolve(r *ReceiptIn, held, vote bool) (string, error) {
 	f, err := t.lookup(r.ID)
 	if err != nil {
 		return "", err
 	}
-	hold := func(outcome string, voted bool) (string, error) {
-		if held && (!voted || r.voted) {
+	votedNow := false
+	hold := func(outcome string) (string, error) {
+		if held && !votedNow {
 			return outcome, nil
 		}
-		r.voted = r.voted || voted
 		return outcome, putEarly(t.txn, r)
+	}
+	if f.forms > 1 { // auto, before it has learned the scheme
+		if f.kind == foundNone {
+			return hold(ReceiptEarly)
+		}
+		if vote {
+			if v := t.vote(f.hits, r.vote); v != r.vote {
+				r.vote, votedNow = v, true
+			}
+		}
+		if t.m.learned == schemeNone {
+			return hold(ReceiptHeld)
+		}
+		if f, err = t.lookup(r.ID); err != nil { // in the learned form only
+			return "", err
+		}
 	}
 	switch f.kind {
 	case foundNone:
-		return hold(ReceiptEarly, false)
+		return hold(ReceiptEarly)
+	case foundSeveral:
+		return hold(ReceiptHeld)
 	case foundShared:
-		t.res.Unmatched++
-		if held {
+		if held { // counted here: the caller of a fresh receipt counts its outcome
+			t.res.Unmatched++
 			return ReceiptUnmatched, t.txn.Delete(earlyKey(prefixEarly, r.ID))
 		}
 		return ReceiptUnmatched, nil
-	case foundSeveral:
-		return hold(ReceiptHeld, false)
-	}
-	if !awaiting(f.s, f.tg.part) {
-		if held {
-			return ReceiptDuplicate, t.txn.Delete(earlyKey(prefixEarly, r.ID))
-		}
-		return ReceiptDuplicate, nil
-	}
-	if f.forms > 1 { // auto before it has learned the scheme
-		if r.voted || f.sc == schemeNone {
-			return hold(ReceiptHeld, false)
-		}
-		t.vote(f.sc)
-		if t.m.learned == schemeNone {
-			return hold(ReceiptHeld, true)
-		}
-		// Learned from this very receipt: f is in the learned form.
 	}
 	if held {
 		if err := t.txn.Delete(earlyKey(prefixEarly, r.ID)); err != nil {
 			return "", err
 		}
+	}
+	if !awaiting(f.s, f.tg.part) {
+		return ReceiptDuplicate, nil
 	}
 	return ReceiptMatched, t.apply(f.tg, f.s, r)
 }
@@ -551,12 +595,12 @@ func (t *changeTxn) apply(tg target, s *msgState, r *ReceiptIn) error {
 	return t.put(tg.bid, tg.idx, s)
 }
 
-// resolveHeld looks again at up to max held receipts from key from on, now
-// that the scheme is learned, and returns where to go on (nil at the end).
-func (t *changeTxn) resolveHeld(from []byte, max int) ([]byte, error) {
-	scs, err := t.schemes()
-	if err != nil || len(scs) > 1 {
-		return nil, err // nothing to resolve until a scheme is known
+// resolveHeld looks again at up to max held receipts from key from on, and
+// returns where to go on (nil at the end). Before auto has learned the
+// scheme, those received before voteBefore vote.
+func (t *changeTxn) resolveHeld(from []byte, max int, voteBefore time.Time) ([]byte, error) {
+	if _, err := t.schemes(); err != nil {
+		return nil, err
 	}
 	var rs []ReceiptIn
 	var next []byte
@@ -582,24 +626,21 @@ func (t *changeTxn) resolveHeld(from []byte, max int) ([]byte, error) {
 	}
 	it.Close()
 	for i := range rs {
-		if _, err := t.resolve(&rs[i], true); err != nil {
+		if _, err := t.resolve(&rs[i], true, rs[i].At.Before(voteBefore)); err != nil {
 			return nil, err
 		}
 	}
 	return next, nil
 }
 
-// Held receipt value: received (ms, 8 bytes), an optional flags byte (below
-// 0x20, so older values without it still read), the stat.
+// Held receipt value: received (ms, 8 bytes), an optional vote byte (below
+// 0x20, so older values without it still read: earlyVoted | hits<<1, see
+// vote), the stat.
 const earlyVoted = 0x01
 
 func putEarly(txn *badger.Txn, r *ReceiptIn) error {
 	v := binary.BigEndian.AppendUint64(nil, uint64(r.At.UnixMilli()))
-	var flags byte
-	if r.voted {
-		flags |= earlyVoted
-	}
-	v = append(v, flags)
+	v = append(v, r.vote) // below 0x20
 	return txn.Set(earlyKey(prefixEarly, r.ID), append(v, r.Stat...))
 }
 
@@ -610,7 +651,7 @@ func decodeEarly(id string, v []byte, r *ReceiptIn) error {
 	*r = ReceiptIn{ID: id, At: time.UnixMilli(int64(binary.BigEndian.Uint64(v)))}
 	v = v[8:]
 	if len(v) > 0 && v[0] < 0x20 {
-		r.voted = v[0]&earlyVoted != 0
+		r.vote = v[0]
 		v = v[1:]
 	}
 	r.Stat = campaignd.MessageState(v)

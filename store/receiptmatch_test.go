@@ -56,6 +56,34 @@ func (h *matchHarness) receipt(id string, stat campaignd.MessageState) string {
 	return h.save(nil, []store.ReceiptIn{{ID: id, Stat: stat, At: time.Now()}}).Receipts[0]
 }
 
+// scan runs passes over the held receipts, letting every one vote, until a
+// pass ends with the scheme known and nothing left to look at; it returns
+// the scheme learned on the way.
+func (h *matchHarness) scan() string {
+	h.t.Helper()
+	opt := h.opt
+	defer func() { h.opt = opt }()
+	h.opt.ResolveHeld, h.opt.VoteBefore = true, time.Now().Add(time.Hour)
+	learned := ""
+	for pass := 0; pass < 10; pass++ {
+		h.opt.ResolveFrom = nil
+		for {
+			h.save(nil, nil)
+			if h.res.Learned != "" {
+				learned = h.res.Learned
+			}
+			if h.res.ResolveNext == nil {
+				break
+			}
+			h.opt.ResolveFrom = h.res.ResolveNext
+		}
+		if learned != "" && h.res.Learned == "" {
+			break
+		}
+	}
+	return learned
+}
+
 func (h *matchHarness) state(idx uint32) campaignd.MessageState {
 	h.t.Helper()
 	st, _, err := h.db.MessageState(h.b.ID, idx)
@@ -141,26 +169,18 @@ func TestAutoLearnsAndResolvesHeld(t *testing.T) {
 	}
 	stat := func(i int) campaignd.MessageState { return []campaignd.MessageState{dlv, und}[i%2] }
 	// 1000 is ambiguous (1000 = 0x3E8 in decimal), and so is 3E8 (hex for
-	// decimal 1000); the others vote.
+	// decimal 1000); until auto has learned, every receipt is held.
 	for _, i := range []int{1, 0, 2, 3, 4, 5, 6} {
-		out := h.receipt(ids[i], stat(i))
-		learned := h.res.Learned
-		if i == 6 {
-			if out != store.ReceiptMatched || learned != store.IDFormatExact {
-				t.Fatalf("fifth vote: %s, learned %q", out, learned)
-			}
-		} else if out != store.ReceiptHeld || learned != "" {
-			t.Fatalf("receipt %s: %s, learned %q", ids[i], out, learned)
+		if out := h.receipt(ids[i], stat(i)); out != store.ReceiptHeld {
+			t.Fatalf("receipt %s before learning: %s", ids[i], out)
 		}
+	}
+	h.wantStates(sub, sub, sub, sub, sub, sub, sub, sub, sub)
+	if learned := h.scan(); learned != store.IDFormatExact {
+		t.Fatalf("learned %q", learned)
 	}
 	if sc, _ := h.db.IDScheme(); sc != store.IDFormatExact {
 		t.Fatalf("IDScheme = %q", sc)
-	}
-	h.wantStates(sub, sub, sub, sub, sub, sub, stat(6), sub, sub)
-	h.opt.ResolveHeld = true
-	h.save(nil, nil)
-	if h.res.ResolveNext != nil {
-		t.Fatalf("ResolveNext = %q", h.res.ResolveNext)
 	}
 	h.wantStates(stat(0), stat(1), stat(2), stat(3), stat(4), stat(5), stat(6), sub, sub)
 	if out := h.receipt("3ee", dlv); out != store.ReceiptMatched {
@@ -259,7 +279,7 @@ func TestManyHexIDsLate(t *testing.T) {
 		i := (k * 2003) % n // a permutation: 2003 is prime to 5000
 		rs = append(rs, store.ReceiptIn{ID: fmt.Sprintf("%x", 0x3E0+i), Stat: stat(i), At: time.Now()})
 		if len(rs) == 250 || k == n-1 {
-			h.opt.ResolveHeld = true
+			h.opt.ResolveHeld, h.opt.VoteBefore = true, time.Now().Add(time.Hour)
 			h.save(nil, rs)
 			for h.res.ResolveNext != nil {
 				h.opt.ResolveFrom = h.res.ResolveNext
@@ -281,5 +301,58 @@ func TestManyHexIDsLate(t *testing.T) {
 	}
 	if n, _, _ := h.db.ExpireEarlyReceipts(time.Now().Add(time.Hour)); n != 0 {
 		t.Fatalf("%d receipts still held", n)
+	}
+}
+
+// A small decimal counter: ids 10–20 are nearly all ambiguous one by one
+// (16 is 0x10 in decimal, 10 is hex for 16), yet the misses of the other
+// forms teach auto the scheme, and every receipt ends on its own message.
+func TestAutoLearnsFromMisses(t *testing.T) {
+	for _, tt := range []struct {
+		name    string
+		resp    func(int) string
+		receipt func(int) string
+		want    string
+	}{
+		{"decimal", func(n int) string { return fmt.Sprint(n) }, func(n int) string { return fmt.Sprint(n) }, store.IDFormatExact},
+		{"hex-decimal", func(n int) string { return fmt.Sprintf("%X", n) }, func(n int) string { return fmt.Sprint(n) }, store.IDFormatSubmitHexReceiptDecimal},
+		{"decimal-hex", func(n int) string { return fmt.Sprint(n) }, func(n int) string { return fmt.Sprintf("%x", n) }, store.IDFormatSubmitDecimalReceiptHex},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			const n = 40
+			h := newMatchHarness(t, n, store.IDFormatAuto)
+			// The second half's receipts overtake their submit_sm_resp: some
+			// of them find a message of the first half in a wrong form.
+			for i := 0; i < n/2; i++ {
+				h.submit(uint32(i), tt.resp(i+1))
+			}
+			stat := func(i int) campaignd.MessageState {
+				return []campaignd.MessageState{dlv, und, campaignd.StateExpired}[i%3]
+			}
+			learned := ""
+			for i := n - 1; i >= 0; i-- {
+				h.receipt(tt.receipt(i+1), stat(i))
+				if h.res.Learned != "" {
+					learned = h.res.Learned
+				}
+			}
+			for i := n / 2; i < n; i++ {
+				h.submit(uint32(i), tt.resp(i+1))
+				if h.res.Learned != "" {
+					learned = h.res.Learned
+				}
+			}
+			if learned != "" {
+				t.Fatalf("learned %q from receipts that had not waited", learned)
+			}
+			if learned = h.scan(); learned != tt.want {
+				t.Fatalf("learned %q, want %q", learned, tt.want)
+			}
+			for i := 0; i < n; i++ {
+				if got := h.state(uint32(i)); got != stat(i) {
+					t.Errorf("message %d: %s, want %s", i, got, stat(i))
+				}
+			}
+		})
 	}
 }

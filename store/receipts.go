@@ -60,7 +60,7 @@ type ReceiptIn struct {
 	Stat campaignd.MessageState
 	At   time.Time // when it was received: the settle time
 
-	voted bool // held under mr/ after voting for an id scheme
+	vote uint8 // held under mr/ after voting for an id scheme: earlyVoted | hits<<1
 }
 
 // Settled is a message that reached a final (or cancelled) state in a
@@ -80,8 +80,9 @@ type ChangeResult struct {
 	// Touched lists the broadcasts whose counts changed.
 	Touched []uint64
 
-	// Learned is the id scheme auto learned in this call ("" if none).
-	Learned string
+	// Learned is the id scheme auto learned in this call ("" if none);
+	// Scheme is the one known after it (IDFormatAuto: "" until learned).
+	Learned, Scheme string
 	// Collisions lists ids given to a part while another part awaiting a
 	// receipt had them.
 	Collisions []Collision
@@ -105,6 +106,10 @@ type SaveOptions struct {
 	// where to go on.
 	ResolveHeld bool
 	ResolveFrom []byte
+	// VoteBefore: while auto has not learned the SMSC's id scheme, held
+	// receipts received before it vote during ResolveHeld. Leave receipts
+	// time to have their submit_sm_resp recorded.
+	VoteBefore time.Time
 }
 
 // SaveChanges applies the engine's changes and then the receipts in one
@@ -133,9 +138,15 @@ func (db *DB) SaveChanges(cs []Change, rs []ReceiptIn, o SaveOptions) (*ChangeRe
 		}
 		if o.ResolveHeld {
 			var err error
-			if res.ResolveNext, err = t.resolveHeld(o.ResolveFrom, resolveBatch); err != nil {
+			if res.ResolveNext, err = t.resolveHeld(o.ResolveFrom, resolveBatch, o.VoteBefore); err != nil {
 				return err
 			}
+		}
+		if o.IDFormat == "" || o.IDFormat == IDFormatAuto {
+			if err := t.loadScheme(); err != nil {
+				return err
+			}
+			res.Scheme = t.m.learned.String()
 		}
 		if err := t.saveScheme(); err != nil {
 			return err
