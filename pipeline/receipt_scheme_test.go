@@ -157,3 +157,36 @@ func TestIDNormalisationAgrees(t *testing.T) {
 		}
 	}
 }
+
+// collEvents counts id collisions on top of recEvents.
+type collEvents struct {
+	*recEvents
+	n atomic.Int32
+}
+
+func (e *collEvents) ReceiptIDCollision() { e.n.Add(1) }
+
+// An SMSC that gives one id to several messages awaiting receipts: each
+// collision is counted, and a receipt for that id settles none of them.
+func TestIDCollisionCountedNeverGuessed(t *testing.T) {
+	var ce *collEvents
+	s := &fakeSender{}
+	s.SubmitFn = func(ctx context.Context, m pipeline.OutMessage) ([]string, error) { return []string{"0077"}, nil }
+	h := newHarness(t, nil, s, func(o *pipeline.EngineOptions) {
+		ce = &collEvents{recEvents: o.Events.(*recEvents)}
+		o.Events, o.MessageIDFormat = ce, store.IDFormatExact
+	}).start(t)
+	b := mustBroadcast(t, h.db, 3, nil)
+	h.mustAct(t, b.ID, campaignd.ActionSend, time.Time{})
+	h.waitStatus(t, b.ID, campaignd.StatusCompleted)
+	if n := ce.n.Load(); n != 3 { // the second message collides with the first, the third with both
+		t.Fatalf("%d collisions counted", n)
+	}
+	h.receipt(t, "77", "DELIVRD")
+	if got := h.broadcast(t, b.ID); got.Counts.Submitted != 3 {
+		t.Fatalf("counts = %+v", got.Counts)
+	}
+	if h.events.Receipts(pipeline.ReceiptUnmatched) != 1 {
+		t.Fatalf("receipt events = %v", h.events.receipts)
+	}
+}
