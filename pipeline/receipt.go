@@ -377,6 +377,9 @@ func (e *Engine) matchResult(res *store.ChangeResult, resolving bool) {
 	if e.rcpt.learning {
 		if res.Scheme != "" {
 			e.rcpt.learning = false
+			if res.Learned == "" {
+				e.log.Info("smsc message id scheme learned before", slog.String("scheme", res.Scheme))
+			}
 		}
 		for _, o := range res.Receipts {
 			if o == ReceiptHeld {
