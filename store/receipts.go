@@ -56,7 +56,7 @@ type Change struct {
 
 // ReceiptIn is one delivery receipt to apply.
 type ReceiptIn struct {
-	ID   string // normalised SMSC message id
+	ID   string // SMSC message id as the receipt gave it (CanonicalID is applied)
 	Stat campaignd.MessageState
 	At   time.Time // when it was received: the settle time
 
