@@ -144,7 +144,10 @@ func TestFailedReceiptWriteAsksForRedelivery(t *testing.T) {
 	if got.Counts.Delivered != 1 {
 		t.Fatalf("counts %+v", got.Counts)
 	}
-	if st := env.sim.Stats(); st.ReceiptsNacked < 1 || st.ReceiptsAcked != 1 {
+	testenv.Eventually(t, 20*time.Second, "the redelivered receipt acknowledged", func() bool {
+		return env.sim.Stats().ReceiptsAcked == 1
+	})
+	if st := env.sim.Stats(); st.ReceiptsNacked < 1 {
 		t.Fatalf("sim stats %+v", st)
 	}
 }
