@@ -36,6 +36,8 @@ type Metrics struct {
 	lastPushSuccess  prometheus.Gauge
 	broadcastsByStat func() map[string]int
 	webLogins        *prometheus.CounterVec
+
+	receiptIDCollisions prometheus.Counter
 }
 
 // New returns a Metrics with Go and process collectors registered.
@@ -69,7 +71,7 @@ func New(broadcasts func() map[string]int) *Metrics {
 	m.bound = gauge("smpp_bound", "1 while the SMPP session is bound, else 0.")
 	m.windowInUse = gauge("smpp_window_in_use", "submit_sm awaiting a response.")
 	m.settled = counterVec("messages_settled_total", "Messages that reached a final status, by status.", "status")
-	m.receipts = counterVec("receipts_total", "Delivery receipts by outcome: matched, early, duplicate, unmatched.", "outcome")
+	m.receipts = counterVec("receipts_total", "Delivery receipts by outcome: matched, early, duplicate, held, unmatched.", "outcome")
 	m.duplicates = prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "duplicates_after_crash_total",
 		Help: "Messages that may have been sent twice because they were in flight at a crash."})
 	m.reg.MustRegister(m.duplicates)
@@ -81,6 +83,9 @@ func New(broadcasts func() map[string]int) *Metrics {
 	m.lastPushSuccess = gauge("report_last_push_success_timestamp_seconds", "Unix time of the last successful report push.")
 	m.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.reg.MustRegister(broadcastCollector{m})
+	m.receiptIDCollisions = prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "receipt_id_collisions_total",
+		Help: "SMSC message ids given to a message while another one awaiting a receipt had them (their receipts are not matched)."})
+	m.reg.MustRegister(m.receiptIDCollisions)
 
 	// Pre-create the common label values so every documented series exists
 	// from the first scrape.
@@ -96,7 +101,7 @@ func New(broadcasts func() map[string]int) *Metrics {
 	for _, r := range []string{"ok", "throttled", "temporary", "rejected", "timeout", "not_bound"} {
 		m.submits.WithLabelValues(r)
 	}
-	for _, r := range []string{"matched", "early", "duplicate", "unmatched"} {
+	for _, r := range []string{"matched", "early", "duplicate", "held", "unmatched"} {
 		m.receipts.WithLabelValues(r)
 	}
 	for _, r := range []string{"ok", "error"} {
@@ -217,6 +222,14 @@ func (m *Metrics) MessageSettled(status string) {
 func (m *Metrics) ReceiptReceived(outcome string) {
 	if m != nil {
 		m.receipts.WithLabelValues(outcome).Inc()
+	}
+}
+
+// ReceiptIDCollision counts an SMSC message id given to two messages
+// awaiting receipts.
+func (m *Metrics) ReceiptIDCollision() {
+	if m != nil {
+		m.receiptIDCollisions.Inc()
 	}
 }
 

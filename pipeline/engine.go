@@ -126,6 +126,9 @@ type EngineOptions struct {
 	// Now and After are the clock (default time.Now, time.After).
 	Now   func() time.Time
 	After func(time.Duration) <-chan time.Time
+	// MessageIDFormat is smpp.message_id_format: the forms a receipt's id
+	// is looked up in (store.IDFormats). Default "auto".
+	MessageIDFormat string
 	// BatchSize caps the changes written in one transaction. Default 256.
 	BatchSize int
 	Logger    *slog.Logger
@@ -216,6 +219,7 @@ type Engine struct {
 	earlyArmed   bool
 	completing   map[uint64]completion
 	writes       chan *writeReq
+	rcpt         *receiptQueue // receipts for the writer, from the SMPP readers
 	writerCtx    context.Context
 	writerDone   chan struct{}
 	closed       chan struct{}
@@ -299,6 +303,10 @@ func NewEngine(o EngineOptions) (*Engine, error) {
 	if o.Events == nil {
 		o.Events = nopEvents{}
 	}
+	rcpt, err := newReceiptQueue(o.MessageIDFormat)
+	if err != nil {
+		return nil, err
+	}
 	win, err := ParseSendWindow(o.SendWindow, o.Location)
 	if err != nil {
 		return nil, err
@@ -314,7 +322,7 @@ func NewEngine(o EngineOptions) (*Engine, error) {
 		receiptTimeout: o.ReceiptTimeout, earlyHold: o.EarlyHold, batchSize: o.BatchSize,
 		sweepEvery: max(time.Second, o.ReceiptTimeout/100),
 		runs:       map[uint64]*run{}, wake: make(chan struct{}), completing: map[uint64]completion{},
-		writes: make(chan *writeReq, 4*workers),
+		writes: make(chan *writeReq, 4*workers), rcpt: rcpt,
 	}
 	e.wheel.Handle(TimerBroadcast, e.onBroadcastTimer)
 	e.wheel.Handle(TimerRetry, e.onRetryTimer)

@@ -54,6 +54,7 @@ type smppConfig struct {
 	sim    smpp.SimOptions
 	client smpp.Options
 	engine func(*pipeline.EngineOptions)
+	store  func(*store.DB) pipeline.Store // wraps the store the engine uses; nil: the store itself
 }
 
 func startSMPP(tb testing.TB, cfg smppConfig) *smppEnv {
@@ -77,9 +78,9 @@ func startSMPP(tb testing.TB, cfg smppConfig) *smppEnv {
 	ready := make(chan struct{})
 	co := cfg.client
 	co.Addr, co.SystemID, co.Password = env.sim.Addr(), "campaignd", "x"
-	co.OnReceipt = func(r smpp.Receipt) error {
+	co.OnReceiptAck = func(r smpp.Receipt, ack func(error)) {
 		<-ready
-		return eng.Load().HandleReceipt(pipeline.Receipt{MessageID: r.MessageID, Stat: r.Stat, DoneAt: r.DoneAt})
+		eng.Load().QueueReceipt(pipeline.Receipt{MessageID: r.MessageID, Stat: r.Stat, DoneAt: r.DoneAt}, ack)
 	}
 	co.OnBound = func(bool) {
 		if e := eng.Load(); e != nil {
@@ -88,7 +89,11 @@ func startSMPP(tb testing.TB, cfg smppConfig) *smppEnv {
 	}
 	env.client = smpp.New(co)
 	env.wheel = pipeline.NewWheel(db, pipeline.WheelOptions{})
-	eo := pipeline.EngineOptions{Store: db, Sender: smppSender{env.client}, Wheel: env.wheel,
+	var st pipeline.Store = db
+	if cfg.store != nil {
+		st = cfg.store(db)
+	}
+	eo := pipeline.EngineOptions{Store: st, Sender: smppSender{env.client}, Wheel: env.wheel,
 		Window: max(co.Window, 10), TPS: co.TPS, ResponseTimeout: co.ResponseTimeout, Location: time.UTC,
 		RetryBackoff: 20 * time.Millisecond, Events: env.events}
 	if cfg.engine != nil {
@@ -207,7 +212,7 @@ func TestSMPPSendsAndSettlesEveryMessage(t *testing.T) {
 	if dups := env.checkEveryMessage(t, b, 1); dups != 0 {
 		t.Fatalf("%d duplicates without any fault", dups)
 	}
-	if env.events.Receipts("matched")+env.events.Receipts("early") != 1000 {
+	if env.events.Receipts("matched")+env.events.Receipts("early")+env.events.Receipts("held") != 1000 || env.events.Receipts("unmatched") != 0 {
 		t.Fatalf("receipt events = %v", env.events.receipts)
 	}
 }

@@ -140,6 +140,12 @@ type Options struct {
 	// deliver_sm_resp is sent after it returns: ESME_ROK on nil, ESME_RX_T_APPN (0x64) on an error so the
 	// SMSC redelivers. Keep it short: submit responses on a transceiver wait behind it.
 	OnReceipt func(Receipt) error
+	// OnReceiptAck, when set, is used instead of OnReceipt: it is called on the reader and must not
+	// block; it calls ack exactly once, from any goroutine, when the receipt is durable (nil: the
+	// deliver_sm_resp says ESME_ROK) or could not be stored (an error: ESME_RX_T_APPN, so the SMSC
+	// redelivers). The reader goes on at once, so submit responses never wait behind a receipt. If
+	// the session is gone by then, no response is sent and the SMSC delivers the receipt again.
+	OnReceiptAck func(r Receipt, ack func(error))
 
 	OnBound func(bound bool) // called when Bound changes
 	Events  Events           // may be nil
@@ -498,8 +504,9 @@ func (c *Client) result(r submitResult, start time.Time) (string, error) {
 	return "", e
 }
 
-// handleDeliver answers a deliver_sm: receipts go to OnReceipt first; other messages (MO) are acked.
-func (c *Client) handleDeliver(d *pdu.DeliverSM) pdu.PDU {
+// handleDeliver answers a deliver_sm: receipts go to OnReceiptAck (answered later, nil returned) or
+// OnReceipt first; other messages (MO) are acked.
+func (c *Client) handleDeliver(s *session, d *pdu.DeliverSM) pdu.PDU {
 	resp := d.GetResponse()
 	if d.EsmClass&esmReceipt == 0 {
 		return resp
@@ -509,6 +516,21 @@ func (c *Client) handleDeliver(d *pdu.DeliverSM) pdu.PDU {
 		c.log.Warn("unreadable delivery receipt acknowledged", slog.String(logText, r.Raw))
 		return resp
 	}
+	if c.opts.OnReceiptAck != nil {
+		var once atomic.Bool
+		c.opts.OnReceiptAck(r, func(err error) {
+			if !once.CompareAndSwap(false, true) {
+				return
+			}
+			if err != nil {
+				c.log.Warn("receipt not stored, asking for redelivery",
+					slog.String(logMsgID, r.MessageID), slog.String(logStat, r.Stat), slog.Any(logError, err))
+				resp.(*pdu.DeliverSMResp).CommandStatus = data.ESME_RX_T_APPN
+			}
+			s.sendResp(resp)
+		})
+		return nil
+	}
 	if c.opts.OnReceipt != nil {
 		if err := c.opts.OnReceipt(r); err != nil {
 			c.log.Warn("receipt not stored, asking for redelivery",
@@ -517,6 +539,19 @@ func (c *Client) handleDeliver(d *pdu.DeliverSM) pdu.PDU {
 		}
 	}
 	return resp
+}
+
+// sendResp writes a response decided after the reader moved on (a receipt's deliver_sm_resp, once
+// the receipt is durable). A session that has ended drops it: the SMSC delivers the receipt again.
+func (s *session) sendResp(p pdu.PDU) {
+	select {
+	case <-s.done:
+		return
+	default:
+	}
+	if err := s.gs.Transmitter().Submit(p); err != nil {
+		s.l.c.log.Debug("deliver_sm_resp not sent", slog.Any(logError, err))
+	}
 }
 
 // receiptFromPDU extracts the text and TLVs of a deliver_sm and parses them.
@@ -759,7 +794,7 @@ func (s *session) onPDU(p pdu.PDU) (pdu.PDU, bool) {
 		s.complete(pp.SequenceNumber, submitResult{status: uint32(pp.CommandStatus)})
 		return nil, false
 	case *pdu.DeliverSM:
-		return c.handleDeliver(pp), false
+		return c.handleDeliver(s, pp), false
 	case *pdu.EnquireLink:
 		return pp.GetResponse(), false
 	case *pdu.Unbind:

@@ -1,7 +1,6 @@
 package smpp
 
 import (
-	"math/big"
 	"strconv"
 	"strings"
 	"time"
@@ -30,7 +29,7 @@ const (
 
 // Receipt is a delivery receipt (deliver_sm with esm_class bit 0x04) as parsed by ParseReceipt.
 type Receipt struct {
-	MessageID string    // normalised with NormalizeID
+	MessageID string    // as the SMSC wrote it, normalised with NormalizeID (case, leading zeros)
 	Stat      string    // DELIVRD, UNDELIV, EXPIRED, DELETED, REJECTD, ACCEPTD, UNKNOWN (or ENROUTE)
 	Err       string    // the text's err: field, else the network_error_code TLV as "type:code"; "" if neither
 	DoneAt    time.Time // the text's done date (YYMMDDhhmm[ss]) read as UTC; zero if absent or malformed
@@ -193,52 +192,36 @@ func parseReceiptDate(v string) time.Time {
 	return t
 }
 
-// NormalizeID returns the canonical form of an SMSC message id, so that ids from submit_sm_resp and
-// from receipts compare equal whatever format each uses:
-//
-//   - surrounding spaces and NULs are dropped;
-//   - all decimal digits: the decimal number without leading zeros ("0000012345" → "12345", "000" → "0");
-//   - hexadecimal digits with at least one letter a–f, optionally prefixed 0x: the number in decimal
-//     ("A00000002B" → "687194767403");
-//   - anything else (UUIDs, ids with other characters): lower-cased as is.
-//
-// An SMSC that sends hex ids made only of the digits 0–9 in one place and decimal in another cannot be
-// told apart by any rule; such an id is read as decimal.
+// NormalizeID returns an SMSC message id in the only form free of any assumption about the SMSC:
+// surrounding spaces and NULs dropped, lower-cased, and without leading zeros when it is all
+// hexadecimal digits ("0000012345" → "12345", "000" → "0", "00A3" → "a3"). It never converts between
+// bases: whether a receipt's "1000" is the submit_sm_resp's "3E8" is for the configured
+// smpp.message_id_format to say (store.CanonicalID is the same rule).
 func NormalizeID(id string) string {
 	id = strings.Trim(id, " \t\r\n\x00")
 	if id == "" {
 		return ""
 	}
-	digits, hexOnly := true, true
-	body := id
-	if len(body) > 2 && (body[:2] == "0x" || body[:2] == "0X") {
-		body, digits = body[2:], false
-	}
-	for i := 0; i < len(body); i++ {
-		c := body[i]
+	b := []byte(id)
+	hex := true
+	for i, c := range b {
 		switch {
-		case c >= '0' && c <= '9':
-		case (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'):
-			digits = false
+		case c >= 'A' && c <= 'Z':
+			b[i] = c + 'a' - 'A'
+			if c > 'F' {
+				hex = false
+			}
+		case c >= '0' && c <= '9', c >= 'a' && c <= 'f':
 		default:
-			digits, hexOnly = false, false
+			hex = false
 		}
 	}
-	switch {
-	case digits:
-		t := strings.TrimLeft(id, "0")
-		if t == "" {
-			return "0"
+	if hex {
+		i := 0
+		for i < len(b)-1 && b[i] == '0' {
+			i++
 		}
-		return t
-	case hexOnly:
-		if len(body) <= 15 {
-			v, _ := strconv.ParseUint(body, 16, 64)
-			return strconv.FormatUint(v, 10)
-		}
-		v, _ := new(big.Int).SetString(body, 16)
-		return v.String()
-	default:
-		return strings.ToLower(id)
+		b = b[i:]
 	}
+	return string(b)
 }

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -32,10 +34,24 @@ const (
 
 const (
 	simSystemID       = "campaignd-sim"
-	simHexBase        = 0xA0_0000_0000 // hex ids start with a letter, so NormalizeID reads them as hex
 	simRedeliverAfter = 100 * time.Millisecond
 	simReceiptTextLen = 20
+	simHoldIdle       = time.Second // held receipts go out when no new one came for this long
 )
+
+// Message id schemes of the simulator (SimOptions.IDScheme): how it numbers messages in submit_sm_resp
+// and in receipts (receipted_message_id TLV and the text's id:).
+const (
+	SimIDDecimal    = "decimal"     // a decimal counter everywhere (the default)
+	SimIDHex        = "hex"         // an upper-case hex counter in responses, lower-case in receipts
+	SimIDHexDecimal = "hex-decimal" // hex in submit_sm_resp, the same number in decimal in receipts
+	SimIDDecimalHex = "decimal-hex" // decimal in submit_sm_resp, the same number in hex in receipts
+	SimIDPadded     = "padded"      // zero-padded decimal (10 digits) in responses, unpadded in receipts
+	SimIDUUID       = "uuid"        // UUID-style, upper-case in responses, lower-case in receipts
+)
+
+// SimIDSchemes lists the id schemes.
+var SimIDSchemes = []string{SimIDDecimal, SimIDHex, SimIDHexDecimal, SimIDDecimalHex, SimIDPadded, SimIDUUID}
 
 // SimOptions configures a Simulator.
 type SimOptions struct {
@@ -57,6 +73,14 @@ type SimOptions struct {
 	// TrackDests counts submit_sm per destination in SimStats.PerDest (off by default: the map grows
 	// with every new number).
 	TrackDests bool
+	// IDScheme is how message ids are written (SimIDDecimal when empty); IDStart is the first id of
+	// the counter (default 1).
+	IDScheme string
+	IDStart  uint64
+	// ReceiptBatch, when > 0, holds receipts (after ReceiptDelay) until that many are waiting, or
+	// until none came for a second, or until ReleaseReceipts, and then sends them in random order:
+	// receipts that come long after thousands of later submits, scrambled.
+	ReceiptBatch int
 }
 
 // SimSubmit is a submit_sm as the simulator received it.
@@ -114,6 +138,11 @@ type Simulator struct {
 	queue []queuedReceipt // FIFO: every receipt waits the same ReceiptDelay
 	qwake chan struct{}
 
+	hmu      sync.Mutex
+	held     []*simReceipt // ReceiptBatch: waiting for the batch to fill
+	heldLast time.Time
+	rnd      *rand.Rand
+
 	closeOnce sync.Once
 	closed    chan struct{}
 	wg        sync.WaitGroup
@@ -147,6 +176,10 @@ func NewSimulator(o SimOptions) *Simulator {
 		perDest: make(map[string]int),
 		qwake:   make(chan struct{}, 1),
 		closed:  make(chan struct{}),
+		rnd:     rand.New(rand.NewPCG(1, 2)),
+	}
+	if o.IDStart > 0 {
+		s.nextID.Store(o.IDStart - 1)
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -171,7 +204,62 @@ func (s *Simulator) Open() error {
 		defer s.wg.Done()
 		s.runQueue()
 	}()
+	if s.o.ReceiptBatch > 0 {
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.releaseIdle()
+		}()
+	}
 	return nil
+}
+
+// ValidSimIDScheme reports whether v is an id scheme ("" is the default).
+func ValidSimIDScheme(v string) bool {
+	return v == "" || slices.Contains(SimIDSchemes, v)
+}
+
+// ReleaseReceipts sends every receipt held for ReceiptBatch now, in random order.
+func (s *Simulator) ReleaseReceipts() {
+	s.hmu.Lock()
+	h := s.held
+	s.held = nil
+	s.rnd.Shuffle(len(h), func(i, j int) { h[i], h[j] = h[j], h[i] })
+	s.hmu.Unlock()
+	for _, r := range h {
+		s.deliver(r)
+	}
+}
+
+// hold keeps r for a batch, releasing the batch once full.
+func (s *Simulator) hold(r *simReceipt) {
+	s.hmu.Lock()
+	s.held = append(s.held, r)
+	s.heldLast = time.Now()
+	full := len(s.held) >= s.o.ReceiptBatch
+	s.hmu.Unlock()
+	if full {
+		s.ReleaseReceipts()
+	}
+}
+
+// releaseIdle sends held receipts once none came for simHoldIdle, so a last partial batch goes out.
+func (s *Simulator) releaseIdle() {
+	t := time.NewTicker(simHoldIdle / 4)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.closed:
+			return
+		case <-t.C:
+		}
+		s.hmu.Lock()
+		idle := len(s.held) > 0 && time.Since(s.heldLast) >= simHoldIdle
+		s.hmu.Unlock()
+		if idle {
+			s.ReleaseReceipts()
+		}
+	}
 }
 
 // Addr is the listening address, once Open has succeeded.
@@ -337,7 +425,7 @@ func (s *Simulator) flushPending() {
 
 func (s *Simulator) schedule(r *simReceipt) {
 	if s.o.ReceiptDelay <= 0 {
-		s.deliver(r)
+		s.send(r)
 		return
 	}
 	s.qmu.Lock()
@@ -369,7 +457,7 @@ func (s *Simulator) runQueue() {
 		empty := len(s.queue) == 0
 		s.qmu.Unlock()
 		for _, r := range due {
-			s.deliver(r)
+			s.send(r)
 		}
 		if len(due) > 0 {
 			continue
@@ -392,6 +480,15 @@ func (s *Simulator) runQueue() {
 	}
 }
 
+// send delivers a receipt that has waited ReceiptDelay, or holds it for a batch.
+func (s *Simulator) send(r *simReceipt) {
+	if s.o.ReceiptBatch > 0 {
+		s.hold(r)
+		return
+	}
+	s.deliver(r)
+}
+
 // decide returns the final stat of a part.
 func (s *Simulator) decide(dest string, part int, text string) string {
 	if s.o.Decide != nil {
@@ -409,21 +506,25 @@ func (s *Simulator) decide(dest string, part int, text string) string {
 	return StatUndelivered
 }
 
-// simIDs formats message id n three ways in turn, so clients must normalise: decimal everywhere (zero
-// padded in the text); upper-case hex in submit_sm_resp and TLV with decimal in the text; zero-padded
-// lower-case hex in submit_sm_resp with decimal in TLV and text.
-func simIDs(n uint64) (resp, tlv, text string) {
-	switch n % 3 {
-	case 0:
-		d := strconv.FormatUint(n, 10)
-		return d, d, fmt.Sprintf("%010d", n)
-	case 1:
-		v := simHexBase + n
-		h := strings.ToUpper(strconv.FormatUint(v, 16))
-		return h, h, strconv.FormatUint(v, 10)
+// simIDs formats message id n in scheme: as submit_sm_resp gives it, and as the receipt's TLV and
+// text give it.
+func simIDs(scheme string, n uint64) (resp, tlv, text string) {
+	d, h := strconv.FormatUint(n, 10), strconv.FormatUint(n, 16)
+	switch scheme {
+	case SimIDHex:
+		return strings.ToUpper(h), h, h
+	case SimIDHexDecimal:
+		return strings.ToUpper(h), d, d
+	case SimIDDecimalHex:
+		return d, strings.ToUpper(h), h
+	case SimIDPadded:
+		return fmt.Sprintf("%010d", n), d, fmt.Sprintf("%d", n)
+	case SimIDUUID:
+		x := n * 0x9E3779B97F4A7C15 // spread the counter over the digits
+		u := fmt.Sprintf("%08x-%04x-4%03x-a%03x-%012x", uint32(x>>32), uint16(x>>16), n>>36&0xFFF, n>>24&0xFFF, n&0xFFFFFFFFFFFF)
+		return strings.ToUpper(u), u, u
 	default:
-		v := simHexBase + n
-		return fmt.Sprintf("%012x", v), strconv.FormatUint(v, 10), strconv.FormatUint(v, 10)
+		return d, d, d
 	}
 }
 
@@ -669,7 +770,7 @@ func (c *simConn) handleSubmit(sm *pdu.SubmitSM) {
 		return
 	}
 
-	respID, tlvID, textID := simIDs(s.nextID.Add(1))
+	respID, tlvID, textID := simIDs(s.o.IDScheme, s.nextID.Add(1))
 	resp.MessageID = respID
 	info.MessageID = respID
 	s.onSubmit(info)
@@ -813,4 +914,22 @@ func asciiPrefix(s string, n int) string {
 		}
 	}
 	return b.String()
+}
+
+// StatByDest is a SimOptions.Decide that gives each destination a fixed status by its last digit:
+// 7 UNDELIV, 8 EXPIRED, 9 REJECTD, any other DELIVRD. A receipt filed against the wrong message then
+// shows as a wrong status.
+func StatByDest(dest string, _ int, _ string) string {
+	if dest == "" {
+		return StatDelivered
+	}
+	switch dest[len(dest)-1] {
+	case '7':
+		return StatUndelivered
+	case '8':
+		return StatExpired
+	case '9':
+		return StatRejected
+	}
+	return StatDelivered
 }

@@ -31,7 +31,11 @@ const (
 	ReceiptMatched   = "matched"   // applied to a submitted message
 	ReceiptEarly     = "early"     // its id is not recorded yet: held under mr/
 	ReceiptDuplicate = "duplicate" // its part already had a status, or the message was final
+	// ReceiptHeld and ReceiptUnmatched: see receiptmatch.go.
 )
+
+// resolveBatch bounds the held receipts one SaveChanges looks at again.
+const resolveBatch = 500
 
 // Change is one message state change made by the engine. It is applied only
 // if the stored state is still From, so a stale or repeated change never
@@ -52,9 +56,11 @@ type Change struct {
 
 // ReceiptIn is one delivery receipt to apply.
 type ReceiptIn struct {
-	ID   string // normalised SMSC message id
+	ID   string // SMSC message id as the receipt gave it (CanonicalID is applied)
 	Stat campaignd.MessageState
 	At   time.Time // when it was received: the settle time
+
+	vote uint8 // held under mr/ after voting for an id scheme: earlyVoted | hits<<1
 }
 
 // Settled is a message that reached a final (or cancelled) state in a
@@ -73,6 +79,17 @@ type ChangeResult struct {
 	Settled []Settled
 	// Touched lists the broadcasts whose counts changed.
 	Touched []uint64
+
+	// Learned is the id scheme auto learned in this call ("" if none);
+	// Scheme is the one known after it (IDFormatAuto: "" until learned).
+	Learned, Scheme string
+	// Collisions lists ids given to a part while another part awaiting a
+	// receipt had them.
+	Collisions []Collision
+	// Unmatched counts held receipts dropped because their id is shared.
+	Unmatched int
+	// ResolveNext is where ResolveHeld stopped; nil when it went through.
+	ResolveNext []byte
 }
 
 // SaveOptions tune SaveChanges.
@@ -81,6 +98,18 @@ type SaveOptions struct {
 	DayOf func(time.Time) string
 	// MatchTTL is how long an mi/ key is kept; 0 keeps it forever.
 	MatchTTL time.Duration
+
+	// IDFormat is smpp.message_id_format (IDFormatAuto when empty).
+	IDFormat string
+	// ResolveHeld looks again at held receipts (mr/) from key ResolveFrom
+	// on, once auto has learned the scheme; ChangeResult.ResolveNext says
+	// where to go on.
+	ResolveHeld bool
+	ResolveFrom []byte
+	// VoteBefore: while auto has not learned the SMSC's id scheme, held
+	// receipts received before it vote during ResolveHeld. Leave receipts
+	// time to have their submit_sm_resp recorded.
+	VoteBefore time.Time
 }
 
 // SaveChanges applies the engine's changes and then the receipts in one
@@ -107,6 +136,21 @@ func (db *DB) SaveChanges(cs []Change, rs []ReceiptIn, o SaveOptions) (*ChangeRe
 			}
 			res.Receipts[i] = out
 		}
+		if o.ResolveHeld {
+			var err error
+			if res.ResolveNext, err = t.resolveHeld(o.ResolveFrom, resolveBatch, o.VoteBefore); err != nil {
+				return err
+			}
+		}
+		if o.IDFormat == "" || o.IDFormat == IDFormatAuto {
+			if err := t.loadScheme(); err != nil {
+				return err
+			}
+			res.Scheme = t.m.learned.String()
+		}
+		if err := t.saveScheme(); err != nil {
+			return err
+		}
 		return t.flushCounts()
 	})
 	if err != nil {
@@ -121,6 +165,7 @@ type changeTxn struct {
 	res    *ChangeResult
 	deltas map[uint64]*campaignd.Counts
 	bases  map[uint64]uint64 // tracking bases
+	m      matchState
 }
 
 func (t *changeTxn) move(bid uint64, from, to campaignd.MessageState) {
@@ -213,39 +258,6 @@ func (t *changeTxn) change(c *Change) (bool, error) {
 	return true, nil
 }
 
-// recordIDs writes mi/ for each part id and applies receipts held for them;
-// the message may settle here. s is changed in place (not yet written).
-func (t *changeTxn) recordIDs(bid uint64, idx uint32, s *msgState) error {
-	for part, id := range s.SMSCIDs {
-		if id == "" {
-			continue
-		}
-		v := binary.BigEndian.AppendUint32(binary.BigEndian.AppendUint64(nil, bid), idx)
-		v = binary.BigEndian.AppendUint16(v, uint16(part))
-		e := badger.NewEntry(earlyKey(prefixMatch, id), v)
-		if t.o.MatchTTL > 0 {
-			e = e.WithTTL(t.o.MatchTTL)
-		}
-		if err := t.txn.SetEntry(e); err != nil {
-			return err
-		}
-		r, ok, err := getEarly(t.txn, id)
-		if err != nil {
-			return err
-		} else if !ok {
-			continue
-		}
-		if err := t.txn.Delete(earlyKey(prefixEarly, id)); err != nil {
-			return err
-		}
-		if s.Parts[part] == "" {
-			s.Parts[part] = r.Stat
-		}
-		settle(s, r.At) // final once every part has its receipt
-	}
-	return nil
-}
-
 // settle makes s final as the worst of its parts once every part has a
 // receipt, and reports whether it did.
 func settle(s *msgState, at time.Time) bool {
@@ -260,70 +272,8 @@ func settle(s *msgState, at time.Time) bool {
 	return true
 }
 
-func (t *changeTxn) receipt(r *ReceiptIn) (string, error) {
-	item, err := t.txn.Get(earlyKey(prefixMatch, r.ID))
-	if errors.Is(err, badger.ErrKeyNotFound) {
-		if _, held, err := getEarly(t.txn, r.ID); err != nil {
-			return "", err
-		} else if held {
-			return ReceiptDuplicate, nil
-		}
-		return ReceiptEarly, putEarly(t.txn, r)
-	} else if err != nil {
-		return "", err
-	}
-	var bid uint64
-	var idx uint32
-	var part int
-	if err := item.Value(func(v []byte) error {
-		if len(v) != 14 {
-			return errCorrupt
-		}
-		bid, idx, part = binary.BigEndian.Uint64(v), binary.BigEndian.Uint32(v[8:]), int(binary.BigEndian.Uint16(v[12:]))
-		return nil
-	}); err != nil {
-		return "", err
-	}
-	s, err := getMessageState(t.txn, bid, idx)
-	if err != nil {
-		return "", err
-	}
-	if s.State != campaignd.StateSubmitted || part >= len(s.Parts) || s.Parts[part] != "" {
-		return ReceiptDuplicate, nil
-	}
-	s.Parts[part] = r.Stat
-	if settle(s, r.At) {
-		t.move(bid, campaignd.StateSubmitted, s.State)
-		t.res.Settled = append(t.res.Settled, Settled{bid, idx, s.State})
-	}
-	return ReceiptMatched, t.put(bid, idx, s)
-}
-
 func earlyKey(prefix []byte, id string) []byte {
 	return append(append(make([]byte, 0, len(prefix)+len(id)), prefix...), id...)
-}
-
-func putEarly(txn *badger.Txn, r *ReceiptIn) error {
-	v := binary.BigEndian.AppendUint64(nil, uint64(r.At.UnixMilli()))
-	return txn.Set(earlyKey(prefixEarly, r.ID), append(v, r.Stat...))
-}
-
-func getEarly(txn *badger.Txn, id string) (ReceiptIn, bool, error) {
-	item, err := txn.Get(earlyKey(prefixEarly, id))
-	if errors.Is(err, badger.ErrKeyNotFound) {
-		return ReceiptIn{}, false, nil
-	} else if err != nil {
-		return ReceiptIn{}, false, err
-	}
-	r := ReceiptIn{ID: id}
-	err = item.Value(func(v []byte) error {
-		if len(v) < 8 {
-			return errCorrupt
-		}
-		r.At, r.Stat = time.UnixMilli(int64(binary.BigEndian.Uint64(v))), campaignd.MessageState(v[8:])
-		return nil
-	})
-	return r, err == nil, err
 }
 
 // ExpireEarlyReceipts drops receipts held under mr/ since before `before`

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"campaignd/pipeline"
@@ -101,13 +102,25 @@ func smscSim(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	listen := fs.String("listen", "127.0.0.1:2775", "address to listen on")
 	delivered := fs.Int("delivered-percent", 95, "share of receipts that say DELIVRD (the rest UNDELIV)")
 	delay := fs.Duration("receipt-delay", 2*time.Second, "delay before each delivery receipt")
+	idScheme := fs.String("id-scheme", smpp.SimIDDecimal, "message ids: "+strings.Join(smpp.SimIDSchemes, ", "))
+	idStart := fs.Uint64("id-start", 1, "first message id of the counter")
+	batch := fs.Int("receipt-batch", 0, "hold receipts until this many wait (or none came for 1s), then send them in random order; 0 = off")
+	byDest := fs.Bool("stat-by-dest", false, "receipt status from the destination's last digit (7 UNDELIV, 8 EXPIRED, 9 REJECTD, else DELIVRD), so a misfiled receipt shows")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	sim := smpp.NewSimulator(smpp.SimOptions{
+	if !smpp.ValidSimIDScheme(*idScheme) {
+		return fmt.Errorf("smsc-sim: --id-scheme %q: want one of %s", *idScheme, strings.Join(smpp.SimIDSchemes, ", "))
+	}
+	o := smpp.SimOptions{
 		Listen: *listen, DeliveredPercent: *delivered, ReceiptDelay: *delay,
+		IDScheme: *idScheme, IDStart: *idStart, ReceiptBatch: *batch,
 		Logger: slog.New(slog.NewTextHandler(stderr, nil)).With("system", "smsc-sim"),
-	})
+	}
+	if *byDest {
+		o.Decide = smpp.StatByDest
+	}
+	sim := smpp.NewSimulator(o)
 	if err := sim.Open(); err != nil {
 		return err
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/pelletier/go-toml/v2"
 
 	"campaignd"
+	"campaignd/store"
 )
 
 // Duration is a time.Duration written as "5m" in TOML and the environment.
@@ -121,6 +122,8 @@ type SMPPConfig struct {
 	SourceNPI       int      `toml:"source_npi"`
 	DestTON         int      `toml:"dest_ton"`
 	DestNPI         int      `toml:"dest_npi"`
+	// MessageIDFormat: how receipt ids relate to submit_sm_resp ids.
+	MessageIDFormat string `toml:"message_id_format"`
 }
 
 // SendingConfig is [sending].
@@ -169,6 +172,7 @@ func DefaultConfig() Config {
 			Bind: "transceiver", TPS: 100, Window: 10, Validity: Duration(48 * time.Hour), MaxAttempts: 5,
 			ResponseTimeout: Duration(10 * time.Second), EnquireLink: Duration(30 * time.Second),
 			SourceTON: 3, SourceNPI: 0, DestTON: 1, DestNPI: 1,
+			MessageIDFormat: store.IDFormatAuto,
 		},
 		Report: ReportConfig{
 			Time: "01:00", FileName: "report_{date}.csv", TLS: "off", ReceiptTimeout: Duration(72 * time.Hour),
@@ -385,6 +389,9 @@ func (c *Config) Validate() error {
 	}
 	if !oneOf(c.SMPP.Bind, "transceiver", "pair") {
 		return bad("smpp.bind", "must be transceiver or pair, not %q", c.SMPP.Bind)
+	}
+	if !store.ValidIDFormat(c.SMPP.MessageIDFormat) {
+		return bad("smpp.message_id_format", "must be one of %s, not %q", strings.Join(store.IDFormats, ", "), c.SMPP.MessageIDFormat)
 	}
 	switch {
 	case c.SMPP.TPS < 0:

@@ -38,13 +38,16 @@ func (m *Main) openSending() error {
 		TPS: c.SMPP.TPS, Window: c.SMPP.Window, Validity: time.Duration(c.SMPP.Validity),
 		ResponseTimeout: time.Duration(c.SMPP.ResponseTimeout), EnquireLink: time.Duration(c.SMPP.EnquireLink),
 		SourceTON: byte(c.SMPP.SourceTON), SourceNPI: byte(c.SMPP.SourceNPI), DestTON: byte(c.SMPP.DestTON), DestNPI: byte(c.SMPP.DestNPI),
-		OnReceipt: func(r smpp.Receipt) error {
+		// Receipts go to the engine's writer without holding up the reader;
+		// the deliver_sm_resp follows once the receipt is committed.
+		OnReceiptAck: func(r smpp.Receipt, ack func(error)) {
 			select {
 			case <-engineReady:
-			case <-m.ctx.Done():
-				return m.ctx.Err()
+			default:
+				ack(errors.New("engine not ready")) // the SMSC delivers it again
+				return
 			}
-			return m.Engine.HandleReceipt(pipeline.Receipt{MessageID: r.MessageID, Stat: r.Stat, DoneAt: r.DoneAt})
+			m.Engine.QueueReceipt(pipeline.Receipt{MessageID: r.MessageID, Stat: r.Stat, DoneAt: r.DoneAt}, ack)
 		},
 		OnBound: func(bound bool) {
 			select {
@@ -62,6 +65,7 @@ func (m *Main) openSending() error {
 		MaxAttempts: c.SMPP.MaxAttempts, ResponseTimeout: time.Duration(c.SMPP.ResponseTimeout),
 		ReceiptTimeout: time.Duration(c.Report.ReceiptTimeout), SendWindow: c.Sending.Window,
 		Location: m.loc, Now: m.Now, Logger: m.Logger.With("system", "engine"), Events: m.Metrics,
+		MessageIDFormat: c.SMPP.MessageIDFormat,
 	})
 	if err != nil {
 		return fmt.Errorf("engine: %w", err)

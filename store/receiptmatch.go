@@ -1,0 +1,683 @@
+package store
+
+import (
+	"encoding/binary"
+	"errors"
+	"math/big"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+
+	"campaignd"
+)
+
+// Receipt matching (SPEC §5).
+//
+//	mi/<id>     -> one or more (bid, index, part), 14 bytes each: the parts whose
+//	               submit_sm_resp gave <id>. More than one entry means the SMSC gave
+//	               the same id to parts that awaited receipts at the same time (a
+//	               collision): a receipt for it cannot be told apart.
+//	mr/<id>     -> received, [flags], stat: a receipt held because no message
+//	               matches it yet (early), because it matches several (ambiguous)
+//	               or because the id scheme is not learned yet (auto).
+//	mx/scheme   -> the scheme auto learned, and the votes before that.
+//
+// <id> is the id as the SMSC gave it, trimmed, lower-cased and without
+// leading zeros when it is all hexadecimal digits (CanonicalID): those are
+// the only free normalisations. A receipt is looked up in the forms the
+// message id format allows: its own id, the hexadecimal form of a decimal
+// receipt id (the SMSC answers submits in hex and writes receipts in decimal)
+// or the decimal form of a hexadecimal receipt id (the reverse).
+
+// Message id formats (smpp.message_id_format).
+const (
+	IDFormatAuto                    = "auto"
+	IDFormatExact                   = "exact"
+	IDFormatSubmitHexReceiptDecimal = "submit-hex-receipt-decimal"
+	IDFormatSubmitDecimalReceiptHex = "submit-decimal-receipt-hex"
+)
+
+// IDFormats lists the valid message id formats.
+var IDFormats = []string{IDFormatAuto, IDFormatExact, IDFormatSubmitHexReceiptDecimal, IDFormatSubmitDecimalReceiptHex}
+
+// Receipt outcomes beyond those of receipts.go.
+const (
+	// ReceiptHeld: the receipt matches more than one message in the forms
+	// auto allows, or auto has not learned the SMSC's scheme yet; it is held
+	// under mr/ and applied once the scheme is known.
+	ReceiptHeld = "held"
+	// ReceiptUnmatched: the receipt's id was given to more than one part
+	// awaiting a receipt (a collision); it is dropped, never guessed.
+	ReceiptUnmatched = "unmatched"
+)
+
+var prefixScheme = []byte("mx/scheme")
+
+// Learning: each receipt that matches a part in some form, while auto has not
+// learned the scheme, is a vote: a hit for every form that finds a part, a
+// miss for every other (under the SMSC's real scheme a receipt always finds
+// its part, unless it overtook its submit_sm_resp). auto adopts a scheme with
+// at least learnHits hits and at most one miss in ten, once every other scheme
+// has at least learnMisses misses more than three times its own.
+const (
+	learnHits   = 5
+	learnMisses = 3
+)
+
+type scheme uint8
+
+const (
+	schemeNone scheme = iota
+	schemeExact
+	schemeHexDec // submit_sm_resp in hex, receipts in decimal
+	schemeDecHex // submit_sm_resp in decimal, receipts in hex
+	nSchemes
+)
+
+var schemeNames = [nSchemes]string{"", IDFormatExact, IDFormatSubmitHexReceiptDecimal, IDFormatSubmitDecimalReceiptHex}
+
+func (s scheme) String() string { return schemeNames[s] }
+
+// ValidIDFormat reports whether f is a message id format.
+func ValidIDFormat(f string) bool {
+	for _, v := range IDFormats {
+		if f == v {
+			return true
+		}
+	}
+	return false
+}
+
+// CanonicalID trims an SMSC message id, lower-cases it and, when it is all
+// hexadecimal digits, drops its leading zeros ("000" → "0").
+func CanonicalID(id string) string {
+	id = strings.Trim(id, " \t\r\n\x00")
+	if id == "" {
+		return ""
+	}
+	b := []byte(id)
+	hex := true
+	for i, c := range b {
+		switch {
+		case c >= 'A' && c <= 'Z':
+			b[i] = c + 'a' - 'A'
+			if c > 'F' {
+				hex = false
+			}
+		case c >= '0' && c <= '9', c >= 'a' && c <= 'f':
+		default:
+			hex = false
+		}
+	}
+	if hex {
+		i := 0
+		for i < len(b)-1 && b[i] == '0' {
+			i++
+		}
+		b = b[i:]
+	}
+	return string(b)
+}
+
+func isDecimal(id string) bool {
+	for i := 0; i < len(id); i++ {
+		if id[i] < '0' || id[i] > '9' {
+			return false
+		}
+	}
+	return id != ""
+}
+
+func isHex(id string) bool {
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return id != ""
+}
+
+// decToHex and hexToDec convert canonical ids; ok is false when id is not a
+// number in the source base.
+func decToHex(id string) (string, bool) {
+	if !isDecimal(id) {
+		return "", false
+	}
+	if len(id) <= 19 {
+		if v, err := strconv.ParseUint(id, 10, 64); err == nil {
+			return strconv.FormatUint(v, 16), true
+		}
+	}
+	v, _ := new(big.Int).SetString(id, 10)
+	return v.Text(16), true
+}
+
+func hexToDec(id string) (string, bool) {
+	if !isHex(id) {
+		return "", false
+	}
+	if len(id) <= 16 {
+		if v, err := strconv.ParseUint(id, 16, 64); err == nil {
+			return strconv.FormatUint(v, 10), true
+		}
+	}
+	v, _ := new(big.Int).SetString(id, 16)
+	return v.Text(10), true
+}
+
+// submitForm is the submit_sm_resp id a receipt id stands for under sc.
+func submitForm(sc scheme, receiptID string) (string, bool) {
+	switch sc {
+	case schemeExact:
+		return receiptID, true
+	case schemeHexDec:
+		return decToHex(receiptID)
+	case schemeDecHex:
+		return hexToDec(receiptID)
+	}
+	return "", false
+}
+
+// receiptForm is the receipt id that stands for submit id submitID under sc.
+func receiptForm(sc scheme, submitID string) (string, bool) {
+	switch sc {
+	case schemeExact:
+		return submitID, true
+	case schemeHexDec:
+		return hexToDec(submitID)
+	case schemeDecHex:
+		return decToHex(submitID)
+	}
+	return "", false
+}
+
+// Collision is a message id given to a part while another part awaiting a
+// receipt already had it. Neither is settled by a receipt for that id.
+type Collision struct {
+	ID                 string
+	OldBroadcast       uint64
+	OldIndex           uint32
+	NewBroadcast       uint64
+	NewIndex           uint32
+	OldPart, NewPart   int
+	StillAwaitingOlder int // how many other parts awaiting a receipt share the id
+}
+
+// matchState is a transaction's view of the id scheme and the message whose
+// ids are being recorded (not yet written).
+type matchState struct {
+	loaded       bool
+	learned      scheme
+	hits, misses [nSchemes]uint32
+	dirty        bool
+
+	cur    *msgState // the message being recorded
+	curBid uint64
+	curIdx uint32
+}
+
+type target struct {
+	bid  uint64
+	idx  uint32
+	part int
+}
+
+func (t *changeTxn) loadScheme() error {
+	if t.m.loaded {
+		return nil
+	}
+	t.m.loaded = true
+	item, err := t.txn.Get(prefixScheme)
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return nil
+	} else if err != nil {
+		return err
+	}
+	return item.Value(func(v []byte) error {
+		if len(v) != 1+8*int(nSchemes) || v[0] >= byte(nSchemes) {
+			return errCorrupt
+		}
+		t.m.learned = scheme(v[0])
+		for i := range nSchemes {
+			t.m.hits[i] = binary.BigEndian.Uint32(v[1+8*i:])
+			t.m.misses[i] = binary.BigEndian.Uint32(v[5+8*i:])
+		}
+		return nil
+	})
+}
+
+// saveScheme writes mx/scheme when votes or the learned scheme changed.
+func (t *changeTxn) saveScheme() error {
+	if !t.m.dirty {
+		return nil
+	}
+	v := []byte{byte(t.m.learned)}
+	for i := range nSchemes {
+		v = binary.BigEndian.AppendUint32(binary.BigEndian.AppendUint32(v, t.m.hits[i]), t.m.misses[i])
+	}
+	return t.txn.Set(prefixScheme, v)
+}
+
+// schemes lists the forms a receipt may be looked up in.
+func (t *changeTxn) schemes() ([]scheme, error) {
+	switch t.o.IDFormat {
+	case IDFormatExact:
+		return []scheme{schemeExact}, nil
+	case IDFormatSubmitHexReceiptDecimal:
+		return []scheme{schemeHexDec}, nil
+	case IDFormatSubmitDecimalReceiptHex:
+		return []scheme{schemeDecHex}, nil
+	}
+	if err := t.loadScheme(); err != nil {
+		return nil, err
+	}
+	if t.m.learned != schemeNone {
+		return []scheme{t.m.learned}, nil
+	}
+	return []scheme{schemeExact, schemeHexDec, schemeDecHex}, nil
+}
+
+// vote counts a receipt's hits and misses per scheme (undoing its earlier
+// vote, old, when it had one) and learns a scheme when the votes are clear.
+// It returns the receipt's vote to keep with it. Only receipts held for a
+// while vote (SaveOptions.VoteBefore): one that has just overtaken its
+// submit_sm_resp could find another message in a wrong form.
+func (t *changeTxn) vote(hits [nSchemes]bool, old uint8) uint8 {
+	v := uint8(earlyVoted)
+	for sc := schemeExact; sc < nSchemes; sc++ {
+		if old&earlyVoted != 0 {
+			if old&(1<<sc) != 0 {
+				t.m.hits[sc]--
+			} else {
+				t.m.misses[sc]--
+			}
+		}
+		if hits[sc] {
+			t.m.hits[sc]++
+			v |= 1 << sc
+		} else {
+			t.m.misses[sc]++
+		}
+	}
+	t.m.dirty = true
+	for sc := schemeExact; sc < nSchemes; sc++ {
+		if t.m.hits[sc] < learnHits || t.m.misses[sc]*10 > t.m.hits[sc] {
+			continue
+		}
+		clear := true
+		for o := schemeExact; o < nSchemes; o++ {
+			if o != sc && t.m.misses[o] < learnMisses+3*t.m.misses[sc] {
+				clear = false
+			}
+		}
+		if clear {
+			t.m.learned = sc
+			t.res.Learned = sc.String()
+			break
+		}
+	}
+	return v
+}
+
+// state is the state of bid/idx as this transaction sees it.
+func (t *changeTxn) state(bid uint64, idx uint32) (*msgState, error) {
+	if t.m.cur != nil && t.m.curBid == bid && t.m.curIdx == idx {
+		return t.m.cur, nil
+	}
+	return getMessageState(t.txn, bid, idx)
+}
+
+// live: the part still has this id (a message submitted again gets new ids).
+func live(s *msgState, part int, id string) bool {
+	return part < len(s.SMSCIDs) && CanonicalID(s.SMSCIDs[part]) == id
+}
+
+func awaiting(s *msgState, part int) bool {
+	return s.State == campaignd.StateSubmitted && part < len(s.Parts) && s.Parts[part] == ""
+}
+
+func (t *changeTxn) entries(id string) ([]target, error) {
+	item, err := t.txn.Get(earlyKey(prefixMatch, id))
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return nil, nil
+	} else if err != nil {
+		return nil, err
+	}
+	var out []target
+	err = item.Value(func(v []byte) error {
+		if len(v) == 0 || len(v)%14 != 0 {
+			return errCorrupt
+		}
+		for ; len(v) > 0; v = v[14:] {
+			out = append(out, target{binary.BigEndian.Uint64(v), binary.BigEndian.Uint32(v[8:]), int(binary.BigEndian.Uint16(v[12:]))})
+		}
+		return nil
+	})
+	return out, err
+}
+
+// recordIDs writes mi/ for each part id, detecting collisions, and applies
+// receipts held for them; the message may settle here. s is changed in
+// place (not yet written).
+func (t *changeTxn) recordIDs(bid uint64, idx uint32, s *msgState) error {
+	t.m.cur, t.m.curBid, t.m.curIdx = s, bid, idx
+	defer func() { t.m.cur = nil }()
+	for part := range s.SMSCIDs {
+		id := CanonicalID(s.SMSCIDs[part])
+		if id == "" {
+			continue
+		}
+		if err := t.index(id, target{bid, idx, part}); err != nil {
+			return err
+		}
+	}
+	scs, err := t.schemes()
+	if err != nil {
+		return err
+	}
+	for part := range s.SMSCIDs {
+		id := CanonicalID(s.SMSCIDs[part])
+		if id == "" {
+			continue
+		}
+		for _, sc := range scs {
+			rid, ok := receiptForm(sc, id)
+			if !ok {
+				continue
+			}
+			r, held, err := getEarly(t.txn, rid)
+			if err != nil {
+				return err
+			} else if held {
+				if _, err := t.resolve(&r, true, false); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// index adds self under mi/id, keeping the parts that still await a receipt
+// for that id.
+func (t *changeTxn) index(id string, self target) error {
+	old, err := t.entries(id)
+	if err != nil {
+		return err
+	}
+	v := make([]byte, 0, 14*(len(old)+1))
+	for _, e := range old {
+		if e == self {
+			continue
+		}
+		es, err := t.state(e.bid, e.idx)
+		if err != nil {
+			return err
+		}
+		if !live(es, e.part, id) || !awaiting(es, e.part) {
+			continue // settled or submitted again: it needs no receipt under this id
+		}
+		v = appendTarget(v, e)
+		t.res.Collisions = append(t.res.Collisions, Collision{ID: id, OldBroadcast: e.bid, OldIndex: e.idx, OldPart: e.part,
+			NewBroadcast: self.bid, NewIndex: self.idx, NewPart: self.part})
+	}
+	v = appendTarget(v, self)
+	e := badger.NewEntry(earlyKey(prefixMatch, id), v)
+	if t.o.MatchTTL > 0 {
+		e = e.WithTTL(t.o.MatchTTL)
+	}
+	return t.txn.SetEntry(e)
+}
+
+func appendTarget(v []byte, e target) []byte {
+	v = binary.BigEndian.AppendUint32(binary.BigEndian.AppendUint64(v, e.bid), e.idx)
+	return binary.BigEndian.AppendUint16(v, uint16(e.part))
+}
+
+type lookupKind int
+
+const (
+	foundNone lookupKind = iota
+	foundOne
+	foundSeveral // in different forms: ambiguous until the scheme is known
+	foundShared  // one id given to several awaiting parts: never resolvable
+)
+
+type found struct {
+	kind  lookupKind
+	tg    target
+	s     *msgState
+	forms int            // how many distinct forms the receipt id has
+	hits  [nSchemes]bool // the schemes whose form finds a part
+}
+
+// lookup finds the part a receipt id belongs to in the allowed forms.
+// Parts whose receipt already came count too, so a repeated receipt is
+// never taken for another message's.
+func (t *changeTxn) lookup(id string) (found, error) {
+	var f found
+	scs, err := t.schemes()
+	if err != nil {
+		return f, err
+	}
+	var keys [nSchemes]string
+	shared := false
+outer:
+	for _, sc := range scs {
+		key, ok := submitForm(sc, id)
+		if !ok {
+			continue
+		}
+		keys[sc] = key
+		for o := range nSchemes {
+			if scheme(o) != sc && keys[o] == key { // e.g. "7": the same in every form
+				f.hits[sc] = f.hits[o]
+				continue outer
+			}
+		}
+		f.forms++
+		ents, err := t.entries(key)
+		if err != nil {
+			return f, err
+		}
+		n := 0
+		for _, e := range ents {
+			s, err := t.state(e.bid, e.idx)
+			if err != nil {
+				return f, err
+			}
+			if !live(s, e.part, key) {
+				continue
+			}
+			f.hits[sc] = true
+			if n++; n > 1 {
+				shared = true
+				continue
+			}
+			switch {
+			case f.kind == foundNone:
+				f.kind, f.tg, f.s = foundOne, e, s
+			case f.tg != e:
+				f.kind = foundSeveral
+			}
+		}
+	}
+	if shared {
+		f.kind = foundSeveral
+		if f.forms == 1 {
+			f.kind = foundShared
+		}
+	}
+	return f, nil
+}
+
+// receipt applies one incoming receipt.
+func (t *changeTxn) receipt(r *ReceiptIn) (string, error) {
+	r.ID = CanonicalID(r.ID)
+	_, held, err := getEarly(t.txn, r.ID)
+	if err != nil {
+		return "", err
+	}
+	if held {
+		return ReceiptDuplicate, nil
+	}
+	return t.resolve(r, false, false)
+}
+
+// resolve applies r if it can be told apart, else holds it under mr/ (or
+// drops it when its id is shared). held says it is under mr/ already; vote
+// lets it vote for a scheme (see vote).
+func (t *changeTxn) resolve(r *ReceiptIn, held, vote bool) (string, error) {
+	f, err := t.lookup(r.ID)
+	if err != nil {
+		return "", err
+	}
+	votedNow := false
+	hold := func(outcome string) (string, error) {
+		if held && !votedNow {
+			return outcome, nil
+		}
+		return outcome, putEarly(t.txn, r)
+	}
+	if f.forms > 1 { // auto, before it has learned the scheme
+		if f.kind == foundNone {
+			return hold(ReceiptEarly)
+		}
+		if vote {
+			if v := t.vote(f.hits, r.vote); v != r.vote {
+				r.vote, votedNow = v, true
+			}
+		}
+		if t.m.learned == schemeNone {
+			return hold(ReceiptHeld)
+		}
+		if f, err = t.lookup(r.ID); err != nil { // in the learned form only
+			return "", err
+		}
+	}
+	switch f.kind {
+	case foundNone:
+		return hold(ReceiptEarly)
+	case foundSeveral:
+		return hold(ReceiptHeld)
+	case foundShared:
+		if held { // counted here: the caller of a fresh receipt counts its outcome
+			t.res.Unmatched++
+			return ReceiptUnmatched, t.txn.Delete(earlyKey(prefixEarly, r.ID))
+		}
+		return ReceiptUnmatched, nil
+	}
+	if held {
+		if err := t.txn.Delete(earlyKey(prefixEarly, r.ID)); err != nil {
+			return "", err
+		}
+	}
+	if !awaiting(f.s, f.tg.part) {
+		return ReceiptDuplicate, nil
+	}
+	return ReceiptMatched, t.apply(f.tg, f.s, r)
+}
+
+// apply gives part tg its receipt's status and writes the message.
+func (t *changeTxn) apply(tg target, s *msgState, r *ReceiptIn) error {
+	s.Parts[tg.part] = r.Stat
+	if s == t.m.cur {
+		settle(s, r.At) // change() writes and counts it
+		return nil
+	}
+	if settle(s, r.At) {
+		t.move(tg.bid, campaignd.StateSubmitted, s.State)
+		t.res.Settled = append(t.res.Settled, Settled{tg.bid, tg.idx, s.State})
+	}
+	return t.put(tg.bid, tg.idx, s)
+}
+
+// resolveHeld looks again at up to max held receipts from key from on, and
+// returns where to go on (nil at the end). Before auto has learned the
+// scheme, those received before voteBefore vote.
+func (t *changeTxn) resolveHeld(from []byte, max int, voteBefore time.Time) ([]byte, error) {
+	if _, err := t.schemes(); err != nil {
+		return nil, err
+	}
+	var rs []ReceiptIn
+	var next []byte
+	opts := badger.DefaultIteratorOptions
+	opts.Prefix = prefixEarly
+	it := t.txn.NewIterator(opts)
+	start := prefixEarly
+	if len(from) > 0 {
+		start = from
+	}
+	for it.Seek(start); it.ValidForPrefix(prefixEarly); it.Next() {
+		if len(rs) == max {
+			next = it.Item().KeyCopy(nil)
+			break
+		}
+		id := string(it.Item().Key()[len(prefixEarly):])
+		var r ReceiptIn
+		if err := it.Item().Value(func(v []byte) error { return decodeEarly(id, v, &r) }); err != nil {
+			it.Close()
+			return nil, err
+		}
+		rs = append(rs, r)
+	}
+	it.Close()
+	for i := range rs {
+		if _, err := t.resolve(&rs[i], true, rs[i].At.Before(voteBefore)); err != nil {
+			return nil, err
+		}
+	}
+	return next, nil
+}
+
+// Held receipt value: received (ms, 8 bytes), an optional vote byte (below
+// 0x20, so older values without it still read: earlyVoted | hits<<1, see
+// vote), the stat.
+const earlyVoted = 0x01
+
+func putEarly(txn *badger.Txn, r *ReceiptIn) error {
+	v := binary.BigEndian.AppendUint64(nil, uint64(r.At.UnixMilli()))
+	v = append(v, r.vote) // below 0x20
+	return txn.Set(earlyKey(prefixEarly, r.ID), append(v, r.Stat...))
+}
+
+func decodeEarly(id string, v []byte, r *ReceiptIn) error {
+	if len(v) < 8 {
+		return errCorrupt
+	}
+	*r = ReceiptIn{ID: id, At: time.UnixMilli(int64(binary.BigEndian.Uint64(v)))}
+	v = v[8:]
+	if len(v) > 0 && v[0] < 0x20 {
+		r.vote = v[0]
+		v = v[1:]
+	}
+	r.Stat = campaignd.MessageState(v)
+	return nil
+}
+
+func getEarly(txn *badger.Txn, id string) (ReceiptIn, bool, error) {
+	item, err := txn.Get(earlyKey(prefixEarly, id))
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return ReceiptIn{}, false, nil
+	} else if err != nil {
+		return ReceiptIn{}, false, err
+	}
+	var r ReceiptIn
+	err = item.Value(func(v []byte) error { return decodeEarly(id, v, &r) })
+	return r, err == nil, err
+}
+
+// IDScheme returns the scheme auto has learned ("" when none yet).
+func (db *DB) IDScheme() (string, error) {
+	var sc scheme
+	err := db.db.View(func(txn *badger.Txn) error {
+		t := &changeTxn{txn: txn}
+		err := t.loadScheme()
+		sc = t.m.learned
+		return err
+	})
+	return sc.String(), err
+}

@@ -1,0 +1,358 @@
+package store_test
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"campaignd"
+	"campaignd/store"
+)
+
+func TestCanonicalID(t *testing.T) {
+	for _, tt := range []struct{ in, want string }{
+		{" 0003E8\x00", "3e8"}, {"1000", "1000"}, {"000", "0"}, {"0x3E8", "0x3e8"},
+		{"00AbC-12", "00abc-12"}, {"5F1D2C7A-0B3E-4E55-9C1A-3A7B2E6D8F90", "5f1d2c7a-0b3e-4e55-9c1a-3a7b2e6d8f90"},
+		{"", ""}, {"  ", ""},
+	} {
+		if got := store.CanonicalID(tt.in); got != tt.want {
+			t.Errorf("CanonicalID(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+// matchHarness submits messages of one broadcast and feeds receipts.
+type matchHarness struct {
+	t   *testing.T
+	db  *store.DB
+	b   *campaignd.Broadcast
+	opt store.SaveOptions
+	res *store.ChangeResult // of the last call
+}
+
+func newMatchHarness(t *testing.T, n int, format string) *matchHarness {
+	db := MustOpenDB(t)
+	return &matchHarness{t: t, db: db, b: ingest(t, db, "m.csv", n, ""), opt: store.SaveOptions{IDFormat: format}}
+}
+
+func (h *matchHarness) save(cs []store.Change, rs []store.ReceiptIn) *store.ChangeResult {
+	h.t.Helper()
+	res, err := h.db.SaveChanges(cs, rs, h.opt)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	h.res = res
+	return res
+}
+
+func (h *matchHarness) submit(idx uint32, ids ...string) {
+	h.t.Helper()
+	h.save([]store.Change{{BroadcastID: h.b.ID, Index: idx, From: campaignd.StateQueued, To: campaignd.StateSubmitted,
+		SMSCIDs: ids, At: time.Now()}}, nil)
+}
+
+func (h *matchHarness) receipt(id string, stat campaignd.MessageState) string {
+	h.t.Helper()
+	return h.save(nil, []store.ReceiptIn{{ID: id, Stat: stat, At: time.Now()}}).Receipts[0]
+}
+
+// scan runs passes over the held receipts, letting every one vote, until a
+// pass ends with the scheme known and nothing left to look at; it returns
+// the scheme learned on the way.
+func (h *matchHarness) scan() string {
+	h.t.Helper()
+	opt := h.opt
+	defer func() { h.opt = opt }()
+	h.opt.ResolveHeld, h.opt.VoteBefore = true, time.Now().Add(time.Hour)
+	learned := ""
+	for pass := 0; pass < 10; pass++ {
+		h.opt.ResolveFrom = nil
+		for {
+			h.save(nil, nil)
+			if h.res.Learned != "" {
+				learned = h.res.Learned
+			}
+			if h.res.ResolveNext == nil {
+				break
+			}
+			h.opt.ResolveFrom = h.res.ResolveNext
+		}
+		if learned != "" && h.res.Learned == "" {
+			break
+		}
+	}
+	return learned
+}
+
+func (h *matchHarness) state(idx uint32) campaignd.MessageState {
+	h.t.Helper()
+	st, _, err := h.db.MessageState(h.b.ID, idx)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return st
+}
+
+func (h *matchHarness) wantStates(want ...campaignd.MessageState) {
+	h.t.Helper()
+	for i, w := range want {
+		if got := h.state(uint32(i)); got != w {
+			h.t.Errorf("message %d: %s, want %s", i, got, w)
+		}
+	}
+}
+
+const (
+	sub = campaignd.StateSubmitted
+	dlv = campaignd.StateDelivered
+	und = campaignd.StateUndeliverable
+)
+
+func TestReceiptLookupForms(t *testing.T) {
+	type rc struct {
+		id      string
+		stat    campaignd.MessageState
+		outcome string
+	}
+	for _, tt := range []struct {
+		name     string
+		format   string
+		submits  []string // message i gets submits[i]
+		receipts []rc
+		want     []campaignd.MessageState
+	}{
+		{"exact, case and zeros free", store.IDFormatExact, []string{"3E8", "0001000", "ab-CD"},
+			[]rc{{"3e8", dlv, store.ReceiptMatched}, {"1000", und, store.ReceiptMatched}, {"AB-cd", dlv, store.ReceiptMatched}},
+			[]campaignd.MessageState{dlv, und, dlv}},
+		{"exact never converts", store.IDFormatExact, []string{"3E8"},
+			[]rc{{"1000", dlv, store.ReceiptEarly}}, []campaignd.MessageState{sub}},
+		{"submit hex, receipt decimal", store.IDFormatSubmitHexReceiptDecimal, []string{"3E8", "1000"},
+			[]rc{{"1000", dlv, store.ReceiptMatched}, {"4096", und, store.ReceiptMatched}, {"3e8", dlv, store.ReceiptEarly}},
+			[]campaignd.MessageState{dlv, und}},
+		{"submit decimal, receipt hex", store.IDFormatSubmitDecimalReceiptHex, []string{"1000", "4096"},
+			[]rc{{"3E8", und, store.ReceiptMatched}, {"0x1000", dlv, store.ReceiptEarly}, {"1000", dlv, store.ReceiptMatched}},
+			[]campaignd.MessageState{und, dlv}},
+		{"repeat changes nothing", store.IDFormatExact, []string{"7"},
+			[]rc{{"7", dlv, store.ReceiptMatched}, {"7", und, store.ReceiptDuplicate}}, []campaignd.MessageState{dlv}},
+		{"auto: a UUID has one form", store.IDFormatAuto, []string{"5f1d2c7a-0b3e-4e55"},
+			[]rc{{"5F1D2C7A-0B3E-4E55", und, store.ReceiptMatched}}, []campaignd.MessageState{und}},
+		{"auto: one digit is the same in every form", store.IDFormatAuto, []string{"7"},
+			[]rc{{"7", und, store.ReceiptMatched}}, []campaignd.MessageState{und}},
+		{"auto: ambiguous held", store.IDFormatAuto, []string{"3e8", "1000"},
+			[]rc{{"1000", dlv, store.ReceiptHeld}, {"3e8", und, store.ReceiptHeld}}, []campaignd.MessageState{sub, sub}},
+		{"auto: several forms before learning are held", store.IDFormatAuto, []string{"3e9"},
+			[]rc{{"3e9", dlv, store.ReceiptHeld}}, []campaignd.MessageState{sub}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newMatchHarness(t, len(tt.submits), tt.format)
+			for i, id := range tt.submits {
+				h.submit(uint32(i), id)
+			}
+			for _, r := range tt.receipts {
+				if got := h.receipt(r.id, r.stat); got != r.outcome {
+					t.Errorf("receipt %s: %s, want %s", r.id, got, r.outcome)
+				}
+			}
+			h.wantStates(tt.want...)
+		})
+	}
+}
+
+// The scenario of the finding: a hex counter crossing 3E8 → 1000. Auto holds
+// what it cannot tell apart, learns "exact" from unambiguous receipts, then
+// resolves the held ones, each to its own message.
+func TestAutoLearnsAndResolvesHeld(t *testing.T) {
+	h := newMatchHarness(t, 9, store.IDFormatAuto)
+	ids := []string{"3E8", "1000", "3E9", "3EA", "3EB", "3EC", "3ED", "FFFF", "3EE"}
+	for i, id := range ids {
+		h.submit(uint32(i), id)
+	}
+	stat := func(i int) campaignd.MessageState { return []campaignd.MessageState{dlv, und}[i%2] }
+	// 1000 is ambiguous (1000 = 0x3E8 in decimal), and so is 3E8 (hex for
+	// decimal 1000); until auto has learned, every receipt is held.
+	for _, i := range []int{1, 0, 2, 3, 4, 5, 6} {
+		if out := h.receipt(ids[i], stat(i)); out != store.ReceiptHeld {
+			t.Fatalf("receipt %s before learning: %s", ids[i], out)
+		}
+	}
+	h.wantStates(sub, sub, sub, sub, sub, sub, sub, sub, sub)
+	if learned := h.scan(); learned != store.IDFormatExact {
+		t.Fatalf("learned %q", learned)
+	}
+	if sc, _ := h.db.IDScheme(); sc != store.IDFormatExact {
+		t.Fatalf("IDScheme = %q", sc)
+	}
+	h.wantStates(stat(0), stat(1), stat(2), stat(3), stat(4), stat(5), stat(6), sub, sub)
+	if out := h.receipt("3ee", dlv); out != store.ReceiptMatched {
+		t.Fatalf("after learning: %s", out)
+	}
+	if n, _, _ := h.db.ExpireEarlyReceipts(time.Now().Add(time.Hour)); n != 0 {
+		t.Fatalf("%d receipts still held", n)
+	}
+}
+
+// A receipt before its submit_sm_resp is held, then applied when the id is
+// recorded; learned or fixed formats apply it at once, in the allowed form.
+func TestEarlyReceiptForms(t *testing.T) {
+	for _, tt := range []struct{ format, submit, receipt string }{
+		{store.IDFormatExact, "00ABC", "abc"},
+		{store.IDFormatSubmitHexReceiptDecimal, "3E8", "1000"},
+		{store.IDFormatSubmitDecimalReceiptHex, "1000", "3e8"},
+	} {
+		t.Run(tt.format, func(t *testing.T) {
+			h := newMatchHarness(t, 1, tt.format)
+			if out := h.receipt(tt.receipt, und); out != store.ReceiptEarly {
+				t.Fatalf("early: %s", out)
+			}
+			if out := h.receipt(tt.receipt, dlv); out != store.ReceiptDuplicate {
+				t.Fatalf("repeat while held: %s", out)
+			}
+			h.submit(0, tt.submit)
+			h.wantStates(und)
+			if n, _, _ := h.db.ExpireEarlyReceipts(time.Now().Add(time.Hour)); n != 0 {
+				t.Fatalf("%d receipts still held", n)
+			}
+		})
+	}
+}
+
+func TestIDCollision(t *testing.T) {
+	h := newMatchHarness(t, 4, store.IDFormatExact)
+	h.submit(0, "77")
+	if h.receipt("77", dlv) != store.ReceiptMatched {
+		t.Fatal("first 77 not matched")
+	}
+	h.submit(1, "77") // 0 has its receipt: no collision, 1 owns 77 now
+	if len(h.res.Collisions) != 0 {
+		t.Fatalf("collisions = %+v", h.res.Collisions)
+	}
+	h.submit(2, "77") // 1 still awaits: collision
+	if c := h.res.Collisions; len(c) != 1 || c[0].OldIndex != 1 || c[0].NewIndex != 2 || c[0].ID != "77" {
+		t.Fatalf("collisions = %+v", c)
+	}
+	if out := h.receipt("77", und); out != store.ReceiptUnmatched {
+		t.Fatalf("shared id: %s", out)
+	}
+	h.wantStates(dlv, sub, sub)
+	// Two parts of one message with the same id collide too.
+	h.submit(3, "88", "088")
+	if len(h.res.Collisions) != 1 {
+		t.Fatalf("collisions = %+v", h.res.Collisions)
+	}
+}
+
+// Early receipt held for a shared id is dropped, never guessed.
+func TestHeldReceiptOnSharedID(t *testing.T) {
+	h := newMatchHarness(t, 3, store.IDFormatExact)
+	h.submit(0, "5")
+	h.submit(1, "5")
+	h.opt.IDFormat = store.IDFormatAuto
+	if out := h.receipt("5", dlv); out != store.ReceiptUnmatched {
+		t.Fatalf("%s", out)
+	}
+	h.wantStates(sub, sub)
+}
+
+// Thousands of ids of a hex counter through 0x3E8 → 0x1000 and beyond, with
+// every receipt coming after all submits, in a scrambled order: each message
+// gets its own status, none is held or unmatched at the end.
+func TestManyHexIDsLate(t *testing.T) {
+	const n = 5000
+	h := newMatchHarness(t, n, store.IDFormatAuto)
+	var cs []store.Change
+	for i := 0; i < n; i++ {
+		cs = append(cs, store.Change{BroadcastID: h.b.ID, Index: uint32(i), From: campaignd.StateQueued,
+			To: campaignd.StateSubmitted, SMSCIDs: []string{fmt.Sprintf("%X", 0x3E0+i)}, At: time.Now()})
+		if len(cs) == 500 {
+			h.save(cs, nil)
+			cs = nil
+		}
+	}
+	stat := func(i int) campaignd.MessageState {
+		if i%3 == 0 {
+			return und
+		}
+		return dlv
+	}
+	var rs []store.ReceiptIn
+	for k := 0; k < n; k++ {
+		i := (k * 2003) % n // a permutation: 2003 is prime to 5000
+		rs = append(rs, store.ReceiptIn{ID: fmt.Sprintf("%x", 0x3E0+i), Stat: stat(i), At: time.Now()})
+		if len(rs) == 250 || k == n-1 {
+			h.opt.ResolveHeld, h.opt.VoteBefore = true, time.Now().Add(time.Hour)
+			h.save(nil, rs)
+			for h.res.ResolveNext != nil {
+				h.opt.ResolveFrom = h.res.ResolveNext
+				h.save(nil, nil)
+			}
+			h.opt.ResolveFrom = nil
+			for _, o := range h.res.Receipts {
+				if o == store.ReceiptUnmatched || o == store.ReceiptDuplicate {
+					t.Fatalf("outcome %s", o)
+				}
+			}
+			rs = nil
+		}
+	}
+	for i := 0; i < n; i++ {
+		if got := h.state(uint32(i)); got != stat(i) {
+			t.Fatalf("message %d (%X): %s, want %s", i, 0x3E0+i, got, stat(i))
+		}
+	}
+	if n, _, _ := h.db.ExpireEarlyReceipts(time.Now().Add(time.Hour)); n != 0 {
+		t.Fatalf("%d receipts still held", n)
+	}
+}
+
+// A small decimal counter: ids 10–20 are nearly all ambiguous one by one
+// (16 is 0x10 in decimal, 10 is hex for 16), yet the misses of the other
+// forms teach auto the scheme, and every receipt ends on its own message.
+func TestAutoLearnsFromMisses(t *testing.T) {
+	for _, tt := range []struct {
+		name    string
+		resp    func(int) string
+		receipt func(int) string
+		want    string
+	}{
+		{"decimal", func(n int) string { return fmt.Sprint(n) }, func(n int) string { return fmt.Sprint(n) }, store.IDFormatExact},
+		{"hex-decimal", func(n int) string { return fmt.Sprintf("%X", n) }, func(n int) string { return fmt.Sprint(n) }, store.IDFormatSubmitHexReceiptDecimal},
+		{"decimal-hex", func(n int) string { return fmt.Sprint(n) }, func(n int) string { return fmt.Sprintf("%x", n) }, store.IDFormatSubmitDecimalReceiptHex},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			const n = 40
+			h := newMatchHarness(t, n, store.IDFormatAuto)
+			// The second half's receipts overtake their submit_sm_resp: some
+			// of them find a message of the first half in a wrong form.
+			for i := 0; i < n/2; i++ {
+				h.submit(uint32(i), tt.resp(i+1))
+			}
+			stat := func(i int) campaignd.MessageState {
+				return []campaignd.MessageState{dlv, und, campaignd.StateExpired}[i%3]
+			}
+			learned := ""
+			for i := n - 1; i >= 0; i-- {
+				h.receipt(tt.receipt(i+1), stat(i))
+				if h.res.Learned != "" {
+					learned = h.res.Learned
+				}
+			}
+			for i := n / 2; i < n; i++ {
+				h.submit(uint32(i), tt.resp(i+1))
+				if h.res.Learned != "" {
+					learned = h.res.Learned
+				}
+			}
+			if learned != "" {
+				t.Fatalf("learned %q from receipts that had not waited", learned)
+			}
+			if learned = h.scan(); learned != tt.want {
+				t.Fatalf("learned %q, want %q", learned, tt.want)
+			}
+			for i := 0; i < n; i++ {
+				if got := h.state(uint32(i)); got != stat(i) {
+					t.Errorf("message %d: %s, want %s", i, got, stat(i))
+				}
+			}
+		})
+	}
+}
