@@ -107,7 +107,7 @@ func TestExpansionBounded(t *testing.T) {
 		}{
 			{"gsm7 within the default caps", "A", 21_000, nil},
 			{"ucs2 within the default caps", "á", 21_000, nil},
-			{"gsm7 60,000 times, caps raised", "A", 60_000, func(o *IngestOptions) { o.MaxFieldBytes, o.MaxRecordBytes = 1 << 20, 1 << 20 }},
+			{"gsm7 60,000 times, caps raised", "A", 60_000, func(o *IngestOptions) { o.MaxFieldBytes, o.MaxRecordBytes = 1<<20, 1<<20 }},
 		} {
 			enc := tc
 			val := strings.Repeat(enc.unit, 60_000/len(enc.unit))
