@@ -122,6 +122,12 @@ func (o *oneValue) check(v *validation, h *header, rec []string, line int, same 
 	}
 }
 
+// maxPresize bounds how far the duplicate set is sized from the file's
+// line count before any row is read: a file of millions of short or
+// invalid lines must not reserve a set it will never fill (about 9 bytes a
+// slot); a larger set grows as valid rows come.
+const maxPresize = 1 << 20
+
 // run reads the file's text (UTF-8 without BOM) and validates it. It
 // returns an error only when reading fails, ctx ends, or emit/rowError fail;
 // problems with the file are in the validation.
@@ -160,7 +166,7 @@ func (vr *validator) run(ctx context.Context, r io.Reader, delim rune, v *valida
 	}
 
 	var (
-		seen      = make(map[uint64]struct{}, min(max(vr.sizeHint, 16), vr.maxRows+1))
+		seen      = make(map[uint64]struct{}, min(max(vr.sizeHint, 16), vr.maxRows+1, maxPresize))
 		numBuf    []byte
 		textBuf   []byte
 		haveMsg   bool
