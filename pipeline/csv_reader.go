@@ -30,7 +30,7 @@ var errRecordTooBig = errors.New("record too big")
 // a file anyway; the caps still hold, as every byte is counted.
 type boundedReader struct {
 	r         io.Reader
-	delim     byte
+	special   [256]bool // '"', '\n' and the delimiter
 	maxField  int
 	maxRecord int
 
@@ -55,7 +55,9 @@ func newBoundedReader(r io.Reader, delim rune, maxField, maxRecord int) *bounded
 	if maxRecord <= 0 {
 		maxRecord = DefaultMaxRecordBytes
 	}
-	return &boundedReader{r: r, delim: byte(delim), maxField: maxField, maxRecord: maxRecord, line: 1, recStart: 1}
+	b := &boundedReader{r: r, maxField: maxField, maxRecord: maxRecord, line: 1, recStart: 1}
+	b.special['"'], b.special['\n'], b.special[byte(delim)] = true, true, true
+	return b
 }
 
 func (b *boundedReader) Read(p []byte) (int, error) {
@@ -63,39 +65,46 @@ func (b *boundedReader) Read(p []byte) (int, error) {
 		return 0, b.err
 	}
 	n, err := b.r.Read(p)
-	for i := 0; i < n; i++ {
-		c := p[i]
-		b.fieldBytes++
-		b.recBytes++
-		switch c {
-		case '"':
-			b.inQuote = !b.inQuote
-			if b.inQuote {
-				b.quoteLine = b.line
-			}
-		case '\n':
-			b.line++
-			if !b.inQuote {
-				b.fieldBytes, b.recBytes, b.recStart = 0, 0, b.line
-			}
-		case b.delim:
-			if !b.inQuote {
-				b.fieldBytes = 0
-			}
+	for i := 0; i < n; {
+		// Ordinary bytes in bulk, then one quote, delimiter or line end.
+		j := i
+		for j < n && !b.special[p[j]] {
+			j++
 		}
+		b.fieldBytes += j - i
+		b.recBytes += j - i
 		if b.fieldBytes > b.maxField || b.recBytes > b.maxRecord {
-			if b.fieldBytes > b.maxField {
-				b.tooBig = "a field of the record starting on line " + strconv.Itoa(b.recStart) +
-					" is longer than " + strconv.Itoa(b.maxField) + " bytes (the limit for one field)"
-			} else {
-				b.tooBig = "the record starting on line " + strconv.Itoa(b.recStart) +
-					" is longer than " + strconv.Itoa(b.maxRecord) + " bytes (the limit for one record)"
-			}
-			b.tooBigLine = b.recStart
-			b.err = errRecordTooBig
-			b.last = c
+			// Checked before a delimiter or line end resets the counts.
+			b.capHit()
 			return i, b.err
 		}
+		if j < n {
+			b.fieldBytes++
+			b.recBytes++
+			switch p[j] {
+			case '"':
+				b.inQuote = !b.inQuote
+				if b.inQuote {
+					b.quoteLine = b.line
+				}
+			case '\n':
+				b.line++
+				if !b.inQuote {
+					b.fieldBytes, b.recBytes, b.recStart = 0, 0, b.line
+				}
+			default: // the delimiter
+				if !b.inQuote {
+					b.fieldBytes = 0
+				}
+			}
+			j++
+		}
+		if b.fieldBytes > b.maxField || b.recBytes > b.maxRecord {
+			// What came before this run is within the caps; stop there.
+			b.capHit()
+			return i, b.err
+		}
+		i = j
 	}
 	if n > 0 {
 		b.last = p[n-1]
@@ -107,6 +116,19 @@ func (b *boundedReader) Read(p []byte) (int, error) {
 		b.err = err
 	}
 	return n, err
+}
+
+// capHit records which cap the current record passed.
+func (b *boundedReader) capHit() {
+	if b.fieldBytes > b.maxField {
+		b.tooBig = "a field of the record starting on line " + strconv.Itoa(b.recStart) +
+			" is longer than " + strconv.Itoa(b.maxField) + " bytes (the limit for one field)"
+	} else {
+		b.tooBig = "the record starting on line " + strconv.Itoa(b.recStart) +
+			" is longer than " + strconv.Itoa(b.maxRecord) + " bytes (the limit for one record)"
+	}
+	b.tooBigLine = b.recStart
+	b.err = errRecordTooBig
 }
 
 // truncation describes how the text ends when its last line is cut (no

@@ -6,6 +6,7 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -287,6 +288,13 @@ func FuzzRecordCap(f *testing.F) {
 		if maxField < 1 || maxField > 512 || maxRecord < maxField || maxRecord > 2048 {
 			return
 		}
+		// The reader finds a cap exactly where a byte-at-a-time count does.
+		drain := newBoundedReader(bytes.NewReader(data), ',', maxField, maxRecord)
+		io.Copy(io.Discard, io.LimitReader(drain, int64(len(data))+1))
+		if hit, line := refCap(data, ',', maxField, maxRecord); hit != (drain.tooBig != "") || hit && line != drain.tooBigLine {
+			t.Fatalf("reference: cap hit %v on line %d; reader: %q on line %d", hit, line, drain.tooBig, drain.tooBigLine)
+		}
+
 		br := newBoundedReader(bytes.NewReader(data), ',', maxField, maxRecord)
 		cr := csv.NewReader(br)
 		cr.FieldsPerRecord = -1
@@ -310,6 +318,38 @@ func FuzzRecordCap(f *testing.F) {
 			}
 		}
 	})
+}
+
+// refCap is the record cap counted one byte at a time: whether a field
+// (its bytes, quotes included) or a record (its bytes and delimiters, not
+// its line end) of data passes its cap, and the line where that record
+// starts.
+func refCap(data []byte, delim byte, maxField, maxRecord int) (bool, int) {
+	line, start, field, record, quoted := 1, 1, 0, 0, false
+	for _, c := range data {
+		switch {
+		case c == '\n' && !quoted:
+			line++
+			field, record, start = 0, 0, line
+			continue
+		case c == delim && !quoted:
+			field = 0
+			record++
+		default:
+			if c == '"' {
+				quoted = !quoted
+			}
+			if c == '\n' {
+				line++
+			}
+			field++
+			record++
+		}
+		if field > maxField || record > maxRecord {
+			return true, start
+		}
+	}
+	return false, 0
 }
 
 // TestErrorOutputBounded: a 64 KB header name (matching after '_' is
@@ -466,5 +506,25 @@ func TestSender(t *testing.T) {
 				t.Errorf("error %+v", e)
 			}
 		})
+	}
+}
+
+// BenchmarkBoundedReader measures the cost of following the CSV structure
+// while reading (the record cap), in bytes per second.
+func BenchmarkBoundedReader(b *testing.B) {
+	var sb strings.Builder
+	for i := 0; sb.Len() < 8<<20; i++ {
+		fmt.Fprintf(&sb, "55%08d,\"Hola Socio%d, tienes %d puntos Payback. Canjealos antes del domingo.\",60%08d,Puntos Noviembre\n", i, i, i%5000, i)
+	}
+	data := []byte(sb.String())
+	buf := make([]byte, 64<<10)
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		br := newBoundedReader(bytes.NewReader(data), ',', 0, 0)
+		for {
+			if _, err := br.Read(buf); err != nil {
+				break
+			}
+		}
 	}
 }
