@@ -231,12 +231,12 @@ func parseHeader(rec []string) (*header, string) {
 		}
 		if col, ok := headerAliases[headerKey(name)]; ok {
 			if j := h.known[col]; j >= 0 {
-				return nil, "columns \"" + h.names[j] + "\" and \"" + name + "\" are both the " + knownColNames[col] + " column"
+				return nil, "columns \"" + clip(h.names[j], maxErrorTextLen) + "\" and \"" + clip(name, maxErrorTextLen) + "\" are both the " + knownColNames[col] + " column"
 			}
 			h.known[col] = i
 		}
 		if j, dup := h.byName[name]; dup {
-			return nil, "column \"" + h.names[j] + "\" appears twice"
+			return nil, "column \"" + clip(h.names[j], maxErrorTextLen) + "\" appears twice"
 		}
 		h.byName[name] = i
 	}

@@ -528,3 +528,30 @@ func BenchmarkBoundedReader(b *testing.B) {
 		}
 	}
 }
+
+// TestClip: values quoted in errors are cut at a character count, never
+// inside a UTF-8 sequence, marked with "…".
+func TestClip(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		n    int
+		want string
+	}{
+		{"", 3, ""},
+		{"abc", 3, "abc"},
+		{"abcd", 3, "abc…"},
+		{"ñañaña", 3, "ñañ…"},
+		{"ñañ", 3, "ñañ"},
+		{"😀😀😀😀", 2, "😀😀…"},
+		{"a\xffb\xfec", 2, "a\xff…"},
+	} {
+		if got := clip(tc.in, tc.n); got != tc.want {
+			t.Errorf("clip(%q, %d) = %q, want %q", tc.in, tc.n, got, tc.want)
+		}
+	}
+	long := "tele" + strings.Repeat("_", 60_000) + "fono"
+	res := checkBytes(t, []byte(long+",phone,message\n5512345678,b,hola\n"), nil)
+	if len(res.Errors) != 1 || len(res.Errors[0].Error) > 600 || !strings.Contains(res.Errors[0].Error, "both the recipient column") {
+		t.Errorf("errors %.300s", fmt.Sprint(res.Errors))
+	}
+}
