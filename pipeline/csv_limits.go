@@ -11,7 +11,7 @@ import (
 // column name or value quoted in an error is cut, and a message quoting the
 // file is cut too, so that an error line is small whatever the file holds.
 const (
-	maxErrorTextLen    = 120  // characters of a column name or value in an error
+	maxErrorTextLen    = 200  // characters of a column name or value in an error
 	maxErrorMessageLen = 1000 // characters of an error message
 )
 

@@ -408,7 +408,7 @@ func TestErrorOutputBounded(t *testing.T) {
 					t.Fatalf("line %q: column not cut or value not neutralised", r[:3])
 				}
 			}
-			if len(data) > 2000+listed*400 {
+			if len(data) > 2000+listed*(2*maxErrorTextLen+100) {
 				t.Errorf("errors file is %d bytes", len(data))
 			}
 			u, err := db.Upload(job.Upload.ID)
