@@ -301,3 +301,32 @@ func TestReportNeutralisesFormulasEndToEnd(t *testing.T) {
 		}
 	}
 }
+
+// TestTruncationOnlyForSTOR: the same bytes without a final line end are
+// rejected as truncated when a STOR completes them, and accepted when a
+// rename does (the partner renames only once the file is whole).
+func TestTruncationOnlyForSTOR(t *testing.T) {
+	m := MustRunMain(t, testConfig(t.TempDir()))
+	for _, n := range []int{1, 7, 300} {
+		content := "phone,message\n" + goodRows(n, "")
+		content = strings.TrimSuffix(content, "\n")
+		stor := fmt.Sprintf("stor-%d.csv", n)
+		upload(t, m.FTP.Addr(), stor, content)
+		if f, _ := fileResult(t, m, stor); f.Outcome != campaignd.UploadRejected || len(f.Errors) == 0 ||
+			!strings.HasPrefix(f.Errors[0].Error, "truncated upload: the last line ("+fmt.Sprint(n+1)+")") {
+			t.Fatalf("STOR: %+v", f)
+		}
+		renamed := fmt.Sprintf("rnto-%d.csv", n)
+		c := ftpLogin(t, m.FTP.Addr())
+		if err := c.Stor(renamed+".part", strings.NewReader(content)); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Rename(renamed+".part", renamed); err != nil {
+			t.Fatal(err)
+		}
+		if f, _ := fileResult(t, m, renamed); f.Outcome != campaignd.UploadAccepted {
+			t.Fatalf("RNTO: %+v", f)
+		}
+	}
+	noJobsLeft(t, m)
+}
