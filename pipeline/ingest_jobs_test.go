@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -95,6 +96,7 @@ type flakyDB struct {
 	*store.DB
 	mu   sync.Mutex
 	fail int
+	err  error // nil: "disk I/O error"
 }
 
 func (f *flakyDB) NewBroadcastWriter(job *store.Job) (*store.BroadcastWriter, error) {
@@ -102,6 +104,9 @@ func (f *flakyDB) NewBroadcastWriter(job *store.Job) (*store.BroadcastWriter, er
 	defer f.mu.Unlock()
 	if f.fail > 0 {
 		f.fail--
+		if f.err != nil {
+			return nil, f.err
+		}
 		return nil, errors.New("disk I/O error")
 	}
 	return f.DB.NewBroadcastWriter(job)
@@ -274,6 +279,16 @@ func TestAttemptLasting(t *testing.T) {
 		}
 		if jobs, _ := db.Jobs(); len(jobs) != 0 {
 			t.Errorf("%d jobs left", len(jobs))
+		}
+	})
+	t.Run("a record the store refuses for its size", func(t *testing.T) {
+		db, root := MustOpenDB(t), t.TempDir()
+		flaky := &flakyDB{DB: db, fail: 1, err: fmt.Errorf("store: save: %w", errors.New("Value with size 70000000 exceeded 67108864 limit. Value:\n00000000"))}
+		job := upload(t, db, root, "x.csv", content)
+		b, retryAt, _ := NewIngester(flaky, testOptions()).Attempt(context.Background(), job)
+		u, _ := db.Upload(job.Upload.ID)
+		if b != nil || !retryAt.IsZero() || u.Outcome != campaignd.UploadRejected || !strings.Contains(u.Errors[0].Error, "too large") || u.ResultPath != "rejected/x.csv" {
+			t.Fatalf("broadcast %v, retry %v, upload %+v", b, retryAt, u)
 		}
 	})
 	t.Run("file gone", func(t *testing.T) {
