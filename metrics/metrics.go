@@ -38,6 +38,7 @@ type Metrics struct {
 	webLogins        *prometheus.CounterVec
 
 	receiptIDCollisions prometheus.Counter
+	ingestRetries       prometheus.Counter
 }
 
 // New returns a Metrics with Go and process collectors registered.
@@ -113,6 +114,13 @@ func New(broadcasts func() map[string]int) *Metrics {
 	for _, r := range []string{"accepted", "rejected"} {
 		m.ingestDuration.WithLabelValues(r)
 	}
+	// An ingest job that could not finish ends as result "failed"
+	// (ingest_duration_seconds_count counts uploads by result); its
+	// transient failures, retried with backoff, are counted apart.
+	m.ingestDuration.WithLabelValues("failed")
+	m.ingestRetries = prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "ingest_retries_total",
+		Help: "Ingest jobs that failed for a reason that may pass (disk, store) and will be tried again."})
+	m.reg.MustRegister(m.ingestRetries)
 	// The timer kinds of the engine and the daily report.
 	for _, k := range []string{"broadcast", "retry", "window", "receipt", "early", "report", "report-push"} {
 		m.timerLateness.WithLabelValues(k)
@@ -180,6 +188,13 @@ func (m *Metrics) RowsIngested(result string, n int) {
 func (m *Metrics) IngestDone(result string, d time.Duration) {
 	if m != nil {
 		m.ingestDuration.WithLabelValues(result).Observe(d.Seconds())
+	}
+}
+
+// IngestRetry counts an ingest job that failed and will be tried again.
+func (m *Metrics) IngestRetry() {
+	if m != nil {
+		m.ingestRetries.Inc()
 	}
 }
 

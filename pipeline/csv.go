@@ -231,12 +231,12 @@ func parseHeader(rec []string) (*header, string) {
 		}
 		if col, ok := headerAliases[headerKey(name)]; ok {
 			if j := h.known[col]; j >= 0 {
-				return nil, "columns \"" + h.names[j] + "\" and \"" + name + "\" are both the " + knownColNames[col] + " column"
+				return nil, "columns \"" + clip(h.names[j], maxErrorTextLen) + "\" and \"" + clip(name, maxErrorTextLen) + "\" are both the " + knownColNames[col] + " column"
 			}
 			h.known[col] = i
 		}
 		if j, dup := h.byName[name]; dup {
-			return nil, "column \"" + h.names[j] + "\" appears twice"
+			return nil, "column \"" + clip(h.names[j], maxErrorTextLen) + "\" appears twice"
 		}
 		h.byName[name] = i
 	}
@@ -290,14 +290,42 @@ func (h *header) compileTemplate(msg string) []tmplPart {
 	return parts
 }
 
-// expand appends the template's text for one record to dst.
-func expand(dst []byte, parts []tmplPart, rec []string) []byte {
+// expand appends the template's text for one record to dst, trimmed as a
+// message is (values trimmed, then the whole text), without ever holding
+// more than limit bytes of it. When the trimmed text would be longer than
+// limit, it stops adding and returns false with n, the length the whole
+// expansion would have, computed from the parts' lengths: a template that
+// repeats a long value thousands of times costs no memory.
+func expand(dst []byte, parts []tmplPart, rec []string, limit int) (text []byte, fits bool, n int64) {
+	start := len(dst)
+	fits = true
 	for _, p := range parts {
-		if p.col < 0 {
-			dst = append(dst, p.lit...)
-		} else {
-			dst = append(dst, strings.TrimSpace(rec[p.col])...)
+		s := p.lit
+		if p.col >= 0 {
+			s = strings.TrimSpace(rec[p.col])
+		}
+		n += int64(len(s))
+		if !fits {
+			continue
+		}
+		if len(dst) == start {
+			s = strings.TrimLeft(s, textSpace)
+		}
+		if room := limit - (len(dst) - start); room > 0 {
+			k := min(len(s), room)
+			dst = append(dst, s[:k]...)
+			s = s[k:]
+		}
+		// Beyond the limit only spaces may follow: they would be trimmed.
+		if strings.TrimLeft(s, textSpace) != "" {
+			fits = false
 		}
 	}
-	return dst
+	if !fits {
+		return dst[:start], false, n
+	}
+	return dst[:start+len(trimBytes(dst[start:]))], true, n
 }
+
+// textSpace is what trimBytes removes around a message.
+const textSpace = " \t\r\n"

@@ -197,7 +197,7 @@ func readRows(t *testing.T, name string, opts func(*IngestOptions)) ([]campaignd
 	}
 	defer f.Close()
 	var rows []campaignd.Row
-	oc, err := NewIngester(nil, o).evaluate(context.Background(), f, name,
+	oc, err := NewIngester(nil, o).evaluate(context.Background(), f, name, false,
 		func(r *campaignd.Row) error { rows = append(rows, *r); return nil },
 		func(campaignd.FileError) error { return nil })
 	if err != nil {

@@ -52,13 +52,19 @@ type validation struct {
 
 	FileErrors []campaignd.FileError
 	RowErrors  int // number of row error lines
+
+	// Truncated describes a cut last line (no line end, or a quoted field
+	// open at the end) when the validator was not told to reject it.
+	Truncated string
 }
 
 // rejected reports whether a file-level error was found.
 func (v *validation) rejected() bool { return len(v.FileErrors) > 0 }
 
+// fileError records a file-level error; column, value and message are cut
+// to bounded lengths (they may quote the file).
 func (v *validation) fileError(line int, column, value, msg string) {
-	v.FileErrors = append(v.FileErrors, campaignd.FileError{Line: line, Column: column, Value: value, Error: msg})
+	v.FileErrors = append(v.FileErrors, clipError(campaignd.FileError{Line: line, Column: column, Value: value, Error: msg}))
 }
 
 // validator reads the rows of one file, checks every rule of SPEC §3 and
@@ -70,6 +76,12 @@ type validator struct {
 	maxSegments int
 	recipients  *recipientRules
 	sizeHint    int // expected rows (lines of the file), to presize the duplicate set
+	maxField    int // bytes of one field; 0: DefaultMaxFieldBytes
+	maxRecord   int // bytes of one record; 0: DefaultMaxRecordBytes
+	// strictEnd rejects a file whose last line is cut (no line end, or a
+	// quoted field still open): an upload completed by STOR.
+	strictEnd bool
+	now       time.Time // for the date horizon
 
 	emit     func(*campaignd.Row) error // nil: valid rows are only counted
 	rowError func(campaignd.FileError) error
@@ -98,22 +110,30 @@ func (o *oneValue) check(v *validation, h *header, rec []string, line int, same 
 		return
 	}
 	o.reported = true
-	name := h.names[o.col]
+	name := clip(h.names[o.col], maxErrorTextLen)
+	first, val := clip(o.value, maxErrorTextLen), clip(val, maxErrorTextLen)
 	switch {
 	case o.value == "":
 		v.fileError(line, name, val, name+" differs between rows: line "+strconv.Itoa(o.line)+" has none, line "+strconv.Itoa(line)+" has \""+val+"\" (every row must carry the same value, or every row none)")
 	case val == "":
-		v.fileError(line, name, val, name+" differs between rows: line "+strconv.Itoa(o.line)+" has \""+o.value+"\", line "+strconv.Itoa(line)+" has none (every row must carry the same value, or every row none)")
+		v.fileError(line, name, val, name+" differs between rows: line "+strconv.Itoa(o.line)+" has \""+first+"\", line "+strconv.Itoa(line)+" has none (every row must carry the same value, or every row none)")
 	default:
-		v.fileError(line, name, val, name+" differs between rows: line "+strconv.Itoa(o.line)+" has \""+o.value+"\", line "+strconv.Itoa(line)+" has \""+val+"\"")
+		v.fileError(line, name, val, name+" differs between rows: line "+strconv.Itoa(o.line)+" has \""+first+"\", line "+strconv.Itoa(line)+" has \""+val+"\"")
 	}
 }
+
+// maxPresize bounds how far the duplicate set is sized from the file's
+// line count before any row is read: a file of millions of short or
+// invalid lines must not reserve a set it will never fill (about 9 bytes a
+// slot); a larger set grows as valid rows come.
+const maxPresize = 1 << 20
 
 // run reads the file's text (UTF-8 without BOM) and validates it. It
 // returns an error only when reading fails, ctx ends, or emit/rowError fail;
 // problems with the file are in the validation.
 func (vr *validator) run(ctx context.Context, r io.Reader, delim rune, v *validation) error {
-	cr := csv.NewReader(r)
+	br := newBoundedReader(r, delim, vr.maxField, vr.maxRecord)
+	cr := csv.NewReader(br)
 	cr.Comma = delim
 	cr.FieldsPerRecord = -1
 	cr.LazyQuotes = false
@@ -124,7 +144,7 @@ func (vr *validator) run(ctx context.Context, r io.Reader, delim rune, v *valida
 		v.fileError(0, "", "", "no header row: the file holds no text")
 		return nil
 	} else if err != nil {
-		return quotingError(v, err)
+		return vr.readError(v, br, err)
 	}
 	h, msg := parseHeader(rec)
 	if msg != "" {
@@ -146,7 +166,7 @@ func (vr *validator) run(ctx context.Context, r io.Reader, delim rune, v *valida
 	}
 
 	var (
-		seen      = make(map[uint64]struct{}, min(max(vr.sizeHint, 16), vr.maxRows+1))
+		seen      = make(map[uint64]struct{}, min(max(vr.sizeHint, 16), vr.maxRows+1, maxPresize))
 		numBuf    []byte
 		textBuf   []byte
 		haveMsg   bool
@@ -167,15 +187,16 @@ func (vr *validator) run(ctx context.Context, r io.Reader, delim rune, v *valida
 		if col >= 0 {
 			column = h.names[col]
 		}
-		return vr.rowError(campaignd.FileError{Line: line, Column: column, Value: value, Error: msg})
+		return vr.rowError(clipError(campaignd.FileError{Line: line, Column: column, Value: value, Error: msg}))
 	}
+	textLimit := maxTextBytes(vr.maxSegments)
 
 	for {
 		rec, err := cr.Read()
 		if errors.Is(err, io.EOF) {
 			break
 		} else if err != nil {
-			return quotingError(v, err)
+			return vr.readError(v, br, err)
 		}
 		line, _ := cr.FieldPos(0)
 		if blank(rec) {
@@ -221,8 +242,19 @@ func (vr *validator) run(ctx context.Context, r io.Reader, delim rune, v *valida
 		}
 		text := lastMsg
 		if lastTmpl != nil {
-			textBuf = expand(textBuf[:0], lastTmpl, rec)
-			text = string(trimBytes(textBuf))
+			var fits bool
+			var n int64
+			textBuf, fits, n = expand(textBuf[:0], lastTmpl, rec, textLimit)
+			if !fits {
+				v.Invalid++
+				detail := "expands to " + strconv.FormatInt(n, 10) + " bytes, more than " + strconv.Itoa(vr.maxSegments) +
+					" segments: at most " + strconv.Itoa(vr.maxSegments) + " allowed (" + segmentChars(vr.maxSegments) + ")"
+				if err := rowErr(line, msgCol, detail, campaignd.RowTooLong); err != nil {
+					return err
+				}
+				continue
+			}
+			text = string(textBuf)
 		} else {
 			text = strings.TrimSpace(text)
 		}
@@ -238,7 +270,7 @@ func (vr *validator) run(ctx context.Context, r io.Reader, delim rune, v *valida
 			}
 			if lastSegs > vr.maxSegments {
 				ok = false
-				detail := strconv.Itoa(lastSegs) + " segments (" + lastEnc + ", " + strconv.Itoa(lastUnits) + " units), at most " + strconv.Itoa(vr.maxSegments) + " allowed"
+				detail := strconv.Itoa(lastSegs) + " segments (" + lastEnc + ", " + strconv.Itoa(lastUnits) + " units), at most " + strconv.Itoa(vr.maxSegments) + " allowed (" + segmentChars(vr.maxSegments) + ")"
 				if err := rowErr(line, msgCol, detail, campaignd.RowTooLong); err != nil {
 					return err
 				}
@@ -277,13 +309,24 @@ func (vr *validator) run(ctx context.Context, r io.Reader, delim rune, v *valida
 		}
 	}
 
+	if t := br.truncation(); t != "" {
+		if vr.strictEnd {
+			v.fileError(br.line, "", "", t)
+		} else {
+			v.Truncated = t
+		}
+	}
 	if v.rejected() {
 		return nil
 	}
 	if date.col >= 0 && date.seen && date.value != "" {
 		t, ok := parseDate(date.value, vr.loc)
 		if !ok {
-			v.fileError(date.line, h.names[date.col], date.value, "unparseable date \""+date.value+"\" (use e.g. 2006-01-02 15:04 or 02/01/2006 15:04)")
+			v.fileError(date.line, h.names[date.col], date.value, "unparseable date \""+clip(date.value, maxErrorTextLen)+"\" (use e.g. 2006-01-02 15:04 or 02/01/2006 15:04)")
+			return nil
+		}
+		if err := campaignd.CheckHorizon(vr.now, t); err != nil {
+			v.fileError(date.line, h.names[date.col], date.value, "date too far ahead: "+campaignd.ErrorMessage(err)+" A file may be dated at most 366 days ahead; check the year.")
 			return nil
 		}
 		v.HasDate, v.Date = true, t
@@ -291,10 +334,31 @@ func (vr *validator) run(ctx context.Context, r io.Reader, delim rune, v *valida
 	if name.col >= 0 {
 		v.Name = name.value
 	}
-	if sender.col >= 0 {
+	if sender.col >= 0 && sender.value != "" {
+		if msg := CheckSender(sender.value); msg != "" {
+			v.fileError(sender.line, h.names[sender.col], sender.value, msg)
+			return nil
+		}
 		v.Sender = sender.value
 	}
 	return nil
+}
+
+// readError turns an error of the csv reader into a file-level error: a
+// field or record over its cap, a truncated upload, or broken quoting. Any
+// other error (reading the file failed) is returned.
+func (vr *validator) readError(v *validation, br *boundedReader, err error) error {
+	var pe *csv.ParseError
+	parse := errors.As(err, &pe)
+	switch {
+	case br.tooBig != "" && !(parse && pe.StartLine < br.tooBigLine):
+		v.fileError(br.tooBigLine, "", "", br.tooBig)
+		return nil
+	case parse && vr.strictEnd && br.truncation() != "":
+		v.fileError(br.line, "", "", br.truncation())
+		return nil
+	}
+	return quotingError(v, err)
 }
 
 // missingColumns reports a missing recipient or message column. When the

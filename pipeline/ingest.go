@@ -25,9 +25,14 @@ const (
 	DefaultSender            = "28776"
 	DefaultTimezone          = "America/Mexico_City"
 
+	DefaultMaxErrorRows = 10_000
+	DefaultMaxAttempts  = 8
+	DefaultRetryBase    = 5 * time.Second
+
 	// maxStoredRowErrors is how many row errors are kept on the Upload
-	// record; every one is in the errors file.
-	maxStoredRowErrors = 100
+	// record (its ErrorCount is exact; the errors file has more), so that
+	// the record stays small whatever the file.
+	maxStoredRowErrors = 20
 )
 
 // Upload outcomes and row results, as passed to IngestEvents.
@@ -60,6 +65,20 @@ type IngestOptions struct {
 	DefaultSender     string
 	AllowedCountries  []string // region codes besides Mexico, e.g. "US"
 	MaxUploadBytes    int64    // 0: no limit
+	// MaxFieldBytes and MaxRecordBytes cap one field and one record (a
+	// line, or several when a quoted field spans lines) while reading;
+	// 0: 64 KB and 1 MB.
+	MaxFieldBytes  int
+	MaxRecordBytes int
+	// MaxErrorRows caps the row errors listed in <name>.errors.csv (and
+	// returned by Check); a last line says how many more there were.
+	// 0: 10,000.
+	MaxErrorRows int
+	// MaxAttempts bounds how often a job is tried when it fails for a
+	// reason that may pass (disk, store); RetryBase is the pause after the
+	// first failure, doubled after each. 0: 8 and 5 s.
+	MaxAttempts int
+	RetryBase   time.Duration
 	// FTPRoot is the directory of the FTP jails (DATA_DIR/ftp). A job read
 	// back from the store has no RealPath or UserRoot (they are not
 	// serialised); they are rebuilt as FTPRoot/<user> and its Path.
@@ -73,8 +92,14 @@ type IngestOptions struct {
 type IngestEvents interface {
 	// RowsIngested counts rows by result: "valid", "invalid", "duplicate".
 	RowsIngested(result string, n int)
-	// IngestDone reports one finished ingest: "accepted" or "rejected".
+	// IngestDone reports one finished ingest: "accepted", "rejected" (the
+	// file's content), or "failed" (the job could not finish: a lasting
+	// failure, or transient ones past the retry limit; the upload is then
+	// rejected with the reason).
 	IngestDone(result string, d time.Duration)
+	// IngestRetry reports a job that failed for a reason that may pass and
+	// will be tried again.
+	IngestRetry()
 }
 
 // IngestStore is what ingest needs from the store.
@@ -82,6 +107,7 @@ type IngestStore interface {
 	NewBroadcastWriter(job *store.Job) (*store.BroadcastWriter, error)
 	RejectUpload(u *campaignd.Upload) error
 	SaveUpload(u *campaignd.Upload) error
+	SaveJob(job *store.Job) error
 	DuplicateOf(sha string, since time.Time) (uint64, bool, error)
 	Upload(id uint64) (*campaignd.Upload, error)
 	Broadcast(id uint64) (*campaignd.Broadcast, error)
@@ -126,6 +152,21 @@ func NewIngester(db IngestStore, o IngestOptions) *Ingester {
 	if o.DefaultSender == "" {
 		o.DefaultSender = DefaultSender
 	}
+	if o.MaxFieldBytes <= 0 {
+		o.MaxFieldBytes = DefaultMaxFieldBytes
+	}
+	if o.MaxRecordBytes <= 0 {
+		o.MaxRecordBytes = DefaultMaxRecordBytes
+	}
+	if o.MaxErrorRows <= 0 {
+		o.MaxErrorRows = DefaultMaxErrorRows
+	}
+	if o.MaxAttempts <= 0 {
+		o.MaxAttempts = DefaultMaxAttempts
+	}
+	if o.RetryBase <= 0 {
+		o.RetryBase = DefaultRetryBase
+	}
 	if o.Now == nil {
 		o.Now = time.Now
 	}
@@ -142,6 +183,7 @@ type noEvents struct{}
 
 func (noEvents) RowsIngested(string, int)         {}
 func (noEvents) IngestDone(string, time.Duration) {}
+func (noEvents) IngestRetry()                     {}
 
 // CheckResult is what ingest would decide about a file.
 type CheckResult struct {
@@ -166,8 +208,15 @@ type CheckResult struct {
 	Invalid     int    `json:"invalid"`
 	Duplicate   int    `json:"duplicate"`
 	Segments    int64  `json:"segments"`
-	// Errors are the file-level errors, then every row error in file order.
+	// Errors are the file-level errors, then the row errors in file order,
+	// at most MaxErrorRows of them and a last line saying how many more.
 	Errors []campaignd.FileError `json:"errors,omitempty"`
+	// ErrorCount is the number of row errors, listed or not.
+	ErrorCount int `json:"error_count"`
+	// Warnings are what would not reject the file here but might in an
+	// upload: a last line without a line end is rejected as a truncated
+	// upload when the upload is completed by STOR.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // outcome is one ingest's result before it is stored.
@@ -206,8 +255,11 @@ func (in *Ingester) Check(r io.Reader, name string) (*CheckResult, error) {
 		rs = f
 	}
 	var rowErrs []campaignd.FileError
-	oc, err := in.evaluate(context.Background(), rs, name, nil, func(e campaignd.FileError) error {
-		rowErrs = append(rowErrs, e)
+	nErrs := 0
+	oc, err := in.evaluate(context.Background(), rs, name, false, nil, func(e campaignd.FileError) error {
+		if nErrs++; len(rowErrs) < in.o.MaxErrorRows {
+			rowErrs = append(rowErrs, e)
+		}
 		return nil
 	})
 	if err != nil {
@@ -227,6 +279,13 @@ func (in *Ingester) Check(r io.Reader, name string) (*CheckResult, error) {
 		Duplicate:   oc.v.Dup,
 		Segments:    oc.v.Segments,
 		Errors:      append(oc.v.FileErrors, rowErrs...),
+		ErrorCount:  nErrs,
+	}
+	if nErrs > len(rowErrs) {
+		res.Errors = append(res.Errors, moreErrors(nErrs-len(rowErrs), nErrs))
+	}
+	if oc.v.Truncated != "" {
+		res.Warnings = append(res.Warnings, oc.v.Truncated+" — an upload completed by STOR is rejected for this")
 	}
 	if oc.accepted() {
 		res.Decision = campaignd.UploadAccepted
@@ -238,8 +297,9 @@ func (in *Ingester) Check(r io.Reader, name string) (*CheckResult, error) {
 
 // evaluate runs both passes over the file: scan (size, hash, charset, NUL),
 // the duplicate-file check, then the rows. Valid rows go to emit (nil: only
-// counted), row errors to rowError. It decides the broadcast's status.
-func (in *Ingester) evaluate(ctx context.Context, rs io.ReadSeeker, fileName string, emit func(*campaignd.Row) error, rowError func(campaignd.FileError) error) (*outcome, error) {
+// counted), row errors to rowError. strictEnd rejects a file whose last line
+// is cut (an upload completed by STOR). It decides the broadcast's status.
+func (in *Ingester) evaluate(ctx context.Context, rs io.ReadSeeker, fileName string, strictEnd bool, emit func(*campaignd.Row) error, rowError func(campaignd.FileError) error) (*outcome, error) {
 	oc := &outcome{}
 	v := &oc.v
 	scan, err := scanFile(rs, in.o.MaxUploadBytes)
@@ -284,6 +344,10 @@ func (in *Ingester) evaluate(ctx context.Context, rs io.ReadSeeker, fileName str
 		maxSegments: in.o.MaxSegments,
 		recipients:  newRecipientRules(in.o.AllowedCountries),
 		sizeHint:    scan.Lines,
+		maxField:    in.o.MaxFieldBytes,
+		maxRecord:   in.o.MaxRecordBytes,
+		strictEnd:   strictEnd,
+		now:         in.o.Now(),
 		emit:        emit,
 		rowError:    rowError,
 	}
@@ -331,6 +395,11 @@ func (in *Ingester) decide(oc *outcome, fileName string) {
 	if oc.sender == "" {
 		oc.sender = in.o.DefaultSender
 	}
+}
+
+// moreErrors is the last line of a cut list of row errors.
+func moreErrors(more, total int) campaignd.FileError {
+	return campaignd.FileError{Error: fmt.Sprintf("and %d more row errors not listed (%d in all)", more, total)}
 }
 
 // errNotFound marks an upload whose file is gone.

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"campaignd"
 )
@@ -19,14 +20,16 @@ import (
 var errorsHeader = []string{"line", "column", "value", "error"}
 
 // errorSink collects row errors: the first ones in memory for the upload
-// record, every one in a temporary CSV file, so that a file with a million
-// bad rows costs no memory.
+// record, up to max in a temporary CSV file, so that a file with a million
+// bad rows costs neither memory nor a giant errors file; n counts them all.
 type errorSink struct {
-	first []campaignd.FileError
-	n     int
-	f     *os.File
-	w     *csv.Writer
-	rec   [4]string
+	first   []campaignd.FileError
+	n       int
+	max     int // row errors written; 0: DefaultMaxErrorRows
+	written int
+	f       *os.File
+	w       *csv.Writer
+	rec     [4]string
 }
 
 func (s *errorSink) add(e campaignd.FileError) error {
@@ -34,6 +37,13 @@ func (s *errorSink) add(e campaignd.FileError) error {
 	if len(s.first) < maxStoredRowErrors {
 		s.first = append(s.first, e)
 	}
+	if s.max <= 0 {
+		s.max = DefaultMaxErrorRows
+	}
+	if s.written >= s.max {
+		return nil
+	}
+	s.written++
 	if s.f == nil {
 		f, err := os.CreateTemp("", "campaignd-errors-*.csv")
 		if err != nil {
@@ -42,8 +52,15 @@ func (s *errorSink) add(e campaignd.FileError) error {
 		s.f, s.w = f, csv.NewWriter(f)
 		s.w.UseCRLF = true
 	}
-	s.rec = [4]string{strconv.Itoa(e.Line), e.Column, e.Value, e.Error}
+	s.rec = errorRecord(e)
 	return s.w.Write(s.rec[:])
+}
+
+// errorRecord is one line of <name>.errors.csv, its user-supplied text
+// neutralised against spreadsheet formulas (campaignd.SafeCSV). The error
+// text is neutralised too: it may start with a column name.
+func errorRecord(e campaignd.FileError) [4]string {
+	return [4]string{strconv.Itoa(e.Line), campaignd.SafeCSV(e.Column), campaignd.SafeCSV(e.Value), campaignd.SafeCSV(e.Error)}
 }
 
 // rows returns a reader of the row errors written so far.
@@ -157,25 +174,54 @@ func baseName(u *campaignd.Upload) string {
 	return name
 }
 
+// maxResultName is the longest name a result may have: its errors file's
+// temporary name ("." + name + ".errors.csv" + ".tmp") must fit the 255
+// bytes a file name may have.
+const maxResultName = 255 - len(".") - len(".errors.csv") - len(".tmp")
+
 // freeName returns name, or name with a timestamp suffix (and a counter if
-// need be), such that neither it nor its errors file exists in dir.
+// need be), such that neither it nor its errors file exists in dir. A name
+// too long for the suffix and the errors file is cut before its extension
+// (at a character boundary).
 func freeName(dir, name, stamp string) (string, error) {
 	ext := filepath.Ext(name)
+	if len(ext) > 16 {
+		ext = "" // not an extension, a long name with a dot
+	}
 	stem := strings.TrimSuffix(name, ext)
 	for i := 0; i < 1000; i++ {
-		cand := name
+		suffix := ""
 		switch {
 		case i == 1:
-			cand = stem + "_" + stamp + ext
+			suffix = "_" + stamp
 		case i > 1:
-			cand = stem + "_" + stamp + "-" + strconv.Itoa(i) + ext
+			suffix = "_" + stamp + "-" + strconv.Itoa(i)
 		}
+		cand := fitName(stem, suffix+ext)
 		p := filepath.Join(dir, cand)
 		if !exists(p) && !exists(p+".errors.csv") {
 			return cand, nil
 		}
 	}
 	return "", fmt.Errorf("no free name for %s in %s", name, dir)
+}
+
+// fitName joins stem and tail, cutting stem so the result is at most
+// maxResultName bytes.
+func fitName(stem, tail string) string {
+	if n := maxResultName - len(tail); len(stem) > n {
+		stem = stem[:max(n, 0)]
+		// Drop a character the cut split.
+		for i := len(stem) - 1; i >= 0 && i >= len(stem)-utf8.UTFMax; i-- {
+			if utf8.RuneStart(stem[i]) {
+				if !utf8.FullRuneInString(stem[i:]) {
+					stem = stem[:i]
+				}
+				break
+			}
+		}
+	}
+	return stem + tail
 }
 
 func exists(p string) bool {
@@ -220,7 +266,8 @@ func writeErrorsFile(p string, fileErrs []campaignd.FileError, errs *errorSink) 
 	w.UseCRLF = true
 	w.Write(errorsHeader)
 	for _, e := range fileErrs {
-		w.Write([]string{strconv.Itoa(e.Line), e.Column, e.Value, e.Error})
+		rec := errorRecord(e)
+		w.Write(rec[:])
 	}
 	w.Flush()
 	if err := w.Error(); err != nil {
@@ -232,6 +279,14 @@ func writeErrorsFile(p string, fileErrs []campaignd.FileError, errs *errorSink) 
 	}
 	if _, err := io.Copy(f, rows); err != nil {
 		return err
+	}
+	if errs.n > errs.written {
+		rec := errorRecord(moreErrors(errs.n-errs.written, errs.n))
+		w.Write(rec[:])
+		w.Flush()
+		if err := w.Error(); err != nil {
+			return err
+		}
 	}
 	if err := f.Sync(); err != nil {
 		return err

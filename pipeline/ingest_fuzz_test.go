@@ -29,7 +29,7 @@ func FuzzIngest(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var rowErrs []campaignd.FileError
 		rows := 0
-		oc, err := in.evaluate(context.Background(), bytes.NewReader(data), "fuzz.csv",
+		oc, err := in.evaluate(context.Background(), bytes.NewReader(data), "fuzz.csv", false,
 			func(r *campaignd.Row) error {
 				rows++
 				if r.Recipient == "" || r.Text == "" || r.Segments < 1 || r.Segments > DefaultMaxSegments || r.Line < 2 {

@@ -171,8 +171,8 @@ func (in *Ingester) ingestFile(ctx context.Context, job *store.Job, u *campaignd
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	errs := &errorSink{}
-	oc, err := in.evaluate(ctx, f, u.FileName, w.Add, errs.add)
+	errs := &errorSink{max: in.o.MaxErrorRows}
+	oc, err := in.evaluate(ctx, f, u.FileName, u.Via == campaignd.ViaSTOR, w.Add, errs.add)
 	if err != nil {
 		errs.close()
 		w.Abort()

@@ -28,9 +28,16 @@ func MustOpenDB(tb testing.TB) *store.DB {
 
 // recordedEvents is an IngestEvents that remembers what it was told.
 type recordedEvents struct {
-	mu   sync.Mutex
-	rows map[string]int
-	done []string
+	mu      sync.Mutex
+	rows    map[string]int
+	done    []string
+	retries int
+}
+
+func (e *recordedEvents) IngestRetry() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.retries++
 }
 
 func (e *recordedEvents) RowsIngested(result string, n int) {

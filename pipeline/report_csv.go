@@ -73,8 +73,10 @@ func WriteReport(ctx context.Context, w io.Writer, src ReportSource, day string,
 		if !at.IsZero() {
 			ts = appendReportTime(ts, at.In(loc))
 		}
-		rec[0], rec[1], rec[2], rec[3] = b.Sender, m.RecipientRaw, strconv.FormatUint(m.TrackingID, 10), b.Name
-		rec[4], rec[5], rec[6] = string(ts), string(m.State), m.MemberID
+		// Values from the uploaded file and the operators cannot start a
+		// spreadsheet formula (SPEC §6); plain numbers stay as they are.
+		rec[0], rec[1], rec[2], rec[3] = campaignd.SafeCSV(b.Sender), campaignd.SafeCSV(m.RecipientRaw), strconv.FormatUint(m.TrackingID, 10), campaignd.SafeCSV(b.Name)
+		rec[4], rec[5], rec[6] = string(ts), string(m.State), campaignd.SafeCSV(m.MemberID)
 		rows++
 		return cw.Write(rec)
 	})

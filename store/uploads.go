@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -18,6 +19,50 @@ import (
 type Job struct {
 	Upload      campaignd.Upload `json:"upload"`
 	BroadcastID uint64           `json:"broadcast_id"`
+	// Attempts counts the runs started, saved before each run, so that a
+	// run that kills the process still counts and a restart does not start
+	// the count again. RetryAt is when the next run is due; LastError is
+	// why the last run failed.
+	Attempts  int       `json:"attempts,omitempty"`
+	RetryAt   time.Time `json:"retry_at,omitzero"`
+	LastError string    `json:"last_error,omitempty"`
+}
+
+// maxLastError bounds Job.LastError, so a job record stays small.
+const maxLastError = 500
+
+// SaveJob saves the attempt count, retry time and last error of a job that
+// has not finished. A job that has finished meanwhile is left finished.
+func (db *DB) SaveJob(job *Job) error {
+	if len(job.LastError) > maxLastError {
+		job.LastError = strings.ToValidUTF8(job.LastError[:maxLastError], "") + "…"
+	}
+	err := db.update(func(txn *badger.Txn) error {
+		k := key(prefixJob, job.Upload.ID)
+		if _, err := txn.Get(k); errors.Is(err, badger.ErrKeyNotFound) {
+			return nil
+		} else if err != nil {
+			return err
+		}
+		return putJSON(txn, k, job)
+	})
+	if err != nil {
+		return fmt.Errorf("store: save job %d: %w", job.Upload.ID, err)
+	}
+	return nil
+}
+
+// IsTooLarge reports whether err is Badger refusing a value or a
+// transaction for its size: writing the same thing again cannot succeed.
+func IsTooLarge(err error) bool {
+	if err == nil {
+		return false
+	}
+	if errors.Is(err, badger.ErrTxnTooBig) {
+		return true
+	}
+	msg := err.Error()
+	return strings.Contains(msg, " exceeded ") && strings.Contains(msg, " limit")
 }
 
 // CreateUpload records a received upload and its ingest job in one

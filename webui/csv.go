@@ -67,9 +67,9 @@ func (s *Server) exportRecord(m *campaignd.Message) []string {
 	return []string{
 		strconv.FormatUint(m.TrackingID, 10),
 		m.Recipient,
-		neutralize(m.RecipientRaw),
-		neutralize(m.MemberID),
-		neutralize(m.Text),
+		campaignd.SafeCSV(m.RecipientRaw),
+		campaignd.SafeCSV(m.MemberID),
+		campaignd.SafeCSV(m.Text),
 		m.Encoding,
 		strconv.Itoa(m.Segments),
 		string(m.State),
@@ -85,25 +85,6 @@ func (s *Server) csvTime(t time.Time) string {
 		return ""
 	}
 	return t.In(s.o.Location).Format("2006-01-02 15:04:05.000")
-}
-
-// neutralize stops a spreadsheet from evaluating a field as a formula (CSV
-// injection): a field starting with = @ TAB CR, or with + or - not followed
-// by a number, gets a leading apostrophe. Phone numbers like +52… stay as
-// they are.
-func neutralize(v string) string {
-	if v == "" {
-		return v
-	}
-	switch v[0] {
-	case '=', '@', '\t', '\r':
-		return "'" + v
-	case '+', '-':
-		if _, err := strconv.ParseFloat(strings.NewReplacer(" ", "", "-", "", "(", "", ")", "").Replace(v[1:]), 64); err != nil {
-			return "'" + v
-		}
-	}
-	return v
 }
 
 func setCSVHeaders(w http.ResponseWriter, name string) {

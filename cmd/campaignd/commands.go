@@ -54,6 +54,7 @@ func checkFile(args []string, stdout io.Writer) error {
 		Location: loc, MaxRows: c.Ingest.MaxRows, MaxInvalidPercent: c.Ingest.MaxInvalidPercent,
 		MaxSegments: c.Ingest.MaxSegments, DefaultSender: c.Ingest.DefaultSender,
 		AllowedCountries: c.Ingest.AllowedCountries, MaxUploadBytes: c.FTP.MaxUploadBytes,
+		MaxFieldBytes: c.Ingest.MaxFieldBytes, MaxRecordBytes: c.Ingest.MaxRecordBytes, MaxErrorRows: c.Ingest.MaxErrorRows,
 	})
 	res, err := in.Check(f, filepath.Base(path))
 	if err != nil {
@@ -87,6 +88,9 @@ func printCheck(w io.Writer, r *pipeline.CheckResult, loc *time.Location) {
 	fmt.Fprintf(w, "rows:      %d (%d valid, %d invalid, %d duplicate), %d segments in all\n", r.Rows, r.Valid, r.Invalid, r.Duplicate, r.Segments)
 	for _, n := range r.Notes {
 		fmt.Fprintf(w, "note:      %s\n", n)
+	}
+	for _, n := range r.Warnings {
+		fmt.Fprintf(w, "warning:   %s\n", n)
 	}
 	if len(r.Errors) > 0 {
 		fmt.Fprintln(w, "errors (line, column, value, error):")

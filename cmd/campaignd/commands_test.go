@@ -139,3 +139,52 @@ func TestSIGTERMExitsCleanly(t *testing.T) {
 		t.Fatalf("after restart: %d broadcasts, want 1", l.Total)
 	}
 }
+
+// TestCheckFileHostile: check-file applies the ingest bounds — a field over
+// the cap is an error with its line, a last line without a line end is a
+// warning (an upload by STOR would be rejected), a file of many row errors
+// lists at most max_error_rows and counts the rest, a far date and a long
+// sender are errors.
+func TestCheckFileHostile(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		os.WriteFile(p, []byte(content), 0o600)
+		return p
+	}
+	var many strings.Builder
+	many.WriteString("phone,message\n")
+	for i := 0; i < 12_000; i++ {
+		many.WriteString("123,hola\n")
+	}
+	for _, tc := range []struct {
+		name, content string
+		accepted      bool
+		want          []string
+	}{
+		{"long-field.csv", "phone,message\n5512345678,hola\n5512345679," + strings.Repeat("x", 70_000) + "\n", false,
+			[]string{"decision:  rejected", "  3\t", "longer than 65536 bytes"}},
+		{"no-final-newline.csv", "phone,message\n5512345678,hola\n5512345679,hola", true,
+			[]string{"decision:  accepted", "warning:   truncated upload: the last line (3) has no line end", "upload completed by STOR is rejected"}},
+		{"many-errors.csv", many.String(), false,
+			[]string{"and 2000 more row errors not listed (12000 in all)"}},
+		{"far-date.csv", "phone,message,date\n5512345678,hola,9999-12-31 23:59\n", false, []string{"more than a year ahead"}},
+		{"long-sender.csv", "phone,message,from\n5512345678,hola,ABCDEFGHIJKL\n", false, []string{"12 GSM-7 characters long"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var out bytes.Buffer
+			err := run(context.Background(), []string{"check-file", write(tc.name, tc.content)}, nil, &out, &out)
+			if (err == nil) != tc.accepted {
+				t.Fatalf("err = %v\n%.2000s", err, out.String())
+			}
+			for _, want := range tc.want {
+				if !strings.Contains(out.String(), want) {
+					t.Errorf("output lacks %q:\n%.2000s", want, out.String())
+				}
+			}
+			if n := strings.Count(out.String(), "\n"); n > 10_020 {
+				t.Errorf("%d lines of output", n)
+			}
+		})
+	}
+}

@@ -14,6 +14,7 @@ import (
 	"github.com/pelletier/go-toml/v2"
 
 	"campaignd"
+	"campaignd/pipeline"
 	"campaignd/store"
 )
 
@@ -87,6 +88,9 @@ type IngestConfig struct {
 	DuplicateWindow   Duration `toml:"duplicate_window"`
 	DefaultSender     string   `toml:"default_sender"`
 	AllowedCountries  []string `toml:"allowed_countries"`
+	MaxFieldBytes     int      `toml:"max_field_bytes"`
+	MaxRecordBytes    int      `toml:"max_record_bytes"`
+	MaxErrorRows      int      `toml:"max_error_rows"`
 }
 
 // WebConfig is [web].
@@ -166,6 +170,8 @@ func DefaultConfig() Config {
 		Ingest: IngestConfig{
 			MaxRows: 5_000_000, MaxInvalidPercent: 10, MaxSegments: 6,
 			DuplicateWindow: Duration(720 * time.Hour), DefaultSender: "28776", AllowedCountries: []string{"MX"},
+			MaxFieldBytes: pipeline.DefaultMaxFieldBytes, MaxRecordBytes: pipeline.DefaultMaxRecordBytes,
+			MaxErrorRows: pipeline.DefaultMaxErrorRows,
 		},
 		Web: WebConfig{Listen: "127.0.0.1:8080"},
 		SMPP: SMPPConfig{
@@ -367,6 +373,14 @@ func (c *Config) Validate() error {
 		return bad("ingest.duplicate_window", "must not be negative")
 	case c.Ingest.DefaultSender == "":
 		return bad("ingest.default_sender", "must not be empty")
+	case pipeline.CheckSender(c.Ingest.DefaultSender) != "":
+		return bad("ingest.default_sender", "%s", pipeline.CheckSender(c.Ingest.DefaultSender))
+	case c.Ingest.MaxRecordBytes < 1024 || c.Ingest.MaxRecordBytes > maxRecordBytesLimit:
+		return bad("ingest.max_record_bytes", "must be 1024-%d (one record is held in memory while read)", maxRecordBytesLimit)
+	case c.Ingest.MaxFieldBytes < 256 || c.Ingest.MaxFieldBytes > c.Ingest.MaxRecordBytes:
+		return bad("ingest.max_field_bytes", "must be at least 256 and at most ingest.max_record_bytes (%d)", c.Ingest.MaxRecordBytes)
+	case c.Ingest.MaxErrorRows < 1:
+		return bad("ingest.max_error_rows", "must be positive")
 	}
 	for i, cc := range c.Ingest.AllowedCountries {
 		if len(cc) != 2 || strings.ToUpper(cc) != cc {
@@ -440,6 +454,11 @@ func (c *Config) Validate() error {
 	}
 	return nil
 }
+
+// maxRecordBytesLimit bounds ingest.max_record_bytes: a record is held in
+// memory (a few times over, by the CSV reader) while it is read, and ingest
+// must stay within its memory bar (SPEC §10).
+const maxRecordBytesLimit = 16 << 20
 
 // PassiveRange parses ftp.passive_ports ("50000-50100").
 func (f FTPConfig) PassiveRange() (int, int, error) {

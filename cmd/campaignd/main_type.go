@@ -142,6 +142,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		MaxSegments: c.Ingest.MaxSegments, DuplicateWindow: time.Duration(c.Ingest.DuplicateWindow),
 		DefaultSender: c.Ingest.DefaultSender, AllowedCountries: c.Ingest.AllowedCountries,
 		MaxUploadBytes: c.FTP.MaxUploadBytes, FTPRoot: filepath.Join(c.DataDir, "ftp"),
+		MaxFieldBytes: c.Ingest.MaxFieldBytes, MaxRecordBytes: c.Ingest.MaxRecordBytes, MaxErrorRows: c.Ingest.MaxErrorRows,
 		Now: m.Now, Logger: m.Logger, Events: m.Metrics,
 	})
 	if err := m.openSending(); err != nil {
@@ -278,37 +279,43 @@ func (m *Main) onUpload(ctx context.Context, u ftpd.Upload) error {
 
 // ingestLoop runs the recorded ingest jobs: at start-up those left by a
 // crash, then each new one as soon as it is recorded. The store is the
-// queue, so nothing recorded is ever lost.
+// queue, so nothing recorded is ever lost. Each job runs within its retry
+// policy (pipeline.Ingester.Attempt): a failed job waits for its retry time,
+// and a job that cannot finish ends as a rejected upload, so nothing is
+// retried for ever.
 func (m *Main) ingestLoop() {
 	defer m.wg.Done()
+	const listRetry = 5 * time.Second
 	for {
+		var next time.Time // earliest retry due
 		jobs, err := m.DB.Jobs()
 		if err != nil {
-			m.Logger.Error("listing ingest jobs failed", "error", err)
+			m.Logger.Error("listing ingest jobs failed", slog.Any("error", err))
+			next = m.Now().Add(listRetry)
 		}
-		failed := err != nil
 		for _, job := range jobs {
 			if m.ctx.Err() != nil {
 				return
 			}
-			b, err := m.Ingester.Run(m.ctx, job)
-			if err != nil {
-				if m.ctx.Err() != nil {
-					return
-				}
-				m.Logger.Error("ingest failed; will retry", "upload", job.Upload.Path, "error", err)
-				failed = true
-				continue
+			b, retryAt, err := m.Ingester.Attempt(m.ctx, job)
+			if m.ctx.Err() != nil {
+				return
+			}
+			if err != nil && retryAt.IsZero() {
+				m.Logger.Warn("ingest job ended after a failure", slog.String("upload", job.Upload.Path), slog.Any("error", err))
+			}
+			if !retryAt.IsZero() && (next.IsZero() || retryAt.Before(next)) {
+				next = retryAt
 			}
 			if b != nil {
 				m.admit(b)
 			}
 		}
-		// A failed job stays recorded; it is tried again after a pause,
-		// or at once when a new upload arrives.
+		// A job waiting for a retry is tried when due, or at once when a
+		// new upload arrives (then only the due ones run).
 		var retry <-chan time.Time
-		if failed {
-			retry = time.After(5 * time.Second)
+		if !next.IsZero() {
+			retry = time.After(max(next.Sub(m.Now()), 10*time.Millisecond))
 		}
 		select {
 		case <-m.ctx.Done():
