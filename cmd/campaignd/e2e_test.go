@@ -209,12 +209,18 @@ func TestHealthReadyAndMetrics(t *testing.T) {
 	}
 	upload(t, m.FTP.Addr(), "x.csv", csvFile("", 2))
 	broadcastOf(t, m, "x.csv")
-	resp, err := http.Get("http://" + m.MetricsAddr() + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	// Events are counted just after the state they describe is visible:
+	// scrape until the ingest's are in.
+	var body []byte
+	waitFor(t, 10*time.Second, "ingest counted in /metrics", func() bool {
+		resp, err := http.Get("http://" + m.MetricsAddr() + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ = io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return strings.Contains(string(body), `campaignd_ingest_rows_total{result="valid"} 2`)
+	})
 	for _, want := range []string{
 		`campaignd_ftp_uploads_total{result="triggered"} 1`,
 		`campaignd_ftp_logins_total{result="ok"} 1`,
