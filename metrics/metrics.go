@@ -96,6 +96,9 @@ func New(broadcasts func() map[string]int) *Metrics {
 	for _, r := range []string{"ok", "bad_credentials", "banned"} {
 		m.logins.WithLabelValues(r)
 	}
+	for _, r := range []string{"ok", "bad_credentials", "throttled"} {
+		m.webLogins.WithLabelValues(r)
+	}
 	for _, r := range []string{"valid", "invalid", "duplicate"} {
 		m.rows.WithLabelValues(r)
 	}
