@@ -232,10 +232,17 @@ func TestErrorOutputBoundedOverFTP(t *testing.T) {
 // TestUnplaceableUploadEnds: a file named processed (where the processed/
 // folder must go) makes the next upload's result unplaceable: it is
 // rejected at once with the reason, in rejected/, never retried; the
-// metrics show the failed ingest and no retry.
+// metrics show the failed ingest and no retry. The partner cannot make that
+// file over FTP (result folders are read-only to it), so the test puts it
+// on disk, as an operator's mistake would.
 func TestUnplaceableUploadEnds(t *testing.T) {
 	m := MustRunMain(t, testConfig(t.TempDir()))
-	upload(t, m.FTP.Addr(), "processed", "not a folder\n")
+	if err := os.MkdirAll(jail(m), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(jail(m), "processed"), []byte("not a folder\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	upload(t, m.FTP.Addr(), "x.csv", "phone,message\n"+goodRows(3, ""))
 	f, _ := fileResult(t, m, "x.csv")
 	if f.Outcome != campaignd.UploadRejected || len(f.Errors) != 1 || !strings.Contains(f.Errors[0].Error, "in the way") || f.ResultPath != "rejected/x.csv" {
