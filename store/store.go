@@ -10,7 +10,8 @@
 //	j/<uid>                        ingest job of an upload that did not finish (JSON)
 //	h/<sha256 hex>                 last accepted upload with that content: bid + time
 //	a/<bid>/<unix ns>/<seq>        audit entry (bid 0 = not about a broadcast)
-//	ms/<bid>/<index>               message state, only once it moved past queued
+//	ms/<bid>/<index>               message state (binary, see hot.go), only once it moved past queued
+//	bc/<bid>                       a broadcast's message counts (binary), beside the JSON b/
 //	mi/<smsc id>                   SMSC message id -> bid, index, part (receipt matching)
 //	mr/<smsc id>                   receipt that arrived before its submit_sm_resp
 //	t/<due unix ms>/<kind>/<id>    durable timer index; tr/<kind>/<id> -> due (reverse)
@@ -56,6 +57,7 @@ type DB struct {
 	now    func() time.Time
 
 	mu       sync.Mutex // serialises counter allocation
+	bases    sync.Map   // broadcast id -> tracking base (fixed at ingest)
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
 	inMemory bool
