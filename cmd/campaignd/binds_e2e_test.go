@@ -1,0 +1,104 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"campaignd"
+)
+
+func readyDetail(t *testing.T, m *Main) map[string]string {
+	t.Helper()
+	resp, err := http.Get(webBase(m) + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	var r struct {
+		Detail map[string]string `json:"detail"`
+	}
+	if err := json.Unmarshal(body, &r); err != nil {
+		t.Fatalf("readyz %s: %v", body, err)
+	}
+	return r.Detail
+}
+
+// TestBindsEndToEnd sends a broadcast over 4 transceivers and over 2 transmitter + receiver pairs
+// to the bundled simulator; /readyz names every bind and its state.
+func TestBindsEndToEnd(t *testing.T) {
+	for _, tt := range []struct {
+		bind  string
+		binds int
+		names []string
+	}{
+		{"transceiver", 4, []string{"transceiver#1", "transceiver#2", "transceiver#3", "transceiver#4"}},
+		{"pair", 2, []string{"transmitter#1", "receiver#1", "transmitter#2", "receiver#2"}},
+		{"transceiver", 1, []string{"transceiver"}},
+	} {
+		t.Run(fmt.Sprintf("%s-%d", tt.bind, tt.binds), func(t *testing.T) {
+			c := testConfig(t.TempDir())
+			c.SMPP.Bind, c.SMPP.Binds, c.SMPP.Window = tt.bind, tt.binds, 5
+			m := MustRunMain(t, c)
+			waitFor(t, 20*time.Second, "every bind in /readyz bound", func() bool {
+				d := readyDetail(t, m)
+				for _, n := range tt.names {
+					if d["smsc_"+n] != "bound" {
+						return false
+					}
+				}
+				return d["smsc"] == "bound" && len(d) == 3+len(tt.names)
+			})
+			const rows = 600
+			upload(t, m.FTP.Addr(), "binds.csv", csvFile("2020-01-01", rows))
+			b := broadcastOf(t, m, "binds.csv")
+			var got apiBroadcast
+			waitFor(t, 60*time.Second, "every message delivered", func() bool {
+				got = getBroadcast(t, m, b.ID)
+				return got.Counts.Delivered == rows
+			})
+			if got.Status != campaignd.StatusCompleted || got.Counts.Submitted != 0 || got.Counts.Queued != 0 {
+				t.Fatalf("broadcast %+v", got)
+			}
+		})
+	}
+}
+
+func TestBindsConfig(t *testing.T) {
+	for _, tt := range []struct{ toml, env, want string }{
+		{toml: "[smpp]\nbinds = 0\n", want: "smpp.binds"},
+		{toml: "[smpp]\nbinds = 17\n", want: "smpp.binds"},
+		{env: "CAMPAIGND_SMPP_BINDS=-1", want: "smpp.binds"},
+		{toml: "[smpp]\nbinds = 4\n"},
+		{env: "CAMPAIGND_SMPP_BINDS=16"},
+	} {
+		path := filepath.Join(t.TempDir(), "c.toml")
+		os.WriteFile(path, []byte(tt.toml), 0o600)
+		c, err := LoadConfig(path)
+		if err == nil {
+			k, v, _ := strings.Cut(tt.env, "=")
+			err = c.ApplyEnv(func(s string) string {
+				if s == k {
+					return v
+				}
+				return ""
+			})
+		}
+		if err == nil {
+			err = c.Validate()
+		}
+		if tt.want == "" && err != nil || tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)) {
+			t.Errorf("%q %q: err = %v, want %q", tt.toml, tt.env, err, tt.want)
+		}
+	}
+	if DefaultConfig().SMPP.Binds != 1 {
+		t.Fatal("smpp.binds does not default to 1")
+	}
+}
