@@ -24,7 +24,7 @@ import (
 //	go test ./cmd/campaignd/ -run '^$' -bench SendCPU -benchtime 1x -count 3
 //
 // Environment: SENDCPU_ROWS (default 50000), SENDCPU_WINDOW (200),
-// SENDCPU_BINDS (unset: the key is left out, so an older binary can be
+// SENDCPU_PERF (a file name prefix: record a perf profile of each run), SENDCPU_BINDS (unset: the key is left out, so an older binary can be
 // compared), CAMPAIGND_BIN (a prebuilt binary instead of building this tree).
 func BenchmarkSendCPU(b *testing.B) {
 	rows := envInt("SENDCPU_ROWS", 50000)
@@ -72,6 +72,14 @@ window = %d
 		upload(b, p.ftp, "bench.csv", csv)
 		var l apiList
 		waitFor(b, 60*time.Second, "the broadcast", func() bool { apiGet(b, base, "/api/v1/broadcasts", &l); return l.Total == 1 })
+		var perf *exec.Cmd
+		if out := os.Getenv("SENDCPU_PERF"); out != "" { // a perf profile of campaignd while it sends
+			perf = exec.Command("perf", "record", "-F", "997", "-g", "-o", fmt.Sprintf("%s.%d", out, i), "-p", strconv.Itoa(p.cmd.Process.Pid))
+			if err := perf.Start(); err != nil {
+				b.Fatal(err)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
 		cpu0, t0 := procCPU(b, p.cmd.Process.Pid), time.Now()
 		var bc apiBroadcast
 		testenvPoll(b, 10*time.Minute, func() bool {
@@ -80,6 +88,10 @@ window = %d
 		})
 		elapsed, cpu := time.Since(t0), procCPU(b, p.cmd.Process.Pid)-cpu0
 		hwm := procHWM(b, p.cmd.Process.Pid)
+		if perf != nil {
+			perf.Process.Signal(os.Interrupt)
+			perf.Wait()
+		}
 		p.kill()
 		if bc.Counts.Delivered != int64(rows) {
 			b.Fatalf("counts %+v, want %d delivered", bc.Counts, rows)
