@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/cookiejar"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -100,5 +102,32 @@ func TestBindsConfig(t *testing.T) {
 	}
 	if DefaultConfig().SMPP.Binds != 1 {
 		t.Fatal("smpp.binds does not default to 1")
+	}
+}
+
+// TestConsoleShowsBinds: a sending broadcast's page names each bind and its state.
+func TestConsoleShowsBinds(t *testing.T) {
+	c := testConfig(t.TempDir())
+	c.SMPP.Binds, c.SMPP.TPS = 3, 20 // slow: it is still sending when the page is read
+	m := MustRunMain(t, c)
+	waitFor(t, 20*time.Second, "binds up", func() bool { return readyDetail(t, m)["smsc_transceiver#3"] == "bound" })
+	upload(t, m.FTP.Addr(), "slow.csv", csvFile("2020-01-01", 200))
+	b := broadcastOf(t, m, "slow.csv")
+	jar, _ := cookiejar.New(nil)
+	client := &http.Client{Jar: jar}
+	resp, err := client.PostForm(webBase(m)+"/login", url.Values{"username": {testAdmin}, "password": {testPass}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	resp, err = client.Get(fmt.Sprintf("%s/broadcasts/%d", webBase(m), b.ID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	want := "SMSC binds: transceiver#1 bound, transceiver#2 bound, transceiver#3 bound"
+	if resp.StatusCode != 200 || !strings.Contains(string(body), want) {
+		t.Fatalf("%d: page lacks %q:\n%s", resp.StatusCode, want, body)
 	}
 }

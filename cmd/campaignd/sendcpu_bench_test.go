@@ -88,6 +88,13 @@ window = %d
 		})
 		elapsed, cpu := time.Since(t0), procCPU(b, p.cmd.Process.Pid)-cpu0
 		hwm := procHWM(b, p.cmd.Process.Pid)
+		if st, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid)); err == nil {
+			for _, line := range strings.Split(string(st), "\n") {
+				if strings.HasPrefix(line, "Rss") {
+					b.Log(strings.Join(strings.Fields(line), " "))
+				}
+			}
+		}
 		if perf != nil {
 			perf.Process.Signal(os.Interrupt)
 			perf.Wait()
@@ -174,14 +181,26 @@ func startServe(tb testing.TB, bin, cfg string) *proc {
 	p := &proc{cmd: cmd, done: make(chan struct{})}
 	tb.Cleanup(func() { p.kill() })
 	ready := make(chan []string, 1)
+	var tee *os.File // SENDCPU_STDERR: a copy of campaignd's stderr
+	if name := os.Getenv("SENDCPU_STDERR"); name != "" {
+		if tee, err = os.Create(name); err != nil {
+			tb.Fatal(err)
+		}
+	}
 	go func() {
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
 			if m := readyLine.FindStringSubmatch(sc.Text()); m != nil {
 				ready <- m
 			}
+			if tee != nil {
+				fmt.Fprintln(tee, sc.Text())
+			}
 		}
 		cmd.Wait()
+		if tee != nil {
+			tee.Close()
+		}
 		close(p.done)
 	}()
 	select {
