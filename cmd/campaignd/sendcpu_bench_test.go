@@ -24,7 +24,7 @@ import (
 //	go test ./cmd/campaignd/ -run '^$' -bench SendCPU -benchtime 1x -count 3
 //
 // Environment: SENDCPU_ROWS (default 50000), SENDCPU_WINDOW (200),
-// SENDCPU_PERF (a file name prefix: record a perf profile of each run), SENDCPU_BINDS (unset: the key is left out, so an older binary can be
+// SENDCPU_SMAPS (a file name prefix: campaignd's /proc smaps at the end), SENDCPU_PERF (a file name prefix: record a perf profile of each run), SENDCPU_BINDS (unset: the key is left out, so an older binary can be
 // compared), CAMPAIGND_BIN (a prebuilt binary instead of building this tree).
 func BenchmarkSendCPU(b *testing.B) {
 	rows := envInt("SENDCPU_ROWS", 50000)
@@ -93,6 +93,11 @@ window = %d
 				if strings.HasPrefix(line, "Rss") {
 					b.Log(strings.Join(strings.Fields(line), " "))
 				}
+			}
+		}
+		if name := os.Getenv("SENDCPU_SMAPS"); name != "" { // where campaignd's resident memory is
+			if sm, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps", p.cmd.Process.Pid)); err == nil {
+				os.WriteFile(fmt.Sprintf("%s.%d", name, i), sm, 0o644)
 			}
 		}
 		if perf != nil {
