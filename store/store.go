@@ -85,7 +85,7 @@ func Open(o Options) (*DB, error) {
 		bo = bo.WithInMemory(true)
 	}
 	bo = bo.WithLogger(badgerLogger{o.Logger}).
-		WithMemTableSize(8 << 20).
+		WithMemTableSize(4 << 20).
 		WithNumMemtables(2).
 		WithNumLevelZeroTables(2).
 		WithNumLevelZeroTablesStall(4).
