@@ -84,8 +84,14 @@ func Open(o Options) (*DB, error) {
 	if o.Dir == "" {
 		bo = bo.WithInMemory(true)
 	}
+	// Small memtables keep the resident set down (each is an arena plus a mapped WAL of twice its
+	// size); in-memory mode needs 8 MB, as its values up to the default threshold must fit a batch.
+	memTable := int64(4 << 20)
+	if o.Dir == "" {
+		memTable = 8 << 20
+	}
 	bo = bo.WithLogger(badgerLogger{o.Logger}).
-		WithMemTableSize(4 << 20).
+		WithMemTableSize(memTable).
 		WithNumMemtables(2).
 		WithNumLevelZeroTables(2).
 		WithNumLevelZeroTablesStall(4).
