@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"campaignd"
+	"campaignd/smpp"
 )
 
 func readyDetail(t *testing.T, m *Main) map[string]string {
@@ -129,5 +131,50 @@ func TestConsoleShowsBinds(t *testing.T) {
 	want := "SMSC binds: transceiver#1 bound, transceiver#2 bound, transceiver#3 bound"
 	if resp.StatusCode != 200 || !strings.Contains(string(body), want) {
 		t.Fatalf("%d: page lacks %q:\n%s", resp.StatusCode, want, body)
+	}
+}
+
+// TestCrashWhileSendingOverBinds is TestCrashWhileSending with 3 binds: after kill -9 at random points
+// every message is delivered and duplicates stay within smpp.window × smpp.binds per crash.
+func TestCrashWhileSendingOverBinds(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and kills the real binary")
+	}
+	sim := smpp.NewSimulator(smpp.SimOptions{Listen: "127.0.0.1:0", DeliveredPercent: 100, ReceiptDelay: 20 * time.Millisecond, TrackDests: true})
+	if err := sim.Open(); err != nil {
+		t.Fatal(err)
+	}
+	defer sim.Close()
+	c := testConfig(t.TempDir())
+	c.SMPP.Addr = sim.Addr()
+	c.SMPP.TPS, c.SMPP.Window, c.SMPP.Binds = 1500, 10, 3
+	cfg := writeConfig(t, c)
+	const rows = 4000
+	p := startProc(t, cfg)
+	upload(t, p.ftp, "crash.csv", csvFile("2020-01-01", rows))
+	crashes := 0
+	for range 3 {
+		time.Sleep(time.Duration(200+rand.IntN(600)) * time.Millisecond)
+		p.kill()
+		crashes++
+		p = startProc(t, cfg)
+	}
+	base := "http://" + p.web
+	var l apiList
+	waitFor(t, 30*time.Second, "the broadcast", func() bool { apiGet(t, base, "/api/v1/broadcasts", &l); return l.Total == 1 })
+	var b apiBroadcast
+	waitFor(t, 90*time.Second, "every message delivered", func() bool {
+		apiGet(t, base, fmt.Sprintf("/api/v1/broadcasts/%d", l.Broadcasts[0].ID), &b)
+		return b.Counts.Delivered == rows
+	})
+	st := sim.Stats()
+	dups := 0
+	for _, n := range st.PerDest {
+		dups += n - 1
+	}
+	bar := c.SMPP.Window * c.SMPP.Binds * crashes
+	t.Logf("%d crashes: %d messages, %d submits, %d duplicates (bar %d)", crashes, rows, st.Submits, dups, bar)
+	if len(st.PerDest) != rows || dups > bar {
+		t.Fatalf("%d recipients (want %d), %d duplicates (bar %d)", len(st.PerDest), rows, dups, bar)
 	}
 }
