@@ -20,7 +20,8 @@ import (
 // binary hot records (commit 30d32b4): message states in JSON, counts only in
 // the broadcast record. One broadcast of 6 messages, tracking base 1:
 // 0 submitted (a0), 1 submitted (a1, b1; b1 UNDELIV), 2 REJECTD 0x0B,
-// 3 DELIVRD (a3), 4 and 5 queued; submitted at unix ms 1700000100000.
+// 3 DELIVRD (a3), 4 and 5 queued; submitted at unix ms 1700000100000. It was made by
+// testdata/gen-store-json-main.go.txt run as cmd/genstore in `git archive 30d32b4`.
 
 func openOldStore(t *testing.T) (*store.DB, string) {
 	t.Helper()
