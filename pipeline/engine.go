@@ -223,6 +223,7 @@ type Engine struct {
 	writerCtx    context.Context
 	writerDone   chan struct{}
 	closed       chan struct{}
+	stopped      chan struct{} // closed when Close has finished
 	takeCancel   context.CancelFunc
 	submitCancel context.CancelFunc
 	stopWriter   context.CancelFunc
@@ -351,6 +352,7 @@ func (e *Engine) Start(ctx context.Context) error {
 	e.writerDone = make(chan struct{})
 	takeCtx, e.takeCancel = context.WithCancel(ctx)
 	e.closed = make(chan struct{})
+	e.stopped = make(chan struct{})
 	submitCtx, e.submitCancel = context.WithCancel(context.WithoutCancel(ctx))
 	e.mu.Unlock()
 
@@ -414,14 +416,27 @@ func (e *Engine) ensureTimer(kind, id string, due time.Time) error {
 // does not close the wheel or the store.
 func (e *Engine) Close(ctx context.Context) error {
 	e.mu.Lock()
-	if !e.started || e.takeCancel == nil {
+	if !e.started {
 		e.mu.Unlock()
+		return nil
+	}
+	if e.takeCancel == nil {
+		// Closing already (the context's end and a caller can race): wait for it, so that
+		// nothing writes once Close has returned.
+		stopped := e.stopped
+		e.mu.Unlock()
+		select {
+		case <-stopped:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 		return nil
 	}
 	takeCancel, submitCancel, stopWriter := e.takeCancel, e.submitCancel, e.stopWriter
 	e.takeCancel = nil
 	close(e.closed)
 	e.mu.Unlock()
+	defer close(e.stopped)
 
 	takeCancel()
 	done := make(chan struct{})

@@ -122,8 +122,11 @@ type Options struct {
 
 	Bind string // BindTransceiver (default) or BindPair: submits over a transmitter, receipts over a receiver
 
-	TPS    int // submit_sm per second, each part counts; 0 = unlimited
-	Window int // max submit_sm awaiting a response; default 10
+	TPS    int // submit_sm per second over all binds, each part counts; 0 = unlimited
+	Window int // max submit_sm awaiting a response per bind; default 10
+	// Binds is how many connections (transceivers, or transmitter + receiver pairs) to open to the
+	// same account; default 1. Each has its own Window; they share TPS; receipts come on any.
+	Binds int
 
 	// Validity is sent as a relative validity period ("YYMMDDhhmmss000R", days capped at 99);
 	// 0 leaves the SMSC's default.
@@ -163,12 +166,14 @@ type Client struct {
 	log      *slog.Logger
 	events   Events
 	limiter  *rate.Limiter
-	sem      chan struct{}
 	validity string
 	ref      atomic.Uint32
 
-	tx *link // submits: the transceiver, or the transmitter of a pair
-	rx *link // receipts of a pair; nil for a transceiver
+	binds []*bind
+	next  atomic.Uint32 // round-robin start for acquire
+	// wake gets a token when a window slot is freed or a bind comes up, so one waiting submit looks
+	// again (a token too many only costs a look).
+	wake chan struct{}
 
 	startOnce sync.Once
 	closeOnce sync.Once
@@ -188,6 +193,9 @@ func New(opts Options) *Client {
 	if opts.Window <= 0 {
 		opts.Window = DefaultWindow
 	}
+	if opts.Binds <= 0 {
+		opts.Binds = 1
+	}
 	if opts.ResponseTimeout <= 0 {
 		opts.ResponseTimeout = DefaultResponseTimeout
 	}
@@ -198,7 +206,7 @@ func New(opts Options) *Client {
 		opts:     opts,
 		log:      opts.Logger,
 		events:   opts.Events,
-		sem:      make(chan struct{}, opts.Window),
+		wake:     make(chan struct{}, opts.Window*opts.Binds),
 		validity: relativeValidity(opts.Validity),
 		closed:   make(chan struct{}),
 	}
@@ -211,13 +219,49 @@ func New(opts Options) *Client {
 	if opts.TPS > 0 {
 		c.limiter = rate.NewLimiter(rate.Limit(opts.TPS), 1)
 	}
-	if opts.Bind == BindPair {
-		c.tx = newLink(c, pdu.Transmitter, "transmitter")
-		c.rx = newLink(c, pdu.Receiver, "receiver")
-	} else {
-		c.tx = newLink(c, pdu.Transceiver, "transceiver")
+	for i := range opts.Binds {
+		b := &bind{n: i + 1, sem: make(chan struct{}, opts.Window)}
+		suffix := ""
+		if opts.Binds > 1 {
+			suffix = fmt.Sprintf("#%d", i+1)
+		}
+		if opts.Bind == BindPair {
+			b.tx = newLink(c, pdu.Transmitter, "transmitter"+suffix)
+			b.rx = newLink(c, pdu.Receiver, "receiver"+suffix)
+		} else {
+			b.tx = newLink(c, pdu.Transceiver, "transceiver"+suffix)
+		}
+		c.binds = append(c.binds, b)
 	}
 	return c
+}
+
+// bind is one connection to the SMSC for submits (a transceiver, or the transmitter of a pair) with
+// its own window, and the receiver of a pair.
+type bind struct {
+	n   int
+	tx  *link
+	rx  *link // nil for a transceiver
+	sem chan struct{}
+}
+
+// BindState is the state of one bind, for readiness and the console.
+type BindState struct {
+	Name     string // "transceiver", "transmitter#2", ...
+	Bound    bool
+	InFlight int // submit_sm awaiting a response
+}
+
+// Binds reports the state of each bind; a pair reports its transmitter and its receiver.
+func (c *Client) Binds() []BindState {
+	var out []BindState
+	for _, b := range c.binds {
+		out = append(out, BindState{Name: b.tx.name, Bound: b.tx.bound.Load(), InFlight: len(b.sem)})
+		if b.rx != nil {
+			out = append(out, BindState{Name: b.rx.name, Bound: b.rx.bound.Load()})
+		}
+	}
+	return out
 }
 
 // Start connects in the background and keeps reconnecting (backoff 1s doubling to 60s) until Close
@@ -258,21 +302,46 @@ func (c *Client) Close(ctx context.Context) error {
 	}
 }
 
-// Bound reports whether every bind is up (both halves of a pair).
+// Bound reports whether the client can send and hear receipts: some bind can submit and, with pairs,
+// some receiver is up. With one bind it is up entirely (both halves of a pair).
 func (c *Client) Bound() bool {
-	for _, l := range c.links() {
-		if !l.bound.Load() {
-			return false
-		}
+	tx, rx := false, false
+	for _, b := range c.binds {
+		tx = tx || b.tx.bound.Load()
+		rx = rx || b.rx == nil || b.rx.bound.Load()
 	}
-	return true
+	return tx && rx
 }
 
 func (c *Client) links() []*link {
-	if c.rx != nil {
-		return []*link{c.tx, c.rx}
+	var out []*link
+	for _, b := range c.binds {
+		out = append(out, b.tx)
+		if b.rx != nil {
+			out = append(out, b.rx)
+		}
 	}
-	return []*link{c.tx}
+	return out
+}
+
+// inUse is the number of submits awaiting a response over all binds.
+func (c *Client) inUse() int {
+	n := 0
+	for _, b := range c.binds {
+		n += len(b.sem)
+	}
+	return n
+}
+
+// wakeN lets up to n waiting submits look for a slot again.
+func (c *Client) wakeN(n int) {
+	for range n {
+		select {
+		case c.wake <- struct{}{}:
+		default:
+			return
+		}
+	}
 }
 
 // notifyBound reports a change of Bound to OnBound and Events, in order.
@@ -385,78 +454,104 @@ func relativeValidity(d time.Duration) string {
 	return fmt.Sprintf("0000%02d%02d%02d%02d000R", days, s/3600, s/60%60, s%60)
 }
 
-// acquire takes a window slot.
-func (c *Client) acquire(ctx context.Context) error {
-	select {
-	case c.sem <- struct{}{}:
-		c.events.WindowInUse(len(c.sem))
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-c.closed:
-		return fmt.Errorf("%w: client closed", ErrNotBound)
+// acquire takes a window slot on a bound bind, trying them in turn, and returns the bind and its
+// session.
+func (c *Client) acquire(ctx context.Context) (*bind, *session, error) {
+	for {
+		start := int(c.next.Add(1))
+		for i := range c.binds {
+			b := c.binds[(start+i)%len(c.binds)]
+			if !b.tx.bound.Load() {
+				continue
+			}
+			select {
+			case b.sem <- struct{}{}:
+			default:
+				continue
+			}
+			if s := b.tx.session(); s != nil {
+				c.events.WindowInUse(c.inUse())
+				return b, s, nil
+			}
+			<-b.sem // went down meanwhile
+		}
+		select {
+		case <-c.wake:
+		case <-ctx.Done():
+			return nil, nil, ctx.Err()
+		case <-c.closed:
+			return nil, nil, fmt.Errorf("%w: client closed", ErrNotBound)
+		}
 	}
 }
 
-func (c *Client) release() {
-	<-c.sem
-	c.events.WindowInUse(len(c.sem))
+func (c *Client) release(b *bind) {
+	<-b.sem
+	c.events.WindowInUse(c.inUse())
+	c.wakeN(1)
 }
 
 // submitPart sends one submit_sm and waits for its response.
 func (c *Client) submitPart(ctx context.Context, sm *pdu.SubmitSM) (string, error) {
-	if err := c.acquire(ctx); err != nil {
-		return "", err
-	}
-	handedOff := false
-	defer func() {
-		if !handedOff {
-			c.release()
-		}
-	}()
 	for {
-		s, err := c.tx.current(ctx)
+		b, s, err := c.acquire(ctx)
 		if err != nil {
 			return "", err
 		}
-		if c.limiter != nil {
-			if err := c.limiter.Wait(ctx); err != nil {
-				if ctx.Err() != nil {
-					return "", ctx.Err()
-				}
-				// The next token comes after ctx's deadline.
-				return "", fmt.Errorf("smpp: rate limit: %w", context.DeadlineExceeded)
-			}
+		id, again, err := c.submitOn(ctx, b, s, sm)
+		if !again {
+			return id, err
 		}
-		// A fresh sequence number per attempt, registered before gosmpp can write the PDU, so the
-		// response always finds its waiter.
-		sm.AssignSequenceNumber()
-		seq := sm.GetSequenceNumber()
-		ch, ok := s.register(seq)
-		if !ok {
-			continue // the session went down while we waited: wait for the next one
-		}
-		start := time.Now()
-		if err := s.gs.Transmitter().Submit(sm); err != nil {
-			s.forget(seq)
-			s.markDown("submit: " + err.Error())
-			continue // never written: safe to send on the next session
-		}
-		timer := time.NewTimer(c.opts.ResponseTimeout)
-		id, cancelled, err := c.await(ctx.Done(), s, seq, ch, start, timer)
-		if cancelled {
-			// Keep the slot until the response settles, so the window holds on the wire.
-			// The wait ends by the timeout at the latest, or when Close ends the session.
-			handedOff = true
-			go func() {
-				defer c.release()
-				_, _, _ = c.await(nil, s, seq, ch, start, timer)
-			}()
-			return "", ctx.Err()
-		}
-		timer.Stop()
-		return id, err
 	}
+}
+
+// submitOn sends sm on session s of bind b, whose window slot the caller holds, and waits for the
+// response. again is true when sm was not written (the session went down): the slot is released and
+// the caller sends it elsewhere.
+func (c *Client) submitOn(ctx context.Context, b *bind, s *session, sm *pdu.SubmitSM) (id string, again bool, err error) {
+	handedOff := false
+	defer func() {
+		if !handedOff {
+			c.release(b)
+		}
+	}()
+	if c.limiter != nil {
+		if err := c.limiter.Wait(ctx); err != nil {
+			if ctx.Err() != nil {
+				return "", false, ctx.Err()
+			}
+			// The next token comes after ctx's deadline.
+			return "", false, fmt.Errorf("smpp: rate limit: %w", context.DeadlineExceeded)
+		}
+	}
+	// A fresh sequence number per attempt, registered before gosmpp can write the PDU, so the
+	// response always finds its waiter.
+	sm.AssignSequenceNumber()
+	seq := sm.GetSequenceNumber()
+	ch, ok := s.register(seq)
+	if !ok {
+		return "", true, nil // the session went down while we waited: send it on another
+	}
+	start := time.Now()
+	if err := s.gs.Transmitter().Submit(sm); err != nil {
+		s.forget(seq)
+		s.markDown("submit: " + err.Error())
+		return "", true, nil // never written: safe to send on another session
+	}
+	timer := time.NewTimer(c.opts.ResponseTimeout)
+	id, cancelled, err := c.await(ctx.Done(), s, seq, ch, start, timer)
+	if cancelled {
+		// Keep the slot until the response settles, so the window holds on the wire.
+		// The wait ends by the timeout at the latest, or when Close ends the session.
+		handedOff = true
+		go func() {
+			defer c.release(b)
+			_, _, _ = c.await(nil, s, seq, ch, start, timer)
+		}()
+		return "", false, ctx.Err()
+	}
+	timer.Stop()
+	return id, false, err
 }
 
 // await waits for the response to seq. cancelled is true when cancel fired first; the wait can then be
@@ -580,32 +675,19 @@ type link struct {
 	name     string
 	bound    atomic.Bool
 
-	mu    sync.Mutex
-	cur   *session
-	ready chan struct{} // closed while cur is set
+	mu  sync.Mutex
+	cur *session
 }
 
 func newLink(c *Client, t pdu.BindingType, name string) *link {
-	return &link{c: c, bindType: t, name: name, ready: make(chan struct{})}
+	return &link{c: c, bindType: t, name: name}
 }
 
-// current waits for a bound session.
-func (l *link) current(ctx context.Context) (*session, error) {
-	for {
-		l.mu.Lock()
-		s, ready := l.cur, l.ready
-		l.mu.Unlock()
-		if s != nil {
-			return s, nil
-		}
-		select {
-		case <-ready:
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-l.c.closed:
-			return nil, fmt.Errorf("%w: client closed", ErrNotBound)
-		}
-	}
+// session returns the bound session, nil when the link is down.
+func (l *link) session() *session {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.cur
 }
 
 // run binds, waits for the session to end, and binds again with backoff, until ctx ends.
@@ -653,10 +735,10 @@ func (l *link) up(s *session) {
 	case <-s.done: // lost already
 	default:
 		l.cur = s
-		close(l.ready)
 		l.bound.Store(true)
 	}
 	l.mu.Unlock()
+	l.c.wakeN(l.c.opts.Window) // submits waiting for a slot may take this bind's
 	l.c.notifyBound()
 }
 
@@ -666,7 +748,6 @@ func (l *link) down(s *session) {
 	changed := l.cur == s
 	if changed {
 		l.cur = nil
-		l.ready = make(chan struct{})
 		l.bound.Store(false)
 	}
 	l.mu.Unlock()
@@ -685,9 +766,10 @@ func (l *link) dial(ctx context.Context) (*session, error) {
 		if err != nil {
 			return nil, err
 		}
-		// Bounds the wait for bind_resp; gosmpp sets fresh deadlines for every read and write after it.
+		// Bounds the wait for bind_resp; gosmpp sets fresh deadlines for every read after it, the
+		// flushConn one for every write.
 		_ = nc.SetDeadline(time.Now().Add(o.ResponseTimeout))
-		return nc, nil
+		return newFlushConn(nc, o.ResponseTimeout), nil
 	}
 	auth := gosmpp.Auth{SMSC: o.Addr, SystemID: o.SystemID, Password: o.Password, SystemType: o.SystemType}
 	var conn gosmpp.Connector

@@ -467,8 +467,8 @@ func TestCancelReturnsPromptly(t *testing.T) {
 		t.Fatalf("%d submits after cancel, want 1", n)
 	}
 	// The unanswered submit still holds its slot: the window counts what is on the wire.
-	if len(c.sem) != 1 {
-		t.Fatalf("window in use %d, want 1", len(c.sem))
+	if c.inUse() != 1 {
+		t.Fatalf("window in use %d, want 1", c.inUse())
 	}
 }
 

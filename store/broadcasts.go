@@ -94,6 +94,9 @@ func (w *BroadcastWriter) Commit(b *campaignd.Broadcast, u *campaignd.Upload) er
 		if err := putJSON(txn, key(prefixBroadcast, b.ID), b); err != nil {
 			return err
 		}
+		if err := putCounts(txn, b.ID, &b.Counts); err != nil {
+			return err
+		}
 		if err := putJSON(txn, key(prefixUpload, u.ID), u); err != nil {
 			return err
 		}
@@ -109,6 +112,7 @@ func (w *BroadcastWriter) Commit(b *campaignd.Broadcast, u *campaignd.Upload) er
 	if err != nil {
 		return fmt.Errorf("store: commit broadcast %d: %w", b.ID, err)
 	}
+	w.db.bases.Store(b.ID, b.TrackingBase)
 	return w.db.Sync()
 }
 
@@ -121,7 +125,12 @@ func (w *BroadcastWriter) Abort() error {
 // Broadcast returns one broadcast.
 func (db *DB) Broadcast(id uint64) (*campaignd.Broadcast, error) {
 	b := new(campaignd.Broadcast)
-	err := db.db.View(func(txn *badger.Txn) error { return getJSON(txn, key(prefixBroadcast, id), b) })
+	err := db.db.View(func(txn *badger.Txn) error {
+		if err := getJSON(txn, key(prefixBroadcast, id), b); err != nil {
+			return err
+		}
+		return overlayCounts(txn, b)
+	})
 	if errors.Is(err, badger.ErrKeyNotFound) {
 		return nil, notFound("Broadcast", id)
 	} else if err != nil {
@@ -153,6 +162,9 @@ func (db *DB) Broadcasts(f BroadcastFilter) ([]*campaignd.Broadcast, int, error)
 			}
 			n++
 			if n > f.Offset && (f.Limit == 0 || len(out) < f.Limit) {
+				if err := overlayCounts(txn, b); err != nil {
+					return false, err
+				}
 				out = append(out, b)
 			}
 			return true, nil
@@ -169,16 +181,9 @@ func (db *DB) Broadcasts(f BroadcastFilter) ([]*campaignd.Broadcast, int, error)
 func (db *DB) UpdateBroadcast(id uint64, fn func(*campaignd.Broadcast) error) (*campaignd.Broadcast, error) {
 	var b *campaignd.Broadcast
 	err := db.update(func(txn *badger.Txn) error {
-		b = new(campaignd.Broadcast)
-		if err := getJSON(txn, key(prefixBroadcast, id), b); errors.Is(err, badger.ErrKeyNotFound) {
-			return notFound("Broadcast", id)
-		} else if err != nil {
-			return err
-		}
-		if err := fn(b); err != nil {
-			return err
-		}
-		return putJSON(txn, key(prefixBroadcast, id), b)
+		var err error
+		b, err = updateBroadcastTxn(txn, id, fn)
+		return err
 	})
 	if err != nil {
 		if campaignd.ErrorCode(err) != campaignd.EINTERNAL {
@@ -198,8 +203,17 @@ func updateBroadcastTxn(txn *badger.Txn, id uint64, fn func(*campaignd.Broadcast
 	} else if err != nil {
 		return nil, err
 	}
+	if err := overlayCounts(txn, b); err != nil {
+		return nil, err
+	}
+	before := b.Counts
 	if err := fn(b); err != nil {
 		return nil, err
+	}
+	if !sameMessageCounts(&before, &b.Counts) {
+		if err := putCounts(txn, id, &b.Counts); err != nil {
+			return nil, err
+		}
 	}
 	return b, putJSON(txn, key(prefixBroadcast, id), b)
 }
@@ -211,6 +225,9 @@ func (db *DB) DeleteBroadcast(id uint64) error {
 		if _, err := txn.Get(key(prefixBroadcast, id)); errors.Is(err, badger.ErrKeyNotFound) {
 			return notFound("Broadcast", id)
 		} else if err != nil {
+			return err
+		}
+		if err := txn.Delete(countsKey(id)); err != nil {
 			return err
 		}
 		return txn.Delete(key(prefixBroadcast, id))

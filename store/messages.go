@@ -2,7 +2,6 @@ package store
 
 import (
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -60,11 +59,7 @@ func timeToMS(t time.Time) int64 {
 // putMessageState writes m's state inside txn; when m is settled it is also
 // indexed under day (YYYYMMDD, local) for the daily report.
 func putMessageState(txn *badger.Txn, m *campaignd.Message, day string) error {
-	v, err := json.Marshal(stateOf(m))
-	if err != nil {
-		return err
-	}
-	if err := txn.Set(msgStateKey(m.BroadcastID, m.Index), v); err != nil {
+	if err := txn.Set(msgStateKey(m.BroadcastID, m.Index), stateOf(m).appendBinary(nil)); err != nil {
 		return err
 	}
 	if day != "" && m.State.Final() {
@@ -86,16 +81,16 @@ func getMessageState(txn *badger.Txn, bid uint64, idx uint32) (*msgState, error)
 		return nil, err
 	}
 	s := new(msgState)
-	return s, item.Value(func(v []byte) error { return json.Unmarshal(v, s) })
+	return s, item.Value(func(v []byte) error { return s.decode(v) })
 }
 
 // Message returns message idx of broadcast bid with its state.
 func (db *DB) Message(bid uint64, idx uint32) (*campaignd.Message, error) {
-	b, err := db.Broadcast(bid)
+	base, err := db.TrackingBase(bid)
 	if err != nil {
 		return nil, err
 	}
-	return db.message(db.NewRowReader(), b.TrackingBase, bid, idx)
+	return db.message(db.NewRowReader(), base, bid, idx)
 }
 
 func (db *DB) message(rr *RowReader, base, bid uint64, idx uint32) (*campaignd.Message, error) {
@@ -121,7 +116,7 @@ func (db *DB) message(rr *RowReader, base, bid uint64, idx uint32) (*campaignd.M
 // Messages calls fn with each message of broadcast bid from index from on,
 // with its state, in order, streaming. ErrStop from fn ends it quietly.
 func (db *DB) Messages(bid uint64, from uint32, fn func(*campaignd.Message) error) error {
-	b, err := db.Broadcast(bid)
+	base, err := db.TrackingBase(bid)
 	if err != nil {
 		return err
 	}
@@ -133,7 +128,7 @@ func (db *DB) Messages(bid uint64, from uint32, fn func(*campaignd.Message) erro
 		defer it.Close()
 		it.Seek(msgStateKey(bid, from))
 		return db.Rows(bid, from, func(idx uint32, r *campaignd.Row) error {
-			m := &campaignd.Message{Row: *r, BroadcastID: bid, Index: idx, TrackingID: b.TrackingBase + uint64(idx), State: campaignd.StateQueued}
+			m := &campaignd.Message{Row: *r, BroadcastID: bid, Index: idx, TrackingID: base + uint64(idx), State: campaignd.StateQueued}
 			for it.ValidForPrefix(prefix) {
 				k := it.Item().Key()
 				sidx := binary.BigEndian.Uint32(k[len(k)-4:])
@@ -142,7 +137,7 @@ func (db *DB) Messages(bid uint64, from uint32, fn func(*campaignd.Message) erro
 				}
 				if sidx == idx {
 					s := new(msgState)
-					if err := it.Item().Value(func(v []byte) error { return json.Unmarshal(v, s) }); err != nil {
+					if err := it.Item().Value(s.decode); err != nil {
 						return err
 					}
 					s.apply(m)
@@ -177,11 +172,7 @@ func (db *DB) SaveMessages(ms []*campaignd.Message, from []campaignd.MessageStat
 			d.Add(from[i], m.State)
 		}
 		for bid, d := range deltas {
-			_, err := updateBroadcastTxn(txn, bid, func(b *campaignd.Broadcast) error {
-				addCounts(&b.Counts, d)
-				return nil
-			})
-			if err != nil && campaignd.ErrorCode(err) != campaignd.ENOTFOUND {
+			if err := addCountsTxn(txn, bid, d); err != nil {
 				return err
 			}
 		}

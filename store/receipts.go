@@ -3,7 +3,6 @@ package store
 import (
 	"bytes"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -121,7 +120,7 @@ func (db *DB) SaveChanges(cs []Change, rs []ReceiptIn, o SaveOptions) (*ChangeRe
 	var res *ChangeResult
 	err := db.update(func(txn *badger.Txn) error {
 		res = &ChangeResult{Applied: make([]bool, len(cs)), Receipts: make([]string, len(rs))}
-		t := &changeTxn{txn: txn, o: o, res: res, deltas: map[uint64]*campaignd.Counts{}, bases: map[uint64]uint64{}}
+		t := &changeTxn{db: db, txn: txn, o: o, res: res, deltas: map[uint64]*campaignd.Counts{}, bases: map[uint64]uint64{}}
 		for i := range cs {
 			ok, err := t.change(&cs[i])
 			if err != nil {
@@ -160,6 +159,7 @@ func (db *DB) SaveChanges(cs []Change, rs []ReceiptIn, o SaveOptions) (*ChangeRe
 }
 
 type changeTxn struct {
+	db     *DB
 	txn    *badger.Txn
 	o      SaveOptions
 	res    *ChangeResult
@@ -180,11 +180,7 @@ func (t *changeTxn) move(bid uint64, from, to campaignd.MessageState) {
 func (t *changeTxn) flushCounts() error {
 	for bid, d := range t.deltas {
 		t.res.Touched = append(t.res.Touched, bid)
-		_, err := updateBroadcastTxn(t.txn, bid, func(b *campaignd.Broadcast) error {
-			addCounts(&b.Counts, d)
-			return nil
-		})
-		if err != nil && campaignd.ErrorCode(err) != campaignd.ENOTFOUND {
+		if err := addCountsTxn(t.txn, bid, d); err != nil {
 			return err
 		}
 	}
@@ -194,13 +190,9 @@ func (t *changeTxn) flushCounts() error {
 // put writes the state of message bid/idx, indexing it by settle day when
 // final.
 func (t *changeTxn) put(bid uint64, idx uint32, s *msgState) error {
-	base, ok := t.bases[bid]
-	if !ok {
-		b := new(campaignd.Broadcast)
-		if err := getJSON(t.txn, key(prefixBroadcast, bid), b); err != nil && !errors.Is(err, badger.ErrKeyNotFound) {
-			return err
-		}
-		base, t.bases[bid] = b.TrackingBase, b.TrackingBase
+	base, err := t.db.trackingBase(t.txn, bid)
+	if err != nil && !errors.Is(err, badger.ErrKeyNotFound) {
+		return err
 	}
 	m := &campaignd.Message{BroadcastID: bid, Index: idx, TrackingID: base + uint64(idx)}
 	s.apply(m)
@@ -326,8 +318,11 @@ func (db *DB) ExpireEarlyReceipts(before time.Time) (dropped int, oldest time.Ti
 	return dropped, oldest, nil
 }
 
-// submittedMark finds submitted states without decoding every value.
+// submittedMark finds submitted states in JSON values (written before the
+// binary form) without decoding every value.
 var submittedMark = []byte(`"s":"submitted"`)
+
+func containsMark(v []byte) bool { return bytes.Contains(v, submittedMark) }
 
 // SubmittedBefore calls fn with the index of every message of broadcast bid
 // still awaiting receipts that was submitted before `before`, and returns
@@ -344,8 +339,8 @@ func (db *DB) SubmittedBefore(bid uint64, before time.Time, fn func(idx uint32) 
 			var s msgState
 			var match bool
 			if err := it.Item().Value(func(v []byte) error {
-				if match = bytes.Contains(v, submittedMark); match {
-					return json.Unmarshal(v, &s)
+				if match = isSubmitted(v); match {
+					return s.decode(v)
 				}
 				return nil
 			}); err != nil {

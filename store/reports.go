@@ -133,7 +133,7 @@ func (db *DB) ReportMessages(day string, fn func(*campaignd.Message) error) erro
 			last = want
 			s := &msgState{State: campaignd.StateQueued}
 			if states.ValidForPrefix(prefixMsgState) && bytes.Equal(states.Item().Key(), want) {
-				if err := states.Item().Value(func(v []byte) error { return json.Unmarshal(v, s) }); err != nil {
+				if err := states.Item().Value(s.decode); err != nil {
 					return err
 				}
 			}

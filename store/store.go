@@ -10,7 +10,8 @@
 //	j/<uid>                        ingest job of an upload that did not finish (JSON)
 //	h/<sha256 hex>                 last accepted upload with that content: bid + time
 //	a/<bid>/<unix ns>/<seq>        audit entry (bid 0 = not about a broadcast)
-//	ms/<bid>/<index>               message state, only once it moved past queued
+//	ms/<bid>/<index>               message state (binary, see hot.go), only once it moved past queued
+//	bc/<bid>                       a broadcast's message counts (binary), beside the JSON b/
 //	mi/<smsc id>                   SMSC message id -> bid, index, part (receipt matching)
 //	mr/<smsc id>                   receipt that arrived before its submit_sm_resp
 //	t/<due unix ms>/<kind>/<id>    durable timer index; tr/<kind>/<id> -> due (reverse)
@@ -56,6 +57,7 @@ type DB struct {
 	now    func() time.Time
 
 	mu       sync.Mutex // serialises counter allocation
+	bases    sync.Map   // broadcast id -> tracking base (fixed at ingest)
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
 	inMemory bool
@@ -82,8 +84,14 @@ func Open(o Options) (*DB, error) {
 	if o.Dir == "" {
 		bo = bo.WithInMemory(true)
 	}
+	// Small memtables keep the resident set down (each is an arena plus a mapped WAL of twice its
+	// size); in-memory mode needs 8 MB, as its values up to the default threshold must fit a batch.
+	memTable := int64(4 << 20)
+	if o.Dir == "" {
+		memTable = 8 << 20
+	}
 	bo = bo.WithLogger(badgerLogger{o.Logger}).
-		WithMemTableSize(8 << 20).
+		WithMemTableSize(memTable).
 		WithNumMemtables(2).
 		WithNumLevelZeroTables(2).
 		WithNumLevelZeroTablesStall(4).

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -144,6 +145,7 @@ type detail struct {
 	Upload   *campaignd.Upload
 	Audit    []campaignd.AuditEntry
 	Deleted  bool
+	Binds    string // "transceiver#1 bound, transceiver#2 not bound", while sending or paused
 }
 
 type previewRow struct {
@@ -171,7 +173,22 @@ func (s *Server) detail(r *http.Request, b *campaignd.Broadcast) *detail {
 	d := &detail{B: b, MinInput: now.Add(time.Minute).Format(inputLayout),
 		MaxInput: now.Add(campaignd.MaxScheduleAhead).Format(inputLayout)}
 	d.Rate, d.ETA = s.o.Backend.Progress(b.ID)
+	if b.Status == campaignd.StatusSending || b.Status == campaignd.StatusPaused {
+		d.Binds = smscBinds(s.o.Backend.Ready(r.Context()))
+	}
 	return d
+}
+
+// smscBinds lists the SMSC binds of a readiness detail ("smsc_<bind>": state), in order.
+func smscBinds(_ bool, detail map[string]string) string {
+	var out []string
+	for k, v := range detail {
+		if name, ok := strings.CutPrefix(k, "smsc_"); ok {
+			out = append(out, name+" "+v)
+		}
+	}
+	slices.Sort(out)
+	return strings.Join(out, ", ")
 }
 
 func (s *Server) handleBroadcast(w http.ResponseWriter, r *http.Request) {

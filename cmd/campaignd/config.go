@@ -118,6 +118,7 @@ type SMPPConfig struct {
 	Bind            string   `toml:"bind"`
 	TPS             int      `toml:"tps"`
 	Window          int      `toml:"window"`
+	Binds           int      `toml:"binds"`
 	Validity        Duration `toml:"validity"`
 	MaxAttempts     int      `toml:"max_attempts"`
 	ResponseTimeout Duration `toml:"response_timeout"`
@@ -175,7 +176,7 @@ func DefaultConfig() Config {
 		},
 		Web: WebConfig{Listen: "127.0.0.1:8080"},
 		SMPP: SMPPConfig{
-			Bind: "transceiver", TPS: 100, Window: 10, Validity: Duration(48 * time.Hour), MaxAttempts: 5,
+			Bind: "transceiver", TPS: 100, Window: 10, Binds: 1, Validity: Duration(48 * time.Hour), MaxAttempts: 5,
 			ResponseTimeout: Duration(10 * time.Second), EnquireLink: Duration(30 * time.Second),
 			SourceTON: 3, SourceNPI: 0, DestTON: 1, DestNPI: 1,
 			MessageIDFormat: store.IDFormatAuto,
@@ -412,6 +413,8 @@ func (c *Config) Validate() error {
 		return bad("smpp.tps", "must not be negative (0 = no cap)")
 	case c.SMPP.Window < 1 || c.SMPP.Window > 255:
 		return bad("smpp.window", "must be 1-255")
+	case c.SMPP.Binds < 1 || c.SMPP.Binds > 16:
+		return bad("smpp.binds", "must be 1-16")
 	case time.Duration(c.SMPP.Validity) < 10*time.Minute || time.Duration(c.SMPP.Validity) > 15*24*time.Hour:
 		return bad("smpp.validity", "must be between 10m and 360h (15 days)")
 	case c.SMPP.MaxAttempts < 1:

@@ -35,7 +35,7 @@ func (m *Main) openSending() error {
 	engineReady := make(chan struct{})
 	m.SMPP = smpp.New(smpp.Options{
 		Addr: addr, SystemID: systemID, Password: password, SystemType: c.SMPP.SystemType, Bind: c.SMPP.Bind,
-		TPS: c.SMPP.TPS, Window: c.SMPP.Window, Validity: time.Duration(c.SMPP.Validity),
+		TPS: c.SMPP.TPS, Window: c.SMPP.Window, Binds: c.SMPP.Binds, Validity: time.Duration(c.SMPP.Validity),
 		ResponseTimeout: time.Duration(c.SMPP.ResponseTimeout), EnquireLink: time.Duration(c.SMPP.EnquireLink),
 		SourceTON: byte(c.SMPP.SourceTON), SourceNPI: byte(c.SMPP.SourceNPI), DestTON: byte(c.SMPP.DestTON), DestNPI: byte(c.SMPP.DestNPI),
 		// Receipts go to the engine's writer without holding up the reader;
@@ -61,7 +61,8 @@ func (m *Main) openSending() error {
 	m.Sender = smppSender{m.SMPP}
 	var err error
 	m.Engine, err = pipeline.NewEngine(pipeline.EngineOptions{
-		Store: m.DB, Sender: m.Sender, Wheel: m.Wheel, Window: c.SMPP.Window, TPS: c.SMPP.TPS,
+		// As many submitters as the binds' windows hold, so every bind can be kept full.
+		Store: m.DB, Sender: m.Sender, Wheel: m.Wheel, Window: c.SMPP.Window * c.SMPP.Binds, TPS: c.SMPP.TPS,
 		MaxAttempts: c.SMPP.MaxAttempts, ResponseTimeout: time.Duration(c.SMPP.ResponseTimeout),
 		ReceiptTimeout: time.Duration(c.Report.ReceiptTimeout), SendWindow: c.Sending.Window,
 		Location: m.loc, Now: m.Now, Logger: m.Logger.With("system", "engine"), Events: m.Metrics,

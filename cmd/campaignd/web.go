@@ -144,5 +144,15 @@ func (b *backend) Ready(context.Context) (bool, map[string]string) {
 	if b.m.Sender == nil || !b.m.Sender.Bound() {
 		detail["smsc"] = "not bound"
 	}
+	if b.m.SMPP != nil {
+		// One entry per bind: "smsc_transceiver#2": "bound", "smsc_receiver": "not bound", ...
+		for _, st := range b.m.SMPP.Binds() {
+			state := "not bound"
+			if st.Bound {
+				state = "bound"
+			}
+			detail["smsc_"+st.Name] = state
+		}
+	}
 	return ok, detail
 }
