@@ -1,0 +1,127 @@
+package store_test
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"campaignd"
+)
+
+func TestSuppressionList(t *testing.T) {
+	db := MustOpenDB(t)
+	first := campaignd.Suppression{Number: "525512345678", Reason: campaignd.SuppressReply, Source: "BAJA", By: "sms"}
+	if added, err := db.Suppress(first); err != nil || !added {
+		t.Fatalf("Suppress = %v, %v; want added", added, err)
+	}
+	// A second entry for the same number keeps the first reason.
+	if added, err := db.Suppress(campaignd.Suppression{Number: "525512345678", Reason: campaignd.SuppressImport}); err != nil || added {
+		t.Fatalf("Suppress again = %v, %v; want not added", added, err)
+	}
+	got, err := db.Suppressed("525512345678")
+	if err != nil || got == nil || got.Reason != campaignd.SuppressReply || got.Source != "BAJA" || got.At.IsZero() {
+		t.Fatalf("Suppressed = %+v, %v", got, err)
+	}
+	if ok, err := db.IsSuppressed("525512345678"); !ok || err != nil {
+		t.Fatalf("IsSuppressed = %v, %v", ok, err)
+	}
+	if ok, err := db.IsSuppressed("525500000000"); ok || err != nil {
+		t.Fatalf("IsSuppressed(other) = %v, %v", ok, err)
+	}
+	if n, _ := db.SuppressionCount(); n != 1 {
+		t.Fatalf("count = %d, want 1", n)
+	}
+	old, err := db.Unsuppress("525512345678")
+	if err != nil || old == nil || old.Reason != campaignd.SuppressReply {
+		t.Fatalf("Unsuppress = %+v, %v", old, err)
+	}
+	if old, err := db.Unsuppress("525512345678"); err != nil || old != nil {
+		t.Fatalf("Unsuppress twice = %+v, %v", old, err)
+	}
+	if ok, _ := db.IsSuppressed("525512345678"); ok {
+		t.Fatal("still suppressed after Unsuppress")
+	}
+	if n, _ := db.SuppressionCount(); n != 0 {
+		t.Fatalf("count = %d, want 0", n)
+	}
+	if _, err := db.Suppress(campaignd.Suppression{}); campaignd.ErrorCode(err) != campaignd.EINVALID {
+		t.Fatalf("empty number: %v", err)
+	}
+}
+
+func TestSuppressManyAndPages(t *testing.T) {
+	db := MustOpenDB(t)
+	const n = 12_345 // more than one batch
+	ss := make([]campaignd.Suppression, n)
+	for i := range ss {
+		ss[i] = campaignd.Suppression{Number: fmt.Sprintf("5255%08d", i), Reason: campaignd.SuppressImport}
+	}
+	added, err := db.SuppressMany(ss)
+	if err != nil || added != n {
+		t.Fatalf("SuppressMany = %d, %v", added, err)
+	}
+	// Overlapping re-import adds only the new ones.
+	more := append(ss[n-10:n:n], campaignd.Suppression{Number: "525599999999", Reason: campaignd.SuppressImport})
+	if added, err := db.SuppressMany(more); err != nil || added != 1 {
+		t.Fatalf("re-import added %d, %v; want 1", added, err)
+	}
+	if c, _ := db.SuppressionCount(); c != n+1 {
+		t.Fatalf("count %d, want %d", c, n+1)
+	}
+	// Page through everything: every number once, in order.
+	seen, after, pages := 0, "", 0
+	prev := ""
+	for {
+		page, next, err := db.Suppressions("", after, 1000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range page {
+			if s.Number <= prev {
+				t.Fatalf("out of order: %s after %s", s.Number, prev)
+			}
+			prev = s.Number
+		}
+		seen += len(page)
+		pages++
+		if next == "" {
+			break
+		}
+		after = next
+	}
+	if seen != n+1 || pages != 13 {
+		t.Fatalf("paged %d numbers in %d pages, want %d in 13", seen, pages, n+1)
+	}
+	// A prefix search.
+	page, next, err := db.Suppressions("52550000001", "", 100)
+	if err != nil || len(page) != 10 || next != "" {
+		t.Fatalf("prefix search: %d, %q, %v", len(page), next, err)
+	}
+}
+
+func TestReplies(t *testing.T) {
+	db := MustOpenDB(t)
+	for i := 0; i < 25; i++ {
+		if err := db.SaveMO(&campaignd.MO{From: fmt.Sprintf("5255%08d", i), Text: "hola", At: time.Unix(int64(i), 0)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var ids []uint64
+	before := uint64(0)
+	for {
+		page, next, err := db.MOs(before, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range page {
+			ids = append(ids, m.ID)
+		}
+		if next == 0 {
+			break
+		}
+		before = next
+	}
+	if len(ids) != 25 || ids[0] != 25 || ids[24] != 1 {
+		t.Fatalf("ids %v: want 25..1", ids)
+	}
+}
