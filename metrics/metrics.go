@@ -35,6 +35,7 @@ type Metrics struct {
 	reportPushes     *prometheus.CounterVec
 	lastPushSuccess  prometheus.Gauge
 	broadcastsByStat func() map[string]int
+	optout           *optoutMetrics // optout.go
 }
 
 // New returns a Metrics with Go and process collectors registered.
@@ -79,6 +80,7 @@ func New(broadcasts func() map[string]int) *Metrics {
 	m.lastPushSuccess = gauge("report_last_push_success_timestamp_seconds", "Unix time of the last successful report push.")
 	m.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.reg.MustRegister(broadcastCollector{m})
+	m.optout = newOptoutMetrics(m.reg)
 
 	// Pre-create the common label values so every documented series exists
 	// from the first scrape.

@@ -141,6 +141,10 @@ type Options struct {
 	// SMSC redelivers. Keep it short: submit responses on a transceiver wait behind it.
 	OnReceipt func(Receipt) error
 
+	// OnMO is called like OnReceipt for each mobile-originated message (a
+	// deliver_sm that is not a receipt, see mo.go); nil acknowledges and drops them.
+	OnMO func(MO) error
+
 	OnBound func(bound bool) // called when Bound changes
 	Events  Events           // may be nil
 	Logger  *slog.Logger     // may be nil
@@ -502,7 +506,7 @@ func (c *Client) result(r submitResult, start time.Time) (string, error) {
 func (c *Client) handleDeliver(d *pdu.DeliverSM) pdu.PDU {
 	resp := d.GetResponse()
 	if d.EsmClass&esmReceipt == 0 {
-		return resp
+		return c.handleMO(d)
 	}
 	r, ok := receiptFromPDU(d)
 	if !ok {

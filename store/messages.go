@@ -200,4 +200,5 @@ func addCounts(c, d *campaignd.Counts) {
 	c.Failed += d.Failed
 	c.Unknown += d.Unknown
 	c.Cancelled += d.Cancelled
+	c.Suppressed += d.Suppressed
 }
