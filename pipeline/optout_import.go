@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"bufio"
 	"context"
 	"encoding/csv"
 	"errors"
@@ -134,17 +135,56 @@ func (in *Ingester) readSuppressions(ctx context.Context, f *os.File, u *campaig
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		return res, err
 	}
-	tr := textReader(f, scan)
-	cr := csv.NewReader(tr)
-	cr.Comma = detectDelimiter(tr)
+	now := in.o.Now()
+	rules := newRecipientRules(in.o.AllowedCountries)
+	lr := newListReader(textReader(f, scan), rules, scan.Lines, func(number string) campaignd.Suppression {
+		return campaignd.Suppression{Number: number, Reason: campaignd.SuppressImport, Source: u.Path, At: now, By: "ftp:" + u.User}
+	})
+	if res, err = lr.run(ctx, ss, v, errs.add); err != nil {
+		return res, err
+	}
+	if v.rejected() {
+		return res, nil
+	}
+	if res.Valid == 0 {
+		if res.Lines == 0 {
+			v.fileError(0, "", "", "no numbers: the file holds no data lines")
+		} else {
+			v.fileError(0, "", "", fmt.Sprintf("no valid number: all %d lines are invalid", res.Lines))
+		}
+	}
+	return res, nil
+}
+
+// listReader reads a list of numbers — one a line, or a CSV whose number
+// column is named like an upload's recipient column (else the first); a
+// header line is optional — and suppresses every valid number, in batches,
+// as it goes. Duplicates within the list count once.
+type listReader struct {
+	cr    *csv.Reader
+	rules *recipientRules
+	seen  map[uint64]struct{}
+	entry func(number string) campaignd.Suppression
+}
+
+func newListReader(r io.Reader, rules *recipientRules, sizeHint int, entry func(string) campaignd.Suppression) *listReader {
+	br, ok := r.(*bufio.Reader)
+	if !ok {
+		br = bufio.NewReaderSize(r, 64<<10)
+	}
+	cr := csv.NewReader(br)
+	cr.Comma = detectDelimiter(br)
 	cr.FieldsPerRecord = -1
 	cr.LazyQuotes = true // a list of numbers has no use for quotes; never fail on one
 	cr.ReuseRecord = true
-	rules := newRecipientRules(in.o.AllowedCountries)
-	seen := make(map[uint64]struct{}, min(max(scan.Lines, 16), 1<<20))
+	return &listReader{cr: cr, rules: rules, seen: make(map[uint64]struct{}, min(max(sizeHint, 16), 1<<20)), entry: entry}
+}
+
+// run reads the whole list; an unreadable line is a file error in v, an
+// invalid number a row error for bad.
+func (lr *listReader) run(ctx context.Context, ss SuppressionStore, v *validation, bad func(campaignd.FileError) error) (ImportResult, error) {
+	var res ImportResult
 	batch := make([]campaignd.Suppression, 0, suppressImportBatch)
-	now := in.o.Now()
-	source := u.Path
 	flush := func() error {
 		if len(batch) == 0 {
 			return nil
@@ -157,24 +197,24 @@ func (in *Ingester) readSuppressions(ctx context.Context, f *os.File, u *campaig
 	col, first := 0, true
 	var numBuf []byte
 	for {
-		rec, err := cr.Read()
+		rec, err := lr.cr.Read()
 		if errors.Is(err, io.EOF) {
 			break
 		} else if err != nil {
 			var pe *csv.ParseError
 			if errors.As(err, &pe) {
 				v.fileError(pe.StartLine, "", "", "unreadable line: "+pe.Err.Error())
-				return res, nil
+				return res, flush()
 			}
 			return res, err
 		}
-		line, _ := cr.FieldPos(0)
+		line, _ := lr.cr.FieldPos(0)
 		if blank(rec) {
 			continue
 		}
 		if first {
 			first = false
-			if c, isHeader := listHeader(rec, rules); isHeader {
+			if c, isHeader := listHeader(rec, lr.rules); isHeader {
 				col = c
 				continue
 			}
@@ -191,38 +231,61 @@ func (in *Ingester) readSuppressions(ctx context.Context, f *os.File, u *campaig
 		}
 		var key uint64
 		var ok bool
-		numBuf, key, ok = rules.normalize(numBuf[:0], raw)
+		numBuf, key, ok = lr.rules.normalize(numBuf[:0], raw)
 		if !ok {
 			res.Invalid++
-			if err := errs.add(campaignd.FileError{Line: line, Column: "number", Value: raw, Error: campaignd.RowInvalidRecipient}); err != nil {
+			if err := bad(campaignd.FileError{Line: line, Column: "number", Value: raw, Error: campaignd.RowInvalidRecipient}); err != nil {
 				return res, err
 			}
 			continue
 		}
-		if _, dup := seen[key]; dup {
+		if _, dup := lr.seen[key]; dup {
 			continue
 		}
-		seen[key] = struct{}{}
+		lr.seen[key] = struct{}{}
 		res.Valid++
-		batch = append(batch, campaignd.Suppression{Number: string(numBuf), Reason: campaignd.SuppressImport,
-			Source: source, At: now, By: "ftp:" + u.User})
+		batch = append(batch, lr.entry(string(numBuf)))
 		if len(batch) == suppressImportBatch {
 			if err := flush(); err != nil {
 				return res, err
 			}
 		}
 	}
-	if err := flush(); err != nil {
-		return res, err
+	return res, flush()
+}
+
+// ImportList reads a list of numbers sent from the console or the API (see
+// listReader) and suppresses every valid one with the reason, source and
+// author of entry. It returns what it did and the first invalid lines; a
+// list without a valid number is an EINVALID error.
+func ImportList(ctx context.Context, r io.Reader, countries []string, ss SuppressionStore, entry campaignd.Suppression) (ImportResult, []campaignd.FileError, error) {
+	var bad []campaignd.FileError
+	v := &validation{}
+	lr := newListReader(r, newRecipientRules(countries), 0, func(n string) campaignd.Suppression {
+		s := entry
+		s.Number = n
+		return s
+	})
+	res, err := lr.run(ctx, ss, v, func(e campaignd.FileError) error {
+		if len(bad) < maxStoredRowErrors {
+			bad = append(bad, e)
+		}
+		return nil
+	})
+	if err != nil {
+		return res, bad, err
+	}
+	if v.rejected() {
+		e := v.FileErrors[0]
+		return res, bad, campaignd.Errorf(campaignd.EINVALID, "Line %d: %s.", e.Line, e.Error)
 	}
 	if res.Valid == 0 {
-		if res.Lines == 0 {
-			v.fileError(0, "", "", "no numbers: the file holds no data lines")
-		} else {
-			v.fileError(0, "", "", fmt.Sprintf("no valid number: all %d lines are invalid", res.Lines))
+		if len(bad) > 0 {
+			return res, bad, campaignd.Errorf(campaignd.EINVALID, "No valid number: line %d has %q (%s).", bad[0].Line, bad[0].Value, bad[0].Error)
 		}
+		return res, bad, campaignd.Errorf(campaignd.EINVALID, "No numbers: the list is empty.")
 	}
-	return res, nil
+	return res, bad, nil
 }
 
 // listHeader reports whether the first record of a list is a header: no

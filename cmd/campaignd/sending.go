@@ -46,6 +46,7 @@ func (m *Main) openSending() error {
 			}
 			return m.Engine.HandleReceipt(pipeline.Receipt{MessageID: r.MessageID, Stat: r.Stat, DoneAt: r.DoneAt})
 		},
+		OnMO: m.onMO, // optout.go
 		OnBound: func(bound bool) {
 			select {
 			case <-engineReady:
@@ -56,6 +57,7 @@ func (m *Main) openSending() error {
 		Events: m.Metrics, Logger: m.Logger.With("system", "smpp"),
 	})
 	m.Sender = smppSender{m.SMPP}
+	m.openReplies()
 	var err error
 	m.Engine, err = pipeline.NewEngine(pipeline.EngineOptions{
 		Store: m.DB, Sender: m.Sender, Wheel: m.Wheel, Window: c.SMPP.Window, TPS: c.SMPP.TPS,
@@ -117,6 +119,7 @@ func (m *Main) closeSending(ctx context.Context) error {
 	if m.Engine != nil {
 		errs = append(errs, m.Engine.Close(ctx))
 	}
+	m.closeReplies()
 	if m.SMPP != nil {
 		errs = append(errs, m.SMPP.Close(ctx))
 	}
