@@ -93,6 +93,13 @@ type Incoming struct {
 func (r *Replies) Handle(in Incoming) (*campaignd.MO, error) {
 	m := &campaignd.MO{From: in.From, To: in.To, Text: in.Text, At: r.o.Now()}
 	number, nerr := r.rules.Normalize(in.From)
+	if nerr != nil && in.From != "" && in.From[0] != '+' {
+		// An SMSC writes international numbers without the '+' (TON 1):
+		// a number of an allowed country is read with it.
+		if n, err := r.rules.Normalize("+" + in.From); err == nil {
+			number, nerr = n, nil
+		}
+	}
 	if nerr == nil {
 		m.From = number
 	}

@@ -74,7 +74,7 @@ func WriteReport(ctx context.Context, w io.Writer, src ReportSource, day string,
 			ts = appendReportTime(ts, at.In(loc))
 		}
 		rec[0], rec[1], rec[2], rec[3] = b.Sender, m.RecipientRaw, strconv.FormatUint(m.TrackingID, 10), b.Name
-		rec[4], rec[5], rec[6] = string(ts), string(m.State), m.MemberID
+		rec[4], rec[5], rec[6] = string(ts), m.State.Reported(), m.MemberID
 		rows++
 		return cw.Write(rec)
 	})

@@ -25,6 +25,7 @@ const (
 // concatenated reply arrive as separate MOs, each without its UDH.
 type MO struct {
 	From, To   string
+	FromTON    byte // the source address's type of number (1: international)
 	Text       string
 	DataCoding byte // 0xFF when gosmpp does not know the coding
 }
@@ -56,10 +57,7 @@ func moFromPDU(d *pdu.DeliverSM) MO {
 			}
 		}
 	}
-	mo := MO{From: d.SourceAddr.Address(), To: d.DestAddr.Address(), DataCoding: 0xFF}
-	if d.SourceAddr.Ton() == tonIntl && mo.From != "" && mo.From[0] != '+' {
-		mo.From = "+" + mo.From // an international number: normalised as "+…" would be
-	}
+	mo := MO{From: d.SourceAddr.Address(), FromTON: d.SourceAddr.Ton(), To: d.DestAddr.Address(), DataCoding: 0xFF}
 	if enc := d.Message.Encoding(); enc != nil {
 		mo.DataCoding = enc.DataCoding()
 	}

@@ -60,10 +60,7 @@ func TestMOEncodings(t *testing.T) {
 				byFrom[m.From] = m
 			}
 			for _, c := range cases {
-				from := "+" + c.From
-				if c.FromTON == 2 {
-					from = c.From
-				}
+				from := c.From
 				m, ok := byFrom[from]
 				if !ok {
 					t.Errorf("no MO from %s (got %v)", from, got.snapshot())

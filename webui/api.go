@@ -50,6 +50,7 @@ type APIUpload struct {
 	Errors      []campaignd.FileError `json:"errors"`
 	ErrorCount  int                   `json:"error_count"`
 	ResultPath  string                `json:"result_path,omitempty"`
+	Imported    int                   `json:"imported,omitempty"` // a list for suppressions/: numbers added
 }
 
 // APIReport is a daily report in the JSON API.
@@ -95,7 +96,7 @@ func toAPIUpload(u *campaignd.Upload) *APIUpload {
 		ID: u.ID, User: u.User, FileName: u.FileName, Path: u.Path, Size: u.Size, SHA256: u.SHA256,
 		RemoteAddr: u.RemoteAddr, ReceivedAt: jsonTime(u.ReceivedAt), FinishedAt: jsonTime(u.FinishedAt),
 		Outcome: u.Outcome, BroadcastID: u.BroadcastID, Errors: errs, ErrorCount: u.ErrorCount,
-		ResultPath: u.ResultPath,
+		ResultPath: u.ResultPath, Imported: u.Imported,
 	}
 }
 
