@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/csv"
 	"errors"
@@ -172,6 +173,9 @@ func newListReader(r io.Reader, rules *recipientRules, sizeHint int, entry func(
 	if !ok {
 		br = bufio.NewReaderSize(r, 64<<10)
 	}
+	if b, _ := br.Peek(len(utf8BOM)); bytes.Equal(b, utf8BOM) {
+		br.Discard(len(utf8BOM)) // a list from the console or the API, saved by Excel
+	}
 	cr := csv.NewReader(br)
 	cr.Comma = detectDelimiter(br)
 	cr.FieldsPerRecord = -1
@@ -305,12 +309,18 @@ func listHeader(rec []string, rules *recipientRules) (col int, ok bool) {
 		return 0, false
 	}
 	for i, f := range rec {
-		if c, ok := headerAliases[headerKey(strings.TrimPrefix(f, "\uFEFF"))]; ok && c == colRecipient {
+		k := headerKey(strings.TrimSpace(strings.TrimPrefix(f, "\uFEFF")))
+		if c, ok := headerAliases[k]; (ok && c == colRecipient) || listNumberNames[k] {
 			return i, true
 		}
 	}
 	return 0, true
 }
+
+// listNumberNames are further names of a list's number column (folded as
+// headerKey does), besides an upload's recipient names.
+var listNumberNames = map[string]bool{"numero": true, "numeros": true, "telefonos": true, "tel": true,
+	"celulares": true, "numerotelefono": true, "numerocelular": true, "phonenumber": true}
 
 // lastLineCut reports whether a non-empty file's last byte is not a line end.
 func lastLineCut(f *os.File, size int64) (bool, error) {
