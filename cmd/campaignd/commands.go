@@ -101,6 +101,7 @@ func smscSim(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	listen := fs.String("listen", "127.0.0.1:2775", "address to listen on")
 	delivered := fs.Int("delivered-percent", 95, "share of receipts that say DELIVRD (the rest UNDELIV)")
 	delay := fs.Duration("receipt-delay", 2*time.Second, "delay before each delivery receipt")
+	moListen := fs.String("mo-listen", "", "serve the reply hook (POST /mo) on this address, e.g. 127.0.0.1:2776; see optout_sim.go")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -112,6 +113,14 @@ func smscSim(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	fmt.Fprintf(stdout, "SMSC simulator listening on %s (any system_id/password)\n", sim.Addr())
+	if *moListen != "" {
+		stop, err := serveSimMO(ctx, sim, *moListen, stdout)
+		if err != nil {
+			sim.Close()
+			return err
+		}
+		defer stop()
+	}
 	<-ctx.Done()
 	return sim.Close()
 }
