@@ -291,3 +291,42 @@ func BenchmarkSuppressImport100k(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Seconds())/float64(b.N), "s/import")
 }
+
+// BenchmarkIngest1MOptedOut is BenchmarkIngest1M with 100,000 of the
+// file's numbers on a suppression list of 200,000: the cost of checking
+// every row against the list.
+func BenchmarkIngest1MOptedOut(b *testing.B) {
+	const n = 1_000_000
+	dir := b.TempDir()
+	src := filepath.Join(dir, "source.csv")
+	size := writeBenchFile(b, src, n)
+	b.SetBytes(size)
+	list := make([]campaignd.Suppression, 0, 200_000)
+	for i := 0; i < n; i += 10 {
+		list = append(list, campaignd.Suppression{Number: fmt.Sprintf("5255%08d", i), Reason: campaignd.SuppressImport})
+		list = append(list, campaignd.Suppression{Number: fmt.Sprintf("5256%08d", i), Reason: campaignd.SuppressImport})
+	}
+	for i := 0; b.Loop(); i++ {
+		b.StopTimer()
+		db, root := MustOpenDB(b), b.TempDir()
+		if _, err := db.SuppressMany(list); err != nil {
+			b.Fatal(err)
+		}
+		in := NewIngester(db, testOptions())
+		name := fmt.Sprintf("big%d.csv", i)
+		if err := os.Link(src, filepath.Join(root, name)); err != nil {
+			b.Fatal(err)
+		}
+		job, err := db.CreateUpload(&campaignd.Upload{User: "bench", Path: "/" + name, FileName: name,
+			RealPath: filepath.Join(root, name), UserRoot: root, Size: size, ReceivedAt: testNow})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		bc, err := in.Run(context.Background(), job)
+		if err != nil || bc == nil || bc.Counts.Total != n-n/10 || bc.Counts.OptedOut != n/10 {
+			b.Fatalf("Run = %+v, %v", bc, err)
+		}
+	}
+	b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
+}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/dgraph-io/badger/v4"
 
@@ -267,13 +268,20 @@ func getCount(txn *badger.Txn, k []byte) (uint64, error) {
 }
 
 // SuppressionView is a read-only snapshot of the suppression list for one
-// ingest: every row's number is looked up in one read transaction instead
-// of one transaction a row. Close it when done.
+// ingest. A list of up to viewMemoryLimit numbers is loaded as a sorted
+// slice of integers (8 bytes a number) and searched in memory; a longer one
+// is looked up in one read transaction kept open for the ingest. Either
+// way a row costs no transaction of its own. Close it when done.
 type SuppressionView struct {
 	txn   *badger.Txn
+	set   []uint64 // sorted; nil when the list is looked up in txn
 	empty bool
 	key   []byte
 }
+
+// viewMemoryLimit bounds the numbers a SuppressionView holds in memory
+// (16 MB); PROFECO's REPEP and most lists are well under it.
+const viewMemoryLimit = 2_000_000
 
 // SuppressionView opens a snapshot of the list. A number suppressed after
 // it opened is not in it; the engine checks again before each submit.
@@ -283,16 +291,64 @@ func (db *DB) SuppressionView() (*SuppressionView, error) {
 		return nil, err
 	}
 	v := &SuppressionView{empty: n == 0, key: append([]byte{}, prefixSuppression...)}
-	if !v.empty {
-		v.txn = db.db.NewTransaction(false)
+	if v.empty {
+		return v, nil
+	}
+	v.txn = db.db.NewTransaction(false)
+	if n > viewMemoryLimit {
+		return v, nil
+	}
+	set := make([]uint64, 0, n)
+	opts := badger.DefaultIteratorOptions
+	opts.Prefix = prefixSuppression
+	opts.PrefetchValues = false
+	it := v.txn.NewIterator(opts)
+	for it.Rewind(); it.Valid(); it.Next() {
+		k, ok := numberKey(it.Item().Key()[len(prefixSuppression):])
+		if !ok {
+			set = nil // a number that is not all digits: look every row up instead
+			break
+		}
+		set = append(set, k)
+	}
+	it.Close()
+	if set != nil {
+		slices.Sort(set)
+		v.set = set
+		v.txn.Discard()
+		v.txn = nil
 	}
 	return v, nil
+}
+
+// numberKey is a normalised number as an integer (E.164 numbers never
+// start with 0, so it is unique).
+func numberKey(b []byte) (uint64, bool) {
+	if len(b) == 0 || len(b) > 19 {
+		return 0, false
+	}
+	var n uint64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + uint64(c-'0')
+	}
+	return n, true
 }
 
 // Has reports whether number is on the list.
 func (v *SuppressionView) Has(number []byte) (bool, error) {
 	if v.empty {
 		return false, nil
+	}
+	if v.txn == nil {
+		k, ok := numberKey(number)
+		if !ok {
+			return false, nil
+		}
+		_, found := slices.BinarySearch(v.set, k)
+		return found, nil
 	}
 	v.key = append(v.key[:len(prefixSuppression)], number...)
 	_, err := v.txn.Get(v.key)
@@ -310,6 +366,7 @@ func (v *SuppressionView) Close() {
 		v.txn.Discard()
 		v.txn = nil
 	}
+	v.set = nil
 }
 
 // SaveReply keeps reply m and, when s is not nil, puts s.Number on the

@@ -125,3 +125,36 @@ func TestReplies(t *testing.T) {
 		t.Fatalf("ids %v: want 25..1", ids)
 	}
 }
+
+// The view answers the same whether the list is held in memory or looked
+// up in the store, for listed and unlisted numbers of every length.
+func TestSuppressionView(t *testing.T) {
+	db := MustOpenDB(t)
+	v, err := db.SuppressionView()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, _ := v.Has([]byte("525512345678")); ok {
+		t.Fatal("empty list has a number")
+	}
+	v.Close()
+	numbers := []string{"525512345678", "14155550100", "525500000000", "447911123456"}
+	for _, n := range numbers {
+		db.Suppress(campaignd.Suppression{Number: n, Reason: campaignd.SuppressImport})
+	}
+	v, err = db.SuppressionView()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	for _, n := range numbers {
+		if ok, err := v.Has([]byte(n)); !ok || err != nil {
+			t.Errorf("%s: %v, %v", n, ok, err)
+		}
+	}
+	for _, n := range []string{"525512345679", "5255123456780", "1415555010", "", "52551234567x"} {
+		if ok, err := v.Has([]byte(n)); ok || err != nil {
+			t.Errorf("%q: %v, %v", n, ok, err)
+		}
+	}
+}
