@@ -392,3 +392,21 @@ func TestSuppressionsOff(t *testing.T) {
 		t.Fatalf("GET = %d", w.Code)
 	}
 }
+
+// A broadcast's page shows its suppressed messages and opted-out rows.
+func TestBroadcastPageShowsOptouts(t *testing.T) {
+	s, fake := MustOpenServer(t, nil)
+	fake.mu.Lock()
+	fake.bs[1].b.Counts.Suppressed, fake.bs[1].b.Counts.OptedOut = 7, 4
+	fake.bs[4].b.Counts.OptedOut = 3
+	fake.mu.Unlock()
+	viewer := login(t, s.Handler(), "viewer")
+	body := viewer.do("GET", "/broadcasts/1", nil, nil).Body.String()
+	if !strings.Contains(body, `id="r-suppressed">7<`) {
+		t.Errorf("completed page lacks the suppressed count")
+	}
+	body = viewer.do("GET", "/broadcasts/4", nil, nil).Body.String()
+	if !strings.Contains(body, "3 more opted out") {
+		t.Errorf("skipped rows lack the opted-out count")
+	}
+}
