@@ -158,3 +158,30 @@ func TestSuppressionView(t *testing.T) {
 		}
 	}
 }
+
+// A reply and its suppression are written together; a repeated keyword
+// reply is kept but adds nothing to the list.
+func TestSaveReply(t *testing.T) {
+	db := MustOpenDB(t)
+	m := &campaignd.MO{From: "525512345678", Text: "BAJA", Keyword: "BAJA"}
+	s := &campaignd.Suppression{Number: "525512345678", Reason: campaignd.SuppressReply, Source: "BAJA", By: "sms"}
+	if added, err := db.SaveReply(m, s); err != nil || !added || m.ID != 1 || m.At.IsZero() {
+		t.Fatalf("SaveReply = %v, %v, %+v", added, err, m)
+	}
+	if got, _ := db.Suppressed("525512345678"); got == nil || !got.At.Equal(m.At) {
+		t.Fatalf("entry %+v", got)
+	}
+	again := &campaignd.MO{From: "525512345678", Text: "baja", Keyword: "BAJA"}
+	if added, err := db.SaveReply(again, &campaignd.Suppression{Number: "525512345678", Reason: campaignd.SuppressReply}); err != nil || added {
+		t.Fatalf("again = %v, %v", added, err)
+	}
+	if added, err := db.SaveReply(&campaignd.MO{From: "525500000001", Text: "hola"}, nil); err != nil || added {
+		t.Fatalf("no keyword = %v, %v", added, err)
+	}
+	if n, _ := db.SuppressionCount(); n != 1 {
+		t.Fatalf("count %d", n)
+	}
+	if mos, _, _ := db.MOs(0, 0); len(mos) != 3 || mos[0].Text != "hola" {
+		t.Fatalf("replies %+v", mos)
+	}
+}
