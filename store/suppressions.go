@@ -413,3 +413,25 @@ func (db *DB) SaveReply(m *campaignd.MO, s *campaignd.Suppression) (added bool, 
 	}
 	return added, nil
 }
+
+// RecentAudit returns the latest limit audit entries about broadcast bid
+// (0: the suppression list and other changes not about a broadcast),
+// newest first, reading no more than it returns.
+func (db *DB) RecentAudit(bid uint64, limit int) ([]campaignd.AuditEntry, error) {
+	var out []campaignd.AuditEntry
+	prefix := append(key(prefixAudit, bid), '/')
+	err := db.db.View(func(txn *badger.Txn) error {
+		return scanJSON(txn, prefix, true, func(v []byte) (bool, error) {
+			var e campaignd.AuditEntry
+			if err := json.Unmarshal(v, &e); err != nil {
+				return false, err
+			}
+			out = append(out, e)
+			return len(out) < limit, nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: recent audit of %d: %w", bid, err)
+	}
+	return out, nil
+}

@@ -185,3 +185,15 @@ func TestSaveReply(t *testing.T) {
 		t.Fatalf("replies %+v", mos)
 	}
 }
+
+func TestRecentAudit(t *testing.T) {
+	db := MustOpenDB(t)
+	for i := range 30 {
+		db.Audit(campaignd.AuditEntry{At: time.Unix(int64(1000+i), 0), User: "ana", Action: fmt.Sprintf("a%d", i)})
+	}
+	db.Audit(campaignd.AuditEntry{At: time.Unix(5000, 0), BroadcastID: 1, Action: "send"})
+	got, err := db.RecentAudit(0, 20)
+	if err != nil || len(got) != 20 || got[0].Action != "a29" || got[19].Action != "a10" {
+		t.Fatalf("RecentAudit = %d entries, %v: %+v", len(got), err, got)
+	}
+}

@@ -130,15 +130,7 @@ func (b *backend) MOs(_ context.Context, before uint64, limit int) ([]campaignd.
 }
 
 func (b *backend) SuppressionAudit(_ context.Context, limit int) ([]campaignd.AuditEntry, error) {
-	all, err := b.m.DB.AuditLog(0)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]campaignd.AuditEntry, 0, min(limit, len(all)))
-	for i := len(all) - 1; i >= 0 && len(out) < limit; i-- {
-		out = append(out, all[i])
-	}
-	return out, nil
+	return b.m.DB.RecentAudit(0, limit)
 }
 
 func (b *backend) ImportSuppressions(ctx context.Context, r io.Reader, entry campaignd.Suppression, a campaignd.AuditEntry) (*webui.SuppressImport, error) {
