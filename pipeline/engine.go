@@ -407,7 +407,14 @@ func (e *Engine) ensureTimer(kind, id string, due time.Time) error {
 func (e *Engine) Close(ctx context.Context) error {
 	e.mu.Lock()
 	if !e.started || e.takeCancel == nil {
+		// A second Close (Start's ctx watcher and the owner both close)
+		// returns only once the first has stopped the writer, so the store
+		// is never closed under it.
+		done := e.writerDone
 		e.mu.Unlock()
+		if done != nil {
+			<-done
+		}
 		return nil
 	}
 	takeCancel, submitCancel, stopWriter := e.takeCancel, e.submitCancel, e.stopWriter
