@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"campaignd"
+	"campaignd/store"
 )
 
 func TestSuppressionList(t *testing.T) {
@@ -195,5 +196,43 @@ func TestRecentAudit(t *testing.T) {
 	got, err := db.RecentAudit(0, 20)
 	if err != nil || len(got) != 20 || got[0].Action != "a29" || got[19].Action != "a10" {
 		t.Fatalf("RecentAudit = %d entries, %v: %+v", len(got), err, got)
+	}
+}
+
+// BenchmarkIsSuppressed is the engine's check before each submit, on an
+// on-disk store holding 200,000 numbers: a miss (the common case) and a hit.
+func BenchmarkIsSuppressed(b *testing.B) {
+	db, err := store.Open(store.Options{Dir: b.TempDir()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { db.Close() })
+	ss := make([]campaignd.Suppression, 200_000)
+	for i := range ss {
+		ss[i] = campaignd.Suppression{Number: fmt.Sprintf("5255%08d", i*5), Reason: campaignd.SuppressImport}
+	}
+	if _, err := db.SuppressMany(ss); err != nil {
+		b.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		num  func(i int) string
+	}{
+		{"miss", func(i int) string { return fmt.Sprintf("5255%08d", (i%200_000)*5+1) }},
+		{"hit", func(i int) string { return fmt.Sprintf("5255%08d", (i%200_000)*5) }},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			nums := make([]string, 4096)
+			for i := range nums {
+				nums[i] = tc.num(i * 37)
+			}
+			i := 0
+			for b.Loop() {
+				if _, err := db.IsSuppressed(nums[i%len(nums)]); err != nil {
+					b.Fatal(err)
+				}
+				i++
+			}
+		})
 	}
 }
