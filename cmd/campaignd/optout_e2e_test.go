@@ -272,14 +272,14 @@ func TestOptoutReplyDuringSend(t *testing.T) {
 	}
 }
 
-// A list dropped over real FTP into suppressions/ is imported in bulk, its
-// bad lines reported back over FTP, and it is listed in Files; a number on
-// it is skipped by the next upload.
+// A list of 100,000 numbers dropped over real FTP into suppressions/ is
+// imported in bulk, its bad lines reported back over FTP, and it is listed
+// in Files; a number on it is skipped by the next upload.
 func TestOptoutFTPImport(t *testing.T) {
 	m := MustRunMain(t, testConfig(t.TempDir()))
 	var b strings.Builder
 	b.WriteString("telefono;nombre\n")
-	const n = 2000
+	const n = 100_000 // a REPEP-sized list
 	for i := 0; i < n; i++ {
 		fmt.Fprintf(&b, "+52 55 %04d %04d;x\n", i/10000, i%10000)
 	}
@@ -291,7 +291,7 @@ func TestOptoutFTPImport(t *testing.T) {
 	if err := fc.Rename("suppressions/repep.csv.part", "suppressions/repep.csv"); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 20*time.Second, "list imported", func() bool { return fileExists(filepath.Join(jail(m), "processed", "repep.csv")) })
+	waitFor(t, 60*time.Second, "list imported", func() bool { return fileExists(filepath.Join(jail(m), "processed", "repep.csv")) })
 	if got := suppressionTotal(t, m); got != n {
 		t.Fatalf("list holds %d, want %d", got, n)
 	}
@@ -324,7 +324,7 @@ func TestOptoutFTPImport(t *testing.T) {
 	// A list with no valid number is rejected, with its reason.
 	upload(t, m.FTP.Addr(), "suppressions/bad.csv", "numero\nabc\n")
 	waitFor(t, 20*time.Second, "bad list rejected", func() bool { return fileExists(filepath.Join(jail(m), "rejected", "bad.csv.errors.csv")) })
-	upload(t, m.FTP.Addr(), "next.csv", rows("Hola", "", national(7), national(5000)))
+	upload(t, m.FTP.Addr(), "next.csv", rows("Hola", "", national(7), "5512345678"))
 	if bc := broadcastOf(t, m, "next.csv"); bc.Counts.OptedOut != 1 || bc.Counts.Total != 1 {
 		t.Fatalf("upload after import: %+v", bc.Counts)
 	}
