@@ -39,6 +39,11 @@ func newOptoutMetrics(reg *prometheus.Registry) *optoutMetrics {
 	for _, r := range []string{"keyword", "other"} {
 		o.mos.WithLabelValues(r)
 	}
+	for _, c := range []string{"added", "removed"} {
+		for _, r := range []string{"reply", "operator", "api", "import"} {
+			o.changes.WithLabelValues(c, r)
+		}
+	}
 	return o
 }
 
