@@ -132,7 +132,7 @@ func (s *Server) suppressionsData(r *http.Request, q, after string) (*suppressio
 	if err != nil {
 		return nil, err
 	}
-	prefix := suppressPrefix(q)
+	prefix := suppressPrefix(sb, q)
 	list, next, total, err := sb.Suppressions(r.Context(), prefix, after, suppressPerPage)
 	if err != nil {
 		return nil, err
@@ -157,17 +157,29 @@ func (s *Server) suppressionsData(r *http.Request, q, after string) (*suppressio
 	return d, nil
 }
 
-// suppressPrefix keeps the digits of a search: numbers are stored
-// normalised, so "55 1234" finds 5255 1234… only when typed as such; a
-// search of ten digits or more is normalised first.
-func suppressPrefix(q string) string {
+// suppressPrefix turns a search into a prefix of stored (normalised)
+// numbers: a whole number is normalised ("55 1234 5678" → 525512345678);
+// a beginning keeps its digits, with 52 in front unless it starts with 52
+// or '+' ("55 12" → 525512, "+1 415" → 1415).
+func suppressPrefix(sb SuppressionBackend, q string) string {
+	q = strings.TrimSpace(q)
+	if q == "" {
+		return ""
+	}
+	if n, err := sb.NormalizeNumber(q); err == nil {
+		return n
+	}
 	var b strings.Builder
 	for _, c := range q {
 		if c >= '0' && c <= '9' {
 			b.WriteRune(c)
 		}
 	}
-	return b.String()
+	d := b.String()
+	if d == "" || strings.HasPrefix(q, "+") || strings.HasPrefix(d, "52") {
+		return d
+	}
+	return "52" + d
 }
 
 func (s *Server) renderSuppressions(w http.ResponseWriter, r *http.Request, status int, d *suppressionsData, f *flash) {
@@ -325,7 +337,7 @@ func (s *Server) handleSuppressionsCSV(w http.ResponseWriter, r *http.Request) {
 		s.Error(w, r, err)
 		return
 	}
-	prefix := suppressPrefix(r.URL.Query().Get("q"))
+	prefix := suppressPrefix(sb, r.URL.Query().Get("q"))
 	lw := &lazyWriter{w: w, onFirst: func() { setCSVHeaders(w, "suppressions.csv") }}
 	cw := csv.NewWriter(lw)
 	cw.Write(SuppressionsHeader)
@@ -448,7 +460,7 @@ func (s *Server) apiSuppressions(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := r.URL.Query()
-	list, next, total, err := sb.Suppressions(r.Context(), suppressPrefix(q.Get("q")), q.Get("after"), limit)
+	list, next, total, err := sb.Suppressions(r.Context(), suppressPrefix(sb, q.Get("q")), q.Get("after"), limit)
 	if err != nil {
 		s.Error(w, r, err)
 		return

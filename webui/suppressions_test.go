@@ -248,8 +248,13 @@ func TestSuppressionsAPI(t *testing.T) {
 	if len(page.Suppressions) != 1 || page.Next != "" {
 		t.Fatalf("page 2: %s", w.Body)
 	}
-	if w := apiReq(t, h, "GET", "/api/v1/suppressions?q=5255000", "viewer", ""); strings.Count(w.Body.String(), `"number"`) != 2 {
-		t.Fatalf("search: %s", w.Body)
+	for _, q := range []string{"5255000", "55000", "55%200000", "%2B52%2055%200000"} {
+		if w := apiReq(t, h, "GET", "/api/v1/suppressions?q="+q, "viewer", ""); strings.Count(w.Body.String(), `"number"`) != 2 {
+			t.Fatalf("search %q: %s", q, w.Body)
+		}
+	}
+	if w := apiReq(t, h, "GET", "/api/v1/suppressions?q=55+0000+0002", "viewer", ""); strings.Count(w.Body.String(), `"number"`) != 1 {
+		t.Fatalf("search of a whole number: %s", w.Body)
 	}
 	if w := apiReq(t, h, "GET", "/api/v1/suppressions?limit=0", "viewer", ""); w.Code != 400 {
 		t.Fatalf("limit 0 = %d", w.Code)
