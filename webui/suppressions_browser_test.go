@@ -57,7 +57,9 @@ func TestBrowserOptouts(t *testing.T) {
 		// An invalid number is refused with a message naming it.
 		u.do(chromedp.SendKeys(chromedp.CSS("#add-number"), "55-12"))
 		u.click("#btn-suppress")
-		u.waitFor("the error page", func() bool { return strings.Contains(eval[string](u, `document.body ? document.body.innerText : ""`), "55-12") })
+		u.waitFor("the error page", func() bool {
+			return strings.Contains(eval[string](u, `document.body ? document.body.innerText : ""`), "55-12")
+		})
 		u.open("/suppressions")
 
 		// Import a file through the form.
