@@ -4,12 +4,10 @@ import (
 	"context"
 	"crypto/subtle"
 	"encoding/csv"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"mime"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -89,7 +87,7 @@ func (s *Server) suppressionsActRoutes(r chi.Router) {
 
 // suppressionsImportRoute is the console's import: a multipart upload
 // larger than the CSRF middleware's 64 KB body cap, so it checks the
-// session's token itself (checkCSRF) after reading the form.
+// session's token itself (importCSRFOK) after reading the form.
 func (s *Server) suppressionsImportRoute(r chi.Router) {
 	r.Group(func(r chi.Router) {
 		r.Use(s.requireSession, s.requireAct)
@@ -109,7 +107,7 @@ func (s *Server) suppressionsAPIActRoutes(r chi.Router) {
 }
 
 // audit is an audit entry for the request's user (BroadcastID 0: the list).
-func (s *Server) auditFor(r *http.Request, action, detail string) campaignd.AuditEntry {
+func (s *Server) suppressAudit(r *http.Request, action, detail string) campaignd.AuditEntry {
 	p := principalFrom(r.Context())
 	return campaignd.AuditEntry{At: s.o.Now(), User: p.User, RemoteAddr: remoteIP(r), Action: action, Detail: detail}
 }
@@ -219,10 +217,10 @@ func (s *Server) handleSuppressAdd(w http.ResponseWriter, r *http.Request) {
 		s.Error(w, r, err)
 		return
 	}
-	note := cleanNote(r.PostFormValue("note"))
+	note := noteText(r.PostFormValue("note"))
 	p := principalFrom(r.Context())
 	entry := campaignd.Suppression{Number: number, Reason: campaignd.SuppressOperator, Source: note, At: s.o.Now(), By: p.User}
-	added, err := sb.Suppress(r.Context(), []campaignd.Suppression{entry}, s.auditFor(r, "suppress", joinNote(number, note)))
+	added, err := sb.Suppress(r.Context(), []campaignd.Suppression{entry}, s.suppressAudit(r, "suppress", withNote(number, note)))
 	if err != nil {
 		s.Error(w, r, err)
 		return
@@ -246,12 +244,12 @@ func (s *Server) handleSuppressRemove(w http.ResponseWriter, r *http.Request) {
 		s.Error(w, r, err)
 		return
 	}
-	reason := cleanNote(r.PostFormValue("reason"))
+	reason := noteText(r.PostFormValue("reason"))
 	if reason == "" {
 		s.Error(w, r, campaignd.Errorf(campaignd.EINVALID, "Say why %s may be messaged again: a reason is required.", number))
 		return
 	}
-	if _, err := sb.Unsuppress(r.Context(), number, s.auditFor(r, "unsuppress", number+": "+reason)); err != nil {
+	if _, err := sb.Unsuppress(r.Context(), number, s.suppressAudit(r, "unsuppress", number+": "+reason)); err != nil {
 		s.Error(w, r, err)
 		return
 	}
@@ -288,14 +286,14 @@ func (s *Server) handleSuppressImport(w http.ResponseWriter, r *http.Request) {
 			b, _ := io.ReadAll(io.LimitReader(part, 256))
 			token = string(b)
 		case "file":
-			if !s.checkCSRF(r, token) {
-				s.Error(w, r, errCSRF)
+			if !s.importCSRFOK(r, token) {
+				s.Error(w, r, errImportCSRF)
 				return
 			}
 			name := part.FileName()
 			p := principalFrom(r.Context())
 			entry := campaignd.Suppression{Reason: campaignd.SuppressImport, Source: "console: " + name, At: s.o.Now(), By: p.User}
-			if res, err = sb.ImportSuppressions(r.Context(), part, entry, s.auditFor(r, "import", name)); err != nil {
+			if res, err = sb.ImportSuppressions(r.Context(), part, entry, s.suppressAudit(r, "import", name)); err != nil {
 				s.Error(w, r, err)
 				return
 			}
@@ -303,8 +301,8 @@ func (s *Server) handleSuppressImport(w http.ResponseWriter, r *http.Request) {
 		part.Close()
 	}
 	if res == nil {
-		if !s.checkCSRF(r, token) {
-			s.Error(w, r, errCSRF)
+		if !s.importCSRFOK(r, token) {
+			s.Error(w, r, errImportCSRF)
 			return
 		}
 		s.Error(w, r, campaignd.Errorf(campaignd.EINVALID, "Choose a CSV file of numbers to import."))
@@ -314,10 +312,10 @@ func (s *Server) handleSuppressImport(w http.ResponseWriter, r *http.Request) {
 		res.Added, res.Valid-res.Added, res.Invalid), res)
 }
 
-var errCSRF = campaignd.Errorf(campaignd.EFORBIDDEN, "Missing or invalid CSRF token. Reload the page and try again.")
+var errImportCSRF = campaignd.Errorf(campaignd.EFORBIDDEN, "Missing or invalid CSRF token. Reload the page and try again.")
 
-// checkCSRF compares token with the session's, as requireCSRF does.
-func (s *Server) checkCSRF(r *http.Request, token string) bool {
+// importCSRFOK compares token with the session's, as requireCSRF does.
+func (s *Server) importCSRFOK(r *http.Request, token string) bool {
 	p := principalFrom(r.Context())
 	if p == nil || p.Session == nil {
 		return false
@@ -373,7 +371,7 @@ type repliesData struct {
 	First string
 }
 
-func parseBefore(r *http.Request) (uint64, error) {
+func replyCursor(r *http.Request) (uint64, error) {
 	v := r.URL.Query().Get("before")
 	if v == "" {
 		return 0, nil
@@ -391,7 +389,7 @@ func (s *Server) handleReplies(w http.ResponseWriter, r *http.Request) {
 		s.Error(w, r, err)
 		return
 	}
-	before, err := parseBefore(r)
+	before, err := replyCursor(r)
 	if err != nil {
 		s.Error(w, r, err)
 		return
@@ -411,8 +409,8 @@ func (s *Server) handleReplies(w http.ResponseWriter, r *http.Request) {
 	s.renderPage(w, r, http.StatusOK, "replies", &page{Title: "Replies", Nav: "replies", Data: d})
 }
 
-// cleanNote trims a note and keeps it to one line of at most 200 characters.
-func cleanNote(s string) string {
+// noteText trims a note and keeps it to one line of at most 200 characters.
+func noteText(s string) string {
 	s = strings.Join(strings.Fields(s), " ")
 	if r := []rune(s); len(r) > 200 {
 		s = string(r[:200])
@@ -420,220 +418,9 @@ func cleanNote(s string) string {
 	return s
 }
 
-func joinNote(number, note string) string {
+func withNote(number, note string) string {
 	if note == "" {
 		return number
 	}
 	return number + ": " + note
-}
-
-// ---- the API ----
-
-// APISuppressions is a page of the list.
-type APISuppressions struct {
-	Suppressions []campaignd.Suppression `json:"suppressions"`
-	Next         string                  `json:"next,omitempty"`
-	Total        int                     `json:"total"`
-}
-
-func parseLimit(r *http.Request, def int) (int, error) {
-	v := r.URL.Query().Get("limit")
-	if v == "" {
-		return def, nil
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n < 1 || n > 1000 {
-		return 0, campaignd.Errorf(campaignd.EINVALID, "Invalid limit %q: 1 to 1000.", v)
-	}
-	return n, nil
-}
-
-func (s *Server) apiSuppressions(w http.ResponseWriter, r *http.Request) {
-	sb, err := s.suppressions()
-	if err != nil {
-		s.Error(w, r, err)
-		return
-	}
-	limit, err := parseLimit(r, 100)
-	if err != nil {
-		s.Error(w, r, err)
-		return
-	}
-	q := r.URL.Query()
-	list, next, total, err := sb.Suppressions(r.Context(), suppressPrefix(sb, q.Get("q")), q.Get("after"), limit)
-	if err != nil {
-		s.Error(w, r, err)
-		return
-	}
-	if list == nil {
-		list = []campaignd.Suppression{}
-	}
-	for i := range list {
-		list[i].At = list[i].At.UTC()
-	}
-	writeJSON(w, http.StatusOK, APISuppressions{Suppressions: list, Next: next, Total: total})
-}
-
-// apiSuppressRequest is the JSON body of POST /api/v1/suppressions.
-type apiSuppressRequest struct {
-	Number  string   `json:"number"`
-	Numbers []string `json:"numbers"`
-	Note    string   `json:"note"`
-}
-
-// apiSuppress adds numbers: JSON {"number": …} or {"numbers": […]} (all or
-// none: an invalid number is a 400 naming it), or a list as text/csv
-// (invalid lines reported, the valid ones imported).
-func (s *Server) apiSuppress(w http.ResponseWriter, r *http.Request) {
-	sb, err := s.suppressions()
-	if err != nil {
-		s.Error(w, r, err)
-		return
-	}
-	p := principalFrom(r.Context())
-	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	if ct == "text/csv" || ct == "text/plain" {
-		r.Body = http.MaxBytesReader(w, r.Body, maxImportBytes)
-		source := "api"
-		if name := r.URL.Query().Get("name"); name != "" {
-			source = "api: " + cleanNote(name)
-		}
-		entry := campaignd.Suppression{Reason: campaignd.SuppressImport, Source: source, At: s.o.Now(), By: p.User}
-		res, err := sb.ImportSuppressions(r.Context(), r.Body, entry, s.auditFor(r, "import", source))
-		if err != nil {
-			var mbe *http.MaxBytesError
-			if errors.As(err, &mbe) {
-				err = campaignd.Errorf(campaignd.EINVALID, "The list is over %d MB: split it.", maxImportBytes>>20)
-			}
-			s.Error(w, r, err)
-			return
-		}
-		if res.Errors == nil {
-			res.Errors = []campaignd.FileError{}
-		}
-		writeJSON(w, http.StatusOK, res)
-		return
-	}
-	if ct != "application/json" && ct != "" {
-		s.Error(w, r, campaignd.Errorf(campaignd.EINVALID, "Send JSON (application/json) or a list of numbers (text/csv), not %s.", ct))
-		return
-	}
-	var req apiSuppressRequest
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxSuppressJSON))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
-		s.Error(w, r, campaignd.Errorf(campaignd.EINVALID, "Invalid JSON: %s. Send {\"number\": \"5512345678\"} or {\"numbers\": [...]}.", jsonErrText(err)))
-		return
-	}
-	raws := req.Numbers
-	if req.Number != "" {
-		raws = append([]string{req.Number}, raws...)
-	}
-	if len(raws) == 0 {
-		s.Error(w, r, campaignd.Errorf(campaignd.EINVALID, "No number: send {\"number\": \"5512345678\"} or {\"numbers\": [...]}."))
-		return
-	}
-	note := cleanNote(req.Note)
-	now := s.o.Now()
-	ss := make([]campaignd.Suppression, 0, len(raws))
-	numbers := make([]string, 0, len(raws))
-	for _, raw := range raws {
-		n, err := sb.NormalizeNumber(raw)
-		if err != nil {
-			s.Error(w, r, err)
-			return
-		}
-		numbers = append(numbers, n)
-		ss = append(ss, campaignd.Suppression{Number: n, Reason: campaignd.SuppressAPI, Source: note, At: now, By: p.User})
-	}
-	detail := strings.Join(numbers, ", ")
-	if len(numbers) > 20 {
-		detail = fmt.Sprintf("%s and %d more", strings.Join(numbers[:20], ", "), len(numbers)-20)
-	}
-	added, err := sb.Suppress(r.Context(), ss, s.auditFor(r, "suppress", joinNote(detail, note)))
-	if err != nil {
-		s.Error(w, r, err)
-		return
-	}
-	status := http.StatusOK
-	if added > 0 {
-		status = http.StatusCreated
-	}
-	writeJSON(w, status, struct {
-		Added   int      `json:"added"`
-		Numbers []string `json:"numbers"`
-	}{added, numbers})
-}
-
-func jsonErrText(err error) string {
-	var mbe *http.MaxBytesError
-	if errors.As(err, &mbe) {
-		return fmt.Sprintf("the body is over %d bytes", mbe.Limit)
-	}
-	return strings.TrimPrefix(err.Error(), "json: ")
-}
-
-// apiUnsuppress removes a number; ?reason= is required.
-func (s *Server) apiUnsuppress(w http.ResponseWriter, r *http.Request) {
-	sb, err := s.suppressions()
-	if err != nil {
-		s.Error(w, r, err)
-		return
-	}
-	raw, _ := url.PathUnescape(chi.URLParam(r, "number"))
-	number, err := sb.NormalizeNumber(raw)
-	if err != nil {
-		s.Error(w, r, err)
-		return
-	}
-	reason := cleanNote(r.URL.Query().Get("reason"))
-	if reason == "" {
-		s.Error(w, r, campaignd.Errorf(campaignd.EINVALID, "Say why %s may be messaged again: ?reason= is required.", number))
-		return
-	}
-	old, err := sb.Unsuppress(r.Context(), number, s.auditFor(r, "unsuppress", number+": "+reason))
-	if err != nil {
-		s.Error(w, r, err)
-		return
-	}
-	old.At = old.At.UTC()
-	writeJSON(w, http.StatusOK, struct {
-		Removed *campaignd.Suppression `json:"removed"`
-	}{old})
-}
-
-// APIReplies is a page of replies.
-type APIReplies struct {
-	Replies []campaignd.MO `json:"replies"`
-	Next    uint64         `json:"next,omitempty"`
-}
-
-func (s *Server) apiReplies(w http.ResponseWriter, r *http.Request) {
-	sb, err := s.suppressions()
-	if err != nil {
-		s.Error(w, r, err)
-		return
-	}
-	before, err := parseBefore(r)
-	if err != nil {
-		s.Error(w, r, err)
-		return
-	}
-	limit, err := parseLimit(r, 100)
-	if err != nil {
-		s.Error(w, r, err)
-		return
-	}
-	list, next, err := sb.MOs(r.Context(), before, limit)
-	if err != nil {
-		s.Error(w, r, err)
-		return
-	}
-	if list == nil {
-		list = []campaignd.MO{}
-	}
-	for i := range list {
-		list[i].At = list[i].At.UTC()
-	}
-	writeJSON(w, http.StatusOK, APIReplies{Replies: list, Next: next})
 }
