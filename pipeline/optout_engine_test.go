@@ -10,7 +10,7 @@ import (
 	"campaignd/pipeline"
 )
 
-func suppress(tb testing.TB, h *harness, number string) {
+func suppressNumber(tb testing.TB, h *harness, number string) {
 	tb.Helper()
 	if _, err := h.db.Suppress(campaignd.Suppression{Number: number, Reason: campaignd.SuppressReply, By: "sms"}); err != nil {
 		tb.Fatal(err)
@@ -32,7 +32,7 @@ func TestEngineSettlesSuppressedMessages(t *testing.T) {
 		if m.Dest == dest(10) {
 			mu.Lock()
 			for _, i := range []int{11, 100, 199} {
-				suppress(t, h, dest(i))
+				suppressNumber(t, h, dest(i))
 			}
 			mu.Unlock()
 		}
@@ -40,7 +40,7 @@ func TestEngineSettlesSuppressedMessages(t *testing.T) {
 	}
 	h = newHarness(t, nil, s, func(o *pipeline.EngineOptions) { o.Window = 1 }).start(t)
 	b := mustBroadcast(t, h.db, n, nil)
-	suppress(t, h, dest(0)) // before the send
+	suppressNumber(t, h, dest(0)) // before the send
 	h.mustAct(t, b.ID, campaignd.ActionSend, time.Time{})
 	got := h.waitStatus(t, b.ID, campaignd.StatusCompleted)
 	if got.Counts.Suppressed != 4 || got.Counts.Submitted != n-4 || got.Counts.Queued != 0 {
@@ -94,7 +94,7 @@ func TestEngineSuppressedBeforeRetry(t *testing.T) {
 		defer mu.Unlock()
 		if m.Dest == dest(1) && !refused {
 			refused = true
-			suppress(t, h, dest(1))
+			suppressNumber(t, h, dest(1))
 			return nil, &pipeline.SubmitError{Status: 0x58, Temporary: true}
 		}
 		return []string{"id-" + m.Dest}, nil

@@ -33,7 +33,7 @@ func suppressionTotal(t *testing.T, m *Main) int {
 	return l.Total
 }
 
-func listed(t *testing.T, m *Main, number string) *campaignd.Suppression {
+func getListed(t *testing.T, m *Main, number string) *campaignd.Suppression {
 	t.Helper()
 	var l apiSuppressions
 	apiGet(t, webBase(m), "/api/v1/suppressions?q="+number, &l)
@@ -45,7 +45,7 @@ func listed(t *testing.T, m *Main, number string) *campaignd.Suppression {
 	return nil
 }
 
-func replies(t *testing.T, m *Main) []campaignd.MO {
+func getReplies(t *testing.T, m *Main) []campaignd.MO {
 	t.Helper()
 	var r apiReplies
 	if code := apiGet(t, webBase(m), "/api/v1/replies", &r); code != 200 {
@@ -55,7 +55,7 @@ func replies(t *testing.T, m *Main) []campaignd.MO {
 }
 
 // rows writes an upload of the given national numbers (10 digits).
-func rows(msg string, date string, numbers ...string) string {
+func optoutCSV(msg string, date string, numbers ...string) string {
 	var b strings.Builder
 	b.WriteString("Telefono,Mensaje,Fecha\n")
 	for _, n := range numbers {
@@ -64,9 +64,9 @@ func rows(msg string, date string, numbers ...string) string {
 	return b.String()
 }
 
-func national(i int) string { return fmt.Sprintf("55%08d", i) }
+func nationalNumber(i int) string { return fmt.Sprintf("55%08d", i) }
 
-func metricsText(t *testing.T, m *Main) string {
+func optoutMetrics(t *testing.T, m *Main) string {
 	t.Helper()
 	resp, err := http.Get("http://" + m.MetricsAddr() + "/metrics")
 	if err != nil {
@@ -103,21 +103,21 @@ func TestOptoutRepliesThenUpload(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, 10*time.Second, "every reply kept", func() bool { return len(replies(t, m)) == len(mos) })
+	waitFor(t, 10*time.Second, "every reply kept", func() bool { return len(getReplies(t, m)) == len(mos) })
 	if n := suppressionTotal(t, m); n != 6 {
 		t.Fatalf("list holds %d numbers, want 6", n)
 	}
 	for i := 1; i <= 6; i++ {
-		s := listed(t, m, fmt.Sprintf("5255%08d", i))
+		s := getListed(t, m, fmt.Sprintf("5255%08d", i))
 		if s == nil || s.Reason != campaignd.SuppressReply || s.By != "sms" || s.Source == "" {
 			t.Fatalf("number %d: %+v", i, s)
 		}
 	}
-	if s := listed(t, m, "525500000009"); s != nil {
+	if s := getListed(t, m, "525500000009"); s != nil {
 		t.Fatalf("a reply that is no keyword suppressed its sender: %+v", s)
 	}
 	var other *campaignd.MO
-	for _, r := range replies(t, m) {
+	for _, r := range getReplies(t, m) {
 		if r.From == "525500000009" {
 			other = &r
 		}
@@ -135,9 +135,9 @@ func TestOptoutRepliesThenUpload(t *testing.T) {
 	// is far above max_invalid_percent, yet the file is accepted.
 	numbers := []string{"123"}
 	for i := 0; i < 11; i++ {
-		numbers = append(numbers, national(i))
+		numbers = append(numbers, nationalNumber(i))
 	}
-	upload(t, m.FTP.Addr(), "after.csv", rows("Hola", "", numbers...))
+	upload(t, m.FTP.Addr(), "after.csv", optoutCSV("Hola", "", numbers...))
 	b := broadcastOf(t, m, "after.csv")
 	if b.Counts.OptedOut != 6 || b.Counts.Invalid != 1 || b.Counts.Total != 5 {
 		t.Fatalf("counts %+v: want 6 opted out, 1 invalid, 5 messages", b.Counts)
@@ -161,7 +161,7 @@ func TestOptoutRepliesThenUpload(t *testing.T) {
 	if code, body := apiPost(t, base, "DELETE", "/api/v1/suppressions/5500000003?reason=called+to+opt+in", testAdmin, ""); code != 200 {
 		t.Fatalf("removal = %d %s", code, body)
 	}
-	upload(t, m.FTP.Addr(), "again.csv", rows("Hola otra vez", "", numbers...))
+	upload(t, m.FTP.Addr(), "again.csv", optoutCSV("Hola otra vez", "", numbers...))
 	b = broadcastOf(t, m, "again.csv")
 	if b.Counts.OptedOut != 5 || b.Counts.Total != 6 {
 		t.Fatalf("after removal: counts %+v, want 5 opted out, 6 messages", b.Counts)
@@ -178,7 +178,7 @@ func TestOptoutRepliesThenUpload(t *testing.T) {
 
 	// Rows are counted just after the broadcast is committed: poll.
 	waitFor(t, 10*time.Second, "metrics", func() bool {
-		text := metricsText(t, m)
+		text := optoutMetrics(t, m)
 		for _, want := range []string{
 			`campaignd_suppression_list_size 5`,
 			`campaignd_mo_received_total{result="keyword"} 7`,
@@ -205,16 +205,16 @@ func TestOptoutReplyDuringSend(t *testing.T) {
 	const n = 80
 	var numbers []string
 	for i := 0; i < n; i++ {
-		numbers = append(numbers, national(100+i))
+		numbers = append(numbers, nationalNumber(100+i))
 	}
-	target := national(100 + n - 3)
-	upload(t, m.FTP.Addr(), "sending.csv", rows("Promo", "2020-01-01 10:00", numbers...))
+	target := nationalNumber(100 + n - 3)
+	upload(t, m.FTP.Addr(), "sending.csv", optoutCSV("Promo", "2020-01-01 10:00", numbers...))
 	b := broadcastOf(t, m, "sending.csv")
 	waitFor(t, 10*time.Second, "sending started", func() bool { return m.Sim.Stats().Submits >= 5 })
 	if err := m.Sim.SendMO(smpp.SimMO{From: "52" + target, To: "28776", Text: "Stop", DataCoding: 8}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "listed", func() bool { return listed(t, m, "52"+target) != nil })
+	waitFor(t, 10*time.Second, "listed", func() bool { return getListed(t, m, "52"+target) != nil })
 	if got := m.Sim.Stats().Submits; got >= n-3 {
 		t.Skipf("the machine is too slow: %d submitted before the reply was stored", got)
 	}
@@ -267,7 +267,7 @@ func TestOptoutReplyDuringSend(t *testing.T) {
 	if !found || strings.Count(report, "SUPPRESSED") != 1 || strings.Count(report, "DELIVRD") != n-1 {
 		t.Fatalf("report of %s:\n%s", day, report)
 	}
-	if text := metricsText(t, m); !strings.Contains(text, "campaignd_messages_suppressed_total 1") {
+	if text := optoutMetrics(t, m); !strings.Contains(text, "campaignd_messages_suppressed_total 1") {
 		t.Errorf("/metrics lacks the suppressed message")
 	}
 }
@@ -318,13 +318,13 @@ func TestOptoutFTPImport(t *testing.T) {
 	if len(files.Files) == 0 || files.Files[0].Outcome != campaignd.UploadAccepted || files.Files[0].Imported != n {
 		t.Fatalf("files: %+v", files)
 	}
-	if s := listed(t, m, "525500000007"); s == nil || s.Reason != campaignd.SuppressImport || !strings.Contains(s.Source, "repep.csv") {
+	if s := getListed(t, m, "525500000007"); s == nil || s.Reason != campaignd.SuppressImport || !strings.Contains(s.Source, "repep.csv") {
 		t.Fatalf("imported entry: %+v", s)
 	}
 	// A list with no valid number is rejected, with its reason.
 	upload(t, m.FTP.Addr(), "suppressions/bad.csv", "numero\nabc\n")
 	waitFor(t, 20*time.Second, "bad list rejected", func() bool { return fileExists(filepath.Join(jail(m), "rejected", "bad.csv.errors.csv")) })
-	upload(t, m.FTP.Addr(), "next.csv", rows("Hola", "", national(7), "5512345678"))
+	upload(t, m.FTP.Addr(), "next.csv", optoutCSV("Hola", "", nationalNumber(7), "5512345678"))
 	if bc := broadcastOf(t, m, "next.csv"); bc.Counts.OptedOut != 1 || bc.Counts.Total != 1 {
 		t.Fatalf("upload after import: %+v", bc.Counts)
 	}

@@ -104,20 +104,20 @@ func TestOptoutRepliesFromNodeSMPP(t *testing.T) {
 	send("525500000004", 8, ucs2("no más"), true)
 	send("525500000005", 0, gsm("no mas"), false)
 	send("525500000006", 0, gsm("Gracias"), false)
-	waitFor(t, 10*time.Second, "every reply kept", func() bool { return len(replies(t, m)) == 6 })
+	waitFor(t, 10*time.Second, "every reply kept", func() bool { return len(getReplies(t, m)) == 6 })
 	if n := suppressionTotal(t, m); n != 5 {
 		t.Fatalf("list holds %d, want 5", n)
 	}
 	var numbers []string
 	for i := 1; i <= 6; i++ {
-		numbers = append(numbers, national(i))
+		numbers = append(numbers, nationalNumber(i))
 	}
-	upload(t, m.FTP.Addr(), "node.csv", rows("Hola", "", numbers...))
+	upload(t, m.FTP.Addr(), "node.csv", optoutCSV("Hola", "", numbers...))
 	b := broadcastOf(t, m, "node.csv")
 	if b.Counts.OptedOut != 5 || b.Counts.Total != 1 {
 		t.Fatalf("counts %+v, want 5 opted out and 1 message", b.Counts)
 	}
-	for _, r := range replies(t, m) {
+	for _, r := range getReplies(t, m) {
 		if r.From == "525500000006" && (r.Keyword != "" || !strings.Contains(r.Text, "Gracias")) {
 			t.Fatalf("the other reply: %+v", r)
 		}
