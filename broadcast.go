@@ -122,6 +122,11 @@ type Counts struct {
 	Failed    int64 `json:"failed"`
 	Unknown   int64 `json:"unknown"`
 	Cancelled int64 `json:"cancelled"`
+	// OptedOut counts rows skipped at ingest because the number was on the
+	// suppression list; Suppressed, messages settled unsent because the
+	// number opted out after ingest (SPEC §11).
+	OptedOut   int64 `json:"opted_out"`
+	Suppressed int64 `json:"suppressed"`
 }
 
 // Settled returns the number of messages with a final status.
@@ -146,6 +151,8 @@ func (c *Counts) field(s MessageState) *int64 {
 		return &c.Submitted
 	case StateCancelled:
 		return &c.Cancelled
+	case StateSuppressed:
+		return &c.Suppressed
 	case StateDelivered:
 		return &c.Delivered
 	case StateUndeliverable, StateExpired, StateDeleted, StateRejected:

@@ -18,6 +18,9 @@ const (
 	StateRejected      MessageState = "REJECTD"
 	StateAccepted      MessageState = "ACCEPTD"
 	StateUnknown       MessageState = "UNKNOWN"
+	// StateSuppressed: the number opted out after its file was ingested;
+	// the message is never submitted and is reported as SUPPRESSED.
+	StateSuppressed MessageState = "suppressed"
 )
 
 // FinalStates lists the final delivery statuses, as reported to Payback.
@@ -26,12 +29,24 @@ var FinalStates = []MessageState{StateDelivered, StateUndeliverable, StateExpire
 // Final reports whether s is a final delivery status (cancelled is final
 // too, but is never reported).
 func (s MessageState) Final() bool {
+	if s == StateSuppressed {
+		return true // settled without a submit; not in FinalStates, no receipt says it
+	}
 	for _, f := range FinalStates {
 		if s == f {
 			return true
 		}
 	}
 	return false
+}
+
+// Reported is the Delivery Status written in the daily report: the state
+// itself, except SUPPRESSED for a suppressed message.
+func (s MessageState) Reported() string {
+	if s == StateSuppressed {
+		return "SUPPRESSED"
+	}
+	return string(s)
 }
 
 // ParseFinalState maps a receipt's stat text to a final state; anything

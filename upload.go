@@ -43,6 +43,9 @@ type Upload struct {
 	// ErrorCount is the number of row errors, which may exceed len(Errors).
 	ErrorCount int    `json:"error_count"`
 	ResultPath string `json:"result_path,omitempty"` // processed/… or rejected/…
+	// Imported is, for a suppression list dropped into suppressions/, how
+	// many numbers it added to the list (no broadcast is made).
+	Imported int `json:"imported,omitempty"`
 }
 
 // FileError is one line of <name>.errors.csv: line 0 (or the line found) for
@@ -61,4 +64,5 @@ const (
 	RowEmptyMessage     = "empty message"
 	RowTooLong          = "message too long"
 	RowFieldCount       = "wrong number of fields"
+	RowOptedOut         = "opted out" // on the suppression list (SPEC §11): skipped, not invalid
 )

@@ -39,6 +39,7 @@ type Metrics struct {
 
 	receiptIDCollisions prometheus.Counter
 	ingestRetries       prometheus.Counter
+	optout              *optoutMetrics // optout.go
 }
 
 // New returns a Metrics with Go and process collectors registered.
@@ -87,6 +88,7 @@ func New(broadcasts func() map[string]int) *Metrics {
 	m.receiptIDCollisions = prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "receipt_id_collisions_total",
 		Help: "SMSC message ids given to a message while another one awaiting a receipt had them (their receipts are not matched)."})
 	m.reg.MustRegister(m.receiptIDCollisions)
+	m.optout = newOptoutMetrics(m.reg)
 
 	// Pre-create the common label values so every documented series exists
 	// from the first scrape.

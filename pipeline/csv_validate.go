@@ -43,6 +43,7 @@ type validation struct {
 	Valid    int
 	Invalid  int
 	Dup      int
+	OptedOut int // on the suppression list: skipped, not invalid (optout_ingest.go)
 	Segments int64
 
 	HasDate bool
@@ -85,6 +86,8 @@ type validator struct {
 
 	emit     func(*campaignd.Row) error // nil: valid rows are only counted
 	rowError func(campaignd.FileError) error
+	// suppressed reports whether a normalised number opted out; nil: no list.
+	suppressed func(number []byte) (bool, error)
 }
 
 // oneValue enforces "every row carries the same value, or every row none"
@@ -288,6 +291,17 @@ func (vr *validator) run(ctx context.Context, r io.Reader, delim rune, v *valida
 			continue
 		}
 		seen[key] = struct{}{}
+		if vr.suppressed != nil {
+			if out, err := vr.suppressed(numBuf); err != nil {
+				return err
+			} else if out {
+				v.OptedOut++
+				if err := rowErr(line, recipCol, raw, campaignd.RowOptedOut); err != nil {
+					return err
+				}
+				continue
+			}
+		}
 		v.Valid++
 		v.Segments += int64(lastSegs)
 		if vr.emit == nil || v.rejected() {

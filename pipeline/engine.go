@@ -709,6 +709,9 @@ func (e *Engine) submitter(takeCtx, submitCtx context.Context) {
 // submit sends one message and records its outcome.
 func (e *Engine) submit(ctx context.Context, j *job) {
 	m := j.m
+	if e.skipSuppressed(j) { // opted out after ingest (optout_engine.go)
+		return
+	}
 	ids, err := e.sender.Submit(ctx, OutMessage{Source: j.r.sender, Dest: m.Recipient, Text: m.Text})
 	now := e.now()
 	c := store.Change{BroadcastID: m.BroadcastID, Index: m.Index, From: campaignd.StateQueued, At: now}

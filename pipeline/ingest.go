@@ -207,6 +207,7 @@ type CheckResult struct {
 	Valid       int    `json:"valid"`
 	Invalid     int    `json:"invalid"`
 	Duplicate   int    `json:"duplicate"`
+	OptedOut    int    `json:"opted_out"`
 	Segments    int64  `json:"segments"`
 	// Errors are the file-level errors, then the row errors in file order,
 	// at most MaxErrorRows of them and a last line saying how many more.
@@ -277,6 +278,7 @@ func (in *Ingester) Check(r io.Reader, name string) (*CheckResult, error) {
 		Valid:       oc.v.Valid,
 		Invalid:     oc.v.Invalid,
 		Duplicate:   oc.v.Dup,
+		OptedOut:    oc.v.OptedOut,
 		Segments:    oc.v.Segments,
 		Errors:      append(oc.v.FileErrors, rowErrs...),
 		ErrorCount:  nErrs,
@@ -337,8 +339,14 @@ func (in *Ingester) evaluate(ctx context.Context, rs io.ReadSeeker, fileName str
 		v.Charset = CharsetWindows1252
 		v.Notes = append(v.Notes, "The file is not valid UTF-8; it was read as Windows-1252.")
 	}
+	check, release, err := in.suppressionCheck()
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	tr := textReader(rs, scan)
 	vr := &validator{
+		suppressed:  check,
 		loc:         in.o.Location,
 		maxRows:     in.o.MaxRows,
 		maxSegments: in.o.MaxSegments,

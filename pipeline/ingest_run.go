@@ -72,6 +72,12 @@ func (in *Ingester) Run(ctx context.Context, job *store.Job) (*campaignd.Broadca
 		in.o.Events.IngestDone(campaignd.UploadRejected, time.Since(start))
 		return nil, nil
 	}
+	if IsSuppressionUpload(u) { // a list for the suppression list, not a broadcast (optout_import.go)
+		if err := in.importSuppressions(ctx, u, src, log, start); err != nil {
+			return nil, fmt.Errorf("ingest: suppression list %d (%s): %w", u.ID, u.FileName, err)
+		}
+		return nil, nil
+	}
 	oc, errs, w, err := in.ingestFile(ctx, job, u, src)
 	if err != nil {
 		return nil, fmt.Errorf("ingest: upload %d (%s): %w", u.ID, u.FileName, err)
@@ -116,7 +122,7 @@ func (in *Ingester) Run(ctx context.Context, job *store.Job) (*campaignd.Broadca
 		CreatedAt:   in.o.Now(),
 		ScheduledAt: oc.scheduledAt,
 		Segments:    oc.v.Segments,
-		Counts:      campaignd.Counts{Invalid: int64(oc.v.Invalid), Duplicate: int64(oc.v.Dup)},
+		Counts:      campaignd.Counts{Invalid: int64(oc.v.Invalid), Duplicate: int64(oc.v.Dup), OptedOut: int64(oc.v.OptedOut)},
 	}
 	if err := w.Commit(b, u); err != nil {
 		return nil, fmt.Errorf("ingest: upload %d (%s): %w", u.ID, u.FileName, err)
@@ -192,4 +198,5 @@ func (in *Ingester) countRows(v *validation) {
 	in.o.Events.RowsIngested(ResultValid, v.Valid)
 	in.o.Events.RowsIngested(ResultInvalid, v.Invalid)
 	in.o.Events.RowsIngested(ResultDuplicate, v.Dup)
+	in.o.Events.RowsIngested(ResultOptedOut, v.OptedOut)
 }

@@ -76,7 +76,7 @@ func WriteReport(ctx context.Context, w io.Writer, src ReportSource, day string,
 		// Values from the uploaded file and the operators cannot start a
 		// spreadsheet formula (SPEC §6); plain numbers stay as they are.
 		rec[0], rec[1], rec[2], rec[3] = campaignd.SafeCSV(b.Sender), campaignd.SafeCSV(m.RecipientRaw), strconv.FormatUint(m.TrackingID, 10), campaignd.SafeCSV(b.Name)
-		rec[4], rec[5], rec[6] = string(ts), string(m.State), campaignd.SafeCSV(m.MemberID)
+		rec[4], rec[5], rec[6] = string(ts), m.State.Reported(), campaignd.SafeCSV(m.MemberID)
 		rows++
 		return cw.Write(rec)
 	})

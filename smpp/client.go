@@ -150,6 +150,10 @@ type Options struct {
 	// the session is gone by then, no response is sent and the SMSC delivers the receipt again.
 	OnReceiptAck func(r Receipt, ack func(error))
 
+	// OnMO is called like OnReceipt for each mobile-originated message (a
+	// deliver_sm that is not a receipt, see mo.go); nil acknowledges and drops them.
+	OnMO func(MO) error
+
 	OnBound func(bound bool) // called when Bound changes
 	Events  Events           // may be nil
 	Logger  *slog.Logger     // may be nil
@@ -604,7 +608,7 @@ func (c *Client) result(r submitResult, start time.Time) (string, error) {
 func (c *Client) handleDeliver(s *session, d *pdu.DeliverSM) pdu.PDU {
 	resp := d.GetResponse()
 	if d.EsmClass&esmReceipt == 0 {
-		return resp
+		return c.handleMO(d)
 	}
 	r, ok := receiptFromPDU(d)
 	if !ok {

@@ -81,7 +81,8 @@ func (l *lockedBuffer) String() string {
 
 // nodePeer is a running smsc.js.
 type nodePeer struct {
-	addr string
+	addr  string
+	stdin interface{ Write([]byte) (int, error) } // commands to smsc.js (MOs: mo_interop_test.go)
 
 	mu     sync.Mutex
 	events []peerEvent
@@ -150,7 +151,7 @@ func startNodePeer(t *testing.T, node string, ping time.Duration) *nodePeer {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	p := &nodePeer{}
+	p := &nodePeer{stdin: stdin}
 	ports := make(chan int, 1)
 	readDone := make(chan struct{})
 	t.Cleanup(func() {

@@ -161,6 +161,7 @@ type simReceipt struct {
 	stat, errCode string
 	submitted     time.Time
 	text          string
+	mo            *SimMO // an MO to deliver instead of a receipt (sim_mo.go)
 }
 
 // NewSimulator returns a simulator; Open starts it.
@@ -847,6 +848,9 @@ func describeSubmit(systemID string, sm *pdu.SubmitSM) SimSubmit {
 // sendReceipt writes r as a deliver_sm and remembers it until acknowledged; false if c was already
 // closed and r is still the caller's to deliver.
 func (c *simConn) sendReceipt(r *simReceipt) bool {
+	if r.mo != nil {
+		return c.sendMO(r)
+	}
 	d := pdu.NewDeliverSM().(*pdu.DeliverSM)
 	d.EsmClass = esmReceipt
 	_ = d.SourceAddr.SetAddress(r.dst)

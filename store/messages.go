@@ -191,4 +191,5 @@ func addCounts(c, d *campaignd.Counts) {
 	c.Failed += d.Failed
 	c.Unknown += d.Unknown
 	c.Cancelled += d.Cancelled
+	c.Suppressed += d.Suppressed
 }

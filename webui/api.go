@@ -54,6 +54,7 @@ type APIUpload struct {
 	// holds only the first few.
 	ErrorsURL  string `json:"errors_url,omitempty"`
 	ResultPath string `json:"result_path,omitempty"`
+	Imported   int    `json:"imported,omitempty"` // a list for suppressions/: numbers added
 }
 
 // APIReport is a daily report in the JSON API.
@@ -107,7 +108,7 @@ func toAPIUpload(u *campaignd.Upload, maxErrors int) *APIUpload {
 		ID: b.ID, User: b.User, FileName: b.FileName, Path: b.Path, Size: b.Size, SHA256: b.SHA256,
 		RemoteAddr: b.RemoteAddr, ReceivedAt: jsonTime(b.ReceivedAt), FinishedAt: jsonTime(b.FinishedAt),
 		Outcome: b.Outcome, BroadcastID: b.BroadcastID, Errors: b.Errors, ErrorCount: b.ErrorCount,
-		ResultPath: b.ResultPath,
+		ResultPath: b.ResultPath, Imported: b.Imported,
 	}
 	if out.Errors == nil {
 		out.Errors = []campaignd.FileError{}

@@ -64,12 +64,15 @@ func (s *Server) routes(trustedOrigins []string) (http.Handler, error) {
 		r.Get("/files/{id}", s.handleFile)
 		r.Get("/reports", s.handleReports)
 		r.Get("/reports/{file}", s.handleReportCSV)
+		s.suppressionsRoutes(r)
 		r.Group(func(r chi.Router) {
 			r.Use(s.requireAct)
 			r.Post("/broadcasts/{id}/{action}", s.handleAction)
 			r.Post("/reports/{day}/push", s.handlePush)
+			s.suppressionsActRoutes(r)
 		})
 	})
+	s.suppressionsImportRoute(r)
 
 	// The API: HTTP Basic auth only (a session cookie is never looked at),
 	// so it needs no CSRF token.
@@ -83,11 +86,13 @@ func (s *Server) routes(trustedOrigins []string) (http.Handler, error) {
 		r.Get("/files/{id}/errors", s.apiFileErrors)
 		r.Get("/reports", s.apiReports)
 		r.Get("/reports/{file}", s.handleReportCSV)
+		s.suppressionsAPIRoutes(r)
 		r.Group(func(r chi.Router) {
 			r.Use(s.requireAct)
 			r.Post("/broadcasts/{id}/{action}", s.apiAction)
 			r.Delete("/broadcasts/{id}", s.apiDelete)
 			r.Post("/reports/{day}/push", s.apiPush)
+			s.suppressionsAPIActRoutes(r)
 		})
 	})
 	return r, nil

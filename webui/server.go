@@ -117,6 +117,9 @@ type Options struct {
 	// MetricsHandler, if set, is served at /metrics (no auth: bind the web
 	// listener accordingly, or leave it nil and use metrics.listen).
 	MetricsHandler http.Handler
+	// Suppressions serves the Opt-outs and Replies pages and their API
+	// (suppressions.go); nil: the Backend's, if it implements it.
+	Suppressions SuppressionBackend
 }
 
 // Server serves the console and the API.

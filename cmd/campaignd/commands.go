@@ -110,6 +110,7 @@ func smscSim(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	idStart := fs.Uint64("id-start", 1, "first message id of the counter")
 	batch := fs.Int("receipt-batch", 0, "hold receipts until this many wait (or none came for 1s), then send them in random order; 0 = off")
 	byDest := fs.Bool("stat-by-dest", false, "receipt status from the destination's last digit (7 UNDELIV, 8 EXPIRED, 9 REJECTD, else DELIVRD), so a misfiled receipt shows")
+	moListen := fs.String("mo-listen", "", "serve the reply hook (POST /mo) on this address, e.g. 127.0.0.1:2776; see optout_sim.go")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -129,6 +130,14 @@ func smscSim(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	fmt.Fprintf(stdout, "SMSC simulator listening on %s (any system_id/password)\n", sim.Addr())
+	if *moListen != "" {
+		stop, err := serveSimMO(ctx, sim, *moListen, stdout)
+		if err != nil {
+			sim.Close()
+			return err
+		}
+		defer stop()
+	}
 	<-ctx.Done()
 	return sim.Close()
 }

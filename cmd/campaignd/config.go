@@ -46,6 +46,7 @@ type Config struct {
 	SMPP      SMPPConfig      `toml:"smpp"`
 	Sending   SendingConfig   `toml:"sending"`
 	Report    ReportConfig    `toml:"report"`
+	Optout    OptoutConfig    `toml:"optout"` // optout.go
 	Metrics   MetricsConfig   `toml:"metrics"`
 	Simulator SimulatorConfig `toml:"simulator"`
 }
@@ -184,6 +185,7 @@ func DefaultConfig() Config {
 		Report: ReportConfig{
 			Time: "01:00", FileName: "report_{date}.csv", TLS: "off", ReceiptTimeout: Duration(72 * time.Hour),
 		},
+		Optout:    OptoutConfig{Keywords: []string{"BAJA", "STOP", "ALTO", "CANCELAR", "NO MAS"}},
 		Metrics:   MetricsConfig{Listen: "127.0.0.1:9102"},
 		Simulator: SimulatorConfig{DeliveredPercent: 95, ReceiptDelay: Duration(2 * time.Second)},
 	}
@@ -454,6 +456,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Simulator.ReceiptDelay < 0 {
 		return bad("simulator.receipt_delay", "must not be negative")
+	}
+	if err := c.Optout.validate(); err != nil {
+		return err
 	}
 	return nil
 }

@@ -52,6 +52,7 @@ type Main struct {
 	Wheel    *pipeline.Wheel
 	Engine   *pipeline.Engine
 	Reporter *pipeline.Reporter
+	Replies  *pipeline.Replies // optout.go
 
 	metricsLn  net.Listener
 	metricsSrv *http.Server

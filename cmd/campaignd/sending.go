@@ -49,6 +49,7 @@ func (m *Main) openSending() error {
 			}
 			m.Engine.QueueReceipt(pipeline.Receipt{MessageID: r.MessageID, Stat: r.Stat, DoneAt: r.DoneAt}, ack)
 		},
+		OnMO: m.onMO, // optout.go
 		OnBound: func(bound bool) {
 			select {
 			case <-engineReady:
@@ -59,6 +60,7 @@ func (m *Main) openSending() error {
 		Events: m.Metrics, Logger: m.Logger.With("system", "smpp"),
 	})
 	m.Sender = smppSender{m.SMPP}
+	m.openReplies()
 	var err error
 	m.Engine, err = pipeline.NewEngine(pipeline.EngineOptions{
 		// As many submitters as the binds' windows hold, so every bind can be kept full.
@@ -122,6 +124,7 @@ func (m *Main) closeSending(ctx context.Context) error {
 	if m.Engine != nil {
 		errs = append(errs, m.Engine.Close(ctx))
 	}
+	m.closeReplies()
 	if m.SMPP != nil {
 		errs = append(errs, m.SMPP.Close(ctx))
 	}

@@ -220,6 +220,59 @@ server.listen(port, '127.0.0.1', () => {
   log({ event: 'listening', port: server.address().port });
 });
 
+// Mobile-originated messages for tests (added for the opt-out tests): each line on stdin may be a JSON
+// command {"cmd":"mo","from":"...","to":"...","data_coding":0|8,"hex":"<payload bytes>","payload":false}.
+// The MO is a deliver_sm with esm_class 0 sent to the last session that may receive (any system_id),
+// the bytes in short_message, or in a message_payload TLV when "payload" is true; it is reported as
+// mo_sent, and its deliver_sm_resp as mo_resp. A refused MO is delivered again, as receipts are.
+let stdinBuf = '';
+function sendMO(mo) {
+  const all = server.sessions.filter(canReceive);
+  const s = all.length ? all[all.length - 1] : null;
+  if (!s) {
+    setTimeout(() => sendMO(mo), RECEIPT_DELAY_MS);
+    return;
+  }
+  const body = Buffer.from(mo.hex, 'hex');
+  const pdu = {
+    source_addr_ton: 1,
+    source_addr_npi: 1,
+    source_addr: mo.from,
+    dest_addr_ton: 0,
+    dest_addr_npi: 1,
+    destination_addr: mo.to,
+    esm_class: 0,
+    data_coding: mo.data_coding,
+  };
+  if (mo.payload) {
+    pdu.short_message = Buffer.alloc(0);
+    pdu.message_payload = body;
+  } else {
+    pdu.short_message = body;
+  }
+  s.deliver_sm(pdu, (resp) => {
+    log({ event: 'mo_resp', session: s.n, source: mo.from, status: resp.command_status });
+    if (resp.command_status !== 0) {
+      setTimeout(() => sendMO(mo), RECEIPT_DELAY_MS);
+    }
+  });
+  log({ event: 'mo_sent', session: s.n, bind: s.bound, source: mo.from, data_coding: mo.data_coding });
+}
+process.stdin.on('data', (chunk) => {
+  stdinBuf += chunk.toString('utf8');
+  let i;
+  while ((i = stdinBuf.indexOf('\n')) >= 0) {
+    const line = stdinBuf.slice(0, i).trim();
+    stdinBuf = stdinBuf.slice(i + 1);
+    if (!line) continue;
+    try {
+      const c = JSON.parse(line);
+      if (c.cmd === 'mo') sendMO(c);
+    } catch (err) {
+      log({ event: 'bad_command', error: String(err), line });
+    }
+  }
+});
 process.stdin.on('end', () => process.exit(0));
 process.stdin.on('error', () => process.exit(0));
 process.stdin.resume();
