@@ -293,6 +293,15 @@ func TestMethodNotAllowed(t *testing.T) {
 		{"/api/v1/reports", "/api/v1/reports", getOnly, true},
 		{"/api/v1/reports/{file}", "/api/v1/reports/" + day + ".csv", getOnly, true},
 		{"/api/v1/reports/{day}/push", "/api/v1/reports/" + day + "/push", "POST", true},
+		{"/suppressions", "/suppressions", getPost, false},
+		{"/suppressions/export.csv", "/suppressions/export.csv", getOnly, false},
+		{"/suppressions/import", "/suppressions/import", "POST", false},
+		{"/suppressions/remove", "/suppressions/remove", "POST", false},
+		{"/replies", "/replies", getOnly, false},
+		{"/api/v1/suppressions", "/api/v1/suppressions", getPost, true},
+		{"/api/v1/suppressions.csv", "/api/v1/suppressions.csv", getOnly, true},
+		{"/api/v1/suppressions/{number}", "/api/v1/suppressions/5512345678", "DELETE", true},
+		{"/api/v1/replies", "/api/v1/replies", getOnly, true},
 	}
 	covered := map[string]bool{}
 	for _, rt := range routes {
