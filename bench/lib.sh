@@ -44,12 +44,17 @@ bench_cpu_ticks() { sed 's/.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'; 
 # bench_hwm_kib PID: peak resident set size (VmHWM) in KiB.
 bench_hwm_kib() { awk '/^VmHWM:/ { print $2 }' "/proc/$1/status"; }
 
-# bench_wait WHAT SECONDS CMD...: run CMD every 0.1 s until it succeeds.
+# bench_wait WHAT SECONDS CMD...: run CMD every 0.1 s until it succeeds;
+# fail at once if the process $BENCH_WAIT_PID (when set) has exited.
 bench_wait() {
 	local what=$1 secs=$2 i
 	shift 2
 	for i in $(seq $((secs * 10))); do
 		"$@" >/dev/null 2>&1 && return 0
+		if [ -n "${BENCH_WAIT_PID:-}" ] && ! kill -0 "$BENCH_WAIT_PID" 2>/dev/null; then
+			echo "process $BENCH_WAIT_PID exited while waiting for $what" >&2
+			return 1
+		fi
 		sleep 0.1
 	done
 	echo "timed out after ${secs}s waiting for $what" >&2
@@ -62,8 +67,11 @@ bench_build() {
 	if [ -n "${BENCH_BIN:-}" ] && [ -x "$BENCH_BIN/campaignd" ] && [ -x "$BENCH_BIN/dlr-recv" ]; then
 		return 0
 	fi
-	BENCH_BIN=${BENCH_BIN:-$(mktemp -d /tmp/campaignd-bench-bin.XXXXXX)}
-	case "$BENCH_BIN" in /tmp/campaignd-bench-bin.*) BENCH_CLEAN_DIRS="$BENCH_CLEAN_DIRS $BENCH_BIN" ;; esac
+	if [ -z "${BENCH_BIN:-}" ]; then
+		BENCH_BIN=$(mktemp -d /tmp/campaignd-bench-bin.XXXXXX)
+		BENCH_CLEAN_DIRS="$BENCH_CLEAN_DIRS $BENCH_BIN"
+	fi
+	mkdir -p "$BENCH_BIN"
 	echo "building campaignd and the bench helpers into $BENCH_BIN" >&2
 	go build -o "$BENCH_BIN/campaignd" ./cmd/campaignd
 	go build -o "$BENCH_BIN/" ./bench/cmd/settle-watch ./bench/cmd/kannel-load ./bench/cmd/dlr-recv
