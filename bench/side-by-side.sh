@@ -24,11 +24,13 @@ for round in $(seq "$ROUNDS"); do
 	# Alternate which system goes first.
 	if [ $((round % 2)) = 1 ]; then order="campaignd kannel"; else order="kannel campaignd"; fi
 	for sys in $order; do
-		if [ "$sys" = campaignd ]; then
-			RUNS=1 bash bench/sending.sh >/dev/null
-		else
-			RUNS=1 bash bench/kannel.sh >/dev/null
-		fi
+		script=bench/sending.sh
+		[ "$sys" = campaignd ] || script=bench/kannel.sh
+		# In the background and tracked, so that stopping this script stops it
+		# (its own trap then stops what it started).
+		RUNS=1 bash "$script" >/dev/null &
+		bench_track $!
+		wait $!
 	done
 	tail -n +1 "$OUT" | grep '^RESULT' | tail -n "$(( $(echo "$DLR" | wc -w) + 1 ))" >&2
 done
