@@ -75,7 +75,7 @@ TOML
 	bench_track "$pid"
 	bench_wait "campaignd to answer /healthz" 60 curl -sf "http://$web/healthz"
 	bench_wait "campaignd to bind to the simulator" 60 \
-		sh -c "curl -sf 'http://$met/metrics' | grep -q '^campaignd_smpp_bound 1'"
+		sh -c "curl -sf 'http://$met/metrics' | grep -Eq '^campaignd_smpp_bound(\\{[^}]*\\})? [1-9]'"
 
 	"$BENCH_BIN/settle-watch" -metrics "http://$met/metrics" -api "http://$web/api/v1" -user admin -pass "$PASS" \
 		-n "$N" -pid "$pid" -sim-pid "$SIM_PID" -timeout "${TIMEOUT}s" >"$work/result" 2>"$work/watch.err" &
