@@ -89,8 +89,9 @@ bench_sim() {
 	SIM_ADDR=$(sed -n 's/.*listening on \([^ ]*\).*/\1/p' "$work/sim.out")
 }
 
-# bench_summary FILE: medians per system of the RESULT lines in FILE, and the
-# ratio of campaignd to each Kannel variant measured in the same file.
+# bench_summary FILE: medians per system of the successful RESULT lines in
+# FILE (check=ok; "runs" shows successful/all), and the ratio of campaignd to
+# each Kannel variant measured in the same file.
 bench_summary() {
 	awk '
 	function median(s,   a, n, i, j, x) {
@@ -102,7 +103,9 @@ bench_summary() {
 		sys = ""; delete f
 		for (i = 2; i <= NF; i++) { split($i, kv, "="); f[kv[1]] = kv[2] }
 		sys = f["system"]; if (!(sys in runs)) order[++ns] = sys
-		runs[sys]++; okruns[sys] += (f["check"] == "ok"); n[sys] = f["n"]
+		runs[sys]++; n[sys] = f["n"]
+		if (f["check"] != "ok") next # a failed run (timeout, lost message) is counted, not averaged
+		okruns[sys]++
 		for (k in f) if (f[k] ~ /^[0-9.]+$/) v[sys, k] = v[sys, k] " " f[k]
 	}
 	END {
@@ -110,7 +113,8 @@ bench_summary() {
 		printf "%-16s %4s %7s %9s %8s %9s %7s %8s %8s %9s %9s\n", "system", "runs", "n", "msg/s", "cpu_s", "msg/cpu-s", "us/msg", "hwm_MiB", "sim_cpu", "load_cpu", "recv_cpu"
 		for (i = 1; i <= ns; i++) {
 			s = order[i]
-			printf "%-16s %4s %7s %9.0f %8.2f %9.0f %7.1f %8.0f %8.2f %9s %9s\n", s, okruns[s] "/" runs[s], n[s],
+			if (okruns[s] == 0) { printf "%-16s %4s %7s (no successful run)\n", s, "0/" runs[s], n[s]; continue }
+		printf "%-16s %4s %7s %9.0f %8.2f %9.0f %7.1f %8.0f %8.2f %9s %9s\n", s, (okruns[s] + 0) "/" runs[s], n[s],
 				median(v[s, "msg_s"]), median(v[s, "cpu_s"]), median(v[s, "msg_per_cpu_s"]), median(v[s, "us_per_msg"]),
 				median(v[s, "hwm_mib"]), median(v[s, "sim_cpu_s"]),
 				((s, "load_cpu_s") in v) ? sprintf("%.2f", median(v[s, "load_cpu_s"])) : "-",

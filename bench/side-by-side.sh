@@ -20,6 +20,7 @@ bench_build
 export BENCH_BIN
 
 echo "side by side: N=$N ROUNDS=$ROUNDS DLR=$DLR on $(nproc) CPUs ($(lscpu | sed -n 's/^Model name: *//p' | head -1)), $(date -u '+%Y-%m-%d %H:%M UTC')" >&2
+failed=0
 for round in $(seq "$ROUNDS"); do
 	# Alternate which system goes first.
 	if [ $((round % 2)) = 1 ]; then order="campaignd kannel"; else order="kannel campaignd"; fi
@@ -30,9 +31,10 @@ for round in $(seq "$ROUNDS"); do
 		# (its own trap then stops what it started).
 		RUNS=1 bash "$script" >/dev/null &
 		bench_track $!
-		wait $!
+		wait $! || { echo "a run of $script failed (its logs are kept); going on" >&2; failed=1; }
 	done
 	tail -n +1 "$OUT" | grep '^RESULT' | tail -n "$(( $(echo "$DLR" | wc -w) + 1 ))" >&2
 done
 echo "RESULT lines: $OUT"
 bench_summary "$OUT"
+exit "$failed"
