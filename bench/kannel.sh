@@ -137,6 +137,8 @@ CONF
 	lpid=$!
 	bench_track "$lpid"
 	wait "$lpid" || rc=$?
+	# A failed load (refused requests) will never bring every DLR: do not wait for them.
+	[ "$rc" = 0 ] || bench_stop "$rpid"
 	wait "$rpid" || rc=$?
 	bb1=$(bench_cpu_ticks "$bb") sb1=$(bench_cpu_ticks "$sb") sim1=$(bench_cpu_ticks "$SIM_PID")
 	local bbh sbh
