@@ -22,7 +22,7 @@ import (
 // A JSON value (a store written before this form) starts with '{' and is
 // still read; it is rewritten in the binary form when it next changes. The
 // counts of b/<bid> (JSON) are stale once bc/<bid> exists: readers take the
-// six message counts from bc/, which the engine updates in the same
+// seven message counts from bc/, which the engine updates in the same
 // transaction as the state changes it counts.
 var prefixCounts = []byte("bc/")
 
@@ -32,7 +32,8 @@ const hotV1 = 1
 // empty state (a part without a receipt), stateOther a state spelt out.
 var stateCodes = [...]campaignd.MessageState{"", campaignd.StateQueued, campaignd.StateSubmitted,
 	campaignd.StateCancelled, campaignd.StateDelivered, campaignd.StateUndeliverable, campaignd.StateExpired,
-	campaignd.StateDeleted, campaignd.StateRejected, campaignd.StateAccepted, campaignd.StateUnknown}
+	campaignd.StateDeleted, campaignd.StateRejected, campaignd.StateAccepted, campaignd.StateUnknown,
+	campaignd.StateSuppressed}
 
 const stateOther = 0xff
 
@@ -189,20 +190,23 @@ func countsKey(bid uint64) []byte { return key(prefixCounts, bid) }
 
 func appendCounts(b []byte, c *campaignd.Counts) []byte {
 	b = append(b, hotV1)
-	for _, n := range [...]int64{c.Queued, c.Submitted, c.Delivered, c.Failed, c.Unknown, c.Cancelled} {
+	for _, n := range [...]int64{c.Queued, c.Submitted, c.Delivered, c.Failed, c.Unknown, c.Cancelled, c.Suppressed} {
 		b = binary.AppendVarint(b, n)
 	}
 	return b
 }
 
-// decodeCounts sets the six message counts of c from a value of bc/.
+// decodeCounts sets the message counts of c from a value of bc/.
 func decodeCounts(v []byte, c *campaignd.Counts) error {
 	if len(v) == 0 || v[0] != hotV1 {
 		return fmt.Errorf("%w: counts", errCorrupt)
 	}
 	b := v[1:]
 	var err error
-	for _, p := range [...]*int64{&c.Queued, &c.Submitted, &c.Delivered, &c.Failed, &c.Unknown, &c.Cancelled} {
+	for _, p := range [...]*int64{&c.Queued, &c.Submitted, &c.Delivered, &c.Failed, &c.Unknown, &c.Cancelled, &c.Suppressed} {
+		if len(b) == 0 && p == &c.Suppressed {
+			return nil // written before messages could be suppressed
+		}
 		if *p, b, err = readVarint(b); err != nil {
 			return err
 		}
@@ -229,7 +233,7 @@ func putCounts(txn *badger.Txn, bid uint64, c *campaignd.Counts) error {
 // sameMessageCounts compares the counts bc/ holds.
 func sameMessageCounts(a, b *campaignd.Counts) bool {
 	return a.Queued == b.Queued && a.Submitted == b.Submitted && a.Delivered == b.Delivered &&
-		a.Failed == b.Failed && a.Unknown == b.Unknown && a.Cancelled == b.Cancelled
+		a.Failed == b.Failed && a.Unknown == b.Unknown && a.Cancelled == b.Cancelled && a.Suppressed == b.Suppressed
 }
 
 // addCountsTxn adds d to broadcast bid's message counts inside txn. The

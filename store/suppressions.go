@@ -26,7 +26,7 @@ var (
 
 // suppressBatch is how many numbers one transaction of SuppressMany writes:
 // well under Badger's transaction size limit.
-const suppressBatch = 5000
+const suppressBatch = 1000
 
 func suppressionKey(number string) []byte {
 	return append(append([]byte{}, prefixSuppression...), number...)
