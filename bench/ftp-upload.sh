@@ -1,5 +1,5 @@
 #!/bin/sh
-# ftp-upload.sh: campaignd's FTP upload throughput against vsftpd (SPEC §10),
+# ftp-upload.sh: campaignd's FTP upload throughput against vsftpd (the FTP bar of BENCHMARKS.md),
 # interleaved so that a noisy machine hurts both servers alike.
 #
 # Builds the bench test binary once, then for ROUNDS rounds runs every

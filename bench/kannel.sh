@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # kannel.sh: Kannel 1.4.5 (Debian `kannel`) sending the same messages to the
-# same SMSC simulator, for the side-by-side figures of SPEC §10. Per run: a
+# same SMSC simulator, for the side-by-side figures of BENCHMARKS.md. Per run: a
 # fresh `campaignd smsc-sim -delivered-percent 100 -receipt-delay 50ms`,
 # bearerbox + smsbox with one SMPP transceiver (max-pending-submits 200,
 # msg-id-type 0x00, no throughput cap), the DLR receiver

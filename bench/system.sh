@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Whole-system benchmark (SPEC §10): the real binary, a real FTP client,
+# Whole-system benchmark (the bars of BENCHMARKS.md): the real binary, a real FTP client,
 # the bundled SMSC simulator.
 #   1. ingest: a generated N-row file (default 1,000,000) is uploaded with
 #      curl; we time from the 226 to the broadcast being visible in the API,
