@@ -1,6 +1,8 @@
 package pipeline
 
 import (
+	"campaignd/internal/testenv"
+
 	"bufio"
 	"context"
 	"fmt"
@@ -35,6 +37,9 @@ const (
 func TestIngestPeakRSS(t *testing.T) {
 	if testing.Short() {
 		t.Skip("writes and ingests several 100 MB files")
+	}
+	if testenv.RaceEnabled {
+		t.Skip("the race detector's shadow memory multiplies RSS; the bar is checked without -race")
 	}
 	size := int64(100 << 20)
 	if s := os.Getenv(rssSizeEnv); s != "" {
