@@ -1,8 +1,6 @@
 package pipeline
 
 import (
-	"campaignd/internal/testenv"
-
 	"bufio"
 	"context"
 	"fmt"
@@ -18,6 +16,7 @@ import (
 	"time"
 
 	"campaignd"
+	"campaignd/internal/testenv"
 )
 
 // Environment of the ingest subprocess of TestIngestPeakRSS.
