@@ -55,6 +55,7 @@ func (s *Server) routes(trustedOrigins []string) (http.Handler, error) {
 			http.Redirect(w, r, "/broadcasts", http.StatusSeeOther)
 		})
 		r.Post("/logout", s.handleLogout)
+		r.Post("/language", s.handleLanguage)
 		r.Get("/broadcasts", s.handleBroadcasts)
 		r.Get("/broadcasts/{id}", s.handleBroadcast)
 		r.Get("/broadcasts/{id}/panel", s.handlePanel)

@@ -272,6 +272,7 @@ func TestMethodNotAllowed(t *testing.T) {
 		{"/login", "/login", getPost, false},
 		{"/", "/", getOnly, false},
 		{"/logout", "/logout", "POST", false},
+		{"/language", "/language", "POST", false},
 		{"/broadcasts", "/broadcasts", getOnly, false},
 		{"/broadcasts/{id}", "/broadcasts/4", getOnly, false},
 		{"/broadcasts/{id}/panel", "/broadcasts/4/panel", getPost, false},

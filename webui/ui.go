@@ -110,7 +110,7 @@ func (s *Server) handleBroadcasts(w http.ResponseWriter, r *http.Request) {
 		q.Set("status", string(st))
 	}
 	d := listData{Status: st, Statuses: campaignd.Statuses, Broadcasts: list, Total: total, Pager: newPager(q, "/broadcasts", n, total, perPage)}
-	s.renderPage(w, r, http.StatusOK, "broadcasts", &page{Title: "Broadcasts by File", Nav: "broadcasts", Data: d})
+	s.renderPage(w, r, http.StatusOK, "broadcasts", &page{Title: s.loc(r).T("Broadcasts by File"), Nav: "broadcasts", Data: d})
 }
 
 // handleRow renders one row of the list, polled while it is sending.
@@ -145,7 +145,13 @@ type detail struct {
 	Upload   *campaignd.Upload
 	Audit    []campaignd.AuditEntry
 	Deleted  bool
-	Binds    string // "transceiver#1 bound, transceiver#2 not bound", while sending or paused
+	// AuditChanged marks a polled panel whose audit trail grew since the
+	// page was drawn: the trail is swapped too.
+	AuditChanged bool
+	// Breakdown splits the failed messages by final status and SMPP
+	// error code (settled broadcasts only).
+	Breakdown []breakdownRow
+	Binds     string // "transceiver#1 bound, transceiver#2 not bound", while sending or paused
 }
 
 type previewRow struct {
@@ -161,11 +167,21 @@ func (d *detail) Remaining() int64 { return d.B.Counts.Queued }
 // cancelled), for the progress bar.
 func (d *detail) Processed() int64 { return d.B.Counts.Total - d.B.Counts.Queued }
 
-// Polling reports whether the panel refreshes itself: while sending, and
-// while a completed broadcast still awaits receipts.
+// Polling reports whether the panel refreshes itself: while its state can
+// change on its own — scheduled (the timer fires), sending, paused
+// (receipts keep coming), and completed or cancelled while receipts are
+// still awaited or a cancel is still settling the queue.
 func (d *detail) Polling() bool {
-	return !d.Deleted && (d.B.Status == campaignd.StatusSending ||
-		(d.B.Status == campaignd.StatusCompleted && d.B.Counts.Submitted > 0))
+	if d.Deleted {
+		return false
+	}
+	switch d.B.Status {
+	case campaignd.StatusScheduled, campaignd.StatusSending, campaignd.StatusPaused:
+		return true
+	case campaignd.StatusCompleted, campaignd.StatusCancelled:
+		return d.B.Counts.Submitted > 0 || d.B.Counts.Queued > 0
+	}
+	return false
 }
 
 func (s *Server) detail(r *http.Request, b *campaignd.Broadcast) *detail {
@@ -229,6 +245,14 @@ func (s *Server) handleBroadcast(w http.ResponseWriter, r *http.Request) {
 	s.renderPage(w, r, http.StatusOK, "broadcast", &page{Title: b.Name, Nav: "broadcasts", Data: d})
 }
 
+// breakdownRow is one line of the failures breakdown.
+type breakdownRow struct {
+	State string
+	Code  uint32
+	N     int64
+	Pct   int64
+}
+
 // handlePanel renders the live part of a broadcast's page (polled).
 func (s *Server) handlePanel(w http.ResponseWriter, r *http.Request) {
 	id, err := parseID(r)
@@ -245,7 +269,15 @@ func (s *Server) handlePanel(w http.ResponseWriter, r *http.Request) {
 		s.Error(w, r, err)
 		return
 	}
-	s.renderFragment(w, r, http.StatusOK, "broadcast", "panel", s.fill(r, &page{Data: s.detail(r, b)}))
+	d := s.detail(r, b)
+	if d.Audit, err = s.o.Backend.AuditLog(r.Context(), id); err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	if seen, err := strconv.Atoi(r.URL.Query().Get("audit")); err == nil && seen != len(d.Audit) {
+		d.AuditChanged = true
+	}
+	s.renderFragment(w, r, http.StatusOK, "broadcast", "polled", s.fill(r, &page{Data: d}))
 }
 
 // actions are the operator actions the console and the API accept by name.
@@ -254,25 +286,29 @@ var actions = map[string]campaignd.Action{
 	"resume": campaignd.ActionResume, "cancel": campaignd.ActionCancel, "delete": campaignd.ActionDelete,
 }
 
-// parseInputTime reads a datetime-local value in the console's time zone.
+// parseInputTime reads a date and time as people write it (dd/mm/yyyy
+// hh:mm, a single-digit day, month or hour allowed) or in ISO form, in the
+// console's time zone.
 func (s *Server) parseInputTime(v string) (time.Time, error) {
-	v = strings.TrimSpace(v)
+	v = strings.Join(strings.Fields(v), " ")
 	if v == "" {
 		return time.Time{}, campaignd.Errorf(campaignd.EINVALID, "Choose a date and time.")
 	}
-	for _, layout := range []string{inputLayout, "2006-01-02T15:04:05", "2006-01-02 15:04"} {
+	for _, layout := range []string{"2/1/2006 15:04", "2/1/2006 15:04:05", "2-1-2006 15:04", inputLayout,
+		"2006-01-02T15:04:05", "2006-01-02 15:04"} {
 		if t, err := time.ParseInLocation(layout, v, s.o.Location); err == nil {
 			return t, nil
 		}
 	}
-	return time.Time{}, campaignd.Errorf(campaignd.EINVALID, "Invalid date %q: use YYYY-MM-DD HH:MM.", v)
+	return time.Time{}, campaignd.Errorf(campaignd.EINVALID, "Invalid date %q: write it as dd/mm/yyyy hh:mm (24-hour clock), e.g. %s.",
+		v, s.o.Now().In(s.o.Location).Add(24*time.Hour).Format("02/01/2006")+" 09:30")
 }
 
 // checkFuture refuses dates that are not in the future.
 func (s *Server) checkFuture(t time.Time) error {
 	if !t.After(s.o.Now()) {
 		return campaignd.Errorf(campaignd.EINVALID, "The date %s is not in the future.",
-			t.In(s.o.Location).Format("2006-01-02 15:04 MST"))
+			t.In(s.o.Location).Format("02/01/2006 15:04"))
 	}
 	return nil
 }
@@ -284,6 +320,10 @@ func (s *Server) handleAction(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	b, err := s.o.Backend.Act(r.Context(), req)
+	if campaignd.ErrorCode(err) == campaignd.ECONFLICT && isHTMX(r) {
+		s.staleAction(w, r, req, err)
+		return
+	}
 	if err != nil {
 		s.Error(w, r, err)
 		return
@@ -302,8 +342,34 @@ func (s *Server) handleAction(w http.ResponseWriter, r *http.Request) {
 	if d.Audit, err = s.o.Backend.AuditLog(r.Context(), req.BroadcastID); err != nil {
 		s.log.Warn("audit log after action", "broadcast_id", req.BroadcastID, slog.Any(keyError, err))
 	}
-	p := s.fill(r, &page{Data: d, Flash: &flash{Text: s.actionDone(req, b)}})
+	p := s.fill(r, &page{Data: d, Flash: &flash{Text: s.actionDone(r, req, b)}})
 	s.renderFragment(w, r, http.StatusOK, "broadcast", "acted", p)
+}
+
+// staleAction answers an action refused because the broadcast moved on
+// since the page was drawn (its timer fired, it completed, someone else
+// acted): a message that says so, and the fresh panel and trail in place.
+func (s *Server) staleAction(w http.ResponseWriter, r *http.Request, req campaignd.ActionRequest, cause error) {
+	b, err := s.o.Backend.Broadcast(r.Context(), req.BroadcastID)
+	if err != nil {
+		s.Error(w, r, cause)
+		return
+	}
+	d := s.detail(r, b)
+	if d.Audit, err = s.o.Backend.AuditLog(r.Context(), req.BroadcastID); err != nil {
+		s.log.Warn("audit log after refused action", "broadcast_id", req.BroadcastID, slog.Any(keyError, err))
+	}
+	l := s.loc(r)
+	text := l.T("This page was out of date: the broadcast is now %s, so it cannot be %s. Its current state is shown below.",
+		l.T(string(b.Status)), l.T(pastParticiple[req.Action]))
+	p := s.fill(r, &page{Data: d, Flash: &flash{Error: true, Text: text}})
+	s.renderFragment(w, r, http.StatusConflict, "broadcast", "acted", p)
+}
+
+// pastParticiple names what an action does to a broadcast, for messages.
+var pastParticiple = map[campaignd.Action]string{
+	campaignd.ActionSend: "sent", campaignd.ActionSchedule: "scheduled", campaignd.ActionPause: "paused",
+	campaignd.ActionResume: "resumed", campaignd.ActionCancel: "cancelled", campaignd.ActionDelete: "deleted",
 }
 
 // parseAction reads an action request; at reads the date of a schedule.
@@ -329,22 +395,23 @@ func (s *Server) parseAction(r *http.Request, at func() (time.Time, error)) (cam
 	return req, nil
 }
 
-func (s *Server) actionDone(req campaignd.ActionRequest, b *campaignd.Broadcast) string {
+func (s *Server) actionDone(r *http.Request, req campaignd.ActionRequest, b *campaignd.Broadcast) string {
+	l := s.loc(r)
 	switch req.Action {
 	case campaignd.ActionSend:
-		return "Sending started."
+		return l.T("Sending started.")
 	case campaignd.ActionSchedule:
-		return "Scheduled for " + req.At.In(s.o.Location).Format("2006-01-02 15:04") + "."
+		return l.T("Scheduled for %s.", l.When(req.At, s.o.Location, false))
 	case campaignd.ActionPause:
-		return "Paused: no new messages are submitted."
+		return l.T("Paused: no new messages are submitted.")
 	case campaignd.ActionResume:
-		return "Resumed."
+		return l.T("Resumed.")
 	case campaignd.ActionCancel:
-		return "Cancelled: the unsent messages will not be sent."
+		return l.T("Cancelled: the unsent messages will not be sent.")
 	case campaignd.ActionDelete:
-		return fmt.Sprintf("Broadcast “%s” deleted.", b.Name)
+		return l.T("Broadcast “%s” deleted.", b.Name)
 	}
-	return "Done."
+	return l.T("Done.")
 }
 
 type reportsData struct {
@@ -366,7 +433,7 @@ func (s *Server) handleReports(w http.ResponseWriter, r *http.Request) {
 		s.Error(w, r, err)
 		return
 	}
-	s.renderPage(w, r, http.StatusOK, "reports", &page{Title: "Reports", Nav: "reports", Data: d})
+	s.renderPage(w, r, http.StatusOK, "reports", &page{Title: s.loc(r).T("Reports"), Nav: "reports", Data: d})
 }
 
 // parseDay checks a report day: YYYY-MM-DD, not after today.
@@ -403,9 +470,10 @@ func (s *Server) handlePush(w http.ResponseWriter, r *http.Request) {
 		s.Error(w, r, err)
 		return
 	}
-	text := fmt.Sprintf("Report of %s: push %s.", day, rep.PushState)
+	l := s.loc(r)
+	text := l.T("Report of %s: push %s.", l.Day(day), l.T(rep.PushState))
 	if rep.LastError != "" {
-		text += " " + rep.LastError
+		text += " " + l.Msg(rep.LastError)
 	}
 	s.renderFragment(w, r, http.StatusOK, "reports", "pushed",
 		s.fill(r, &page{Data: d, Flash: &flash{Text: text, Error: rep.PushState == campaignd.PushFailed}}))

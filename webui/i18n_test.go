@@ -1,0 +1,328 @@
+package webui
+
+import (
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"text/template/parse"
+	"time"
+)
+
+// templateMessages returns every message the templates translate: the
+// string arguments of t and tn.
+func templateMessages(t *testing.T) []string {
+	t.Helper()
+	var out []string
+	var walk func(n parse.Node)
+	walk = func(n parse.Node) {
+		switch n := n.(type) {
+		case *parse.ListNode:
+			if n != nil {
+				for _, c := range n.Nodes {
+					walk(c)
+				}
+			}
+		case *parse.ActionNode:
+			walk(n.Pipe)
+		case *parse.PipeNode:
+			if n == nil {
+				return
+			}
+			for _, c := range n.Cmds {
+				walk(c)
+			}
+		case *parse.CommandNode:
+			if id, ok := n.Args[0].(*parse.IdentifierNode); ok && (id.Ident == "t" || id.Ident == "tn") {
+				for _, a := range n.Args[1:] {
+					if s, ok := a.(*parse.StringNode); ok {
+						out = append(out, s.Text)
+					}
+				}
+			}
+			for _, a := range n.Args {
+				walk(a)
+			}
+		case *parse.IfNode:
+			walk(n.Pipe)
+			walk(n.List)
+			walk(n.ElseList)
+		case *parse.RangeNode:
+			walk(n.Pipe)
+			walk(n.List)
+			walk(n.ElseList)
+		case *parse.WithNode:
+			walk(n.Pipe)
+			walk(n.List)
+			walk(n.ElseList)
+		case *parse.TemplateNode:
+			walk(n.Pipe)
+		}
+	}
+	entries, err := templateFS.ReadDir("templates")
+	if err != nil {
+		t.Fatal(err)
+	}
+	funcs := map[string]any{}
+	for _, b := range []string{"and", "or", "not", "len", "index", "slice", "print", "printf", "println",
+		"eq", "ne", "lt", "le", "gt", "ge", "html", "js", "urlquery", "call"} {
+		funcs[b] = fmt.Sprint
+	}
+	s, _ := MustOpenServer(t, nil)
+	for k, v := range s.funcs(s.locales[langEN]) {
+		funcs[k] = v
+	}
+	for _, e := range entries {
+		b, _ := templateFS.ReadFile("templates/" + e.Name())
+		trees, err := parse.Parse(e.Name(), string(b), "{{", "}}", funcs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, tr := range trees {
+			walk(tr.Root)
+		}
+	}
+	return out
+}
+
+var goMessage = regexp.MustCompile(`\.T\("((?:[^"\\]|\\.)*)"`)
+
+// TestCatalogueComplete: every message of the templates and the handlers
+// has its Spanish translation, with the same verbs in the same order.
+func TestCatalogueComplete(t *testing.T) {
+	msgs := templateMessages(t)
+	if len(msgs) < 150 {
+		t.Fatalf("only %d template messages found: the walk is broken", len(msgs))
+	}
+	for _, f := range []string{"ui.go", "files.go", "suppressions.go", "auth.go", "errors.go", "audit.go"} {
+		b, err := readSource(f)
+		if err != nil {
+			continue
+		}
+		for _, m := range goMessage.FindAllStringSubmatch(b, -1) {
+			msgs = append(msgs, m[1])
+		}
+	}
+	for _, w := range pastParticiple {
+		msgs = append(msgs, w)
+	}
+	for _, st := range []string{"pending", "scheduled", "sending", "paused", "completed", "cancelled",
+		"received", "accepted", "rejected", "pushed", "failed", "none", "admin", "operator", "viewer",
+		"reply", "import", "api", "send", "schedule", "pause", "resume", "cancel", "delete",
+		"invalid recipient", "duplicate", "empty message", "message too long", "wrong number of fields", "opted out"} {
+		msgs = append(msgs, st)
+	}
+	verbs := regexp.MustCompile(`%[-+# 0]*\d*(?:\.\d+)?[a-zA-Z%]`)
+	for _, m := range msgs {
+		es, ok := catalogES[m]
+		if !ok {
+			t.Errorf("no Spanish for %q", m)
+			continue
+		}
+		if a, b := verbs.FindAllString(m, -1), verbs.FindAllString(es, -1); !slices.Equal(a, b) {
+			t.Errorf("%q → %q: verbs %v, want %v", m, es, b, a)
+		}
+	}
+	for k, v := range catalogES {
+		if strings.TrimSpace(v) == "" {
+			t.Errorf("empty translation of %q", k)
+		}
+	}
+}
+
+// TestMessagesTranslated: errors made elsewhere (the backend, ingest) are
+// shown in Spanish, by exact text or by pattern; unknown texts pass as
+// they came.
+func TestMessagesTranslated(t *testing.T) {
+	ls, err := newLocales()
+	if err != nil {
+		t.Fatal(err)
+	}
+	es, en := ls[langES], ls[langEN]
+	for in, want := range map[string]string{
+		"Cannot delete a broadcast that is completed.":                  "No se puede eliminar una campaña que está completada.",
+		"invalid recipient":                                             "destinatario inválido",
+		"duplicate":                                                     "duplicado",
+		"Too many failed logins. Try again in 15 min 0 s.":              "Demasiados intentos fallidos. Inténtalo de nuevo en 15 min 0 s.",
+		"12 of 100 rows are invalid (12.0%), more than the 10% allowed": "12 de 100 filas son inválidas (12.0 %), más del 10 % permitido",
+		"3 fields, the header has 2":                                    "3 campos; el encabezado tiene 2",
+		"something nobody translated":                                   "something nobody translated",
+	} {
+		if got := es.Msg(in); got != want {
+			t.Errorf("es %q = %q, want %q", in, got, want)
+		}
+		if got := en.Msg(in); got != in {
+			t.Errorf("en %q = %q", in, got)
+		}
+	}
+}
+
+func TestLocaleFormats(t *testing.T) {
+	ls, _ := newLocales()
+	at := time.Date(2026, 3, 7, 16, 5, 9, 0, time.UTC)
+	for lang, want := range map[string][2]string{
+		langES: {"07/03/2026 10:05", "07/03/2026 10:05:09"},
+		langEN: {"07 Mar 2026 10:05", "07 Mar 2026 10:05:09"},
+	} {
+		l := ls[lang]
+		if got := l.When(at, mexico, false); got != want[0] {
+			t.Errorf("%s When = %q, want %q", lang, got, want[0])
+		}
+		if got := l.When(at, mexico, true); got != want[1] {
+			t.Errorf("%s WhenSec = %q, want %q", lang, got, want[1])
+		}
+		if got := l.When(time.Time{}, mexico, false); got != "—" {
+			t.Errorf("%s zero time = %q", lang, got)
+		}
+		if got := l.T("All %d errors", 20000); !strings.Contains(got, "20,000") {
+			t.Errorf("%s grouped number: %q", lang, got)
+		}
+	}
+	if got := ls[langES].Day("2026-03-07"); got != "07/03/2026" {
+		t.Errorf("es day = %q", got)
+	}
+	for in, want := range map[float64]string{1250.5: "1,250.5", 0: "0.0", 999.96: "1,000.0", 1234567.25: "1,234,567.2", -3.5: "-3.5"} {
+		if got := formatDecimal(in); got != want {
+			t.Errorf("formatDecimal(%v) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestPercentRounding(t *testing.T) {
+	for _, tc := range []struct{ part, total, want int64 }{
+		{29, 30, 97}, {1, 3, 33}, {2, 3, 67}, {1, 2, 50}, {0, 30, 0}, {30, 30, 100}, {5, 0, 0},
+		{1, 1000, 1},    // a sliver is never shown as 0
+		{999, 1000, 99}, // nor an almost-all as 100
+		{28, 100, 28}, {285, 1000, 29},
+	} {
+		if got := pct(tc.part, tc.total); got != tc.want {
+			t.Errorf("pct(%d, %d) = %d, want %d", tc.part, tc.total, got, tc.want)
+		}
+	}
+	for _, parts := range [][]int64{{1, 1, 1}, {29, 1}, {280, 0, 3, 0, 717}, {1, 0, 0, 0, 0, 0, 0}, {2, 2, 2, 2, 2, 2, 2}, {995, 5, 0}} {
+		s := shares(parts...)
+		var sum, total int64
+		for i, v := range s {
+			sum += v
+			total += parts[i]
+		}
+		if sum != 100 {
+			t.Errorf("shares(%v) = %v, sum %d", parts, s, sum)
+		}
+		for i, v := range s {
+			exact := float64(parts[i]) * 100 / float64(total)
+			if float64(v) < exact-1 || float64(v) > exact+1 {
+				t.Errorf("shares(%v)[%d] = %d, exact %.2f", parts, i, v, exact)
+			}
+		}
+	}
+	if s := shares(0, 0); s[0] != 0 || s[1] != 0 {
+		t.Errorf("shares of nothing = %v", s)
+	}
+}
+
+// TestLanguageChoice: the user's choice, else Accept-Language, else the
+// configured default; the choice is remembered per user (in the store when
+// the backend keeps preferences) and does not leak to other users.
+func TestLanguageChoice(t *testing.T) {
+	prefs := &memPrefs{m: map[string]string{}}
+	s, fake := MustOpenServer(t, func(o *Options) { o.Language = "es" })
+	_ = fake
+	s.o.Backend = prefBackend{fake, prefs}
+	h := s.Handler()
+
+	// Default: Spanish; the browser's language wins over it.
+	if w := get(h, "/login", ""); !strings.Contains(w, "Iniciar sesión") || !strings.Contains(w, `lang="es-MX"`) {
+		t.Errorf("default login page not in Spanish:\n%.600s", w)
+	}
+	if w := get(h, "/login", "en-US,en;q=0.9"); !strings.Contains(w, ">Sign in<") {
+		t.Errorf("Accept-Language en ignored:\n%.600s", w)
+	}
+	if w := get(h, "/login", "fr-FR, es-MX;q=0.8"); !strings.Contains(w, "Iniciar sesión") {
+		t.Errorf("Accept-Language es-MX (second choice) ignored")
+	}
+
+	op := login(t, h, "operator")
+	if b := op.do("GET", "/broadcasts", nil, nil).Body.String(); !strings.Contains(b, "Campañas por archivo") || !strings.Contains(b, "pendiente") {
+		t.Fatalf("list not in Spanish:\n%.2000s", b)
+	}
+	// Switch to English: remembered for this user, in the store.
+	w := op.do("POST", "/language", strings.NewReader(url.Values{"lang": {"en"}, "csrf": {op.csrf}, "next": {"/broadcasts/4"}}.Encode()), nil)
+	if w.Code != 303 || w.Header().Get("Location") != "/broadcasts/4" {
+		t.Fatalf("switch = %d %v", w.Code, w.Header())
+	}
+	if v, _ := prefs.UserPref("operator", "lang"); v != "en" {
+		t.Errorf("preference not stored: %q", v)
+	}
+	if b := op.do("GET", "/broadcasts/4", nil, map[string]string{"Accept-Language": "es-MX"}).Body.String(); !strings.Contains(b, "Send or schedule") {
+		t.Errorf("user's choice did not win over Accept-Language")
+	}
+	// A new server (a restart) still knows the choice.
+	s2, _ := MustOpenServer(t, func(o *Options) { o.Language = "es" })
+	s2.o.Backend = prefBackend{fake, prefs}
+	if got := s2.userLang("operator"); got != "en" {
+		t.Errorf("after restart: %q", got)
+	}
+	// Another user keeps the default, and errors come in their language.
+	adm := login(t, h, "admin")
+	if b := adm.do("GET", "/broadcasts/4", nil, nil).Body.String(); !strings.Contains(b, "Enviar o programar") {
+		t.Errorf("admin page not in Spanish")
+	}
+	if w := adm.post("/broadcasts/4/schedule", url.Values{"at": {"mañana"}}); w.Code != 400 || !strings.Contains(w.Body.String(), "Fecha inválida") {
+		t.Errorf("Spanish error = %d %s", w.Code, w.Body)
+	}
+	// A refused action on a stale page, in Spanish.
+	adm.post("/broadcasts/4/send", nil)
+	if w := adm.post("/broadcasts/4/delete", nil); w.Code != 409 || !strings.Contains(w.Body.String(), "Esta página no estaba al día: la campaña ahora está enviando") {
+		t.Errorf("stale delete = %d %s", w.Code, w.Body)
+	}
+	// Unknown languages are refused.
+	if w := op.do("POST", "/language", strings.NewReader(url.Values{"lang": {"fr"}, "csrf": {op.csrf}}.Encode()), nil); w.Code != 400 {
+		t.Errorf("unknown language = %d", w.Code)
+	}
+}
+
+// get fetches a page without a session, with the browser's languages.
+func get(h http.Handler, path, acceptLang string) string {
+	r := httptest.NewRequest("GET", path, nil)
+	if acceptLang != "" {
+		r.Header.Set("Accept-Language", acceptLang)
+	}
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	return w.Body.String()
+}
+
+func readSource(name string) (string, error) {
+	b, err := os.ReadFile(name)
+	return string(b), err
+}
+
+type memPrefs struct {
+	mu sync.Mutex
+	m  map[string]string
+}
+
+func (p *memPrefs) UserPref(user, key string) (string, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.m[user+"/"+key], nil
+}
+
+func (p *memPrefs) SetUserPref(user, key, value string) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.m[user+"/"+key] = value
+	return nil
+}
+
+type prefBackend struct {
+	*fakeBackend
+	*memPrefs
+}
