@@ -270,7 +270,7 @@ func TestBrowser(t *testing.T) {
 		at := time.Now().In(mexico).Add(72 * time.Hour).Truncate(time.Minute)
 		u.do(chromedp.SetValue(chromedp.CSS("#at"), at.Format(inputLayout)))
 		u.click("#btn-schedule")
-		want := at.Format("2006-01-02 15:04")
+		want := at.Format("02 Jan 2006 15:04")
 		u.waitText("#flash", "Scheduled for "+want+".")
 		u.waitText("#status", "scheduled")
 		if got := u.text("#scheduled-at"); got != want {
@@ -289,8 +289,8 @@ func TestBrowser(t *testing.T) {
 		at := time.Now().In(mexico).Add(5 * 24 * time.Hour).Truncate(time.Minute)
 		u.do(chromedp.SetValue(chromedp.CSS("#at"), at.Format(inputLayout)))
 		u.click("#btn-schedule")
-		u.waitText("#flash", "Scheduled for "+at.Format("2006-01-02 15:04"))
-		u.waitText("#scheduled-at", at.Format("2006-01-02 15:04"))
+		u.waitText("#flash", "Scheduled for "+at.Format("02 Jan 2006 15:04"))
+		u.waitText("#scheduled-at", at.Format("02 Jan 2006 15:04"))
 		u.acceptConfirms()
 		u.click("#btn-delete")
 		u.waitText("#flash", "Broadcast “Recordatorio Cumpleaños” deleted.")
@@ -391,9 +391,15 @@ func TestBrowser(t *testing.T) {
 		u.fake.setStatus(4, campaignd.StatusSending)
 		u.click("#on-date")
 		u.click("#btn-send")
-		u.waitText("#flash", "Cannot send a broadcast that is sending.")
+		u.waitText("#flash", "This page was out of date: the broadcast is now sending, so it cannot be sent.")
 		if !u.visible("#panel") {
 			t.Error("the panel was replaced by the error")
+		}
+		// The page shows the fresh state: its controls are those of a
+		// sending broadcast.
+		u.waitText("#status", "sending")
+		if !u.visible("#btn-pause") || u.visible("#btn-send") {
+			t.Error("stale controls kept after the refusal")
 		}
 	})
 
@@ -417,7 +423,8 @@ func TestBrowser(t *testing.T) {
 		day := time.Now().In(mexico).AddDate(0, 0, -1).Format(time.DateOnly)
 		u.waitText("#report-"+day, "failed")
 		u.click("#report-" + day + " button")
-		u.waitText("#flash", "Report of "+day+": push pushed.")
+		dayT, _ := time.Parse(time.DateOnly, day)
+		u.waitText("#flash", "Report of "+dayT.Format("02 Jan 2006")+": push pushed.")
 		u.waitText("#report-"+day, "pushed")
 		status, body := u.fetch("GET", eval[string](u, `document.querySelector("#today-download").getAttribute("href")`), nil)
 		if status != 200 || !strings.HasPrefix(body, campaignd.ReportHeader) {

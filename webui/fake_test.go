@@ -26,6 +26,9 @@ type fakeBackend struct {
 	pushes   []string
 	ready    bool
 	now      func() time.Time
+	// slowCancel leaves a cancelled broadcast's queue to be settled later
+	// (by edit), as the engine does.
+	slowCancel bool
 }
 
 type fakeBroadcast struct {
@@ -322,8 +325,11 @@ func (f *fakeBackend) Act(ctx context.Context, r campaignd.ActionRequest) (*camp
 	case campaignd.ActionSend:
 		fb.b.StartedAt, fb.lastTick = now, now
 	case campaignd.ActionCancel:
-		fb.b.Counts.Cancelled += fb.b.Counts.Queued
-		fb.b.Counts.Queued = 0
+		fb.b.CompletedAt = now
+		if !f.slowCancel {
+			fb.b.Counts.Cancelled += fb.b.Counts.Queued
+			fb.b.Counts.Queued = 0
+		}
 	}
 	fb.b.Status = to
 	fb.lastTick = now
@@ -336,6 +342,15 @@ func (f *fakeBackend) Act(ctx context.Context, r campaignd.ActionRequest) (*camp
 
 // setStatus changes a broadcast behind the console's back (another
 // operator, the engine).
+// edit changes a broadcast behind the console's back and may add an audit
+// entry (the engine's "system" actions).
+func (f *fakeBackend) edit(id uint64, fn func(b *campaignd.Broadcast), audit ...campaignd.AuditEntry) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	fn(&f.bs[id].b)
+	f.audit[id] = append(f.audit[id], audit...)
+}
+
 func (f *fakeBackend) setStatus(id uint64, st campaignd.Status) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
