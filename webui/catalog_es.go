@@ -107,7 +107,7 @@ var catalogES = map[string]string{
 	"Suppressed (opted out after ingest, not sent)": "Suprimidos (baja posterior a la carga, no enviados)",
 	"Being cancelled":                               "Cancelándose",
 	"Total":                                         "Total",
-	"Failures by status and SMPP error":             "Fallos por estado y error SMPP",
+	"By final status and SMPP error":                "Por estado final y error SMPP",
 	"Final status":                                  "Estado final",
 	"SMPP error":                                    "Error SMPP",
 	"Messages":                                      "Mensajes",

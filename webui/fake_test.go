@@ -208,7 +208,14 @@ func (f *fakeBackend) message(b *campaignd.Broadcast, i int64) *campaignd.Messag
 	case i < c.Delivered:
 		m.State = campaignd.StateDelivered
 	case i < c.Delivered+c.Failed:
-		m.State, m.ErrorCode = campaignd.StateUndeliverable, 0
+		switch i % 3 {
+		case 0:
+			m.State, m.ErrorCode = campaignd.StateRejected, 0x45 // ESME_RSUBMITFAIL
+		case 1:
+			m.State = campaignd.StateExpired
+		default:
+			m.State = campaignd.StateUndeliverable
+		}
 	case i < c.Delivered+c.Failed+c.Unknown:
 		m.State = campaignd.StateUnknown
 	case i < c.Delivered+c.Failed+c.Unknown+c.Submitted:

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"text/template/parse"
 	"time"
+
+	"campaignd"
 )
 
 // templateMessages returns every message the templates translate: the
@@ -325,4 +327,58 @@ func (p *memPrefs) SetUserPref(user, key, value string) error {
 type prefBackend struct {
 	*fakeBackend
 	*memPrefs
+}
+
+// TestResultsAddUp: a settled broadcast's results by final status and by
+// SMPP error code, with shares that sum to 100; a cancelled one shows its
+// cancelled share in the list's bar and is labelled "Cancelled at".
+func TestResultsAddUp(t *testing.T) {
+	s, fake := MustOpenServer(t, nil)
+	h := s.Handler()
+	c := login(t, h, "viewer")
+	body := c.do("GET", "/broadcasts/1", nil, nil).Body.String()
+	i := strings.Index(body, `id="breakdown"`)
+	if i < 0 {
+		t.Fatalf("no breakdown:\n%s", body)
+	}
+	bd := body[i : strings.Index(body[i:], "</table>")+i]
+	for _, want := range []string{"DELIVRD", "1,104", "REJECTD", "0x00000045", "EXPIRED", "UNDELIV", "UNKNOWN"} {
+		if !strings.Contains(bd, want) {
+			t.Errorf("breakdown lacks %q:\n%s", want, bd)
+		}
+	}
+	var sum int
+	for _, m := range regexp.MustCompile(`<td class="num muted">(\d+)%</td>`).FindAllStringSubmatch(bd, -1) {
+		var n int
+		fmt.Sscan(m[1], &n)
+		sum += n
+	}
+	if sum != 100 {
+		t.Errorf("breakdown shares sum to %d", sum)
+	}
+	// Results table shares also sum to 100 (92 + 5 + 3).
+	res := body[strings.Index(body, `id="results"`):]
+	res = res[:strings.Index(res, "</table>")]
+	for _, want := range []string{">92%<", ">5%<", ">3%<", ">100%<"} {
+		if !strings.Contains(res, want) {
+			t.Errorf("results lack %s:\n%s", want, res)
+		}
+	}
+	// The cancelled broadcast: its bar shows what was sent, not 100 %.
+	list := c.do("GET", "/broadcasts", nil, nil).Body.String()
+	row := list[strings.Index(list, `id="b7"`):]
+	row = row[:strings.Index(row, "</tr>")]
+	if !strings.Contains(row, `value="310"`) || !strings.Contains(row, "34% sent") {
+		t.Errorf("cancelled row's bar:\n%s", row)
+	}
+	fake.edit(7, func(b *campaignd.Broadcast) { b.CompletedAt = time.Now() })
+	if p := c.do("GET", "/broadcasts/7", nil, nil).Body.String(); !strings.Contains(p, "Cancelled at") || strings.Contains(p, "Completed at") ||
+		!strings.Contains(p, `id="r-cancelled">590<`) {
+		t.Errorf("cancelled page labels or rows wrong")
+	}
+	// A broadcast sent now after being scheduled no longer shows the old date.
+	fake.edit(3, func(b *campaignd.Broadcast) { b.Status, b.StartedAt = campaignd.StatusSending, time.Now() })
+	if p := c.do("GET", "/broadcasts/3", nil, nil).Body.String(); strings.Contains(p, `id="scheduled-at"`) || !strings.Contains(p, `id="started-at"`) {
+		t.Errorf("sending broadcast still shows its old schedule, or no start")
+	}
 }

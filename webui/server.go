@@ -142,6 +142,7 @@ type Server struct {
 	locales   map[string]*locale
 	prefMu    sync.Mutex
 	prefs     map[string]string // user → language, "" for none
+	bd        breakdowns
 	static    *staticFiles
 	throttle  *throttle
 	auth      *authCache

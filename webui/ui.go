@@ -242,15 +242,10 @@ func (s *Server) handleBroadcast(w http.ResponseWriter, r *http.Request) {
 		s.Error(w, r, err)
 		return
 	}
+	if d.Breakdown, err = s.breakdown(ctx, b); err != nil {
+		s.log.Warn("results breakdown", keyBroadcast, id, slog.Any(keyError, err))
+	}
 	s.renderPage(w, r, http.StatusOK, "broadcast", &page{Title: b.Name, Nav: "broadcasts", Data: d})
-}
-
-// breakdownRow is one line of the failures breakdown.
-type breakdownRow struct {
-	State string
-	Code  uint32
-	N     int64
-	Pct   int64
 }
 
 // handlePanel renders the live part of a broadcast's page (polled).
