@@ -219,6 +219,15 @@ var catalogES = map[string]string{
 	"Done.":                                            "Hecho.",
 	"This page was out of date: the broadcast is now %s, so it cannot be %s. Its current state is shown below.": "Esta página no estaba al día: la campaña ahora está %s, así que ya no puede ser %s. Abajo se muestra su estado actual.",
 
+	// Audit log and tombstones.
+	"Audit log": "Bitácora general",
+	"Every action on broadcasts, reports and the opt-out list: who, from where and when, newest first.": "Cada acción sobre campañas, reportes y la lista de bajas: quién, desde dónde y cuándo, de la más reciente a la más antigua.",
+	"User":                    "Usuario",
+	"dd/mm/yyyy":              "dd/mm/aaaa",
+	"No entries match.":       "Ninguna entrada coincide.",
+	"Broadcast #%d":           "Campaña #%d",
+	"Broadcast #%d (deleted)": "Campaña #%d (eliminada)",
+
 	// Words: statuses, outcomes, push states, roles, reasons, actions.
 	"pending":     "pendiente",
 	"scheduled":   "programada",
@@ -329,4 +338,6 @@ var patternsES = []pattern{
 	{regexp.MustCompile(`^and (\d+) more row errors not listed \((\d+) in all\)$`), "y %s errores de fila más sin listar (%s en total)"},
 	{regexp.MustCompile(`^unparseable date (".*") \(use e\.g\. .*\)$`), "fecha ilegible %s (usa p. ej. 31/12/2026 15:04 o 2026-12-31 15:04)"},
 	{regexp.MustCompile(`^Line (\d+): (.+)\.$`), "Línea %s: %s."},
+	{regexp.MustCompile(`^Invalid date (".*"): write a day as dd/mm/yyyy or YYYY-MM-DD\.$`), "Fecha inválida %s: escribe un día como dd/mm/aaaa o AAAA-MM-DD."},
+	{regexp.MustCompile(`^Invalid broadcast (".*"): give its number\.$`), "Campaña inválida %s: indica su número."},
 }

@@ -443,3 +443,26 @@ func (f *fakeBackend) Ready(ctx context.Context) (bool, map[string]string) {
 }
 
 var _ Backend = (*fakeBackend)(nil)
+
+// AuditSearch filters the fake's audit entries, newest first.
+func (f *fakeBackend) AuditSearch(ctx context.Context, q AuditFilter) ([]campaignd.AuditEntry, int, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var all []campaignd.AuditEntry
+	for id, es := range f.audit {
+		if q.BroadcastID != 0 && id != q.BroadcastID {
+			continue
+		}
+		for _, e := range es {
+			if (q.User != "" && e.User != q.User) || (!q.From.IsZero() && e.At.Before(q.From)) || (!q.To.IsZero() && !e.At.Before(q.To)) {
+				continue
+			}
+			all = append(all, e)
+		}
+	}
+	sort.Slice(all, func(i, j int) bool { return all[i].At.After(all[j].At) })
+	if q.Offset >= len(all) {
+		return nil, len(all), nil
+	}
+	return all[q.Offset:min(len(all), q.Offset+q.Limit)], len(all), nil
+}

@@ -64,6 +64,7 @@ func (s *Server) routes(trustedOrigins []string) (http.Handler, error) {
 		r.Get("/files", s.handleFiles)
 		r.Get("/files/{id}", s.handleFile)
 		r.Get("/reports", s.handleReports)
+		r.Get("/audit", s.handleAudit)
 		r.Get("/reports/{file}", s.handleReportCSV)
 		s.suppressionsRoutes(r)
 		r.Group(func(r chi.Router) {
@@ -86,6 +87,7 @@ func (s *Server) routes(trustedOrigins []string) (http.Handler, error) {
 		r.Get("/files/{id}", s.apiFile)
 		r.Get("/files/{id}/errors", s.apiFileErrors)
 		r.Get("/reports", s.apiReports)
+		r.Get("/audit", s.apiAudit)
 		r.Get("/reports/{file}", s.handleReportCSV)
 		s.suppressionsAPIRoutes(r)
 		r.Group(func(r chi.Router) {

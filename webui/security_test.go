@@ -282,6 +282,8 @@ func TestMethodNotAllowed(t *testing.T) {
 		{"/files", "/files", getOnly, false},
 		{"/files/{id}", "/files/104", getOnly, false},
 		{"/reports", "/reports", getOnly, false},
+		{"/audit", "/audit", getOnly, false},
+		{"/api/v1/audit", "/api/v1/audit", getOnly, true},
 		{"/reports/{file}", "/reports/" + day + ".csv", getOnly, false},
 		{"/reports/{day}/push", "/reports/" + day + "/push", "POST", false},
 		{"/api/v1/broadcasts", "/api/v1/broadcasts", getOnly, true},

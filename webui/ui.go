@@ -215,7 +215,10 @@ func (s *Server) handleBroadcast(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx := r.Context()
 	b, err := s.o.Backend.Broadcast(ctx, id)
-	if err != nil {
+	if campaignd.ErrorCode(err) == campaignd.ENOTFOUND {
+		s.handleTombstone(w, r, id, err)
+		return
+	} else if err != nil {
 		s.Error(w, r, err)
 		return
 	}

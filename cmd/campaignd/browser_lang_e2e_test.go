@@ -3,6 +3,10 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
 	"os"
 	"strings"
 	"testing"
@@ -110,5 +114,48 @@ func TestBrowserMainFlowInBothLanguages(t *testing.T) {
 			run(chromedp.Navigate(base + "/files"))
 			waitText("#files", w[5])
 		})
+	}
+}
+
+// TestAuditAndTombstoneEndToEnd: with the real store, an action shows on
+// the audit API, and a deleted broadcast's page is a tombstone with its
+// trail, linked from the Files page.
+func TestAuditAndTombstoneEndToEnd(t *testing.T) {
+	c := testConfig(t.TempDir())
+	c.Web.Language = "en"
+	m := MustRunMain(t, c)
+	upload(t, m.FTP.Addr(), "borrar.csv", "telefono;mensaje\n5511112222;Hola\n")
+	b := broadcastOf(t, m, "borrar.csv")
+	req, _ := http.NewRequest("DELETE", fmt.Sprintf("%s/api/v1/broadcasts/%d", webBase(m), b.ID), nil)
+	req.SetBasicAuth(testAdmin, testPass)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != 204 {
+		t.Fatalf("delete: %v %v", err, resp)
+	}
+	resp.Body.Close()
+	req, _ = http.NewRequest("GET", fmt.Sprintf("%s/api/v1/audit?broadcast=%d", webBase(m), b.ID), nil)
+	req.SetBasicAuth(testAdmin, testPass)
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(body), `"action": "delete"`) || !strings.Contains(string(body), `"user": "`+testAdmin+`"`) {
+		t.Fatalf("audit = %d %s", resp.StatusCode, body)
+	}
+	jar, _ := cookiejar.New(nil)
+	client := &http.Client{Jar: jar}
+	if resp, err = client.PostForm(webBase(m)+"/login", url.Values{"username": {testAdmin}, "password": {testPass}}); err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp, err = client.Get(fmt.Sprintf("%s/broadcasts/%d", webBase(m), b.ID)); err != nil {
+		t.Fatal(err)
+	}
+	body, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusGone || !strings.Contains(string(body), "deleted") || !strings.Contains(string(body), "borrar") {
+		t.Fatalf("tombstone = %d:\n%s", resp.StatusCode, body)
 	}
 }

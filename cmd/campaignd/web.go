@@ -73,9 +73,16 @@ func (m *Main) WebAddr() string {
 type backend struct{ m *Main }
 
 var (
-	_ webui.Backend   = (*backend)(nil)
-	_ webui.PrefStore = (*backend)(nil)
+	_ webui.Backend       = (*backend)(nil)
+	_ webui.PrefStore     = (*backend)(nil)
+	_ webui.AuditSearcher = (*backend)(nil)
 )
+
+// AuditSearch serves the Audit page and GET /api/v1/audit.
+func (b *backend) AuditSearch(_ context.Context, f webui.AuditFilter) ([]campaignd.AuditEntry, int, error) {
+	return b.m.DB.AuditSearch(store.AuditQuery{BroadcastID: f.BroadcastID, User: f.User, From: f.From, To: f.To,
+		Offset: f.Offset, Limit: f.Limit})
+}
 
 // UserPref and SetUserPref keep each console user's choices (the
 // language) in the store, across sessions and restarts.
