@@ -219,6 +219,18 @@ var catalogES = map[string]string{
 	"Done.":                                            "Hecho.",
 	"This page was out of date: the broadcast is now %s, so it cannot be %s. Its current state is shown below.": "Esta página no estaba al día: la campaña ahora está %s, así que ya no puede ser %s. Abajo se muestra su estado actual.",
 
+	// Reasons of row errors.
+	"the same number is on an earlier line; each number is sent once": "el mismo número está en una línea anterior; cada número se envía una vez",
+	"the message cell is empty":                                       "la celda del mensaje está vacía",
+	"the number is on the opt-out list":                               "el número está en la lista de bajas",
+	"the cell is empty":                                               "la celda está vacía",
+	"it contains “%s”: write only digits (spaces, dashes, dots and parentheses may separate them)": "contiene “%s”: escribe solo dígitos (se permiten espacios, guiones, puntos y paréntesis entre ellos)",
+	"+52 must be followed by 10 digits, not %d":                                                    "+52 debe ir seguido de 10 dígitos, no de %d",
+	"a number outside Mexico (+%s): its country is not allowed, or the number is not valid there":  "un número fuera de México (+%s): su país no está permitido o el número no es válido allí",
+	"%d-digit number: 10 are expected":                                                             "número de %d dígitos: se esperan 10",
+	"%d-digit number: 10 are expected, or 52 and 10":                                               "número de %d dígitos: se esperan 10, o 52 y 10",
+	"not a Mexican mobile number":                                                                  "no es un número móvil de México",
+
 	// Audit log and tombstones.
 	"Audit log": "Bitácora general",
 	"Every action on broadcasts, reports and the opt-out list: who, from where and when, newest first.": "Cada acción sobre campañas, reportes y la lista de bajas: quién, desde dónde y cuándo, de la más reciente a la más antigua.",

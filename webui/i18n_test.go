@@ -102,7 +102,7 @@ func TestCatalogueComplete(t *testing.T) {
 	if len(msgs) < 150 {
 		t.Fatalf("only %d template messages found: the walk is broken", len(msgs))
 	}
-	for _, f := range []string{"ui.go", "files.go", "suppressions.go", "auth.go", "errors.go", "audit.go"} {
+	for _, f := range []string{"ui.go", "files.go", "suppressions.go", "auth.go", "errors.go", "audit.go", "rowerrors.go", "breakdown.go", "i18n.go"} {
 		b, err := readSource(f)
 		if err != nil {
 			continue
@@ -380,5 +380,29 @@ func TestResultsAddUp(t *testing.T) {
 	fake.edit(3, func(b *campaignd.Broadcast) { b.Status, b.StartedAt = campaignd.StatusSending, time.Now() })
 	if p := c.do("GET", "/broadcasts/3", nil, nil).Body.String(); strings.Contains(p, `id="scheduled-at"`) || !strings.Contains(p, `id="started-at"`) {
 		t.Errorf("sending broadcast still shows its old schedule, or no start")
+	}
+}
+
+func TestRowErrorsExplained(t *testing.T) {
+	ls, _ := newLocales()
+	for _, tc := range []struct {
+		e      campaignd.FileError
+		es, en string
+	}{
+		{campaignd.FileError{Error: "invalid recipient", Value: "5512 3456"}, "destinatario inválido: número de 8 dígitos: se esperan 10", "invalid recipient: 8-digit number: 10 are expected"},
+		{campaignd.FileError{Error: "invalid recipient", Value: "55-1234-56789"}, "número de 11 dígitos: se esperan 10, o 52 y 10", "11-digit number: 10 are expected, or 52 and 10"},
+		{campaignd.FileError{Error: "invalid recipient", Value: "55 1234 ABCD"}, "contiene “A”", "it contains “A”"},
+		{campaignd.FileError{Error: "invalid recipient", Value: "+52 55 1234 567"}, "+52 debe ir seguido de 10 dígitos, no de 9", "+52 must be followed by 10 digits, not 9"},
+		{campaignd.FileError{Error: "invalid recipient", Value: "+1 415 555 0100"}, "fuera de México (+141)", "outside Mexico (+141)"},
+		{campaignd.FileError{Error: "invalid recipient", Value: ""}, "la celda está vacía", "the cell is empty"},
+		{campaignd.FileError{Error: "duplicate", Value: "5512345678"}, "duplicado: el mismo número", "duplicate: the same number"},
+		{campaignd.FileError{Error: "no message column (name one of: message, text, sms, mensaje, texto)"}, "sin columna de mensaje", "no message column"},
+	} {
+		if got := ls[langES].explain(tc.e); !strings.Contains(got, tc.es) {
+			t.Errorf("es %+v = %q, want %q in it", tc.e, got, tc.es)
+		}
+		if got := ls[langEN].explain(tc.e); !strings.Contains(got, tc.en) {
+			t.Errorf("en %+v = %q, want %q in it", tc.e, got, tc.en)
+		}
 	}
 }

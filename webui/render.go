@@ -130,6 +130,8 @@ func (s *Server) funcs(l *locale) template.FuncMap {
 		"tn":    l.Tn,
 		// msg translates a message made elsewhere (errors, row errors).
 		"msg": l.Msg,
+		// rowError explains a row or file error.
+		"rowError": l.explain,
 		// detail shows an audit detail: a time in it (a schedule's date,
 		// written RFC 3339 by the engine) the one way times are shown.
 		"detail": func(d string) string {
