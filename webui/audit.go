@@ -190,3 +190,8 @@ func (s *Server) handleTombstone(w http.ResponseWriter, r *http.Request, id uint
 	s.renderPage(w, r, http.StatusGone, "tombstone", &page{Title: s.loc(r).T("Broadcast #%d (deleted)", id), Nav: "broadcasts",
 		Data: &tombstone{ID: id, Audit: trail}})
 }
+
+// handleHelp is GET /help: how the console works, in the user's language.
+func (s *Server) handleHelp(w http.ResponseWriter, r *http.Request) {
+	s.renderPage(w, r, http.StatusOK, "help", &page{Title: s.loc(r).T("Help"), Nav: "help"})
+}

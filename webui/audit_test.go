@@ -76,4 +76,12 @@ func TestAuditPageAndAPI(t *testing.T) {
 		t.Errorf("never existed = %d", w.Code)
 	}
 	_ = fake
+	// Help, in both languages, linked from the header.
+	if w := op.do("GET", "/help", nil, nil); w.Code != 200 || !strings.Contains(w.Body.String(), "add up to 100 %.") || !strings.Contains(w.Body.String(), `id="help-link"`) {
+		t.Errorf("help = %d:\n%s", w.Code, w.Body)
+	}
+	op.do("POST", "/language", strings.NewReader(url.Values{"lang": {"es"}, "csrf": {op.csrf}}.Encode()), nil)
+	if w := op.do("GET", "/help", nil, nil); !strings.Contains(w.Body.String(), "suman 100 %.") || strings.Contains(w.Body.String(), "%!") {
+		t.Errorf("Spanish help:\n%s", w.Body)
+	}
 }

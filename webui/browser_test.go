@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 
 	"campaignd"
@@ -487,6 +489,12 @@ func TestScreenshots(t *testing.T) {
 		}
 	}
 	u := newUI(t, browser)
+	// The screenshots are in Spanish, as Payback's operators see them.
+	u.do(chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		_, err := cdp.Call(ctx, tg, network.SetExtraHTTPHeaders,
+			network.SetExtraHTTPHeadersParams{Headers: network.Headers{"Accept-Language": "es-MX,es;q=0.9"}})
+		return err
+	}))
 	u.do(chromedp.EmulateViewport(1280, 860))
 	u.open("/login")
 	shoot(u, "login")
@@ -501,6 +509,10 @@ func TestScreenshots(t *testing.T) {
 		{"completed", "/broadcasts/1", nil},
 		{"files", "/files", nil},
 		{"reports", "/reports", nil},
+		{"paused", "/broadcasts/5", nil},
+		{"cancelled", "/broadcasts/7", nil},
+		{"audit", "/audit", nil},
+		{"help", "/help", nil},
 	} {
 		u.open(shot.path)
 		if shot.prepare != nil {

@@ -66,8 +66,8 @@ func newLocales() (map[string]*locale, error) {
 
 // T translates an English message (a format with args, like fmt.Sprintf).
 func (l *locale) T(key string, args ...any) string {
-	if len(args) == 0 && !strings.Contains(key, "%") {
-		return l.p.Sprint(l.lookup(key))
+	if len(args) == 0 {
+		return l.lookup(key) // not a format: a literal % stays as written
 	}
 	return l.p.Sprintf(key, args...)
 }

@@ -117,6 +117,7 @@ func TestCatalogueComplete(t *testing.T) {
 	for _, st := range []string{"pending", "scheduled", "sending", "paused", "completed", "cancelled",
 		"received", "accepted", "rejected", "pushed", "failed", "none", "admin", "operator", "viewer",
 		"reply", "import", "api", "send", "schedule", "pause", "resume", "cancel", "delete",
+		"DELIVRD", "UNDELIV", "EXPIRED", "DELETED", "REJECTD", "ACCEPTD", "UNKNOWN", "suppressed",
 		"invalid recipient", "duplicate", "empty message", "message too long", "wrong number of fields", "opted out"} {
 		msgs = append(msgs, st)
 	}

@@ -29,7 +29,7 @@ var staticFS embed.FS
 
 // pages are the page templates; each is parsed together with layout.html,
 // and its htmx fragments are {{define}} blocks inside it.
-var pages = []string{"login", "error", "broadcasts", "broadcast", "files", "file", "reports", "suppressions", "replies", "audit", "tombstone"}
+var pages = []string{"login", "error", "broadcasts", "broadcast", "files", "file", "reports", "suppressions", "replies", "audit", "tombstone", "help"}
 
 type templates struct {
 	set map[string]*template.Template

@@ -65,6 +65,7 @@ func (s *Server) routes(trustedOrigins []string) (http.Handler, error) {
 		r.Get("/files/{id}", s.handleFile)
 		r.Get("/reports", s.handleReports)
 		r.Get("/audit", s.handleAudit)
+		r.Get("/help", s.handleHelp)
 		r.Get("/reports/{file}", s.handleReportCSV)
 		s.suppressionsRoutes(r)
 		r.Group(func(r chi.Router) {

@@ -283,6 +283,7 @@ func TestMethodNotAllowed(t *testing.T) {
 		{"/files/{id}", "/files/104", getOnly, false},
 		{"/reports", "/reports", getOnly, false},
 		{"/audit", "/audit", getOnly, false},
+		{"/help", "/help", getOnly, false},
 		{"/api/v1/audit", "/api/v1/audit", getOnly, true},
 		{"/reports/{file}", "/reports/" + day + ".csv", getOnly, false},
 		{"/reports/{day}/push", "/reports/" + day + "/push", "POST", false},
