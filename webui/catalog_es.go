@@ -231,6 +231,13 @@ var catalogES = map[string]string{
 	"%d-digit number: 10 are expected, or 52 and 10":                                               "número de %d dígitos: se esperan 10, o 52 y 10",
 	"not a Mexican mobile number":                                                                  "no es un número móvil de México",
 
+	// Chart.
+	"Over time": "En el tiempo",
+	"Messages submitted and settled per %d min, from %s to %s": "Mensajes enviados y con estado final por cada %d min, de %s a %s",
+	"submitted":                    "enviados",
+	"settled":                      "con estado final",
+	"per %d min; peak %s; %s – %s": "por cada %d min; máximo %s; %s – %s",
+
 	// Help.
 	"Help": "Ayuda",
 	"A broadcast is made from each CSV file Syniverse uploads over FTP. Its status says what happens next:":                              "Cada archivo CSV que Syniverse sube por FTP se convierte en una campaña. Su estado dice qué sigue:",

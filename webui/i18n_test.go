@@ -348,6 +348,9 @@ func TestResultsAddUp(t *testing.T) {
 			t.Errorf("breakdown lacks %q:\n%s", want, bd)
 		}
 	}
+	if !strings.Contains(body, `id="chart"`) || strings.Count(body, "<polyline") != 2 {
+		t.Errorf("no chart of the broadcast over time")
+	}
 	var sum int
 	for _, m := range regexp.MustCompile(`<td class="num muted">(\d+)%</td>`).FindAllStringSubmatch(bd, -1) {
 		var n int
@@ -405,5 +408,28 @@ func TestRowErrorsExplained(t *testing.T) {
 		if got := ls[langEN].explain(tc.e); !strings.Contains(got, tc.en) {
 			t.Errorf("en %+v = %q, want %q in it", tc.e, got, tc.en)
 		}
+	}
+}
+
+func TestChartBuckets(t *testing.T) {
+	t0 := time.Date(2026, 5, 1, 10, 0, 30, 0, time.UTC)
+	if newChart(nil, nil) != nil {
+		t.Error("a chart of nothing")
+	}
+	var subs, sets []time.Time
+	for i := range 300 { // 5 hours, one a minute
+		subs = append(subs, t0.Add(time.Duration(i)*time.Minute))
+		sets = append(sets, t0.Add(time.Duration(i)*time.Minute+10*time.Second))
+	}
+	subs = append(subs, t0, t0) // a peak of 3 in the first minute
+	c := newChart(subs, sets)
+	if c.StepMinutes != 3 || c.Max != 5 || !c.Start.Equal(t0.Truncate(time.Minute)) {
+		t.Errorf("chart step %d, max %d, start %v", c.StepMinutes, c.Max, c.Start)
+	}
+	if n := len(strings.Fields(c.Submitted)); n != 2*100 {
+		t.Errorf("%d points, want 200 (100 steps)", n)
+	}
+	if !strings.HasPrefix(c.Submitted, "0.0,4.0 ") {
+		t.Errorf("the peak is not at the top: %.40s", c.Submitted)
 	}
 }

@@ -151,6 +151,7 @@ type detail struct {
 	// Breakdown splits the failed messages by final status and SMPP
 	// error code (settled broadcasts only).
 	Breakdown []breakdownRow
+	Chart     *chart // submitted and settled over time (settled broadcasts)
 	Binds     string // "transceiver#1 bound, transceiver#2 not bound", while sending or paused
 }
 
@@ -245,7 +246,7 @@ func (s *Server) handleBroadcast(w http.ResponseWriter, r *http.Request) {
 		s.Error(w, r, err)
 		return
 	}
-	if d.Breakdown, err = s.breakdown(ctx, b); err != nil {
+	if d.Breakdown, d.Chart, err = s.breakdown(ctx, b); err != nil {
 		s.log.Warn("results breakdown", keyBroadcast, id, slog.Any(keyError, err))
 	}
 	s.renderPage(w, r, http.StatusOK, "broadcast", &page{Title: b.Name, Nav: "broadcasts", Data: d})
