@@ -382,6 +382,9 @@ var patternsES = []pattern{
 	{regexp.MustCompile(`^and (\d+) more row errors not listed \((\d+) in all\)$`), "y %s errores de fila más sin listar (%s en total)"},
 	{regexp.MustCompile(`^unparseable date (".*") \(use e\.g\. .*\)$`), "fecha ilegible %s (usa p. ej. 31/12/2026 15:04 o 2026-12-31 15:04)"},
 	{regexp.MustCompile(`^Line (\d+): (.+)\.$`), "Línea %s: %s."},
+	{regexp.MustCompile(`^(\w+) -> (\w+) at (.+)$`), "%s → %s para el %s"},
+	{regexp.MustCompile(`^deleted (\w+) broadcast (".*")$`), "se eliminó la campaña %[2]s, que estaba %[1]s"},
+	{regexp.MustCompile(`^scheduled for (.+)$`), "programada para el %s"},
 	{regexp.MustCompile(`^Invalid date (".*"): write a day as dd/mm/yyyy or YYYY-MM-DD\.$`), "Fecha inválida %s: escribe un día como dd/mm/aaaa o AAAA-MM-DD."},
 	{regexp.MustCompile(`^Invalid broadcast (".*"): give its number\.$`), "Campaña inválida %s: indica su número."},
 }

@@ -433,3 +433,28 @@ func TestChartBuckets(t *testing.T) {
 		t.Errorf("the peak is not at the top: %.40s", c.Submitted)
 	}
 }
+
+// TestAuditDetailsShown: the engine's audit details show their times the
+// one way, and read in Spanish.
+func TestAuditDetailsShown(t *testing.T) {
+	s, _ := MustOpenServer(t, nil)
+	for lang, cases := range map[string]map[string]string{
+		langES: {
+			`deleted pending broadcast "Navidad"`:               `se eliminó la campaña "Navidad", que estaba pendiente`,
+			"pending -> scheduled at 2026-12-03T23:48:00-06:00": "pendiente → programada para el 03/12/2026 23:48",
+			"scheduled for 2026-12-03T23:48:00-06:00":           "programada para el 03/12/2026 23:48",
+			"2026-12-03T23:48:00-06:00":                         "03/12/2026 23:48",
+			"525512345678 (reply: BAJA)":                        "525512345678 (reply: BAJA)",
+		},
+		langEN: {
+			"pending -> scheduled at 2026-12-03T23:48:00-06:00": "pending -> scheduled at 03 Dec 2026 23:48",
+		},
+	} {
+		detail := s.funcs(s.locales[lang])["detail"].(func(string) string)
+		for in, want := range cases {
+			if got := detail(in); got != want {
+				t.Errorf("%s %q = %q, want %q", lang, in, got, want)
+			}
+		}
+	}
+}

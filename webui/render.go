@@ -12,6 +12,7 @@ import (
 	"mime"
 	"net/http"
 	"path"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -135,9 +136,12 @@ func (s *Server) funcs(l *locale) template.FuncMap {
 		// detail shows an audit detail: a time in it (a schedule's date,
 		// written RFC 3339 by the engine) the one way times are shown.
 		"detail": func(d string) string {
-			if t, err := time.Parse(time.RFC3339, d); err == nil {
-				return l.When(t, loc, false)
-			}
+			d = rfc3339.ReplaceAllStringFunc(d, func(v string) string {
+				if t, err := time.Parse(time.RFC3339, v); err == nil {
+					return l.When(t, loc, false)
+				}
+				return v
+			})
 			return l.Msg(d)
 		},
 		// word translates one domain word (a status, an outcome, an action).
@@ -178,6 +182,9 @@ func (s *Server) funcs(l *locale) template.FuncMap {
 		"index64": func(xs []int64, i int) int64 { return xs[i] },
 	}
 }
+
+// rfc3339 finds the times the engine writes into audit details.
+var rfc3339 = regexp.MustCompile(`\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:\d{2})`)
 
 // inputLayout is the value format of <input type="datetime-local">.
 const inputLayout = "2006-01-02T15:04"
