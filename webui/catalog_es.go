@@ -238,6 +238,10 @@ var catalogES = map[string]string{
 	"settled":                      "con estado final",
 	"per %d min; peak %s; %s – %s": "por cada %d min; máximo %s; %s – %s",
 
+	"Messages per day": "Mensajes por día",
+	"Messages in each day's report; the highest is %s.":  "Mensajes en el reporte de cada día; el máximo es %s.",
+	"The last %d days with a report; the highest is %s.": "Los últimos %d días con reporte; el máximo es %s.",
+
 	// Help.
 	"Help": "Ayuda",
 	"A broadcast is made from each CSV file Syniverse uploads over FTP. Its status says what happens next:":                              "Cada archivo CSV que Syniverse sube por FTP se convierte en una campaña. Su estado dice qué sigue:",

@@ -458,3 +458,16 @@ func TestAuditDetailsShown(t *testing.T) {
 		}
 	}
 }
+
+func TestReportsChart(t *testing.T) {
+	s, _ := MustOpenServer(t, nil)
+	c := login(t, s.Handler(), "viewer")
+	body := c.do("GET", "/reports", nil, nil).Body.String()
+	if !strings.Contains(body, `id="per-day"`) || strings.Count(body, "<rect ") != 3 {
+		t.Fatalf("reports chart missing or wrong:\n%s", body)
+	}
+	bars, peak := dayBars([]*campaignd.Report{{Day: "2026-05-03", Rows: 300}, {Day: "2026-05-02", Rows: 100}, {Day: "2026-05-04", Partial: true, Rows: 9999}})
+	if peak != 300 || len(bars) != 2 || bars[0].Day != "2026-05-02" || bars[1].H != float64(chartH-4) || bars[0].H*3 != bars[1].H {
+		t.Errorf("bars %+v, peak %d", bars, peak)
+	}
+}

@@ -416,6 +416,44 @@ func (s *Server) actionDone(r *http.Request, req campaignd.ActionRequest, b *cam
 type reportsData struct {
 	Reports []*campaignd.Report
 	Today   string
+	Bars    []dayBar // messages per day, oldest first
+	Peak    int64
+}
+
+// dayBar is one day's bar in the Reports chart (SVG units).
+type dayBar struct {
+	Day        string
+	Rows       int64
+	X, Y, W, H float64
+}
+
+// reportDays is how many days the Reports chart shows.
+const reportDays = 31
+
+func dayBars(list []*campaignd.Report) ([]dayBar, int64) {
+	var days []*campaignd.Report
+	for _, r := range list {
+		if !r.Partial {
+			days = append(days, r)
+		}
+	}
+	days = days[:min(len(days), reportDays)]
+	var peak int64
+	for _, r := range days {
+		peak = max(peak, r.Rows)
+	}
+	bars := make([]dayBar, 0, len(days))
+	w := float64(chartW) / float64(reportDays)
+	for i := len(days) - 1; i >= 0; i-- { // the list is newest first
+		r := days[i]
+		h := 0.0
+		if peak > 0 {
+			h = float64(r.Rows) * float64(chartH-4) / float64(peak)
+		}
+		x := float64(len(bars)) * w
+		bars = append(bars, dayBar{Day: r.Day, Rows: r.Rows, X: x + 1, Y: float64(chartH) - h, W: w - 2, H: h})
+	}
+	return bars, peak
 }
 
 func (s *Server) reportsData(r *http.Request) (*reportsData, error) {
@@ -423,7 +461,9 @@ func (s *Server) reportsData(r *http.Request) (*reportsData, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &reportsData{Reports: list, Today: s.o.Now().In(s.o.Location).Format(time.DateOnly)}, nil
+	d := &reportsData{Reports: list, Today: s.o.Now().In(s.o.Location).Format(time.DateOnly)}
+	d.Bars, d.Peak = dayBars(list)
+	return d, nil
 }
 
 func (s *Server) handleReports(w http.ResponseWriter, r *http.Request) {
