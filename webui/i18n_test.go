@@ -385,6 +385,12 @@ func TestResultsAddUp(t *testing.T) {
 	if p := c.do("GET", "/broadcasts/3", nil, nil).Body.String(); strings.Contains(p, `id="scheduled-at"`) || !strings.Contains(p, `id="started-at"`) {
 		t.Errorf("sending broadcast still shows its old schedule, or no start")
 	}
+	list = c.do("GET", "/broadcasts", nil, nil).Body.String()
+	row = list[strings.Index(list, `id="b3"`):]
+	row = row[:strings.Index(row, "</tr>")]
+	if strings.Count(row, `class="when"><span class="muted">—</span>`) != 1 {
+		t.Errorf("the list still shows the started broadcast's old schedule:\n%s", row)
+	}
 }
 
 func TestRowErrorsExplained(t *testing.T) {
