@@ -133,7 +133,7 @@ type loginPage struct {
 }
 
 func (s *Server) handleLoginPage(w http.ResponseWriter, r *http.Request) {
-	s.renderPage(w, r, http.StatusOK, "login", &page{Title: "Sign in", Data: loginPage{Next: safeNext(r.URL.Query().Get("next"))}})
+	s.renderPage(w, r, http.StatusOK, "login", &page{Title: s.loc(r).T("Sign in"), Data: loginPage{Next: safeNext(r.URL.Query().Get("next"))}})
 }
 
 func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
@@ -146,7 +146,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		if errors.As(err, &t) {
 			w.Header().Set("Retry-After", strconv.Itoa(int(t.retry.Seconds()+0.999)))
 		}
-		s.renderPage(w, r, httpStatus(err), "login", &page{Title: "Sign in", Data: loginPage{User: name, Next: next, Error: errorMessage(err)}})
+		s.renderPage(w, r, httpStatus(err), "login", &page{Title: s.loc(r).T("Sign in"), Data: loginPage{User: name, Next: next, Error: errorMessage(err)}})
 		return
 	}
 	now := s.o.Now()

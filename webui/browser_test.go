@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 
 	"campaignd"
@@ -270,7 +272,7 @@ func TestBrowser(t *testing.T) {
 		at := time.Now().In(mexico).Add(72 * time.Hour).Truncate(time.Minute)
 		u.do(chromedp.SetValue(chromedp.CSS("#at"), at.Format(inputLayout)))
 		u.click("#btn-schedule")
-		want := at.Format("2006-01-02 15:04")
+		want := at.Format("02 Jan 2006 15:04")
 		u.waitText("#flash", "Scheduled for "+want+".")
 		u.waitText("#status", "scheduled")
 		if got := u.text("#scheduled-at"); got != want {
@@ -289,8 +291,8 @@ func TestBrowser(t *testing.T) {
 		at := time.Now().In(mexico).Add(5 * 24 * time.Hour).Truncate(time.Minute)
 		u.do(chromedp.SetValue(chromedp.CSS("#at"), at.Format(inputLayout)))
 		u.click("#btn-schedule")
-		u.waitText("#flash", "Scheduled for "+at.Format("2006-01-02 15:04"))
-		u.waitText("#scheduled-at", at.Format("2006-01-02 15:04"))
+		u.waitText("#flash", "Scheduled for "+at.Format("02 Jan 2006 15:04"))
+		u.waitText("#scheduled-at", at.Format("02 Jan 2006 15:04"))
 		u.acceptConfirms()
 		u.click("#btn-delete")
 		u.waitText("#flash", "Broadcast “Recordatorio Cumpleaños” deleted.")
@@ -391,9 +393,15 @@ func TestBrowser(t *testing.T) {
 		u.fake.setStatus(4, campaignd.StatusSending)
 		u.click("#on-date")
 		u.click("#btn-send")
-		u.waitText("#flash", "Cannot send a broadcast that is sending.")
+		u.waitText("#flash", "This page was out of date: the broadcast is now sending, so it cannot be sent.")
 		if !u.visible("#panel") {
 			t.Error("the panel was replaced by the error")
+		}
+		// The page shows the fresh state: its controls are those of a
+		// sending broadcast.
+		u.waitText("#status", "sending")
+		if !u.visible("#btn-pause") || u.visible("#btn-send") {
+			t.Error("stale controls kept after the refusal")
 		}
 	})
 
@@ -417,7 +425,8 @@ func TestBrowser(t *testing.T) {
 		day := time.Now().In(mexico).AddDate(0, 0, -1).Format(time.DateOnly)
 		u.waitText("#report-"+day, "failed")
 		u.click("#report-" + day + " button")
-		u.waitText("#flash", "Report of "+day+": push pushed.")
+		dayT, _ := time.Parse(time.DateOnly, day)
+		u.waitText("#flash", "Report of "+dayT.Format("02 Jan 2006")+": push pushed.")
 		u.waitText("#report-"+day, "pushed")
 		status, body := u.fetch("GET", eval[string](u, `document.querySelector("#today-download").getAttribute("href")`), nil)
 		if status != 200 || !strings.HasPrefix(body, campaignd.ReportHeader) {
@@ -480,6 +489,12 @@ func TestScreenshots(t *testing.T) {
 		}
 	}
 	u := newUI(t, browser)
+	// The screenshots are in Spanish, as Payback's operators see them.
+	u.do(chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		_, err := cdp.Call(ctx, tg, network.SetExtraHTTPHeaders,
+			network.SetExtraHTTPHeadersParams{Headers: network.Headers{"Accept-Language": "es-MX,es;q=0.9"}})
+		return err
+	}))
 	u.do(chromedp.EmulateViewport(1280, 860))
 	u.open("/login")
 	shoot(u, "login")
@@ -494,6 +509,10 @@ func TestScreenshots(t *testing.T) {
 		{"completed", "/broadcasts/1", nil},
 		{"files", "/files", nil},
 		{"reports", "/reports", nil},
+		{"paused", "/broadcasts/5", nil},
+		{"cancelled", "/broadcasts/7", nil},
+		{"audit", "/audit", nil},
+		{"help", "/help", nil},
 	} {
 		u.open(shot.path)
 		if shot.prepare != nil {

@@ -74,6 +74,9 @@ func errorMessage(err error) string {
 func (s *Server) Error(w http.ResponseWriter, r *http.Request, err error) {
 	status := httpStatus(err)
 	msg := errorMessage(err)
+	if !isAPI(r) {
+		msg = s.loc(r).Msg(msg)
+	}
 	if status == http.StatusInternalServerError {
 		s.log.Error("request failed", keyMethod, r.Method, keyPath, r.URL.Path, slog.Any(keyError, err))
 	}
@@ -106,7 +109,7 @@ func (s *Server) Error(w http.ResponseWriter, r *http.Request, err error) {
 			http.Redirect(w, r, loginURL(r), http.StatusSeeOther)
 			return
 		}
-		s.renderPage(w, r, status, "error", &page{Title: http.StatusText(status), Data: errorPage{Status: status, Message: msg}})
+		s.renderPage(w, r, status, "error", &page{Title: s.loc(r).T(http.StatusText(status)), Data: errorPage{Status: status, Message: msg}})
 	}
 }
 

@@ -26,6 +26,9 @@ type fakeBackend struct {
 	pushes   []string
 	ready    bool
 	now      func() time.Time
+	// slowCancel leaves a cancelled broadcast's queue to be settled later
+	// (by edit), as the engine does.
+	slowCancel bool
 }
 
 type fakeBroadcast struct {
@@ -205,7 +208,14 @@ func (f *fakeBackend) message(b *campaignd.Broadcast, i int64) *campaignd.Messag
 	case i < c.Delivered:
 		m.State = campaignd.StateDelivered
 	case i < c.Delivered+c.Failed:
-		m.State, m.ErrorCode = campaignd.StateUndeliverable, 0
+		switch i % 3 {
+		case 0:
+			m.State, m.ErrorCode = campaignd.StateRejected, 0x45 // ESME_RSUBMITFAIL
+		case 1:
+			m.State = campaignd.StateExpired
+		default:
+			m.State = campaignd.StateUndeliverable
+		}
 	case i < c.Delivered+c.Failed+c.Unknown:
 		m.State = campaignd.StateUnknown
 	case i < c.Delivered+c.Failed+c.Unknown+c.Submitted:
@@ -322,8 +332,11 @@ func (f *fakeBackend) Act(ctx context.Context, r campaignd.ActionRequest) (*camp
 	case campaignd.ActionSend:
 		fb.b.StartedAt, fb.lastTick = now, now
 	case campaignd.ActionCancel:
-		fb.b.Counts.Cancelled += fb.b.Counts.Queued
-		fb.b.Counts.Queued = 0
+		fb.b.CompletedAt = now
+		if !f.slowCancel {
+			fb.b.Counts.Cancelled += fb.b.Counts.Queued
+			fb.b.Counts.Queued = 0
+		}
 	}
 	fb.b.Status = to
 	fb.lastTick = now
@@ -336,6 +349,15 @@ func (f *fakeBackend) Act(ctx context.Context, r campaignd.ActionRequest) (*camp
 
 // setStatus changes a broadcast behind the console's back (another
 // operator, the engine).
+// edit changes a broadcast behind the console's back and may add an audit
+// entry (the engine's "system" actions).
+func (f *fakeBackend) edit(id uint64, fn func(b *campaignd.Broadcast), audit ...campaignd.AuditEntry) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	fn(&f.bs[id].b)
+	f.audit[id] = append(f.audit[id], audit...)
+}
+
 func (f *fakeBackend) setStatus(id uint64, st campaignd.Status) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -421,3 +443,26 @@ func (f *fakeBackend) Ready(ctx context.Context) (bool, map[string]string) {
 }
 
 var _ Backend = (*fakeBackend)(nil)
+
+// AuditSearch filters the fake's audit entries, newest first.
+func (f *fakeBackend) AuditSearch(ctx context.Context, q AuditFilter) ([]campaignd.AuditEntry, int, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var all []campaignd.AuditEntry
+	for id, es := range f.audit {
+		if q.BroadcastID != 0 && id != q.BroadcastID {
+			continue
+		}
+		for _, e := range es {
+			if (q.User != "" && e.User != q.User) || (!q.From.IsZero() && e.At.Before(q.From)) || (!q.To.IsZero() && !e.At.Before(q.To)) {
+				continue
+			}
+			all = append(all, e)
+		}
+	}
+	sort.Slice(all, func(i, j int) bool { return all[i].At.After(all[j].At) })
+	if q.Offset >= len(all) {
+		return nil, len(all), nil
+	}
+	return all[q.Offset:min(len(all), q.Offset+q.Limit)], len(all), nil
+}

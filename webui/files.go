@@ -167,7 +167,7 @@ func (s *Server) handleFiles(w http.ResponseWriter, r *http.Request) {
 	for _, u := range list[:min(len(list), perPage)] {
 		d.Uploads = append(d.Uploads, boundUpload(u, listErrors))
 	}
-	s.renderPage(w, r, http.StatusOK, "files", &page{Title: "Files", Nav: "files", Data: d})
+	s.renderPage(w, r, http.StatusOK, "files", &page{Title: s.loc(r).T("Files"), Nav: "files", Data: d})
 }
 
 // fileData is one upload's page: the upload and a page of its errors.

@@ -124,13 +124,13 @@ func TestFilesBounded(t *testing.T) {
 	w = c.do("GET", "/files", nil, nil)
 	body := w.Body.String()
 	if w.Code != 200 || w.Body.Len() > 400<<10 || strings.Count(body, "<li>") != 25*listErrors ||
-		!strings.Contains(body, `href="/files/1059"`) || !strings.Contains(body, "All 20000 errors") {
+		!strings.Contains(body, `href="/files/1059"`) || !strings.Contains(body, "All 20,000 errors") {
 		t.Fatalf("files page: %d, %d bytes, %d errors shown", w.Code, w.Body.Len(), strings.Count(body, "<li>"))
 	}
 	w = c.do("GET", "/files/1010?page=200", nil, nil)
 	body = w.Body.String()
 	if w.Code != 200 || w.Body.Len() > 200<<10 || strings.Count(body, `<td class="num">`) != errorsPerPage ||
-		!strings.Contains(body, `<td class="num">20001</td>`) || !strings.Contains(body, "Showing 19901–20000") {
+		!strings.Contains(body, `<td class="num">20001</td>`) || !strings.Contains(body, "Showing 19,901–20,000") {
 		t.Fatalf("file page 200: %d, %d bytes, %d rows", w.Code, w.Body.Len(), strings.Count(body, `<td class="num">`))
 	}
 	if w := c.do("GET", "/files/1010?page=2000000", nil, nil); w.Code != 400 {

@@ -46,6 +46,7 @@ func MustOpenServer(tb testing.TB, edit func(*Options)) (*Server, *fakeBackend) 
 	o := Options{
 		Listen: "127.0.0.1:0", Users: testUsers(tb), Location: mexico, Backend: fake,
 		LoginDelay: time.Millisecond, LoginLockAfter: 3, LoginLockFor: time.Minute,
+		Language: "en", // the tests read English; i18n_test.go covers Spanish
 	}
 	if edit != nil {
 		edit(&o)
@@ -329,7 +330,7 @@ func TestConsolePages(t *testing.T) {
 	}{
 		{"list", "/broadcasts", []string{"Broadcasts by File", "Promo Fin de Semana", "promo_fin_semana.csv", `hx-get="/broadcasts/2/row"`}, nil},
 		{"filter", "/broadcasts?status=pending", []string{"Bienvenida Nuevos Socios", "Encuesta"}, nil},
-		{"pending", "/broadcasts/4", []string{"On Date", "Send Now", "Hola Ana", "GSM-7", "Total segments", "55-1234", "invalid recipient"}, []string{`id="btn-send"`, `id="btn-schedule"`, `id="btn-delete"`, `type="datetime-local"`}},
+		{"pending", "/broadcasts/4", []string{"On Date", "Send Now", "Hola Ana", "GSM-7", "Total segments", "55-1234", "invalid recipient"}, []string{`id="btn-send"`, `id="btn-schedule"`, `id="btn-delete"`, `name="at"`}},
 		{"scheduled", "/broadcasts/3", []string{"Recordatorio", "UCS-2"}, []string{`Change date`, `id="btn-send"`, `id="btn-delete"`}},
 		{"sending", "/broadcasts/2", []string{`id="c-submitted"`, `id="c-remaining"`, `id="rate"`, `id="eta"`, `hx-trigger="every 2s"`}, []string{`id="btn-pause"`}},
 		{"paused", "/broadcasts/5", []string{"paused"}, []string{`id="btn-resume"`, `id="btn-cancel"`}},
@@ -371,7 +372,8 @@ func TestConsoleActions(t *testing.T) {
 	h := s.Handler()
 	op := login(t, h, "operator")
 	viewer := login(t, h, "viewer")
-	future := time.Now().In(mexico).Add(48 * time.Hour).Format(inputLayout)
+	futureT := time.Now().In(mexico).Add(48 * time.Hour)
+	future := futureT.Format(inputLayout)
 	past := time.Now().In(mexico).Add(-time.Hour).Format(inputLayout)
 
 	// Viewers are refused every action, and nothing changes.
@@ -397,13 +399,14 @@ func TestConsoleActions(t *testing.T) {
 		{"no date", "/broadcasts/4/schedule", nil, 400, "Choose a date"},
 		{"bad date", "/broadcasts/4/schedule", url.Values{"at": {"tomorrow"}}, 400, "Invalid date"},
 		{"past date", "/broadcasts/4/schedule", url.Values{"at": {past}}, 400, "not in the future"},
-		{"schedule", "/broadcasts/4/schedule", url.Values{"at": {future}}, 200, "Scheduled for " + strings.Replace(future, "T", " ", 1)},
+		{"schedule", "/broadcasts/4/schedule", url.Values{"at": {future}}, 200, "Scheduled for " + futureT.Format("02 Jan 2006 15:04")},
+		{"change date as written", "/broadcasts/4/schedule", url.Values{"at": {futureT.Format("2/1/2006 15:04")}}, 200, "Scheduled for " + futureT.Format("02 Jan 2006 15:04")},
 		{"change date", "/broadcasts/4/schedule", url.Values{"at": {future}}, 200, "Change date"},
 		{"send now", "/broadcasts/4/send", nil, 200, "Sending started"},
-		{"send again", "/broadcasts/4/send", nil, 409, "Cannot send a broadcast that is sending"},
+		{"send again", "/broadcasts/4/send", nil, 409, "This page was out of date: the broadcast is now sending, so it cannot be sent."},
 		{"pause", "/broadcasts/4/pause", nil, 200, "Paused"},
 		{"resume", "/broadcasts/4/resume", nil, 200, "Resumed"},
-		{"delete sending", "/broadcasts/4/delete", nil, 409, "Cannot delete"},
+		{"delete sending", "/broadcasts/4/delete", nil, 409, "so it cannot be deleted"},
 		{"delete pending", "/broadcasts/6/delete", nil, 200, "deleted"},
 		{"deleted is gone", "/broadcasts/6/send", nil, 404, "not found"},
 		{"unknown id", "/broadcasts/999/send", nil, 404, "not found"},
@@ -415,7 +418,12 @@ func TestConsoleActions(t *testing.T) {
 			if w.Code != tc.code || !strings.Contains(w.Body.String(), tc.want) {
 				t.Fatalf("POST %s = %d, want %d with %q:\n%s", tc.path, w.Code, tc.code, tc.want, w.Body)
 			}
-			if tc.code >= 400 && w.Header().Get("HX-Retarget") != "#flash" {
+			if tc.code == 409 {
+				// A stale page gets the fresh panel with the reason.
+				if b := w.Body.String(); !strings.Contains(b, `id="panel"`) || !strings.Contains(b, `hx-swap-oob="true"`) {
+					t.Errorf("refused action without the fresh panel: %s", b)
+				}
+			} else if tc.code >= 400 && w.Header().Get("HX-Retarget") != "#flash" {
 				t.Errorf("error not retargeted to #flash: %v", w.Header())
 			}
 			if tc.code == 200 && !strings.Contains(w.Body.String(), `hx-swap-oob="true"`) {
@@ -424,7 +432,7 @@ func TestConsoleActions(t *testing.T) {
 		})
 	}
 	// The audit trail records who acted and from where.
-	if a := fake.audit[4]; len(a) != 5 || a[0].User != "operator" || a[0].RemoteAddr != "192.0.2.1" {
+	if a := fake.audit[4]; len(a) != 6 || a[0].User != "operator" || a[0].RemoteAddr != "192.0.2.1" {
 		t.Errorf("audit = %+v", a)
 	}
 	// Polling a deleted broadcast stops: the row goes, the panel says so.

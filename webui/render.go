@@ -12,6 +12,7 @@ import (
 	"mime"
 	"net/http"
 	"path"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -29,7 +30,7 @@ var staticFS embed.FS
 
 // pages are the page templates; each is parsed together with layout.html,
 // and its htmx fragments are {{define}} blocks inside it.
-var pages = []string{"login", "error", "broadcasts", "broadcast", "files", "file", "reports", "suppressions", "replies"}
+var pages = []string{"login", "error", "broadcasts", "broadcast", "files", "file", "reports", "suppressions", "replies", "audit", "tombstone", "help"}
 
 type templates struct {
 	set map[string]*template.Template
@@ -64,6 +65,8 @@ type page struct {
 	CSRF  string
 	Flash *flash
 	Data  any
+	// Path is the page's own path, where the language switch comes back.
+	Path string
 }
 
 // CanAct reports whether the signed-in user may act (buttons are hidden
@@ -80,6 +83,9 @@ func (s *Server) fill(r *http.Request, p *page) *page {
 	if p.P = principalFrom(r.Context()); p.P != nil && p.P.Session != nil {
 		p.CSRF = p.P.Session.CSRFToken
 	}
+	if p.Path == "" {
+		p.Path = r.URL.RequestURI()
+	}
 	return p
 }
 
@@ -91,7 +97,7 @@ func (s *Server) renderPage(w http.ResponseWriter, r *http.Request, status int, 
 // renderFragment renders one {{define}} block of a page's templates.
 func (s *Server) renderFragment(w http.ResponseWriter, r *http.Request, status int, pageName, block string, data any) {
 	var buf bytes.Buffer
-	t := s.tmpl.set[pageName]
+	t := s.tmpl[s.langOf(r)].set[pageName]
 	if t == nil {
 		s.log.Error("no such template", "template", pageName)
 		http.Error(w, "Internal error.", http.StatusInternalServerError)
@@ -108,7 +114,7 @@ func (s *Server) renderFragment(w http.ResponseWriter, r *http.Request, status i
 	w.Write(buf.Bytes())
 }
 
-func (s *Server) funcs() template.FuncMap {
+func (s *Server) funcs(l *locale) template.FuncMap {
 	loc := s.o.Location
 	return template.FuncMap{
 		"static": func(name string) (string, error) {
@@ -118,38 +124,48 @@ func (s *Server) funcs() template.FuncMap {
 			}
 			return u, nil
 		},
-		"when": func(t time.Time) string {
-			if t.IsZero() {
-				return "—"
-			}
-			return t.In(loc).Format("2006-01-02 15:04")
+		"logo":  func() string { return s.static.url["logo"+path.Ext(s.o.LogoName)] },
+		"brand": func() string { return s.o.Title },
+		"lang":  func() string { return l.lang },
+		"t":     l.T,
+		"tn":    l.Tn,
+		// msg translates a message made elsewhere (errors, row errors).
+		"msg": l.Msg,
+		// rowError explains a row or file error.
+		"rowError": l.explain,
+		// detail shows an audit detail: a time in it (a schedule's date,
+		// written RFC 3339 by the engine) the one way times are shown.
+		"detail": func(d string) string {
+			d = rfc3339.ReplaceAllStringFunc(d, func(v string) string {
+				if t, err := time.Parse(time.RFC3339, v); err == nil {
+					return l.When(t, loc, false)
+				}
+				return v
+			})
+			return l.Msg(d)
 		},
-		"whenSec": func(t time.Time) string {
-			if t.IsZero() {
-				return "—"
-			}
-			return t.In(loc).Format("2006-01-02 15:04:05")
-		},
+		// word translates one domain word (a status, an outcome, an action).
+		"word":    func(v any) string { return l.T(fmt.Sprint(v)) },
+		"when":    func(t time.Time) string { return l.When(t, loc, false) },
+		"whenSec": func(t time.Time) string { return l.When(t, loc, true) },
+		"day":     l.Day,
 		"inputTime": func(t time.Time) string {
 			if t.IsZero() {
 				return ""
 			}
-			return t.In(loc).Format(inputLayout)
+			return t.In(loc).Format(l.input)
 		},
-		"zone": func() string { return loc.String() },
-		"num":  formatNum,
-		"pct": func(part, total int64) int {
-			if total <= 0 {
-				return 0
-			}
-			return int(part * 100 / total)
-		},
-		"allowed": func(st campaignd.Status, a string) bool { return campaignd.Allowed(st, campaignd.Action(a)) },
+		"inputHint": func() string { return l.inputHint },
+		"zone":      func() string { return loc.String() },
+		"num":       formatNum,
+		"pct":       pct,
+		"shares":    shares,
+		"allowed":   func(st campaignd.Status, a string) bool { return campaignd.Allowed(st, campaignd.Action(a)) },
 		"rate": func(f float64) string {
 			if f <= 0 {
 				return "—"
 			}
-			return strconv.FormatFloat(f, 'f', 1, 64) + " msg/s"
+			return l.T("%s msg/s", formatDecimal(f))
 		},
 		"eta": func(d time.Duration) string {
 			if d <= 0 {
@@ -157,13 +173,18 @@ func (s *Server) funcs() template.FuncMap {
 			}
 			return humanDuration(d)
 		},
-		"add":   func(a, b int) int { return a + b },
-		"add64": func(a, b int64) int64 { return a + b },
-		"done":  func(b *campaignd.Broadcast) int64 { return b.Counts.Total - b.Counts.Queued },
-		"bytes": formatBytes,
-		"int64": func(n int) int64 { return int64(n) },
+		"add":     func(a, b int) int { return a + b },
+		"add64":   func(a, b int64) int64 { return a + b },
+		"sub64":   func(a, b int64) int64 { return a - b },
+		"done":    func(b *campaignd.Broadcast) int64 { return b.Counts.Total - b.Counts.Queued },
+		"bytes":   formatBytes,
+		"int64":   func(n int) int64 { return int64(n) },
+		"index64": func(xs []int64, i int) int64 { return xs[i] },
 	}
 }
+
+// rfc3339 finds the times the engine writes into audit details.
+var rfc3339 = regexp.MustCompile(`\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:\d{2})`)
 
 // inputLayout is the value format of <input type="datetime-local">.
 const inputLayout = "2006-01-02T15:04"
@@ -240,6 +261,21 @@ func loadStatic() (*staticFiles, error) {
 		return nil, fmt.Errorf("webui: static files: %w", err)
 	}
 	return sf, nil
+}
+
+// add serves b under a content-hashed form of name.
+func (sf *staticFiles) add(name string, b []byte) error {
+	switch path.Ext(name) {
+	case ".svg", ".png", ".jpg", ".jpeg", ".webp", ".gif":
+	default:
+		return fmt.Errorf("webui: logo %q: use an SVG, PNG, JPEG, WebP or GIF file", name)
+	}
+	sum := sha256.Sum256(b)
+	ext := path.Ext(name)
+	hashed := strings.TrimSuffix(name, ext) + "." + hex.EncodeToString(sum[:4]) + ext
+	sf.url[name] = "/static/" + hashed
+	sf.files[hashed] = b
+	return nil
 }
 
 func (sf *staticFiles) ServeHTTP(w http.ResponseWriter, r *http.Request) {

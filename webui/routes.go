@@ -55,6 +55,7 @@ func (s *Server) routes(trustedOrigins []string) (http.Handler, error) {
 			http.Redirect(w, r, "/broadcasts", http.StatusSeeOther)
 		})
 		r.Post("/logout", s.handleLogout)
+		r.Post("/language", s.handleLanguage)
 		r.Get("/broadcasts", s.handleBroadcasts)
 		r.Get("/broadcasts/{id}", s.handleBroadcast)
 		r.Get("/broadcasts/{id}/panel", s.handlePanel)
@@ -63,6 +64,8 @@ func (s *Server) routes(trustedOrigins []string) (http.Handler, error) {
 		r.Get("/files", s.handleFiles)
 		r.Get("/files/{id}", s.handleFile)
 		r.Get("/reports", s.handleReports)
+		r.Get("/audit", s.handleAudit)
+		r.Get("/help", s.handleHelp)
 		r.Get("/reports/{file}", s.handleReportCSV)
 		s.suppressionsRoutes(r)
 		r.Group(func(r chi.Router) {
@@ -85,6 +88,7 @@ func (s *Server) routes(trustedOrigins []string) (http.Handler, error) {
 		r.Get("/files/{id}", s.apiFile)
 		r.Get("/files/{id}/errors", s.apiFileErrors)
 		r.Get("/reports", s.apiReports)
+		r.Get("/audit", s.apiAudit)
 		r.Get("/reports/{file}", s.handleReportCSV)
 		s.suppressionsAPIRoutes(r)
 		r.Group(func(r chi.Router) {

@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"path"
 	"sync"
 	"time"
 
@@ -117,6 +118,16 @@ type Options struct {
 	// MetricsHandler, if set, is served at /metrics (no auth: bind the web
 	// listener accordingly, or leave it nil and use metrics.listen).
 	MetricsHandler http.Handler
+	// Language is the console's language when neither the user nor the
+	// browser chose one: "es" (default) or "en".
+	Language string
+	// Title names the console in the header and the window title; default
+	// "Payback · Campañas".
+	Title string
+	// Logo, if set, is an image (SVG, PNG or JPEG) shown before the title;
+	// LogoName is its file name (for its type).
+	Logo     []byte
+	LogoName string
 	// Suppressions serves the Opt-outs and Replies pages and their API
 	// (suppressions.go); nil: the Backend's, if it implements it.
 	Suppressions SuppressionBackend
@@ -127,7 +138,11 @@ type Server struct {
 	o         Options
 	log       *slog.Logger
 	users     map[string]User
-	tmpl      *templates
+	tmpl      map[string]*templates // by language
+	locales   map[string]*locale
+	prefMu    sync.Mutex
+	prefs     map[string]string // user → language, "" for none
+	bd        breakdowns
 	static    *staticFiles
 	throttle  *throttle
 	auth      *authCache
@@ -196,6 +211,12 @@ func New(o Options) (*Server, error) {
 	if o.SessionTTL == 0 {
 		o.SessionTTL = 12 * time.Hour
 	}
+	if o.Language == "" {
+		o.Language = langES
+	}
+	if o.Title == "" {
+		o.Title = "Payback · Campañas"
+	}
 	if o.OnLogin == nil {
 		o.OnLogin = func(string) {}
 	}
@@ -208,6 +229,7 @@ func New(o Options) (*Server, error) {
 		dummyHash: newDummyHash(o.Users),
 		compare:   bcrypt.CompareHashAndPassword,
 		bcryptSem: make(chan struct{}, bcryptSlots),
+		prefs:     map[string]string{},
 	}
 	for _, u := range o.Users {
 		if u.Name == "" || !u.Role.Valid() {
@@ -222,8 +244,22 @@ func New(o Options) (*Server, error) {
 	if s.static, err = loadStatic(); err != nil {
 		return nil, err
 	}
-	if s.tmpl, err = parseTemplates(s.funcs()); err != nil {
-		return nil, err
+	if s.locales, err = newLocales(); err != nil {
+		return nil, fmt.Errorf("webui: catalogue: %w", err)
+	}
+	if _, ok := s.locales[o.Language]; !ok {
+		return nil, fmt.Errorf("webui: language %q: use one of %v", o.Language, Languages)
+	}
+	if len(o.Logo) > 0 {
+		if err := s.static.add("logo"+path.Ext(o.LogoName), o.Logo); err != nil {
+			return nil, err
+		}
+	}
+	s.tmpl = map[string]*templates{}
+	for lang, l := range s.locales {
+		if s.tmpl[lang], err = parseTemplates(s.funcs(l)); err != nil {
+			return nil, err
+		}
 	}
 	var trusted []string
 	if o.BaseURL != "" {

@@ -5,7 +5,6 @@ import (
 	"crypto/subtle"
 	"encoding/csv"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -181,7 +180,7 @@ func suppressPrefix(sb SuppressionBackend, q string) string {
 }
 
 func (s *Server) renderSuppressions(w http.ResponseWriter, r *http.Request, status int, d *suppressionsData, f *flash) {
-	s.renderPage(w, r, status, "suppressions", &page{Title: "Opt-outs", Nav: "suppressions", Data: d, Flash: f})
+	s.renderPage(w, r, status, "suppressions", &page{Title: s.loc(r).T("Opt-outs"), Nav: "suppressions", Data: d, Flash: f})
 }
 
 func (s *Server) handleSuppressions(w http.ResponseWriter, r *http.Request) {
@@ -226,9 +225,9 @@ func (s *Server) handleSuppressAdd(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.log.Info("number suppressed", keyUser, p.User, keyRemote, remoteIP(r), "number", number, "added", added == 1)
-	text := number + " is on the suppression list: it will not be messaged."
+	text := s.loc(r).T("%s is on the suppression list: it will not be messaged.", number)
 	if added == 0 {
-		text = number + " was already on the suppression list."
+		text = s.loc(r).T("%s was already on the suppression list.", number)
 	}
 	s.afterChange(w, r, text, nil)
 }
@@ -254,7 +253,7 @@ func (s *Server) handleSuppressRemove(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.log.Info("number unsuppressed", keyUser, principalFrom(r.Context()).User, keyRemote, remoteIP(r), "number", number)
-	s.afterChange(w, r, number+" was removed from the suppression list: it may be messaged again.", nil)
+	s.afterChange(w, r, s.loc(r).T("%s was removed from the suppression list: it may be messaged again.", number), nil)
 }
 
 func (s *Server) handleSuppressImport(w http.ResponseWriter, r *http.Request) {
@@ -308,7 +307,7 @@ func (s *Server) handleSuppressImport(w http.ResponseWriter, r *http.Request) {
 		s.Error(w, r, campaignd.Errorf(campaignd.EINVALID, "Choose a CSV file of numbers to import."))
 		return
 	}
-	s.afterChange(w, r, fmt.Sprintf("Imported: %d numbers added to the list, %d already on it, %d invalid lines.",
+	s.afterChange(w, r, s.loc(r).T("Imported: %d numbers added to the list, %d already on it, %d invalid lines.",
 		res.Added, res.Valid-res.Added, res.Invalid), res)
 }
 
@@ -406,7 +405,7 @@ func (s *Server) handleReplies(w http.ResponseWriter, r *http.Request) {
 	if before != 0 {
 		d.First = "/replies"
 	}
-	s.renderPage(w, r, http.StatusOK, "replies", &page{Title: "Replies", Nav: "replies", Data: d})
+	s.renderPage(w, r, http.StatusOK, "replies", &page{Title: s.loc(r).T("Replies"), Nav: "replies", Data: d})
 }
 
 // noteText trims a note and keeps it to one line of at most 200 characters.

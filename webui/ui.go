@@ -110,7 +110,7 @@ func (s *Server) handleBroadcasts(w http.ResponseWriter, r *http.Request) {
 		q.Set("status", string(st))
 	}
 	d := listData{Status: st, Statuses: campaignd.Statuses, Broadcasts: list, Total: total, Pager: newPager(q, "/broadcasts", n, total, perPage)}
-	s.renderPage(w, r, http.StatusOK, "broadcasts", &page{Title: "Broadcasts by File", Nav: "broadcasts", Data: d})
+	s.renderPage(w, r, http.StatusOK, "broadcasts", &page{Title: s.loc(r).T("Broadcasts by File"), Nav: "broadcasts", Data: d})
 }
 
 // handleRow renders one row of the list, polled while it is sending.
@@ -145,7 +145,14 @@ type detail struct {
 	Upload   *campaignd.Upload
 	Audit    []campaignd.AuditEntry
 	Deleted  bool
-	Binds    string // "transceiver#1 bound, transceiver#2 not bound", while sending or paused
+	// AuditChanged marks a polled panel whose audit trail grew since the
+	// page was drawn: the trail is swapped too.
+	AuditChanged bool
+	// Breakdown splits the failed messages by final status and SMPP
+	// error code (settled broadcasts only).
+	Breakdown []breakdownRow
+	Chart     *chart // submitted and settled over time (settled broadcasts)
+	Binds     string // "transceiver#1 bound, transceiver#2 not bound", while sending or paused
 }
 
 type previewRow struct {
@@ -161,11 +168,21 @@ func (d *detail) Remaining() int64 { return d.B.Counts.Queued }
 // cancelled), for the progress bar.
 func (d *detail) Processed() int64 { return d.B.Counts.Total - d.B.Counts.Queued }
 
-// Polling reports whether the panel refreshes itself: while sending, and
-// while a completed broadcast still awaits receipts.
+// Polling reports whether the panel refreshes itself: while its state can
+// change on its own — scheduled (the timer fires), sending, paused
+// (receipts keep coming), and completed or cancelled while receipts are
+// still awaited or a cancel is still settling the queue.
 func (d *detail) Polling() bool {
-	return !d.Deleted && (d.B.Status == campaignd.StatusSending ||
-		(d.B.Status == campaignd.StatusCompleted && d.B.Counts.Submitted > 0))
+	if d.Deleted {
+		return false
+	}
+	switch d.B.Status {
+	case campaignd.StatusScheduled, campaignd.StatusSending, campaignd.StatusPaused:
+		return true
+	case campaignd.StatusCompleted, campaignd.StatusCancelled:
+		return d.B.Counts.Submitted > 0 || d.B.Counts.Queued > 0
+	}
+	return false
 }
 
 func (s *Server) detail(r *http.Request, b *campaignd.Broadcast) *detail {
@@ -199,7 +216,10 @@ func (s *Server) handleBroadcast(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx := r.Context()
 	b, err := s.o.Backend.Broadcast(ctx, id)
-	if err != nil {
+	if campaignd.ErrorCode(err) == campaignd.ENOTFOUND {
+		s.handleTombstone(w, r, id, err)
+		return
+	} else if err != nil {
 		s.Error(w, r, err)
 		return
 	}
@@ -226,6 +246,9 @@ func (s *Server) handleBroadcast(w http.ResponseWriter, r *http.Request) {
 		s.Error(w, r, err)
 		return
 	}
+	if d.Breakdown, d.Chart, err = s.breakdown(ctx, b); err != nil {
+		s.log.Warn("results breakdown", keyBroadcast, id, slog.Any(keyError, err))
+	}
 	s.renderPage(w, r, http.StatusOK, "broadcast", &page{Title: b.Name, Nav: "broadcasts", Data: d})
 }
 
@@ -245,7 +268,15 @@ func (s *Server) handlePanel(w http.ResponseWriter, r *http.Request) {
 		s.Error(w, r, err)
 		return
 	}
-	s.renderFragment(w, r, http.StatusOK, "broadcast", "panel", s.fill(r, &page{Data: s.detail(r, b)}))
+	d := s.detail(r, b)
+	if d.Audit, err = s.o.Backend.AuditLog(r.Context(), id); err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	if seen, err := strconv.Atoi(r.URL.Query().Get("audit")); err == nil && seen != len(d.Audit) {
+		d.AuditChanged = true
+	}
+	s.renderFragment(w, r, http.StatusOK, "broadcast", "polled", s.fill(r, &page{Data: d}))
 }
 
 // actions are the operator actions the console and the API accept by name.
@@ -254,25 +285,29 @@ var actions = map[string]campaignd.Action{
 	"resume": campaignd.ActionResume, "cancel": campaignd.ActionCancel, "delete": campaignd.ActionDelete,
 }
 
-// parseInputTime reads a datetime-local value in the console's time zone.
+// parseInputTime reads a date and time as people write it (dd/mm/yyyy
+// hh:mm, a single-digit day, month or hour allowed) or in ISO form, in the
+// console's time zone.
 func (s *Server) parseInputTime(v string) (time.Time, error) {
-	v = strings.TrimSpace(v)
+	v = strings.Join(strings.Fields(v), " ")
 	if v == "" {
 		return time.Time{}, campaignd.Errorf(campaignd.EINVALID, "Choose a date and time.")
 	}
-	for _, layout := range []string{inputLayout, "2006-01-02T15:04:05", "2006-01-02 15:04"} {
+	for _, layout := range []string{"2/1/2006 15:04", "2/1/2006 15:04:05", "2-1-2006 15:04", inputLayout,
+		"2006-01-02T15:04:05", "2006-01-02 15:04"} {
 		if t, err := time.ParseInLocation(layout, v, s.o.Location); err == nil {
 			return t, nil
 		}
 	}
-	return time.Time{}, campaignd.Errorf(campaignd.EINVALID, "Invalid date %q: use YYYY-MM-DD HH:MM.", v)
+	return time.Time{}, campaignd.Errorf(campaignd.EINVALID, "Invalid date %q: write it as dd/mm/yyyy hh:mm (24-hour clock), e.g. %s.",
+		v, s.o.Now().In(s.o.Location).Add(24*time.Hour).Format("02/01/2006")+" 09:30")
 }
 
 // checkFuture refuses dates that are not in the future.
 func (s *Server) checkFuture(t time.Time) error {
 	if !t.After(s.o.Now()) {
 		return campaignd.Errorf(campaignd.EINVALID, "The date %s is not in the future.",
-			t.In(s.o.Location).Format("2006-01-02 15:04 MST"))
+			t.In(s.o.Location).Format("02/01/2006 15:04"))
 	}
 	return nil
 }
@@ -284,6 +319,10 @@ func (s *Server) handleAction(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	b, err := s.o.Backend.Act(r.Context(), req)
+	if campaignd.ErrorCode(err) == campaignd.ECONFLICT && isHTMX(r) {
+		s.staleAction(w, r, req, err)
+		return
+	}
 	if err != nil {
 		s.Error(w, r, err)
 		return
@@ -302,8 +341,34 @@ func (s *Server) handleAction(w http.ResponseWriter, r *http.Request) {
 	if d.Audit, err = s.o.Backend.AuditLog(r.Context(), req.BroadcastID); err != nil {
 		s.log.Warn("audit log after action", "broadcast_id", req.BroadcastID, slog.Any(keyError, err))
 	}
-	p := s.fill(r, &page{Data: d, Flash: &flash{Text: s.actionDone(req, b)}})
+	p := s.fill(r, &page{Data: d, Flash: &flash{Text: s.actionDone(r, req, b)}})
 	s.renderFragment(w, r, http.StatusOK, "broadcast", "acted", p)
+}
+
+// staleAction answers an action refused because the broadcast moved on
+// since the page was drawn (its timer fired, it completed, someone else
+// acted): a message that says so, and the fresh panel and trail in place.
+func (s *Server) staleAction(w http.ResponseWriter, r *http.Request, req campaignd.ActionRequest, cause error) {
+	b, err := s.o.Backend.Broadcast(r.Context(), req.BroadcastID)
+	if err != nil {
+		s.Error(w, r, cause)
+		return
+	}
+	d := s.detail(r, b)
+	if d.Audit, err = s.o.Backend.AuditLog(r.Context(), req.BroadcastID); err != nil {
+		s.log.Warn("audit log after refused action", "broadcast_id", req.BroadcastID, slog.Any(keyError, err))
+	}
+	l := s.loc(r)
+	text := l.T("This page was out of date: the broadcast is now %s, so it cannot be %s. Its current state is shown below.",
+		l.T(string(b.Status)), l.T(pastParticiple[req.Action]))
+	p := s.fill(r, &page{Data: d, Flash: &flash{Error: true, Text: text}})
+	s.renderFragment(w, r, http.StatusConflict, "broadcast", "acted", p)
+}
+
+// pastParticiple names what an action does to a broadcast, for messages.
+var pastParticiple = map[campaignd.Action]string{
+	campaignd.ActionSend: "sent", campaignd.ActionSchedule: "scheduled", campaignd.ActionPause: "paused",
+	campaignd.ActionResume: "resumed", campaignd.ActionCancel: "cancelled", campaignd.ActionDelete: "deleted",
 }
 
 // parseAction reads an action request; at reads the date of a schedule.
@@ -329,84 +394,21 @@ func (s *Server) parseAction(r *http.Request, at func() (time.Time, error)) (cam
 	return req, nil
 }
 
-func (s *Server) actionDone(req campaignd.ActionRequest, b *campaignd.Broadcast) string {
+func (s *Server) actionDone(r *http.Request, req campaignd.ActionRequest, b *campaignd.Broadcast) string {
+	l := s.loc(r)
 	switch req.Action {
 	case campaignd.ActionSend:
-		return "Sending started."
+		return l.T("Sending started.")
 	case campaignd.ActionSchedule:
-		return "Scheduled for " + req.At.In(s.o.Location).Format("2006-01-02 15:04") + "."
+		return l.T("Scheduled for %s.", l.When(req.At, s.o.Location, false))
 	case campaignd.ActionPause:
-		return "Paused: no new messages are submitted."
+		return l.T("Paused: no new messages are submitted.")
 	case campaignd.ActionResume:
-		return "Resumed."
+		return l.T("Resumed.")
 	case campaignd.ActionCancel:
-		return "Cancelled: the unsent messages will not be sent."
+		return l.T("Cancelled: the unsent messages will not be sent.")
 	case campaignd.ActionDelete:
-		return fmt.Sprintf("Broadcast “%s” deleted.", b.Name)
+		return l.T("Broadcast “%s” deleted.", b.Name)
 	}
-	return "Done."
-}
-
-type reportsData struct {
-	Reports []*campaignd.Report
-	Today   string
-}
-
-func (s *Server) reportsData(r *http.Request) (*reportsData, error) {
-	list, err := s.o.Backend.Reports(r.Context())
-	if err != nil {
-		return nil, err
-	}
-	return &reportsData{Reports: list, Today: s.o.Now().In(s.o.Location).Format(time.DateOnly)}, nil
-}
-
-func (s *Server) handleReports(w http.ResponseWriter, r *http.Request) {
-	d, err := s.reportsData(r)
-	if err != nil {
-		s.Error(w, r, err)
-		return
-	}
-	s.renderPage(w, r, http.StatusOK, "reports", &page{Title: "Reports", Nav: "reports", Data: d})
-}
-
-// parseDay checks a report day: YYYY-MM-DD, not after today.
-func (s *Server) parseDay(v string) (string, error) {
-	d, err := time.ParseInLocation(time.DateOnly, v, s.o.Location)
-	if err != nil {
-		return "", campaignd.Errorf(campaignd.ENOTFOUND, "No report %q: days are written YYYY-MM-DD.", v)
-	}
-	if today := s.o.Now().In(s.o.Location).Format(time.DateOnly); v > today {
-		return "", campaignd.Errorf(campaignd.ENOTFOUND, "No report for %s: the day has not come yet.", v)
-	}
-	return d.Format(time.DateOnly), nil
-}
-
-func (s *Server) handlePush(w http.ResponseWriter, r *http.Request) {
-	day, err := s.parseDay(chi.URLParam(r, "day"))
-	if err != nil {
-		s.Error(w, r, err)
-		return
-	}
-	p := principalFrom(r.Context())
-	rep, err := s.o.Backend.PushReport(r.Context(), day, p.User, remoteIP(r))
-	if err != nil {
-		s.Error(w, r, err)
-		return
-	}
-	s.log.Info("report push requested", keyUser, p.User, keyRemote, remoteIP(r), "day", day)
-	if !isHTMX(r) {
-		http.Redirect(w, r, "/reports", http.StatusSeeOther)
-		return
-	}
-	d, err := s.reportsData(r)
-	if err != nil {
-		s.Error(w, r, err)
-		return
-	}
-	text := fmt.Sprintf("Report of %s: push %s.", day, rep.PushState)
-	if rep.LastError != "" {
-		text += " " + rep.LastError
-	}
-	s.renderFragment(w, r, http.StatusOK, "reports", "pushed",
-		s.fill(r, &page{Data: d, Flash: &flash{Text: text, Error: rep.PushState == campaignd.PushFailed}}))
+	return l.T("Done.")
 }

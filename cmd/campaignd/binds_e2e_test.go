@@ -111,6 +111,7 @@ func TestBindsConfig(t *testing.T) {
 func TestConsoleShowsBinds(t *testing.T) {
 	c := testConfig(t.TempDir())
 	c.SMPP.Binds, c.SMPP.TPS = 3, 20 // slow: it is still sending when the page is read
+	c.Web.Language = "en"            // the page is read in English
 	m := MustRunMain(t, c)
 	waitFor(t, 20*time.Second, "binds up", func() bool { return readyDetail(t, m)["smsc_transceiver#3"] == "bound" })
 	upload(t, m.FTP.Addr(), "slow.csv", csvFile("2020-01-01", 200))

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"path/filepath"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -16,6 +18,7 @@ import (
 	"campaignd"
 	"campaignd/pipeline"
 	"campaignd/store"
+	"campaignd/webui"
 )
 
 // Duration is a time.Duration written as "5m" in TOML and the environment.
@@ -101,6 +104,11 @@ type WebConfig struct {
 	TLSCertFile string    `toml:"tls_cert_file"`
 	TLSKeyFile  string    `toml:"tls_key_file"`
 	Users       []WebUser `toml:"users"`
+	// Language is the console's language when neither the user nor the
+	// browser chose one (es | en); Title and LogoFile brand it.
+	Language string `toml:"language"`
+	Title    string `toml:"title"`
+	LogoFile string `toml:"logo_file"`
 }
 
 // WebUser is one [[web.users]].
@@ -175,7 +183,7 @@ func DefaultConfig() Config {
 			MaxFieldBytes: pipeline.DefaultMaxFieldBytes, MaxRecordBytes: pipeline.DefaultMaxRecordBytes,
 			MaxErrorRows: pipeline.DefaultMaxErrorRows,
 		},
-		Web: WebConfig{Listen: "127.0.0.1:8080"},
+		Web: WebConfig{Listen: "127.0.0.1:8080", Language: "es", Title: "Payback · Campañas"},
 		SMPP: SMPPConfig{
 			Bind: "transceiver", TPS: 100, Window: 10, Binds: 1, Validity: Duration(48 * time.Hour), MaxAttempts: 5,
 			ResponseTimeout: Duration(10 * time.Second), EnquireLink: Duration(30 * time.Second),
@@ -399,6 +407,22 @@ func (c *Config) Validate() error {
 		}
 		if !campaignd.Role(u.Role).Valid() {
 			return bad(fmt.Sprintf("web.users[%d].role", i), "must be admin, operator or viewer, not %q", u.Role)
+		}
+	}
+	if !slices.Contains(webui.Languages, c.Web.Language) {
+		return bad("web.language", "must be one of %s, not %q", strings.Join(webui.Languages, ", "), c.Web.Language)
+	}
+	if strings.TrimSpace(c.Web.Title) == "" || len(c.Web.Title) > 100 {
+		return bad("web.title", "must name the console in 1 to 100 bytes")
+	}
+	if c.Web.LogoFile != "" {
+		if !oneOf(strings.ToLower(filepath.Ext(c.Web.LogoFile)), ".svg", ".png", ".jpg", ".jpeg", ".webp", ".gif") {
+			return bad("web.logo_file", "must be an SVG, PNG, JPEG, WebP or GIF file, not %q", c.Web.LogoFile)
+		}
+		if st, err := os.Stat(c.Web.LogoFile); err != nil {
+			return bad("web.logo_file", "%v", err)
+		} else if st.Size() > 1<<20 {
+			return bad("web.logo_file", "is %d bytes; keep a logo under 1 MB", st.Size())
 		}
 	}
 	if (c.Web.TLSCertFile == "") != (c.Web.TLSKeyFile == "") {

@@ -43,7 +43,7 @@ func main() {
 // demo, smsc-sim) or the command is done.
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	cmd := ""
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+	if len(args) > 0 && (!strings.HasPrefix(args[0], "-") || args[0] == "-h" || args[0] == "-help" || args[0] == "--help") {
 		cmd, args = args[0], args[1:]
 	}
 	switch cmd {
@@ -68,7 +68,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	case "version":
 		fmt.Fprintln(stdout, "campaignd", Version)
 		return nil
-	case "help", "-h", "--help":
+	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
 	}
@@ -81,7 +81,8 @@ const usage = `usage:
   campaignd check-file FILE.csv     validate a file offline and print the decision and every error
   campaignd hash-password           read a password on stdin, print its bcrypt hash for the config
   campaignd smsc-sim --listen ADDR  run the bundled SMSC simulator on its own
-  campaignd version
+  campaignd version                 print the version
+  campaignd help                    this list (also -h, --help)
 `
 
 func hashPassword(stdin io.Reader, stdout io.Writer) error {

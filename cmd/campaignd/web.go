@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"time"
 
@@ -28,8 +29,16 @@ func (m *Main) openWeb() error {
 		}
 		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
+	var logo []byte
+	if c.LogoFile != "" {
+		var err error
+		if logo, err = os.ReadFile(c.LogoFile); err != nil {
+			return fmt.Errorf("web.logo_file: %w", err)
+		}
+	}
 	var err error
 	m.Web, err = webui.New(webui.Options{
+		Language: c.Language, Title: c.Title, Logo: logo, LogoName: c.LogoFile,
 		Listen: c.Listen, BaseURL: c.BaseURL, Users: users, Location: m.loc,
 		Backend: &backend{m: m}, Logger: m.Logger, Now: m.Now,
 		TLSConfig: tlsConfig, TLS: strings.HasPrefix(c.BaseURL, "https://"),
@@ -63,7 +72,25 @@ func (m *Main) WebAddr() string {
 // the API (webui.Backend).
 type backend struct{ m *Main }
 
-var _ webui.Backend = (*backend)(nil)
+var (
+	_ webui.Backend       = (*backend)(nil)
+	_ webui.PrefStore     = (*backend)(nil)
+	_ webui.AuditSearcher = (*backend)(nil)
+)
+
+// AuditSearch serves the Audit page and GET /api/v1/audit.
+func (b *backend) AuditSearch(_ context.Context, f webui.AuditFilter) ([]campaignd.AuditEntry, int, error) {
+	return b.m.DB.AuditSearch(store.AuditQuery{BroadcastID: f.BroadcastID, User: f.User, From: f.From, To: f.To,
+		Offset: f.Offset, Limit: f.Limit})
+}
+
+// UserPref and SetUserPref keep each console user's choices (the
+// language) in the store, across sessions and restarts.
+func (b *backend) UserPref(user, key string) (string, error) { return b.m.DB.UserPref(user, key) }
+
+func (b *backend) SetUserPref(user, key, value string) error {
+	return b.m.DB.SetUserPref(user, key, value)
+}
 
 func (b *backend) Broadcasts(_ context.Context, status campaignd.Status, offset, limit int) ([]*campaignd.Broadcast, int, error) {
 	return b.m.DB.Broadcasts(store.BroadcastFilter{Status: status, Offset: offset, Limit: limit})

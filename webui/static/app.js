@@ -20,7 +20,8 @@
     var p = document.createElement("p");
     p.className = "flash flash-error";
     p.setAttribute("role", "alert");
-    p.textContent = "The server did not answer. Check the connection and try again.";
+    var msg = document.querySelector('meta[name="msg-offline"]');
+    p.textContent = msg ? msg.content : "The server did not answer. Check the connection and try again.";
     flash.replaceChildren(p);
   });
 })();

@@ -1,0 +1,62 @@
+package store
+
+import (
+	"encoding/json"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+
+	"campaignd"
+)
+
+// AuditQuery selects audit entries: of one broadcast (BroadcastID > 0), of
+// one user, at or after From and before To (zero: unbounded); a page of
+// Limit from Offset, newest first.
+type AuditQuery struct {
+	BroadcastID uint64
+	User        string
+	From, To    time.Time
+	Offset      int
+	Limit       int
+}
+
+// AuditSearch returns one page of the audit entries q selects, newest
+// first, and how many it selects in all. With a broadcast it reads only
+// that broadcast's entries; otherwise the whole log (a few entries per
+// broadcast and per opt-out change, so it stays small).
+func (db *DB) AuditSearch(q AuditQuery) ([]campaignd.AuditEntry, int, error) {
+	prefix := append([]byte{}, prefixAudit...)
+	if q.BroadcastID > 0 {
+		prefix = append(key(prefixAudit, q.BroadcastID), '/')
+	}
+	var all []campaignd.AuditEntry
+	err := db.db.View(func(txn *badger.Txn) error {
+		return scanJSON(txn, prefix, false, func(v []byte) (bool, error) {
+			var e campaignd.AuditEntry
+			if err := json.Unmarshal(v, &e); err != nil {
+				return false, err
+			}
+			if (q.User != "" && e.User != q.User) || (!q.From.IsZero() && e.At.Before(q.From)) ||
+				(!q.To.IsZero() && !e.At.Before(q.To)) {
+				return true, nil
+			}
+			all = append(all, e)
+			return true, nil
+		})
+	})
+	if err != nil {
+		return nil, 0, fmt.Errorf("store: audit search: %w", err)
+	}
+	sort.SliceStable(all, func(i, j int) bool { return all[i].At.After(all[j].At) })
+	total := len(all)
+	if q.Offset >= total {
+		return nil, total, nil
+	}
+	end := total
+	if q.Limit > 0 {
+		end = min(total, q.Offset+q.Limit)
+	}
+	return all[q.Offset:end], total, nil
+}
