@@ -44,7 +44,7 @@ func IsSuppressionUpload(u *campaignd.Upload) bool {
 // ImportResult is what a suppression import did.
 type ImportResult struct {
 	Lines   int // data lines (the header and blank lines not counted)
-	Valid   int // numbers read (duplicates within the file counted once)
+	Valid   int // numbers read (duplicates within the file counted once, among its first maxListSeen numbers)
 	Added   int // numbers new to the list
 	Invalid int
 }
@@ -253,7 +253,9 @@ func (lr *listReader) run(ctx context.Context, ss SuppressionStore, v *validatio
 		if _, dup := lr.seen[key]; dup {
 			continue
 		}
-		lr.seen[key] = struct{}{}
+		if len(lr.seen) < maxListSeen {
+			lr.seen[key] = struct{}{}
+		}
 		res.Valid++
 		batch = append(batch, lr.entry(string(numBuf)))
 		if len(batch) == suppressImportBatch {
@@ -264,6 +266,12 @@ func (lr *listReader) run(ctx context.Context, ss SuppressionStore, v *validatio
 	}
 	return res, flush()
 }
+
+// maxListSeen bounds the numbers a list remembers to count its duplicates
+// once (about 40 MB): a list may hold up to max_upload_bytes of numbers,
+// 90 million in 1 GB. Past it a repeated number counts as valid again; the
+// store adds it once all the same.
+var maxListSeen = 1 << 20
 
 // ImportList reads a list of numbers sent from the console or the API (see
 // listReader) and suppresses every valid one with the reason, source and

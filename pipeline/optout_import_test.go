@@ -201,6 +201,35 @@ func TestSuppressionImportErrorsBounded(t *testing.T) {
 	}
 }
 
+// The numbers a list remembers to count duplicates are bounded (a list
+// of max_upload_bytes holds 90 million numbers): past the bound, duplicates
+// still go on the list once.
+func TestSuppressionImportSeenBounded(t *testing.T) {
+	defer func(n int) { maxListSeen = n }(maxListSeen)
+	maxListSeen = 10
+	var sb strings.Builder
+	for i := 0; i < 30; i++ {
+		fmt.Fprintf(&sb, "55%08d\n55%08d\n", i, i) // each number twice
+	}
+	db := MustOpenDB(t)
+	lr := newListReader(strings.NewReader(sb.String()), newRecipientRules(nil), 0, 0, 0, func(n string) campaignd.Suppression {
+		return campaignd.Suppression{Number: n, Reason: campaignd.SuppressImport}
+	})
+	res, err := lr.run(context.Background(), db, &validation{}, func(campaignd.FileError) error { return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(lr.seen) > 10 {
+		t.Fatalf("the list remembered %d numbers, the bound is 10", len(lr.seen))
+	}
+	if res.Added != 30 || res.Lines != 60 || res.Valid < 30 {
+		t.Fatalf("result %+v: want 30 added of 60 lines", res)
+	}
+	if n, _ := db.SuppressionCount(); n != 30 {
+		t.Fatalf("list holds %d, want 30", n)
+	}
+}
+
 // failingStore fails SuppressMany after some calls, as a full disk would.
 type failingStore struct {
 	*store.DB
