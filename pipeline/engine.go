@@ -27,6 +27,10 @@ type Sender interface {
 // OutMessage is one SMS to submit.
 type OutMessage struct {
 	Source, Dest, Text string
+	// NoReceipt: a message tracked nowhere (an opt-out confirmation) asks
+	// for no delivery receipt, which would only be unmatched and, in auto
+	// mode, vote against the SMSC's id scheme.
+	NoReceipt bool
 }
 
 var (

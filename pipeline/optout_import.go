@@ -44,7 +44,7 @@ func IsSuppressionUpload(u *campaignd.Upload) bool {
 // ImportResult is what a suppression import did.
 type ImportResult struct {
 	Lines   int // data lines (the header and blank lines not counted)
-	Valid   int // numbers read (duplicates within the file counted once)
+	Valid   int // numbers read (duplicates within the file counted once, among its first maxListSeen numbers)
 	Added   int // numbers new to the list
 	Invalid int
 }
@@ -138,7 +138,7 @@ func (in *Ingester) readSuppressions(ctx context.Context, f *os.File, u *campaig
 	}
 	now := in.o.Now()
 	rules := newRecipientRules(in.o.AllowedCountries)
-	lr := newListReader(textReader(f, scan), rules, scan.Lines, func(number string) campaignd.Suppression {
+	lr := newListReader(textReader(f, scan), rules, scan.Lines, in.o.MaxFieldBytes, in.o.MaxRecordBytes, func(number string) campaignd.Suppression {
 		return campaignd.Suppression{Number: number, Reason: campaignd.SuppressImport, Source: u.Path, At: now, By: "ftp:" + u.User}
 	})
 	if res, err = lr.run(ctx, ss, v, errs.add); err != nil {
@@ -163,12 +163,13 @@ func (in *Ingester) readSuppressions(ctx context.Context, f *os.File, u *campaig
 // as it goes. Duplicates within the list count once.
 type listReader struct {
 	cr    *csv.Reader
+	br    *boundedReader // the caps of an upload: a field or a record too long is a file error
 	rules *recipientRules
 	seen  map[uint64]struct{}
 	entry func(number string) campaignd.Suppression
 }
 
-func newListReader(r io.Reader, rules *recipientRules, sizeHint int, entry func(string) campaignd.Suppression) *listReader {
+func newListReader(r io.Reader, rules *recipientRules, sizeHint, maxField, maxRecord int, entry func(string) campaignd.Suppression) *listReader {
 	br, ok := r.(*bufio.Reader)
 	if !ok {
 		br = bufio.NewReaderSize(r, 64<<10)
@@ -176,12 +177,14 @@ func newListReader(r io.Reader, rules *recipientRules, sizeHint int, entry func(
 	if b, _ := br.Peek(len(utf8BOM)); bytes.Equal(b, utf8BOM) {
 		br.Discard(len(utf8BOM)) // a list from the console or the API, saved by Excel
 	}
-	cr := csv.NewReader(br)
-	cr.Comma = detectDelimiter(br)
+	delim := detectDelimiter(br)
+	bounded := newBoundedReader(br, delim, maxField, maxRecord)
+	cr := csv.NewReader(bounded)
+	cr.Comma = delim
 	cr.FieldsPerRecord = -1
 	cr.LazyQuotes = true // a list of numbers has no use for quotes; never fail on one
 	cr.ReuseRecord = true
-	return &listReader{cr: cr, rules: rules, seen: make(map[uint64]struct{}, min(max(sizeHint, 16), 1<<20)), entry: entry}
+	return &listReader{cr: cr, br: bounded, rules: rules, seen: make(map[uint64]struct{}, min(max(sizeHint, 16), 1<<20)), entry: entry}
 }
 
 // run reads the whole list; an unreadable line is a file error in v, an
@@ -205,6 +208,10 @@ func (lr *listReader) run(ctx context.Context, ss SuppressionStore, v *validatio
 		if errors.Is(err, io.EOF) {
 			break
 		} else if err != nil {
+			if lr.br.tooBig != "" {
+				v.fileError(lr.br.tooBigLine, "", "", lr.br.tooBig)
+				return res, flush()
+			}
 			var pe *csv.ParseError
 			if errors.As(err, &pe) {
 				v.fileError(pe.StartLine, "", "", "unreadable line: "+pe.Err.Error())
@@ -238,7 +245,7 @@ func (lr *listReader) run(ctx context.Context, ss SuppressionStore, v *validatio
 		numBuf, key, ok = lr.rules.normalize(numBuf[:0], raw)
 		if !ok {
 			res.Invalid++
-			if err := bad(campaignd.FileError{Line: line, Column: "number", Value: raw, Error: campaignd.RowInvalidRecipient}); err != nil {
+			if err := bad(clipError(campaignd.FileError{Line: line, Column: "number", Value: raw, Error: campaignd.RowInvalidRecipient})); err != nil {
 				return res, err
 			}
 			continue
@@ -246,7 +253,9 @@ func (lr *listReader) run(ctx context.Context, ss SuppressionStore, v *validatio
 		if _, dup := lr.seen[key]; dup {
 			continue
 		}
-		lr.seen[key] = struct{}{}
+		if len(lr.seen) < maxListSeen {
+			lr.seen[key] = struct{}{}
+		}
 		res.Valid++
 		batch = append(batch, lr.entry(string(numBuf)))
 		if len(batch) == suppressImportBatch {
@@ -258,6 +267,12 @@ func (lr *listReader) run(ctx context.Context, ss SuppressionStore, v *validatio
 	return res, flush()
 }
 
+// maxListSeen bounds the numbers a list remembers to count its duplicates
+// once (about 40 MB): a list may hold up to max_upload_bytes of numbers,
+// 90 million in 1 GB. Past it a repeated number counts as valid again; the
+// store adds it once all the same.
+var maxListSeen = 1 << 20
+
 // ImportList reads a list of numbers sent from the console or the API (see
 // listReader) and suppresses every valid one with the reason, source and
 // author of entry. It returns what it did and the first invalid lines; a
@@ -265,7 +280,7 @@ func (lr *listReader) run(ctx context.Context, ss SuppressionStore, v *validatio
 func ImportList(ctx context.Context, r io.Reader, countries []string, ss SuppressionStore, entry campaignd.Suppression) (ImportResult, []campaignd.FileError, error) {
 	var bad []campaignd.FileError
 	v := &validation{}
-	lr := newListReader(r, newRecipientRules(countries), 0, func(n string) campaignd.Suppression {
+	lr := newListReader(r, newRecipientRules(countries), 0, 0, 0, func(n string) campaignd.Suppression {
 		s := entry
 		s.Number = n
 		return s

@@ -145,6 +145,12 @@ func TestSuppressionImportRejected(t *testing.T) {
 		{"header only", "telefono\n", campaignd.ViaSTOR, "no numbers"},
 		{"cut last line", "5512345678\n55123", campaignd.ViaSTOR, "truncated upload"},
 		{"binary", "55\x0012345678\n", campaignd.ViaSTOR, "NUL"},
+		// The caps of an upload hold for a list too, found while reading:
+		// a list is never held whole in memory, however long its lines.
+		{"field over 64 KB", "5512345678" + strings.Repeat("9", 70<<10) + "\n5500000001\n", campaignd.ViaSTOR, "longer than 65536 bytes"},
+		{"field over 64 KB, last line", strings.Repeat("x", 70<<10) + "\n", campaignd.ViaSTOR, "longer than 65536 bytes"},
+		{"quote left open", "\"" + strings.Repeat("5512345678\n", 7000), campaignd.ViaSTOR, "longer than 65536 bytes"},
+		{"record over 1 MB", strings.Repeat("x,", 600<<10) + "\n", campaignd.ViaSTOR, "longer than 1048576 bytes"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			db, root := MustOpenDB(t), t.TempDir()
@@ -168,6 +174,59 @@ func TestSuppressionImportRejected(t *testing.T) {
 	db, root := MustOpenDB(t), t.TempDir()
 	if u, err := runImport(t, db, root, "list.csv", "5512345678\n5500000001", campaignd.ViaRename); err != nil || u.Imported != 2 {
 		t.Fatalf("renamed: %+v, %v", u, err)
+	}
+}
+
+// A bad line's value is cut in the errors file as in an upload's, so a
+// list of long lines does not come back many times its size.
+func TestSuppressionImportErrorsBounded(t *testing.T) {
+	db, root := MustOpenDB(t), t.TempDir()
+	long := "abc" + strings.Repeat("x", 60<<10)
+	content := "5512345678\n" + strings.Repeat(long+"\n", 20)
+	u, err := runImport(t, db, root, "list.csv", content, campaignd.ViaSTOR)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u.Outcome != campaignd.UploadAccepted || u.Imported != 1 || u.ErrorCount != 20 {
+		t.Fatalf("upload %+v", u)
+	}
+	errs := readFile(t, filepath.Join(root, "processed", "list.csv.errors.csv"))
+	if len(errs) > 20*300 {
+		t.Fatalf("errors file is %d bytes for 20 bad lines", len(errs))
+	}
+	for _, e := range u.Errors {
+		if len(e.Value) > 210 {
+			t.Fatalf("stored error value of %d bytes", len(e.Value))
+		}
+	}
+}
+
+// The numbers a list remembers to count duplicates are bounded (a list
+// of max_upload_bytes holds 90 million numbers): past the bound, duplicates
+// still go on the list once.
+func TestSuppressionImportSeenBounded(t *testing.T) {
+	defer func(n int) { maxListSeen = n }(maxListSeen)
+	maxListSeen = 10
+	var sb strings.Builder
+	for i := 0; i < 30; i++ {
+		fmt.Fprintf(&sb, "55%08d\n55%08d\n", i, i) // each number twice
+	}
+	db := MustOpenDB(t)
+	lr := newListReader(strings.NewReader(sb.String()), newRecipientRules(nil), 0, 0, 0, func(n string) campaignd.Suppression {
+		return campaignd.Suppression{Number: n, Reason: campaignd.SuppressImport}
+	})
+	res, err := lr.run(context.Background(), db, &validation{}, func(campaignd.FileError) error { return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(lr.seen) > 10 {
+		t.Fatalf("the list remembered %d numbers, the bound is 10", len(lr.seen))
+	}
+	if res.Added != 30 || res.Lines != 60 || res.Valid < 30 {
+		t.Fatalf("result %+v: want 30 added of 60 lines", res)
+	}
+	if n, _ := db.SuppressionCount(); n != 30 {
+		t.Fatalf("list holds %d, want 30", n)
 	}
 }
 

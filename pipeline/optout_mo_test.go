@@ -98,6 +98,14 @@ func TestRepliesHandle(t *testing.T) {
 	if c := snd.sent[0]; c.Source != "28776" || c.Dest != "525500000001" || c.Text != "Listo" {
 		t.Fatalf("confirmation %+v", c)
 	}
+	// A confirmation is tracked nowhere: a receipt for it would only be a
+	// stranger to the receipt matcher, and in auto mode it votes against
+	// the SMSC's real id scheme (receipts then held for 10 minutes).
+	for _, c := range snd.sent {
+		if !c.NoReceipt {
+			t.Fatalf("confirmation asks for a delivery receipt: %+v", c)
+		}
+	}
 	mos, _, _ := db.MOs(0, 0)
 	if len(mos) != 9 {
 		t.Fatalf("%d replies kept, want 9", len(mos))

@@ -162,6 +162,9 @@ type Options struct {
 // Message is one SMS to submit. Text is UTF-8.
 type Message struct {
 	Source, Dest, Text string
+	// NoReceipt asks for no delivery receipt (registered_delivery 0): for
+	// a message tracked nowhere, whose receipt would match nothing.
+	NoReceipt bool
 }
 
 // Client is an SMPP client. Create it with New, then Start it; Submit is safe for concurrent use.
@@ -412,6 +415,9 @@ func (c *Client) build(m Message) ([]*pdu.SubmitSM, error) {
 		sm.SourceAddr, sm.DestAddr = src, dst
 		sm.ValidityPeriod = c.validity
 		sm.RegisteredDelivery = 1 // final receipt, success or failure
+		if m.NoReceipt {
+			sm.RegisteredDelivery = 0
+		}
 		if len(payloads) > 1 {
 			sm.EsmClass |= data.SM_UDH_GSM
 			payload = append(concatUDH(ref, len(payloads), i+1), payload...)

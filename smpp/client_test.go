@@ -225,6 +225,37 @@ func TestSubmitEncodingsAndParts(t *testing.T) {
 	}
 }
 
+// A message sent with NoReceipt (an opt-out confirmation, tracked nowhere)
+// asks for no delivery receipt in any part, so no receipt comes back that
+// matches no message.
+func TestSubmitNoReceipt(t *testing.T) {
+	var got submits
+	sim := MustOpenSim(t, SimOptions{DeliveredPercent: 100, OnSubmit: got.add})
+	c := MustStartClient(t, sim, Options{Validity: 48 * time.Hour})
+	for _, m := range []Message{
+		{Source: "28776", Dest: "34600000001", Text: "Listo", NoReceipt: true},
+		{Source: "28776", Dest: "34600000002", Text: strings.Repeat("b", 200), NoReceipt: true},
+		{Source: "28776", Dest: "34600000003", Text: "tracked"},
+	} {
+		if _, err := c.Submit(context.Background(), m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	parts := got.snapshot()
+	if len(parts) != 4 {
+		t.Fatalf("simulator got %d parts, want 4", len(parts))
+	}
+	for i, p := range parts {
+		want := byte(0)
+		if p.Dest == "34600000003" {
+			want = 1
+		}
+		if p.RegisteredDelivery != want {
+			t.Fatalf("part %d to %s: registered_delivery %d, want %d", i+1, p.Dest, p.RegisteredDelivery, want)
+		}
+	}
+}
+
 func TestReceiptIDsMatchWithoutTLV(t *testing.T) {
 	// Where the scheme writes one number the same way everywhere, the receipt text alone gives the id
 	// submit_sm_resp gave (case and leading zeros aside); the cross schemes give the other base.

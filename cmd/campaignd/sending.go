@@ -149,7 +149,7 @@ type smppSender struct{ c *smpp.Client }
 func (s smppSender) Bound() bool { return s.c.Bound() }
 
 func (s smppSender) Submit(ctx context.Context, m pipeline.OutMessage) ([]string, error) {
-	ids, err := s.c.Submit(ctx, smpp.Message{Source: m.Source, Dest: m.Dest, Text: m.Text})
+	ids, err := s.c.Submit(ctx, smpp.Message{Source: m.Source, Dest: m.Dest, Text: m.Text, NoReceipt: m.NoReceipt})
 	var se *smpp.SubmitError
 	switch {
 	case err == nil:
