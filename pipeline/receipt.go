@@ -306,7 +306,8 @@ func (e *Engine) flush(batch []*writeReq) {
 		rs = append(rs, r.receipts...)
 	}
 	opts := store.SaveOptions{DayOf: e.dayOf, MatchTTL: e.receiptTimeout + e.earlyHold + 24*time.Hour,
-		IDFormat: e.rcpt.format, ResolveHeld: e.rcpt.resolve, ResolveFrom: e.rcpt.from, VoteBefore: e.now().Add(-min(voteAge, e.earlyHold/4))}
+		IDFormat: e.rcpt.format, ResolveHeld: e.rcpt.resolve, ResolveFrom: e.rcpt.from, VoteBefore: e.now().Add(-min(voteAge, e.earlyHold/4)),
+		SettleBefore: e.now().Add(-e.earlyHold / 2)}
 	var res *store.ChangeResult
 	var err error
 	for attempt := 0; attempt < 5; attempt++ {

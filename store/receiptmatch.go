@@ -552,9 +552,11 @@ func (t *changeTxn) resolve(r *ReceiptIn, held, vote bool) (string, error) {
 			}
 		}
 		if t.m.learned == schemeNone {
-			return hold(ReceiptHeld)
-		}
-		if f, err = t.lookup(r.ID); err != nil { // in the learned form only
+			if !(held && f.kind == foundOne && r.At.Before(t.o.SettleBefore)) {
+				return hold(ReceiptHeld)
+			}
+			// One part in every form, long after the receipt came: its own.
+		} else if f, err = t.lookup(r.ID); err != nil { // in the learned form only
 			return "", err
 		}
 	}

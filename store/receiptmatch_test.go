@@ -356,3 +356,42 @@ func TestAutoLearnsFromMisses(t *testing.T) {
 		})
 	}
 }
+
+// A first send too small for auto to learn the scheme still settles: once a
+// held receipt is old enough that every submit_sm_resp before it is
+// recorded (SettleBefore), a receipt whose id finds exactly one part in
+// every form is that part's. A receipt whose forms find two parts stays
+// held, and nothing is applied before SettleBefore.
+func TestAutoSettlesUniqueHeldReceiptsLate(t *testing.T) {
+	h := newMatchHarness(t, 14, store.IDFormatAuto)
+	ids := []string{"1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12", "16", "13"}
+	for i, id := range ids {
+		h.submit(uint32(i), id)
+	}
+	// 1–9 read the same in every form: matched at once. 10 is ambiguous
+	// (decimal 10, or hex 10 = decimal 16, which exists); 11, 12 and 13 find
+	// only themselves (hex 11 = 17, 12 = 18, 13 = 19 do not exist).
+	for i := 0; i < 9; i++ {
+		if out := h.receipt(ids[i], dlv); out != store.ReceiptMatched {
+			t.Fatalf("receipt %s: %s", ids[i], out)
+		}
+	}
+	for _, id := range []string{"10", "11", "12", "13"} {
+		if out := h.receipt(id, und); out != store.ReceiptHeld {
+			t.Fatalf("receipt %s before learning: %s", id, out)
+		}
+	}
+	// Passes before SettleBefore change nothing (too few votes to learn).
+	h.opt.SettleBefore = time.Now().Add(-time.Hour)
+	if learned := h.scan(); learned != "" {
+		t.Fatalf("learned %q from 4 receipts", learned)
+	}
+	h.wantStates(dlv, dlv, dlv, dlv, dlv, dlv, dlv, dlv, dlv, sub, sub, sub, sub, sub)
+	// Later: the unique ones are applied, the ambiguous one stays held.
+	h.opt.SettleBefore = time.Now().Add(time.Hour)
+	h.scan()
+	h.wantStates(dlv, dlv, dlv, dlv, dlv, dlv, dlv, dlv, dlv, sub, und, und, sub, und)
+	if n, _, _ := h.db.ExpireEarlyReceipts(time.Now().Add(time.Hour)); n != 1 {
+		t.Fatalf("%d receipts still held, want 1 (the ambiguous 10)", n)
+	}
+}

@@ -109,6 +109,13 @@ type SaveOptions struct {
 	// receipts received before it vote during ResolveHeld. Leave receipts
 	// time to have their submit_sm_resp recorded.
 	VoteBefore time.Time
+	// SettleBefore: while auto has not learned the scheme, a held receipt
+	// received before it whose id, in every form, finds exactly one part
+	// (awaiting or settled) is applied to that part during ResolveHeld.
+	// By then every submit_sm_resp sent before the receipt is recorded, so
+	// no other message can still claim it; without this, a first send too
+	// small to teach auto the scheme would never settle. Zero: never.
+	SettleBefore time.Time
 }
 
 // SaveChanges applies the engine's changes and then the receipts in one
