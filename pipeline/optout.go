@@ -47,7 +47,7 @@ func foldWords(s string) []string {
 			cur.Reset()
 		}
 	}
-	for _, r := range norm.NFD.String(s) {
+	for _, r := range norm.NFKD.String(s) { // K: full-width and other compatibility forms fold too
 		switch {
 		case unicode.Is(unicode.Mn, r):
 			// a combining accent: dropped

@@ -18,7 +18,7 @@ func TestMatchKeyword(t *testing.T) {
 		{"NO  MAS gracias", "NO MAS"},
 		{"nomas", "NO MAS"},
 		{"No más mensajes", "NO MAS"},
-		{"ＳＴＯＰ", ""}, // full-width letters are other runes: not a keyword
+		{"ＳＴＯＰ", "STOP"}, // full-width letters, as some phones send them
 		{"bajar", ""},
 		{"stopped", ""},
 		{"quiero darme de baja", ""},
