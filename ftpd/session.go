@@ -70,6 +70,12 @@ func readOnly(p string) bool {
 	return noTrigger[strings.ToLower(first)]
 }
 
+// fixedDir reports whether the FTP path p is a folder at the top of the
+// jail that campaignd reads from and the partner writes into (suppressions/,
+// for opt-out lists): its files are the partner's, the folder itself may
+// not be removed or renamed away.
+func fixedDir(p string) bool { return strings.EqualFold(rel(p), "suppressions") }
+
 // markerFor returns NAME.csv for a marker name NAME.csv.done or NAME.csv.ok
 // (any case) whose NAME.csv would trigger, and false for anything else.
 func markerFor(p string) (string, bool) {
@@ -247,7 +253,7 @@ func (s *session) Remove(name string) error {
 	if hidden(name) {
 		return clean("remove", name, fs.ErrNotExist)
 	}
-	if rel(name) == "." || readOnly(name) {
+	if rel(name) == "." || readOnly(name) || fixedDir(name) {
 		return clean("remove", name, fs.ErrPermission)
 	}
 	return s.jail.Remove(name)
@@ -263,7 +269,7 @@ func (s *session) Stat(name string) (os.FileInfo, error) {
 	if hidden(name) {
 		return nil, clean("stat", name, fs.ErrNotExist)
 	}
-	if readOnly(name) && s.cc != nil && s.cc.GetLastCommand() == "RNFR" {
+	if (readOnly(name) || fixedDir(name)) && s.cc != nil && s.cc.GetLastCommand() == "RNFR" {
 		// ftpserverlib's RNFR is a Stat: refuse it here, so the partner
 		// learns at once that nothing under processed/ etc. can move.
 		return nil, errReadOnly("rename", name)
@@ -301,7 +307,7 @@ func (s *session) Rename(from, to string) error {
 		return clean("rename", from, fs.ErrNotExist)
 	case hidden(to):
 		return clean("rename", to, errNameNotAllowed)
-	case rel(from) == "." || rel(to) == ".":
+	case rel(from) == "." || rel(to) == "." || fixedDir(from) || fixedDir(to):
 		return clean("rename", to, fs.ErrPermission)
 	case readOnly(from):
 		return errReadOnly("rename", from)

@@ -666,3 +666,42 @@ func TestReadFromErrors(t *testing.T) {
 		t.Errorf("size, SHA-256 = %d, %s; want %d, %s", u.size, got, len(data), sha256Hex(data))
 	}
 }
+
+// TestSuppressionsFolderStays: the partner writes opt-out lists into
+// suppressions/ and may remove its own files there, but the folder itself
+// cannot be removed or renamed away (campaignd reads lists from it).
+func TestSuppressionsFolderStays(t *testing.T) {
+	ts := mustOpenServer(t, nil)
+	for _, dir := range []string{"suppressions", "other"} {
+		if err := os.MkdirAll(filepath.Join(ts.jail(), dir), 0o750); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(ts.jail(), dir, "list.txt"), []byte("5512345678\n"), 0o640); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := dialRaw(t, ts.Addr())
+	c.login()
+	for _, name := range []string{"suppressions", "Suppressions", "/suppressions/"} {
+		if code, msg := c.cmd("RMD %s", name); code != 550 {
+			t.Errorf("RMD %s: %d %s, want 550", name, code, msg)
+		}
+		if code, msg := c.cmd("RNFR %s", name); code != 550 {
+			t.Errorf("RNFR %s: %d %s, want 550", name, code, msg)
+		}
+	}
+	// Renaming another folder onto its name is refused too.
+	if code, msg := c.cmd("RNFR other"); code != 350 {
+		t.Fatalf("RNFR other: %d %s", code, msg)
+	}
+	if code, msg := c.cmd("RNTO suppressions"); code != 550 {
+		t.Errorf("RNTO suppressions: %d %s, want 550", code, msg)
+	}
+	// Its files are the partner's.
+	if code, msg := c.cmd("DELE suppressions/list.txt"); code != 250 {
+		t.Errorf("DELE suppressions/list.txt: %d %s, want 250", code, msg)
+	}
+	if fi, err := os.Stat(filepath.Join(ts.jail(), "suppressions")); err != nil || !fi.IsDir() {
+		t.Fatalf("suppressions/ gone: %v", err)
+	}
+}
