@@ -298,6 +298,9 @@ func (s *Server) handleSuppressImport(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 		part.Close()
+		if res != nil {
+			break // one file a request: later parts are not read
+		}
 	}
 	if res == nil {
 		if !s.importCSRFOK(r, token) {
