@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"campaignd"
+	"campaignd/internal/testenv"
 	"campaignd/pipeline"
 	"campaignd/smpp"
 	"campaignd/store"
@@ -221,9 +222,9 @@ func TestSMPPDroppedConnectionLosesNothing(t *testing.T) {
 	env := startSMPP(t, smppConfig{sim: smpp.SimOptions{DeliveredPercent: 100, ReceiptDelay: 5 * time.Millisecond, TrackDests: true},
 		client: smpp.Options{ResponseTimeout: time.Second}})
 	b := env.send(t, 2000, "")
-	eventually(t, "some submits", func() bool { return env.sim.Stats().Submits > 300 })
+	testenv.Wait(t, "some submits", func() bool { return env.sim.Stats().Submits > 300 })
 	env.sim.SetMode(smpp.SimDrop)
-	eventually(t, "the drop", func() bool { return env.sim.Stats().Conns == 0 })
+	testenv.Wait(t, "the drop", func() bool { return env.sim.Stats().Conns == 0 })
 	env.sim.SetMode(smpp.SimNormal)
 	got := env.waitFinal(t, b, 60*time.Second)
 	if got.Counts.Delivered != 2000 {
@@ -238,7 +239,7 @@ func TestSMPPThrottlingIsRetried(t *testing.T) {
 		engine: func(o *pipeline.EngineOptions) { o.MaxAttempts = 50 }})
 	env.sim.SetMode(smpp.SimThrottle)
 	b := env.send(t, 300, "")
-	eventually(t, "throttled submits", func() bool { return env.sim.Stats().Submits > 300 })
+	testenv.Wait(t, "throttled submits", func() bool { return env.sim.Stats().Submits > 300 })
 	env.sim.SetMode(smpp.SimNormal)
 	got := env.waitFinal(t, b, 60*time.Second)
 	if got.Counts.Delivered != 300 {
@@ -254,7 +255,7 @@ func TestSMPPSilenceUntilResponseTimeout(t *testing.T) {
 		client: smpp.Options{ResponseTimeout: 300 * time.Millisecond}})
 	env.sim.SetMode(smpp.SimSilent)
 	b := env.send(t, 200, "")
-	eventually(t, "unanswered submits", func() bool { return env.sim.Stats().Submits >= 5 })
+	testenv.Wait(t, "unanswered submits", func() bool { return env.sim.Stats().Submits >= 5 })
 	time.Sleep(400 * time.Millisecond) // past the response timeout: the client rebinds
 	env.sim.SetMode(smpp.SimNormal)
 	got := env.waitFinal(t, b, 60*time.Second)
@@ -288,7 +289,7 @@ func TestSMPPReceiptsBeforeResponsesAndDuplicates(t *testing.T) {
 	if err := env.sim.SendReceipt("123456789", "DELIVRD"); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "unmatched receipt", func() bool { return env.events.Receipts("unmatched") >= 1 })
+	testenv.Wait(t, "unmatched receipt", func() bool { return env.events.Receipts("unmatched") >= 1 })
 	if after, _ := env.db.Broadcast(b.ID); after.Counts != got.Counts {
 		t.Fatalf("an unmatched receipt changed counts: %+v", after.Counts)
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"campaignd"
+	"campaignd/internal/testenv"
 	"campaignd/pipeline"
 	"campaignd/store"
 )
@@ -103,7 +104,7 @@ func (e *recEvents) Settled(k string) int {
 
 type harness struct {
 	db     *store.DB
-	clk    *fakeClock
+	clk    *testenv.Clock
 	sender *fakeSender
 	events *recEvents
 	wheel  *pipeline.Wheel
@@ -114,9 +115,9 @@ var engT0 = time.Date(2026, 5, 4, 12, 0, 0, 0, time.UTC)
 
 func newHarness(tb testing.TB, db *store.DB, sender *fakeSender, mod func(*pipeline.EngineOptions)) *harness {
 	tb.Helper()
-	h := &harness{db: db, clk: newFakeClock(engT0), sender: sender, events: &recEvents{}}
+	h := &harness{db: db, clk: testenv.NewClock(engT0), sender: sender, events: &recEvents{}}
 	if h.db == nil {
-		h.db = mustOpenMemDB(tb)
+		h.db = testenv.OpenStore(tb)
 	}
 	if h.sender == nil {
 		h.sender = &fakeSender{}
@@ -208,7 +209,7 @@ func (h *harness) broadcast(tb testing.TB, bid uint64) *campaignd.Broadcast {
 func (h *harness) waitStatus(tb testing.TB, bid uint64, s campaignd.Status) *campaignd.Broadcast {
 	tb.Helper()
 	var b *campaignd.Broadcast
-	eventually(tb, "status "+string(s), func() bool { b = h.broadcast(tb, bid); return b.Status == s })
+	testenv.Wait(tb, "status "+string(s), func() bool { b = h.broadcast(tb, bid); return b.Status == s })
 	return b
 }
 
@@ -283,10 +284,10 @@ func TestEnginePauseStopsSubmitsAndResumeContinuesExactly(t *testing.T) {
 	const n = 3000
 	b := mustBroadcast(t, h.db, n, nil)
 	h.mustAct(t, b.ID, campaignd.ActionSend, time.Time{})
-	eventually(t, "some submits", func() bool { return h.sender.Calls() > 200 })
+	testenv.Wait(t, "some submits", func() bool { return h.sender.Calls() > 200 })
 	h.mustAct(t, b.ID, campaignd.ActionPause, time.Time{})
 	atPause := h.sender.Calls()
-	eventually(t, "in-flight submits to finish", func() bool { return inflight.Load() == 0 })
+	testenv.Wait(t, "in-flight submits to finish", func() bool { return inflight.Load() == 0 })
 	settled := h.sender.Calls()
 	// At most the submitters that had already taken a message may start one.
 	if settled-atPause > 4 {
@@ -300,7 +301,7 @@ func TestEnginePauseStopsSubmitsAndResumeContinuesExactly(t *testing.T) {
 	if got := h.broadcast(t, b.ID); got.Status != campaignd.StatusPaused {
 		t.Fatalf("status = %s", got.Status)
 	}
-	eventually(t, "in-flight outcomes recorded", func() bool { return h.broadcast(t, b.ID).Counts.Submitted == int64(settled) })
+	testenv.Wait(t, "in-flight outcomes recorded", func() bool { return h.broadcast(t, b.ID).Counts.Submitted == int64(settled) })
 	h.mustAct(t, b.ID, campaignd.ActionResume, time.Time{})
 	h.waitStatus(t, b.ID, campaignd.StatusCompleted)
 	h.checkExactlyOnce(t, n)
@@ -312,14 +313,14 @@ func TestEngineCancelSettlesTheRest(t *testing.T) {
 	const n = 2000
 	b := mustBroadcast(t, h.db, n, nil)
 	h.mustAct(t, b.ID, campaignd.ActionSend, time.Time{})
-	eventually(t, "some submits", func() bool { return h.sender.Calls() > 100 })
+	testenv.Wait(t, "some submits", func() bool { return h.sender.Calls() > 100 })
 	if _, err := h.act(t, b.ID, campaignd.ActionCancel, time.Time{}); campaignd.ErrorCode(err) != campaignd.ECONFLICT {
 		t.Fatalf("cancel while sending: %v, want a conflict", err)
 	}
 	h.mustAct(t, b.ID, campaignd.ActionPause, time.Time{})
 	h.mustAct(t, b.ID, campaignd.ActionCancel, time.Time{})
 	var got *campaignd.Broadcast
-	eventually(t, "every message settled", func() bool {
+	testenv.Wait(t, "every message settled", func() bool {
 		got = h.broadcast(t, b.ID)
 		return got.Counts.Queued == 0
 	})
@@ -348,8 +349,8 @@ func TestEngineRetriesTemporaryErrors(t *testing.T) {
 	h := newHarness(t, nil, s, nil).start(t)
 	b := mustBroadcast(t, h.db, 50, nil)
 	h.mustAct(t, b.ID, campaignd.ActionSend, time.Time{})
-	eventually(t, "first attempts", func() bool { return h.sender.Calls() == 50 })
-	eventually(t, "retry timers", func() bool { return h.wheel.Pending() >= 50 })
+	testenv.Wait(t, "first attempts", func() bool { return h.sender.Calls() == 50 })
+	testenv.Wait(t, "retry timers", func() bool { return h.wheel.Pending() >= 50 })
 	if got := h.broadcast(t, b.ID); got.Status != campaignd.StatusSending || got.Counts.Queued != 50 {
 		t.Fatalf("before the backoff: %s %+v", got.Status, got.Counts)
 	}
@@ -380,8 +381,8 @@ func TestEngineRejectsAfterMaxAttempts(t *testing.T) {
 	b := mustBroadcast(t, h.db, 4, nil)
 	h.mustAct(t, b.ID, campaignd.ActionSend, time.Time{})
 	for attempt := 1; attempt < 3; attempt++ {
-		eventually(t, "attempt", func() bool { return h.sender.Count(dest(1)) == attempt })
-		eventually(t, "retry timer", func() bool { _, ok, _ := h.wheel.Due(pipeline.TimerRetry, fmt.Sprintf("%d/1", b.ID)); return ok })
+		testenv.Wait(t, "attempt", func() bool { return h.sender.Count(dest(1)) == attempt })
+		testenv.Wait(t, "retry timer", func() bool { _, ok, _ := h.wheel.Due(pipeline.TimerRetry, fmt.Sprintf("%d/1", b.ID)); return ok })
 		h.clk.Advance(time.Duration(attempt) * 5 * time.Second)
 	}
 	got := h.waitStatus(t, b.ID, campaignd.StatusCompleted)
@@ -445,7 +446,7 @@ func TestEngineWaitsForBind(t *testing.T) {
 	h := newHarness(t, nil, s, nil).start(t)
 	b := mustBroadcast(t, h.db, 20, nil)
 	h.mustAct(t, b.ID, campaignd.ActionSend, time.Time{})
-	eventually(t, "wait reason", func() bool { return h.broadcast(t, b.ID).Wait == pipeline.WaitUnbound })
+	testenv.Wait(t, "wait reason", func() bool { return h.broadcast(t, b.ID).Wait == pipeline.WaitUnbound })
 	if c := h.sender.Calls(); c != 0 {
 		t.Fatalf("%d submits while unbound", c)
 	}
@@ -496,11 +497,11 @@ func TestEngineSendWindow(t *testing.T) {
 	h.start(t)
 	b := mustBroadcast(t, h.db, 10, nil)
 	h.mustAct(t, b.ID, campaignd.ActionSend, time.Time{})
-	eventually(t, "wait reason", func() bool { return h.broadcast(t, b.ID).Wait != "" })
+	testenv.Wait(t, "wait reason", func() bool { return h.broadcast(t, b.ID).Wait != "" })
 	if w := h.broadcast(t, b.ID).Wait; w != "outside the send window 08:00-21:00; sending resumes at 2026-05-05 08:00" {
 		t.Fatalf("wait = %q", w)
 	}
-	eventually(t, "window timer", func() bool { _, ok, _ := h.wheel.Due(pipeline.TimerWindow, "open"); return ok })
+	testenv.Wait(t, "window timer", func() bool { _, ok, _ := h.wheel.Due(pipeline.TimerWindow, "open"); return ok })
 	h.clk.Advance(10*time.Hour + 29*time.Minute) // 07:59
 	time.Sleep(20 * time.Millisecond)
 	if c := h.sender.Calls(); c != 0 {
@@ -611,7 +612,7 @@ func TestEngineDeleteCancelsTheTimer(t *testing.T) {
 }
 
 func TestEngineStartRecovers(t *testing.T) {
-	db := mustOpenMemDB(t)
+	db := testenv.OpenStore(t)
 	// A broadcast that was sending when the process died: 0-9 recorded,
 	// 10-12 in flight (still queued), 13 recorded, the rest not taken.
 	sending := mustBroadcast(t, db, 40, func(b *campaignd.Broadcast) { b.Status = campaignd.StatusSending })
@@ -638,7 +639,7 @@ func TestEngineStartRecovers(t *testing.T) {
 			t.Fatalf("message %d submitted %d times after the restart, want %d", i, c, want)
 		}
 	}
-	eventually(t, "duplicates counted", func() bool {
+	testenv.Wait(t, "duplicates counted", func() bool {
 		h.events.mu.Lock()
 		defer h.events.mu.Unlock()
 		return h.events.duplicates == 3
@@ -682,7 +683,7 @@ func TestEngineProgress(t *testing.T) {
 	defer close(block)
 	b := mustBroadcast(t, h.db, 100, nil)
 	h.mustAct(t, b.ID, campaignd.ActionSend, time.Time{})
-	eventually(t, "30 submits", func() bool { return h.broadcast(t, b.ID).Counts.Submitted == 30 })
+	testenv.Wait(t, "30 submits", func() bool { return h.broadcast(t, b.ID).Counts.Submitted == 30 })
 	h.clk.Advance(time.Second)
 	rate, eta := h.eng.Progress(b.ID)
 	if rate != 3 || (eta < 23*time.Second || eta > 24*time.Second) {

@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"campaignd"
+	"campaignd/internal/testenv"
 )
 
 // FuzzIngest feeds arbitrary files to the reader/validator: it must never
@@ -101,7 +102,7 @@ func BenchmarkIngest1M(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; b.Loop(); i++ {
 		b.StopTimer()
-		db, root := MustOpenDB(b), b.TempDir()
+		db, root := testenv.OpenStoreOnDisk(b), b.TempDir()
 		in := NewIngester(db, testOptions())
 		name := fmt.Sprintf("big%d.csv", i)
 		if err := os.Link(src, filepath.Join(root, name)); err != nil {

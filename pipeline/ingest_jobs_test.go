@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"campaignd"
+	"campaignd/internal/testenv"
 	"campaignd/store"
 )
 
@@ -52,7 +53,7 @@ func TestTruncatedUpload(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			for _, via := range []string{campaignd.ViaSTOR, campaignd.ViaRename, campaignd.ViaMarker} {
-				db, root := MustOpenDB(t), t.TempDir()
+				db, root := testenv.OpenStoreOnDisk(t), t.TempDir()
 				job := uploadVia(t, db, root, "x.csv", []byte(tc.data), via)
 				b, err := NewIngester(db, testOptions()).Run(context.Background(), job)
 				if err != nil {
@@ -140,7 +141,7 @@ func TestAttemptTransient(t *testing.T) {
 		{"never passes", 100, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			db, ftpRoot := MustOpenDB(t), t.TempDir()
+			db, ftpRoot := testenv.OpenStoreOnDisk(t), t.TempDir()
 			root := filepath.Join(ftpRoot, "syniverse")
 			os.MkdirAll(root, 0o755)
 			flaky := &flakyDB{DB: db, fail: tc.fails}
@@ -212,7 +213,7 @@ func TestAttemptTransient(t *testing.T) {
 // that kills the process (say out of memory) still counts: after
 // MaxAttempts such starts the job ends without running again.
 func TestAttemptCountsCrashes(t *testing.T) {
-	db, root := MustOpenDB(t), t.TempDir()
+	db, root := testenv.OpenStoreOnDisk(t), t.TempDir()
 	job := upload(t, db, root, "x.csv", fixture(t, "pending-example.csv"))
 	job.Attempts, job.LastError = DefaultMaxAttempts, ""
 	if err := db.SaveJob(job); err != nil {
@@ -240,7 +241,7 @@ func TestAttemptCountsCrashes(t *testing.T) {
 func TestAttemptLasting(t *testing.T) {
 	content := fixture(t, "pending-example.csv")
 	t.Run("a file named processed is in the way", func(t *testing.T) {
-		db, root := MustOpenDB(t), t.TempDir()
+		db, root := testenv.OpenStoreOnDisk(t), t.TempDir()
 		os.WriteFile(filepath.Join(root, "processed"), []byte("not a folder"), 0o644)
 		job := upload(t, db, root, "x.csv", content)
 		b, retryAt, _ := NewIngester(db, testOptions()).Attempt(context.Background(), job)
@@ -256,7 +257,7 @@ func TestAttemptLasting(t *testing.T) {
 		}
 	})
 	t.Run("the upload itself is named processed", func(t *testing.T) {
-		db, root := MustOpenDB(t), t.TempDir()
+		db, root := testenv.OpenStoreOnDisk(t), t.TempDir()
 		job := upload(t, db, root, "processed", content)
 		b, retryAt, _ := NewIngester(db, testOptions()).Attempt(context.Background(), job)
 		u, _ := db.Upload(job.Upload.ID)
@@ -265,7 +266,7 @@ func TestAttemptLasting(t *testing.T) {
 		}
 	})
 	t.Run("both result folders blocked", func(t *testing.T) {
-		db, root := MustOpenDB(t), t.TempDir()
+		db, root := testenv.OpenStoreOnDisk(t), t.TempDir()
 		os.WriteFile(filepath.Join(root, "processed"), nil, 0o644)
 		os.WriteFile(filepath.Join(root, "rejected"), nil, 0o644)
 		job := upload(t, db, root, "x.csv", content)
@@ -282,7 +283,7 @@ func TestAttemptLasting(t *testing.T) {
 		}
 	})
 	t.Run("a record the store refuses for its size", func(t *testing.T) {
-		db, root := MustOpenDB(t), t.TempDir()
+		db, root := testenv.OpenStoreOnDisk(t), t.TempDir()
 		flaky := &flakyDB{DB: db, fail: 1, err: fmt.Errorf("store: save: %w", errors.New("Value with size 70000000 exceeded 67108864 limit. Value:\n00000000"))}
 		job := upload(t, db, root, "x.csv", content)
 		b, retryAt, _ := NewIngester(flaky, testOptions()).Attempt(context.Background(), job)
@@ -292,7 +293,7 @@ func TestAttemptLasting(t *testing.T) {
 		}
 	})
 	t.Run("file gone", func(t *testing.T) {
-		db, root := MustOpenDB(t), t.TempDir()
+		db, root := testenv.OpenStoreOnDisk(t), t.TempDir()
 		job := upload(t, db, root, "x.csv", content)
 		os.Remove(job.Upload.RealPath)
 		if _, retryAt, _ := NewIngester(db, testOptions()).Attempt(context.Background(), job); !retryAt.IsZero() {
@@ -315,7 +316,7 @@ func TestLongNames(t *testing.T) {
 			stem += strings.Repeat("x", n-4-len(stem))
 			name := stem + ".csv"
 			for _, taken := range []bool{false, true} {
-				db, root := MustOpenDB(t), t.TempDir()
+				db, root := testenv.OpenStoreOnDisk(t), t.TempDir()
 				if taken {
 					os.MkdirAll(filepath.Join(root, "processed"), 0o755)
 					fitted := fitName(stem, ".csv")

@@ -18,6 +18,7 @@ import (
 	"golang.org/x/text/encoding/charmap"
 
 	"campaignd"
+	"campaignd/internal/testenv"
 )
 
 // checkBytes runs Check on data with the test options changed by opts.
@@ -367,7 +368,7 @@ func TestErrorOutputBounded(t *testing.T) {
 		{"over the cap", 5000, 100},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			db, root := MustOpenDB(t), t.TempDir()
+			db, root := testenv.OpenStoreOnDisk(t), t.TempDir()
 			var sb strings.Builder
 			phone := "tele" + strings.Repeat("_", 60_000) + "fono"
 			sb.WriteString(phone + ",message\n")

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"campaignd"
+	"campaignd/internal/testenv"
 )
 
 // Environment of the ingest subprocess of TestIngestPeakRSS.
@@ -106,7 +107,7 @@ func TestIngestRSSHelper(t *testing.T) {
 		t.Skip("run by TestIngestPeakRSS")
 	}
 	debug.SetMemoryLimit(192 << 20) // as cmd/campaignd does unless GOMEMLIMIT is set
-	db, root := MustOpenDB(t), t.TempDir()
+	db, root := testenv.OpenStoreOnDisk(t), t.TempDir()
 	name := "upload.csv"
 	if err := os.Link(p, filepath.Join(root, name)); err != nil {
 		t.Fatal(err)

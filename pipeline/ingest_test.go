@@ -12,19 +12,9 @@ import (
 	"time"
 
 	"campaignd"
+	"campaignd/internal/testenv"
 	"campaignd/store"
 )
-
-// MustOpenDB opens an on-disk store in a temporary directory.
-func MustOpenDB(tb testing.TB) *store.DB {
-	tb.Helper()
-	db, err := store.Open(store.Options{Dir: tb.TempDir()})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { db.Close() })
-	return db
-}
 
 // recordedEvents is an IngestEvents that remembers what it was told.
 type recordedEvents struct {
@@ -108,7 +98,7 @@ func countBroadcasts(tb testing.TB, db *store.DB) int {
 }
 
 func TestRunAccepted(t *testing.T) {
-	db, root := MustOpenDB(t), t.TempDir()
+	db, root := testenv.OpenStoreOnDisk(t), t.TempDir()
 	ev := &recordedEvents{}
 	o := testOptions()
 	o.Events = ev
@@ -160,7 +150,7 @@ func TestRunAccepted(t *testing.T) {
 }
 
 func TestRunAcceptedWithSkippedRows(t *testing.T) {
-	db, root := MustOpenDB(t), t.TempDir()
+	db, root := testenv.OpenStoreOnDisk(t), t.TempDir()
 	ev := &recordedEvents{}
 	o := testOptions()
 	o.Events = ev
@@ -189,7 +179,7 @@ func TestRunAcceptedWithSkippedRows(t *testing.T) {
 }
 
 func TestRunRejected(t *testing.T) {
-	db, root := MustOpenDB(t), t.TempDir()
+	db, root := testenv.OpenStoreOnDisk(t), t.TempDir()
 	ev := &recordedEvents{}
 	o := testOptions()
 	o.Events = ev
@@ -238,7 +228,7 @@ func TestRunRejectedFiles(t *testing.T) {
 		{"date-mixed.csv", "3", "differs between rows"},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
-			db, root := MustOpenDB(t), t.TempDir()
+			db, root := testenv.OpenStoreOnDisk(t), t.TempDir()
 			job := upload(t, db, root, tc.file, fixture(t, tc.file))
 			b, err := NewIngester(db, testOptions()).Run(context.Background(), job)
 			if err != nil || b != nil {
@@ -254,7 +244,7 @@ func TestRunRejectedFiles(t *testing.T) {
 }
 
 func TestRunDuplicateFile(t *testing.T) {
-	db, root := MustOpenDB(t), t.TempDir()
+	db, root := testenv.OpenStoreOnDisk(t), t.TempDir()
 	in := NewIngester(db, testOptions())
 	content := fixture(t, "pending-example.csv")
 	first, err := in.Run(context.Background(), upload(t, db, root, "a.csv", content))
@@ -289,7 +279,7 @@ func itoa(n uint64) string { return strconv.FormatUint(n, 10) }
 func TestRunRerun(t *testing.T) {
 	content := fixture(t, "duplicates.csv")
 	t.Run("finished job returns its broadcast", func(t *testing.T) {
-		db, root := MustOpenDB(t), t.TempDir()
+		db, root := testenv.OpenStoreOnDisk(t), t.TempDir()
 		in := NewIngester(db, testOptions())
 		job := upload(t, db, root, "x.csv", content)
 		b1, err := in.Run(context.Background(), job)
@@ -305,7 +295,7 @@ func TestRunRerun(t *testing.T) {
 		}
 	})
 	t.Run("crash after the move, before the commit, then restart", func(t *testing.T) {
-		db, ftpRoot := MustOpenDB(t), t.TempDir()
+		db, ftpRoot := testenv.OpenStoreOnDisk(t), t.TempDir()
 		root := filepath.Join(ftpRoot, "syniverse")
 		os.MkdirAll(root, 0o755)
 		job := upload(t, db, root, "x.csv", content)
@@ -340,7 +330,7 @@ func TestRunRerun(t *testing.T) {
 		}
 	})
 	t.Run("restart before the move", func(t *testing.T) {
-		db, ftpRoot := MustOpenDB(t), t.TempDir()
+		db, ftpRoot := testenv.OpenStoreOnDisk(t), t.TempDir()
 		root := filepath.Join(ftpRoot, "syniverse")
 		os.MkdirAll(root, 0o755)
 		upload(t, db, root, "x.csv", content)
@@ -355,7 +345,7 @@ func TestRunRerun(t *testing.T) {
 		readFile(t, filepath.Join(root, "processed", "x.csv"))
 	})
 	t.Run("crash between link and unlink", func(t *testing.T) {
-		db, root := MustOpenDB(t), t.TempDir()
+		db, root := testenv.OpenStoreOnDisk(t), t.TempDir()
 		job := upload(t, db, root, "x.csv", content)
 		u, _ := db.Upload(job.Upload.ID)
 		u.ResultPath = "processed/x.csv"
@@ -372,7 +362,7 @@ func TestRunRerun(t *testing.T) {
 		readFile(t, filepath.Join(root, "processed", "x.csv"))
 	})
 	t.Run("crash mid-ingest leaves rows", func(t *testing.T) {
-		db, root := MustOpenDB(t), t.TempDir()
+		db, root := testenv.OpenStoreOnDisk(t), t.TempDir()
 		job := upload(t, db, root, "x.csv", content)
 		// A first attempt that wrote rows and died.
 		w, err := db.NewBroadcastWriter(job)
@@ -401,7 +391,7 @@ func TestRunRerun(t *testing.T) {
 }
 
 func TestRunTakenName(t *testing.T) {
-	db, root := MustOpenDB(t), t.TempDir()
+	db, root := testenv.OpenStoreOnDisk(t), t.TempDir()
 	os.MkdirAll(filepath.Join(root, "processed"), 0o755)
 	old := filepath.Join(root, "processed", "x.csv")
 	os.WriteFile(old, []byte("earlier file"), 0o644)
@@ -423,7 +413,7 @@ func TestRunTakenName(t *testing.T) {
 }
 
 func TestRunFileGone(t *testing.T) {
-	db, root := MustOpenDB(t), t.TempDir()
+	db, root := testenv.OpenStoreOnDisk(t), t.TempDir()
 	job := upload(t, db, root, "x.csv", fixture(t, "pending-example.csv"))
 	os.Remove(job.Upload.RealPath)
 	b, err := NewIngester(db, testOptions()).Run(context.Background(), job)
@@ -440,7 +430,7 @@ func TestRunFileGone(t *testing.T) {
 }
 
 func TestRunCancelled(t *testing.T) {
-	db, root := MustOpenDB(t), t.TempDir()
+	db, root := testenv.OpenStoreOnDisk(t), t.TempDir()
 	var sb strings.Builder
 	sb.WriteString("phone,message\n")
 	for i := 0; i < 10000; i++ {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"campaignd"
+	"campaignd/internal/testenv"
 	"campaignd/pipeline"
 )
 
@@ -102,7 +103,7 @@ func TestEngineSuppressedBeforeRetry(t *testing.T) {
 	h = newHarness(t, nil, s, nil).start(t)
 	b := mustBroadcast(t, h.db, 3, nil)
 	h.mustAct(t, b.ID, campaignd.ActionSend, time.Time{})
-	eventually(t, "retry timer", func() bool { return h.wheel.Pending() >= 1 && h.sender.Calls() == 3 })
+	testenv.Wait(t, "retry timer", func() bool { return h.wheel.Pending() >= 1 && h.sender.Calls() == 3 })
 	h.clk.Advance(5 * time.Second)
 	got := h.advanceToStatus(t, b.ID, campaignd.StatusCompleted)
 	if got.Counts.Suppressed != 1 || got.Counts.Submitted != 2 {

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"campaignd"
+	"campaignd/internal/testenv"
 	"campaignd/store"
 )
 
@@ -28,7 +29,7 @@ func mustSuppress(tb testing.TB, db *store.DB, numbers ...string) {
 // written in, counted apart from invalid rows and never toward
 // max_invalid_percent.
 func TestIngestSkipsOptedOut(t *testing.T) {
-	db, root := MustOpenDB(t), t.TempDir()
+	db, root := testenv.OpenStoreOnDisk(t), t.TempDir()
 	mustSuppress(t, db, "525512345678", "525500000002")
 	ev := &recordedEvents{}
 	o := testOptions()
@@ -104,7 +105,7 @@ func TestSuppressionImportForms(t *testing.T) {
 		{"bom and quotes", "\uFEFF\"msisdn\"\n\"55 1234 5678\"\n", []string{"525512345678"}, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			db, root := MustOpenDB(t), t.TempDir()
+			db, root := testenv.OpenStoreOnDisk(t), t.TempDir()
 			u, err := runImport(t, db, root, "list.csv", tc.content, campaignd.ViaSTOR)
 			if err != nil {
 				t.Fatal(err)
@@ -147,7 +148,7 @@ func TestSuppressionImportRejected(t *testing.T) {
 		{"binary", "55\x0012345678\n", campaignd.ViaSTOR, "NUL"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			db, root := MustOpenDB(t), t.TempDir()
+			db, root := testenv.OpenStoreOnDisk(t), t.TempDir()
 			u, err := runImport(t, db, root, "list.csv", tc.content, tc.via)
 			if err != nil {
 				t.Fatal(err)
@@ -165,7 +166,7 @@ func TestSuppressionImportRejected(t *testing.T) {
 	}
 	// A last line without a line end is fine when a rename or a marker
 	// said the file is complete.
-	db, root := MustOpenDB(t), t.TempDir()
+	db, root := testenv.OpenStoreOnDisk(t), t.TempDir()
 	if u, err := runImport(t, db, root, "list.csv", "5512345678\n5500000001", campaignd.ViaRename); err != nil || u.Imported != 2 {
 		t.Fatalf("renamed: %+v, %v", u, err)
 	}
@@ -193,7 +194,7 @@ func (f *failingStore) SuppressMany(ss []campaignd.Suppression) (int, error) {
 // A job whose import fails stays recorded and, run again, finishes with
 // every number once.
 func TestSuppressionImportRerun(t *testing.T) {
-	db, root := MustOpenDB(t), t.TempDir()
+	db, root := testenv.OpenStoreOnDisk(t), t.TempDir()
 	var b bytes.Buffer
 	for i := range 12_000 {
 		fmt.Fprintf(&b, "55%08d\n", i)
@@ -239,7 +240,7 @@ func TestIsSuppressionUpload(t *testing.T) {
 }
 
 func TestImportList(t *testing.T) {
-	db := MustOpenDB(t)
+	db := testenv.OpenStoreOnDisk(t)
 	entry := campaignd.Suppression{Reason: campaignd.SuppressImport, Source: "console: x.csv", By: "ana"}
 	res, bad, err := ImportList(context.Background(), strings.NewReader("numero\n5512345678\n12\n5512345678\n5500000001"), nil, db, entry)
 	if err != nil || res.Added != 2 || res.Valid != 2 || res.Invalid != 1 || len(bad) != 1 || bad[0].Line != 3 {
@@ -282,7 +283,7 @@ func BenchmarkSuppressImport100k(b *testing.B) {
 	b.SetBytes(int64(len(content)))
 	for b.Loop() {
 		b.StopTimer()
-		db, root := MustOpenDB(b), b.TempDir()
+		db, root := testenv.OpenStoreOnDisk(b), b.TempDir()
 		b.StartTimer()
 		u, err := runImport(b, db, root, "repep.csv", content, campaignd.ViaSTOR)
 		if err != nil || u.Imported != 100_000 {
@@ -308,7 +309,7 @@ func BenchmarkIngest1MOptedOut(b *testing.B) {
 	}
 	for i := 0; b.Loop(); i++ {
 		b.StopTimer()
-		db, root := MustOpenDB(b), b.TempDir()
+		db, root := testenv.OpenStoreOnDisk(b), b.TempDir()
 		if _, err := db.SuppressMany(list); err != nil {
 			b.Fatal(err)
 		}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"campaignd"
+	"campaignd/internal/testenv"
 )
 
 // confirmSender records the confirmations a Replies sends.
@@ -51,7 +52,7 @@ func (e *moEvents) SuppressionChanged(change, reason string, n int) {
 }
 
 func TestRepliesHandle(t *testing.T) {
-	db := MustOpenDB(t)
+	db := testenv.OpenStoreOnDisk(t)
 	snd := &confirmSender{done: make(chan struct{}, 16)}
 	ev := &moEvents{}
 	r := NewReplies(RepliesOptions{Store: db, ConfirmText: "Listo", ConfirmSource: "28776", Sender: snd,

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"campaignd"
+	"campaignd/internal/testenv"
 	"campaignd/pipeline"
 )
 
@@ -75,7 +76,7 @@ func TestReceiptBeforeSubmitResponse(t *testing.T) {
 	b := mustBroadcast(t, h.db, 20, nil)
 	h.mustAct(t, b.ID, campaignd.ActionSend, time.Time{})
 	h.waitStatus(t, b.ID, campaignd.StatusCompleted)
-	eventually(t, "every message delivered", func() bool { return h.broadcast(t, b.ID).Counts.Delivered == 20 })
+	testenv.Wait(t, "every message delivered", func() bool { return h.broadcast(t, b.ID).Counts.Delivered == 20 })
 	for _, m := range h.states(t, b.ID) {
 		if m.State != campaignd.StateDelivered || m.SubmittedAt.IsZero() || m.SettledAt.IsZero() {
 			t.Fatalf("message %d = %+v", m.Index, m)
@@ -161,7 +162,7 @@ func TestReceiptTimeoutSettlesUnknown(t *testing.T) {
 	if m := h.states(t, b.ID)[1]; m.State != campaignd.StateUnknown {
 		t.Fatalf("late receipt changed a final state: %s", m.State)
 	}
-	eventually(t, "sweep timer gone", func() bool {
+	testenv.Wait(t, "sweep timer gone", func() bool {
 		_, ok, _ := h.wheel.Due(pipeline.TimerReceipt, strconv.FormatUint(b.ID, 10))
 		return !ok
 	})

@@ -14,63 +14,13 @@ import (
 	"campaignd/store"
 )
 
-// fakeClock is a manual clock: After's channels fire when Advance passes
-// their time.
-type fakeClock struct {
-	mu      sync.Mutex
-	now     time.Time
-	waiters []fakeWaiter
-}
-
-type fakeWaiter struct {
-	at time.Time
-	ch chan time.Time
-}
-
-func newFakeClock(t time.Time) *fakeClock { return &fakeClock{now: t} }
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) After(d time.Duration) <-chan time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	ch := make(chan time.Time, 1)
-	if d <= 0 {
-		ch <- c.now
-		return ch
-	}
-	c.waiters = append(c.waiters, fakeWaiter{at: c.now.Add(d), ch: ch})
-	return ch
-}
-
-// Advance moves the clock on and fires every waiter that is due.
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-	kept := c.waiters[:0]
-	for _, w := range c.waiters {
-		if !w.at.After(c.now) {
-			w.ch <- c.now
-		} else {
-			kept = append(kept, w)
-		}
-	}
-	c.waiters = kept
-}
-
-// eventually polls cond until it holds or 5 s pass.
 // advanceUntil advances the fake clock by step until cond holds. A goroutine
 // that read Now just before an Advance registers its After against the old
 // time; stepping again fires it, as real time passing would.
-func advanceUntil(tb testing.TB, c *fakeClock, step time.Duration, what string, cond func() bool) {
+func advanceUntil(tb testing.TB, c *testenv.Clock, step time.Duration, what string, cond func() bool) {
 	tb.Helper()
 	start, last := time.Now(), time.Now()
-	eventually(tb, what, func() bool {
+	testenv.Wait(tb, what, func() bool {
 		if cond() {
 			return true
 		}
@@ -82,22 +32,6 @@ func advanceUntil(tb testing.TB, c *fakeClock, step time.Duration, what string, 
 		}
 		return cond()
 	})
-}
-
-func eventually(tb testing.TB, what string, cond func() bool) {
-	tb.Helper()
-	testenv.Eventually(tb, 5*time.Second, what, cond)
-}
-
-// mustOpenMemDB opens an in-memory store closed at the end of the test.
-func mustOpenMemDB(tb testing.TB) *store.DB {
-	tb.Helper()
-	db, err := store.Open(store.Options{})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { db.Close() })
-	return db
 }
 
 type fired struct {
@@ -122,7 +56,7 @@ func (l *firedLog) list() []fired {
 	return append([]fired(nil), l.got...)
 }
 
-func startWheel(tb testing.TB, db pipeline.TimerStore, clk *fakeClock, log *firedLog, fail func(id string) error) *pipeline.Wheel {
+func startWheel(tb testing.TB, db pipeline.TimerStore, clk *testenv.Clock, log *firedLog, fail func(id string) error) *pipeline.Wheel {
 	tb.Helper()
 	w := pipeline.NewWheel(db, pipeline.WheelOptions{Now: clk.Now, After: clk.After, Horizon: time.Minute})
 	w.Handle("test", func(ctx context.Context, id string, due time.Time) error {
@@ -142,8 +76,8 @@ func startWheel(tb testing.TB, db pipeline.TimerStore, clk *fakeClock, log *fire
 var wheelT0 = time.Date(2026, 3, 10, 12, 0, 0, 0, time.UTC)
 
 func TestWheelFiresAtDue(t *testing.T) {
-	db := mustOpenMemDB(t)
-	clk := newFakeClock(wheelT0)
+	db := testenv.OpenStore(t)
+	clk := testenv.NewClock(wheelT0)
 	var log firedLog
 	w := startWheel(t, db, clk, &log, nil)
 	for i, d := range []time.Duration{3 * time.Second, time.Second, 2 * time.Hour} {
@@ -157,16 +91,16 @@ func TestWheelFiresAtDue(t *testing.T) {
 		t.Fatalf("%d timers fired before their due time", n)
 	}
 	clk.Advance(time.Millisecond)
-	eventually(t, "timer 1", func() bool { return len(log.list()) == 1 })
+	testenv.Wait(t, "timer 1", func() bool { return len(log.list()) == 1 })
 	clk.Advance(2 * time.Second)
-	eventually(t, "timer 0", func() bool { return len(log.list()) == 2 })
+	testenv.Wait(t, "timer 0", func() bool { return len(log.list()) == 2 })
 	// The 2 h timer is beyond the horizon: it is loaded when the frontier is
 	// reached, and fires on time.
 	for i := 0; i < 120; i++ {
 		clk.Advance(time.Minute)
 		time.Sleep(time.Millisecond)
 	}
-	eventually(t, "timer 2", func() bool { return len(log.list()) == 3 })
+	testenv.Wait(t, "timer 2", func() bool { return len(log.list()) == 3 })
 	got := log.list()
 	for i, want := range []string{"1", "0", "2"} {
 		if got[i].id != want {
@@ -176,23 +110,23 @@ func TestWheelFiresAtDue(t *testing.T) {
 			t.Fatalf("timer %s fired %v after due", got[i].id, late)
 		}
 	}
-	eventually(t, "timers deleted", func() bool { return w.Pending() == 0 })
+	testenv.Wait(t, "timers deleted", func() bool { return w.Pending() == 0 })
 	if n, _ := db.CountTimers(); n != 0 {
 		t.Fatalf("%d timers left in the store", n)
 	}
 }
 
 func TestWheelOverdueAtStartFireAtOnce(t *testing.T) {
-	db := mustOpenMemDB(t)
+	db := testenv.OpenStore(t)
 	for i := 0; i < 5; i++ {
 		if _, err := db.PutTimer("test", fmt.Sprint(i), wheelT0.Add(-time.Duration(i)*time.Hour)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	clk := newFakeClock(wheelT0)
+	clk := testenv.NewClock(wheelT0)
 	var log firedLog
 	startWheel(t, db, clk, &log, nil)
-	eventually(t, "overdue timers", func() bool { return len(log.list()) == 5 })
+	testenv.Wait(t, "overdue timers", func() bool { return len(log.list()) == 5 })
 	got := log.list()
 	if got[0].id != "4" || got[4].id != "0" {
 		t.Fatalf("overdue timers fired out of order: %+v", got)
@@ -200,8 +134,8 @@ func TestWheelOverdueAtStartFireAtOnce(t *testing.T) {
 }
 
 func TestWheelMoveAndCancel(t *testing.T) {
-	db := mustOpenMemDB(t)
-	clk := newFakeClock(wheelT0)
+	db := testenv.OpenStore(t)
+	clk := testenv.NewClock(wheelT0)
 	var log firedLog
 	w := startWheel(t, db, clk, &log, nil)
 	w.Schedule("test", "moved", wheelT0.Add(time.Second))
@@ -222,7 +156,7 @@ func TestWheelMoveAndCancel(t *testing.T) {
 		t.Fatalf("%d timers fired at the old due time", n)
 	}
 	clk.Advance(3 * time.Second)
-	eventually(t, "moved timer", func() bool { return len(log.list()) == 1 })
+	testenv.Wait(t, "moved timer", func() bool { return len(log.list()) == 1 })
 	if got := log.list()[0]; got.id != "moved" || !got.due.Equal(wheelT0.Add(5*time.Second)) {
 		t.Fatalf("fired %+v", got)
 	}
@@ -230,12 +164,12 @@ func TestWheelMoveAndCancel(t *testing.T) {
 	w.Schedule("test", "early", wheelT0.Add(time.Hour))
 	w.Schedule("test", "early", wheelT0.Add(6*time.Second))
 	clk.Advance(time.Second)
-	eventually(t, "timer moved earlier", func() bool { return len(log.list()) == 2 })
+	testenv.Wait(t, "timer moved earlier", func() bool { return len(log.list()) == 2 })
 }
 
 func TestWheelRetriesFailedHandler(t *testing.T) {
-	db := mustOpenMemDB(t)
-	clk := newFakeClock(wheelT0)
+	db := testenv.OpenStore(t)
+	clk := testenv.NewClock(wheelT0)
 	var log firedLog
 	var mu sync.Mutex
 	fails := 2
@@ -249,19 +183,19 @@ func TestWheelRetriesFailedHandler(t *testing.T) {
 		return nil
 	})
 	w.Schedule("test", "x", wheelT0)
-	eventually(t, "first attempt", func() bool { return len(log.list()) == 1 })
-	eventually(t, "retry scheduled", func() bool { due, _, _ := w.Due("test", "x"); return due.After(wheelT0) })
+	testenv.Wait(t, "first attempt", func() bool { return len(log.list()) == 1 })
+	testenv.Wait(t, "retry scheduled", func() bool { due, _, _ := w.Due("test", "x"); return due.After(wheelT0) })
 	clk.Advance(time.Second)
-	eventually(t, "second attempt", func() bool { return len(log.list()) == 2 })
-	eventually(t, "retry scheduled", func() bool { due, _, _ := w.Due("test", "x"); return due.After(wheelT0.Add(time.Second)) })
+	testenv.Wait(t, "second attempt", func() bool { return len(log.list()) == 2 })
+	testenv.Wait(t, "retry scheduled", func() bool { due, _, _ := w.Due("test", "x"); return due.After(wheelT0.Add(time.Second)) })
 	clk.Advance(2 * time.Second)
-	eventually(t, "third attempt", func() bool { return len(log.list()) == 3 })
-	eventually(t, "timer deleted", func() bool { _, ok, _ := w.Due("test", "x"); return !ok })
+	testenv.Wait(t, "third attempt", func() bool { return len(log.list()) == 3 })
+	testenv.Wait(t, "timer deleted", func() bool { _, ok, _ := w.Due("test", "x"); return !ok })
 }
 
 func TestWheelHandlerMovesItsOwnTimer(t *testing.T) {
-	db := mustOpenMemDB(t)
-	clk := newFakeClock(wheelT0)
+	db := testenv.OpenStore(t)
+	clk := testenv.NewClock(wheelT0)
 	var log firedLog
 	var w *pipeline.Wheel
 	n := 0
@@ -278,12 +212,12 @@ func TestWheelHandlerMovesItsOwnTimer(t *testing.T) {
 	}
 	defer w.Close()
 	w.Schedule("sweep", "s", wheelT0)
-	eventually(t, "first sweep", func() bool { return len(log.list()) == 1 })
+	testenv.Wait(t, "first sweep", func() bool { return len(log.list()) == 1 })
 	clk.Advance(time.Minute)
-	eventually(t, "second sweep", func() bool { return len(log.list()) == 2 })
+	testenv.Wait(t, "second sweep", func() bool { return len(log.list()) == 2 })
 	clk.Advance(time.Minute)
-	eventually(t, "third sweep", func() bool { return len(log.list()) == 3 })
-	eventually(t, "timer deleted", func() bool { _, ok, _ := w.Due("sweep", "s"); return !ok })
+	testenv.Wait(t, "third sweep", func() bool { return len(log.list()) == 3 })
+	testenv.Wait(t, "timer deleted", func() bool { _, ok, _ := w.Due("sweep", "s"); return !ok })
 }
 
 func TestWheelSurvivesReopen(t *testing.T) {
@@ -292,7 +226,7 @@ func TestWheelSurvivesReopen(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	clk := newFakeClock(wheelT0)
+	clk := testenv.NewClock(wheelT0)
 	var log firedLog
 	w := pipeline.NewWheel(db, pipeline.WheelOptions{Now: clk.Now, After: clk.After})
 	w.Handle("test", func(ctx context.Context, id string, due time.Time) error {
@@ -317,17 +251,17 @@ func TestWheelSurvivesReopen(t *testing.T) {
 	defer db.Close()
 	clk.Advance(4 * time.Hour) // the process was down past both due times
 	w2 := startWheel(t, db, clk, &log, nil)
-	eventually(t, "overdue timers after reopen", func() bool { return len(log.list()) == 2 })
+	testenv.Wait(t, "overdue timers after reopen", func() bool { return len(log.list()) == 2 })
 	got := log.list()
 	if got[0].id != "a" || got[1].id != "b" || !got[1].due.Equal(wheelT0.Add(3*time.Hour)) {
 		t.Fatalf("fired %+v", got)
 	}
-	eventually(t, "timers deleted", func() bool { return w2.Pending() == 0 })
+	testenv.Wait(t, "timers deleted", func() bool { return w2.Pending() == 0 })
 }
 
 func TestWheelManyNearTimersBeyondMaxLoaded(t *testing.T) {
-	db := mustOpenMemDB(t)
-	clk := newFakeClock(wheelT0)
+	db := testenv.OpenStore(t)
+	clk := testenv.NewClock(wheelT0)
 	var log firedLog
 	w := pipeline.NewWheel(db, pipeline.WheelOptions{Now: clk.Now, After: clk.After, MaxLoaded: 16})
 	w.Handle("test", func(ctx context.Context, id string, due time.Time) error {
@@ -343,7 +277,7 @@ func TestWheelManyNearTimersBeyondMaxLoaded(t *testing.T) {
 		w.Schedule("test", fmt.Sprint(i), wheelT0.Add(time.Duration(i%50)*time.Millisecond))
 	}
 	clk.Advance(time.Second)
-	eventually(t, "all timers", func() bool { return len(log.list()) == n })
+	testenv.Wait(t, "all timers", func() bool { return len(log.list()) == n })
 	seen := map[string]bool{}
 	for _, f := range log.list() {
 		if seen[f.id] {
@@ -377,7 +311,7 @@ func benchWheel(b *testing.B, n int, span time.Duration) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		clk := newFakeClock(wheelT0)
+		clk := testenv.NewClock(wheelT0)
 		w := pipeline.NewWheel(db, pipeline.WheelOptions{Now: clk.Now, After: clk.After})
 		w.Handle("retry", func(context.Context, string, time.Time) error { return nil })
 		if err := w.Start(context.Background()); err != nil {

@@ -47,14 +47,8 @@ func MustStartClient(tb testing.TB, sim *Simulator, o Options) *Client {
 			tb.Errorf("close: %v", err)
 		}
 	})
-	waitFor(tb, "bound", c.Bound)
+	testenv.Wait(tb, "bound", c.Bound)
 	return c
-}
-
-// waitFor polls cond until it holds, failing the test after 10 s.
-func waitFor(tb testing.TB, what string, cond func() bool) {
-	tb.Helper()
-	testenv.Eventually(tb, 10*time.Second, what, cond)
 }
 
 // submits records what the simulator received.
@@ -216,7 +210,7 @@ func TestSubmitEncodingsAndParts(t *testing.T) {
 
 	// Every part gets exactly one receipt, under the id Submit returned, although the simulator
 	// writes ids in hex in some places and decimal (zero-padded) in others.
-	waitFor(t, "receipts", func() bool { return rc.len() >= len(allIDs) })
+	testenv.Wait(t, "receipts", func() bool { return rc.len() >= len(allIDs) })
 	byID := rc.byID()
 	for _, id := range allIDs {
 		if r := byID[id]; len(r) != 1 || r[0].Stat != StatDelivered || r[0].DoneAt.IsZero() {
@@ -253,7 +247,7 @@ func TestBindPair(t *testing.T) {
 		}
 		ids = append(ids, got...)
 	}
-	waitFor(t, "receipts", func() bool { return rc.len() >= len(ids) })
+	testenv.Wait(t, "receipts", func() bool { return rc.len() >= len(ids) })
 	st := sim.Stats()
 	if st.Binds != 2 || st.Conns != 2 || len(st.PerDest) != 10 || st.PerDest["34600000003"] != 1 {
 		t.Fatalf("binds %d conns %d per dest %v, want 2, 2 and 10 dests once each", st.Binds, st.Conns, st.PerDest)
@@ -292,7 +286,7 @@ func TestEnquireLinkKeepsIdleSessionUp(t *testing.T) {
 	sim := MustOpenSim(t, SimOptions{})
 	// Reads time out after 2×50ms+200ms: only enquire_link traffic keeps the session alive.
 	c := MustStartClient(t, sim, Options{EnquireLink: 50 * time.Millisecond, ResponseTimeout: 200 * time.Millisecond})
-	waitFor(t, "enquire_links", func() bool { return sim.Stats().EnquireLinks >= 10 })
+	testenv.Wait(t, "enquire_links", func() bool { return sim.Stats().EnquireLinks >= 10 })
 	if st := sim.Stats(); st.Binds != 1 || !c.Bound() {
 		t.Fatalf("session dropped while idle: %+v", st)
 	}
@@ -329,7 +323,7 @@ func TestSilentTimesOutAndRebinds(t *testing.T) {
 		t.Fatalf("err = %v, want ErrTimeout", err)
 	}
 	sim.SetMode(SimNormal)
-	waitFor(t, "rebind", func() bool { return sim.Stats().Binds == 2 && c.Bound() })
+	testenv.Wait(t, "rebind", func() bool { return sim.Stats().Binds == 2 && c.Bound() })
 	if _, err := c.Submit(context.Background(), Message{Source: "Shop", Dest: "1", Text: "x"}); err != nil {
 		t.Fatal(err)
 	}
@@ -448,7 +442,7 @@ func TestCancelReturnsPromptly(t *testing.T) {
 		_, err := c.Submit(ctx, Message{Source: "Shop", Dest: "1", Text: "x"})
 		errs <- err
 	}()
-	waitFor(t, "first submit", func() bool { return sim.Stats().Submits == 1 })
+	testenv.Wait(t, "first submit", func() bool { return sim.Stats().Submits == 1 })
 	go func() { // waits for the only window slot
 		_, err := c.Submit(ctx, Message{Source: "Shop", Dest: "2", Text: "x"})
 		errs <- err
@@ -486,11 +480,11 @@ func TestReceiptErrorIsRedelivered(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "redelivered receipt", func() bool { return rc.len() == 1 })
+	testenv.Wait(t, "redelivered receipt", func() bool { return rc.len() == 1 })
 	if got := rc.byID()[ids[0]]; len(got) != 1 {
 		t.Fatalf("receipts %+v", got)
 	}
-	waitFor(t, "ack", func() bool { return sim.Stats().ReceiptsAcked == 1 })
+	testenv.Wait(t, "ack", func() bool { return sim.Stats().ReceiptsAcked == 1 })
 	if st := sim.Stats(); st.ReceiptsNacked != 1 || st.ReceiptsSent != 2 {
 		t.Fatalf("stats %+v", st)
 	}
@@ -506,7 +500,7 @@ func TestReceiptsFirstDuplicatesAndUnmatched(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "duplicated receipts", func() bool { return rc.len() == 2*len(ids) })
+	testenv.Wait(t, "duplicated receipts", func() bool { return rc.len() == 2*len(ids) })
 	for _, id := range ids {
 		if r := rc.byID()[id]; len(r) != 2 || r[0].Stat != StatUndelivered {
 			t.Fatalf("receipts for %s: %+v", id, r)
@@ -516,7 +510,7 @@ func TestReceiptsFirstDuplicatesAndUnmatched(t *testing.T) {
 	if err := sim.SendReceipt("00FFEE", StatExpired); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "unmatched receipt", func() bool { return len(rc.byID()["ffee"]) == 1 })
+	testenv.Wait(t, "unmatched receipt", func() bool { return len(rc.byID()["ffee"]) == 1 })
 	if r := rc.byID()["ffee"][0]; r.Stat != StatExpired {
 		t.Fatalf("receipt %+v", r)
 	}
@@ -529,7 +523,7 @@ func TestReceiptsWaitForReceiverBind(t *testing.T) {
 		t.Fatal(err)
 	}
 	MustStartClient(t, sim, Options{OnReceipt: rc.onReceipt})
-	waitFor(t, "kept receipt", func() bool { return rc.len() == 1 })
+	testenv.Wait(t, "kept receipt", func() bool { return rc.len() == 1 })
 }
 
 func TestBindRejected(t *testing.T) {

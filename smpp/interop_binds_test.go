@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"campaignd/internal/testenv"
 )
 
 // sameID compares a submit_sm_resp id with a receipt's id up to the free normalisations (case,
@@ -42,7 +44,7 @@ func TestInteropNodeSMPPBinds(t *testing.T) {
 			if mode == BindPair {
 				links = 2 * binds
 			}
-			waitFor(t, "every bind up", func() bool { b, _ := boundCount(c); return b == links })
+			testenv.Wait(t, "every bind up", func() bool { b, _ := boundCount(c); return b == links })
 			if n := len(p.all("bind")); n != links {
 				t.Fatalf("peer saw %d binds, want %d", n, links)
 			}
@@ -94,10 +96,10 @@ func TestInteropNodeSMPPBinds(t *testing.T) {
 				t.Fatal("no submitting connection found")
 			}
 			victim.cut()
-			waitFor(t, "the cut bind seen down", func() bool { b, _ := boundCount(c); return b == links-1 })
+			testenv.Wait(t, "the cut bind seen down", func() bool { b, _ := boundCount(c); return b == links-1 })
 			send(total/2, total)
-			waitFor(t, "the cut bind replaced", func() bool { b, _ := boundCount(c); return b == links && len(p.all("bind")) == links+1 })
-			waitFor(t, "a receipt for every id", func() bool {
+			testenv.Wait(t, "the cut bind replaced", func() bool { b, _ := boundCount(c); return b == links && len(p.all("bind")) == links+1 })
+			testenv.Wait(t, "a receipt for every id", func() bool {
 				rmu.Lock()
 				defer rmu.Unlock()
 				for _, id := range ids {

@@ -261,8 +261,8 @@ func TestInteropNodeSMPP(t *testing.T) {
 		p := startNodePeer(t, node, 100*time.Millisecond)
 		var bl boundLog
 		c := startNodeClient(t, p, Options{SystemID: nodeSMSCSystemID, Password: nodeSMSCPassword, OnBound: bl.add})
-		waitFor(t, "bound", c.Bound)
-		waitFor(t, "5 enquire_link_resp", func() bool { return p.count("enquire_link_resp", 0) >= 5 })
+		testenv.Wait(t, "bound", c.Bound)
+		testenv.Wait(t, "5 enquire_link_resp", func() bool { return p.count("enquire_link_resp", 0) >= 5 })
 		for _, e := range p.all("enquire_link_resp") {
 			if e.Status != 0 {
 				t.Fatalf("enquire_link_resp: %s", e.line)
@@ -277,7 +277,7 @@ func TestInteropNodeSMPP(t *testing.T) {
 		var bl boundLog
 		c := startNodeClient(t, p, Options{SystemID: nodeSMSCSystemID, Password: "wrong",
 			ResponseTimeout: 2 * time.Second, OnBound: bl.add})
-		waitFor(t, "refused bind", func() bool { return p.count("bind", 0) > 0 })
+		testenv.Wait(t, "refused bind", func() bool { return p.count("bind", 0) > 0 })
 		time.Sleep(100 * time.Millisecond)
 		b := p.all("bind")[0]
 		if b.Status != 0x0E || b.Kind != "transceiver" || b.SystemID() != nodeSMSCSystemID {
@@ -300,7 +300,7 @@ func testInteropNode(t *testing.T, node, bind string) {
 		Window: 4, ResponseTimeout: time.Second, EnquireLink: 200 * time.Millisecond,
 		OnReceipt: rc.onReceipt, OnBound: bl.add,
 	})
-	waitFor(t, "bound", c.Bound)
+	testenv.Wait(t, "bound", c.Bound)
 
 	wantKinds := []string{"transceiver"}
 	if bind == BindPair {
@@ -352,7 +352,7 @@ func testInteropNode(t *testing.T, node, bind string) {
 			t.Fatalf("%s: %d ids, want %d", tt.name, len(ids), len(tt.texts))
 		}
 		allIDs = append(allIDs, ids...)
-		waitFor(t, tt.name+" at the peer", func() bool { return len(p.all("submit")) >= before+len(tt.texts) })
+		testenv.Wait(t, tt.name+" at the peer", func() bool { return len(p.all("submit")) >= before+len(tt.texts) })
 		parts := p.all("submit")[before:]
 		if len(parts) != len(tt.texts) {
 			t.Fatalf("%s: peer got %d submits, want %d", tt.name, len(parts), len(tt.texts))
@@ -415,8 +415,8 @@ func testInteropNode(t *testing.T, node, bind string) {
 	}
 
 	// Every part gets exactly one receipt, with the id Submit returned for it.
-	waitFor(t, "receipts", func() bool { return rc.len() >= len(allIDs) })
-	waitFor(t, "deliver_sm_resp at the peer", func() bool { return p.count("receipt_resp", 0) >= len(allIDs) })
+	testenv.Wait(t, "receipts", func() bool { return rc.len() >= len(allIDs) })
+	testenv.Wait(t, "deliver_sm_resp at the peer", func() bool { return p.count("receipt_resp", 0) >= len(allIDs) })
 	time.Sleep(100 * time.Millisecond) // room for a duplicate to show up
 	byID := rc.byID()
 	if rc.len() != len(allIDs) || len(byID) != len(allIDs) {

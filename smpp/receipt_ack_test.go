@@ -6,6 +6,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"campaignd/internal/testenv"
 )
 
 // With OnReceiptAck the reader goes on at once: submits are answered while
@@ -34,7 +36,7 @@ func TestReceiptAckedOnlyWhenDurable(t *testing.T) {
 			t.Fatalf("submit %d while %d receipts await their write: %v", i, npending(), err)
 		}
 	}
-	waitFor(t, "20 receipts", func() bool { return npending() == 20 })
+	testenv.Wait(t, "20 receipts", func() bool { return npending() == 20 })
 	if st := sim.Stats(); st.ReceiptsAcked != 0 || st.ReceiptsNacked != 0 {
 		t.Fatalf("resps before any ack: %+v", st)
 	}
@@ -50,13 +52,13 @@ func TestReceiptAckedOnlyWhenDurable(t *testing.T) {
 			ack(errors.New("disk full"))
 		}
 	}
-	waitFor(t, "resps", func() bool { st := sim.Stats(); return st.ReceiptsAcked == 15 && st.ReceiptsNacked == 5 })
+	testenv.Wait(t, "resps", func() bool { st := sim.Stats(); return st.ReceiptsAcked == 15 && st.ReceiptsNacked == 5 })
 	// The five refused come again.
-	waitFor(t, "redelivery", func() bool { return npending() == 5 })
+	testenv.Wait(t, "redelivery", func() bool { return npending() == 5 })
 	mu.Lock()
 	for _, ack := range pending {
 		ack(nil)
 	}
 	mu.Unlock()
-	waitFor(t, "all acked", func() bool { return sim.Stats().ReceiptsAcked == 20 })
+	testenv.Wait(t, "all acked", func() bool { return sim.Stats().ReceiptsAcked == 20 })
 }

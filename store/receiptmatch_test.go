@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"campaignd"
+	"campaignd/internal/testenv"
 	"campaignd/store"
 )
 
@@ -31,7 +32,7 @@ type matchHarness struct {
 }
 
 func newMatchHarness(t *testing.T, n int, format string) *matchHarness {
-	db := MustOpenDB(t)
+	db := testenv.OpenStore(t)
 	return &matchHarness{t: t, db: db, b: ingest(t, db, "m.csv", n, ""), opt: store.SaveOptions{IDFormat: format}}
 }
 
