@@ -347,7 +347,7 @@ func (r *Reporter) PushReport(ctx context.Context, day, user, remoteAddr string)
 		detail += " (" + rep.LastError + ")"
 	}
 	if err := r.store.Audit(campaignd.AuditEntry{At: now, User: user, RemoteAddr: remoteAddr, Action: "push_report", Detail: detail}); err != nil {
-		r.log.Error("report: audit push", "day", day, "error", err)
+		r.log.Error("report: audit push", "day", day, slog.Any("error", err))
 	}
 	return rep, nil
 }
@@ -360,7 +360,7 @@ func (r *Reporter) onReportTimer(ctx context.Context, id string, due time.Time) 
 		return nil
 	}
 	if _, err := r.produce(ctx, d); err != nil {
-		r.log.Error("report: produce failed, will retry", "day", reportDayText(d), "error", err)
+		r.log.Error("report: produce failed, will retry", "day", reportDayText(d), slog.Any("error", err))
 		return err
 	}
 	next := d.AddDate(0, 0, 1)
@@ -422,7 +422,7 @@ func (r *Reporter) produce(ctx context.Context, d time.Time) (*campaignd.Report,
 	if r.pusher != nil {
 		if err := r.timers.Schedule(ReportPushTimerKind, reportPushTimerID(d, rep.NextAttempt), rep.NextAttempt); err != nil {
 			// Start re-arms pending pushes, and the report is recorded.
-			r.log.Error("report: schedule push", "day", rep.Day, "error", err)
+			r.log.Error("report: schedule push", "day", rep.Day, slog.Any("error", err))
 		}
 	}
 	return rep, nil
@@ -562,7 +562,7 @@ func (r *Reporter) pushPartial(ctx context.Context, d, now time.Time) (*campaign
 	rep.Attempts = 1
 	if err != nil {
 		rep.PushState, rep.LastError = campaignd.PushFailed, err.Error()
-		r.log.Warn("report: partial push failed", "day", rep.Day, "file", rep.FileName, "error", err)
+		r.log.Warn("report: partial push failed", "day", rep.Day, "file", rep.FileName, slog.Any("error", err))
 	} else {
 		rep.PushState, rep.PushedAt = campaignd.PushDone, r.now()
 		r.log.Info("report: partial pushed", "day", rep.Day, "file", rep.FileName, "rows", rep.Rows)

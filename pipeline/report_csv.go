@@ -21,8 +21,8 @@ import (
 // local day, in Tracking ID order, and their broadcasts.
 type ReportSource interface {
 	// ReportMessages calls fn with every message settled on day
-	// (YYYYMMDD, local), in Tracking ID order, streaming (store.DB's
-	// SettledOn, read with one forward iterator).
+	// (YYYYMMDD, local), in Tracking ID order, streaming (the store's
+	// d/<day> index, read with one forward iterator).
 	ReportMessages(day string, fn func(*campaignd.Message) error) error
 	Broadcast(id uint64) (*campaignd.Broadcast, error)
 }

@@ -242,37 +242,3 @@ func (db *DB) CountTimers() (int, error) {
 	}
 	return n, nil
 }
-
-// TimersOf calls fn with the pending timers of kind whose id starts with
-// idPrefix (reverse index order).
-func (db *DB) TimersOf(kind, idPrefix string, fn func(Timer) error) error {
-	prefix := timerRevKey(kind, idPrefix)
-	err := db.db.View(func(txn *badger.Txn) error {
-		opts := badger.DefaultIteratorOptions
-		opts.Prefix = prefix
-		it := txn.NewIterator(opts)
-		defer it.Close()
-		for it.Seek(prefix); it.ValidForPrefix(prefix); it.Next() {
-			k := it.Item().Key()
-			id := string(k[len(prefixTimerRev)+len(kind)+1:])
-			var due int64
-			if err := it.Item().Value(func(v []byte) error {
-				if len(v) != 8 {
-					return errCorrupt
-				}
-				due = int64(binary.BigEndian.Uint64(v))
-				return nil
-			}); err != nil {
-				return err
-			}
-			if err := fn(Timer{Kind: kind, ID: id, Due: time.UnixMilli(due)}); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if errors.Is(err, ErrStop) {
-		return nil
-	}
-	return err
-}

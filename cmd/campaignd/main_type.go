@@ -237,7 +237,7 @@ func (m *Main) openFTP() error {
 		}
 		queued = func(user, stored string) bool { return claimed[[2]string{user, stored}] }
 	} else {
-		m.Logger.Warn("listing ingest jobs failed; keeping every queued upload", "error", err)
+		m.Logger.Warn("listing ingest jobs failed; keeping every queued upload", slog.Any("error", err))
 	}
 	var err error
 	m.FTP, err = ftpd.New(ftpd.Options{
@@ -268,7 +268,7 @@ func (m *Main) onUpload(ctx context.Context, u ftpd.Upload) error {
 		UserRoot: u.UserRoot, Size: u.Size, SHA256: u.SHA256, RemoteAddr: u.RemoteAddr, ReceivedAt: u.At, Via: u.Via,
 	}
 	if _, err := m.DB.CreateUpload(up); err != nil {
-		m.Logger.Error("recording upload failed", "path", u.Path, "error", err)
+		m.Logger.Error("recording upload failed", "path", u.Path, slog.Any("error", err))
 		return err
 	}
 	select {

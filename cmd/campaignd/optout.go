@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 
@@ -48,7 +49,7 @@ func (m *Main) openReplies() {
 		if u.Name == filepath.Base(u.Name) && u.Name != "." && u.Name != ".." {
 			dir := filepath.Join(c.DataDir, "ftp", u.Name, pipeline.SuppressionsDir)
 			if err := os.MkdirAll(dir, 0o750); err != nil {
-				m.Logger.Warn("cannot create the suppressions folder", "path", dir, "error", err)
+				m.Logger.Warn("cannot create the suppressions folder", "path", dir, slog.Any("error", err))
 			}
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"path/filepath"
 	"time"
 
@@ -139,7 +140,7 @@ func (m *Main) closeSending(ctx context.Context) error {
 // reconciliation, so it is only logged.
 func (m *Main) admit(b *campaignd.Broadcast) {
 	if err := m.Engine.Admit(b); err != nil {
-		m.Logger.Error("admitting broadcast failed", "broadcast", b.ID, "error", err)
+		m.Logger.Error("admitting broadcast failed", "broadcast_id", b.ID, slog.Any("error", err))
 	}
 }
 
