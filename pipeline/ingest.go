@@ -42,17 +42,6 @@ const (
 	ResultDuplicate = "duplicate"
 )
 
-// Log keys.
-const (
-	ingestKeyUpload    = "upload_id"
-	ingestKeyFile      = "file"
-	ingestKeyBroadcast = "broadcast_id"
-	ingestKeyResult    = "result"
-	ingestKeyRows      = "rows"
-	ingestKeyDuration  = "duration"
-	ingestKeyError     = "error"
-)
-
 // IngestOptions configure an Ingester. Zero values take the defaults of
 // SPEC §9; MaxInvalidPercent 0 means the default 10 — pass a negative value
 // to allow no invalid row at all.

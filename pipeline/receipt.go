@@ -29,11 +29,6 @@ const (
 	ReceiptUnmatched = store.ReceiptUnmatched
 )
 
-const (
-	logMessageID = "message_id"
-	logStat      = "stat"
-)
-
 // errClosed is returned for writes after Close.
 var errClosed = errors.New("pipeline: engine closed")
 

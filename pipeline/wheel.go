@@ -121,18 +121,6 @@ type nopWheelEvents struct{}
 func (nopWheelEvents) TimersPending(int)                {}
 func (nopWheelEvents) TimerFired(string, time.Duration) {}
 
-// Log attribute keys.
-const (
-	logKind     = "kind"
-	logID       = "id"
-	logLateness = "lateness"
-	logError    = "error"
-	logCount    = "count"
-	logBID      = "broadcast_id"
-	logStatus   = "status"
-	logRetryIn  = "retry_in"
-)
-
 // NewWheel returns a wheel over db. Register handlers, then Start it.
 func NewWheel(db TimerStore, o WheelOptions) *Wheel {
 	if o.Now == nil {
