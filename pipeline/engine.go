@@ -14,42 +14,14 @@ import (
 	"campaignd/store"
 )
 
-// Sender submits one message over SMPP; cmd adapts *smpp.Client to it. Submit
-// blocks for a window slot, rate tokens and a bound session, and returns one
-// SMSC message id per part. Its errors are mapped to *SubmitError,
-// ErrSubmitTimeout and ErrNotBound; a failure at part k returns the ids of
-// the parts before it with the error.
+// Sender submits one message over SMPP (*smpp.Client). Submit blocks for a
+// window slot, rate tokens and a bound session, and returns one SMSC message
+// id per part. Its errors are *campaignd.SubmitError,
+// campaignd.ErrSubmitTimeout and campaignd.ErrNotBound; a failure at part k
+// returns the ids of the parts before it with the error.
 type Sender interface {
-	Submit(ctx context.Context, m OutMessage) (ids []string, err error)
+	Submit(ctx context.Context, m campaignd.OutMessage) (ids []string, err error)
 	Bound() bool
-}
-
-// OutMessage is one SMS to submit.
-type OutMessage struct {
-	Source, Dest, Text string
-}
-
-var (
-	// ErrSubmitTimeout means no response came in time: the SMSC may have
-	// accepted the message. The engine submits it again (at-least-once).
-	ErrSubmitTimeout = errors.New("pipeline: no submit response (outcome unknown)")
-	// ErrNotBound means the session was lost before the response: the
-	// outcome is unknown as for ErrSubmitTimeout; the engine waits for the
-	// bind and submits again.
-	ErrNotBound = errors.New("pipeline: SMSC not bound (outcome unknown)")
-)
-
-// SubmitError is a submit refused by the SMSC with an SMPP command_status.
-type SubmitError struct {
-	Status uint32
-	// Temporary: throttling (0x58), queue full (0x14), system error (0x08);
-	// retried after a backoff up to MaxAttempts. Others are final: REJECTD.
-	Temporary bool
-}
-
-// Error implements error.
-func (e *SubmitError) Error() string {
-	return fmt.Sprintf("pipeline: submit refused with status 0x%08X", e.Status)
 }
 
 // Store is what the engine needs from the store (implemented by *store.DB).
@@ -712,10 +684,10 @@ func (e *Engine) submit(ctx context.Context, j *job) {
 	if e.skipSuppressed(j) { // opted out after ingest (optout_engine.go)
 		return
 	}
-	ids, err := e.sender.Submit(ctx, OutMessage{Source: j.r.sender, Dest: m.Recipient, Text: m.Text})
+	ids, err := e.sender.Submit(ctx, campaignd.OutMessage{Source: j.r.sender, Dest: m.Recipient, Text: m.Text})
 	now := e.now()
 	c := store.Change{BroadcastID: m.BroadcastID, Index: m.Index, From: campaignd.StateQueued, At: now}
-	var se *SubmitError
+	var se *campaignd.SubmitError
 	switch {
 	case err == nil:
 		c.To, c.SMSCIDs, c.Attempts = campaignd.StateSubmitted, ids, m.Attempts+1

@@ -15,7 +15,7 @@ import (
 func TestEngineCloseRacingContextEnd(t *testing.T) {
 	release := make(chan struct{})
 	entered := make(chan struct{}, 16)
-	sender := &fakeSender{SubmitFn: func(ctx context.Context, m pipeline.OutMessage) ([]string, error) {
+	sender := &fakeSender{SubmitFn: func(ctx context.Context, m campaignd.OutMessage) ([]string, error) {
 		entered <- struct{}{}
 		<-release
 		return []string{"id-" + m.Dest}, nil

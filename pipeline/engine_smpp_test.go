@@ -2,7 +2,6 @@ package pipeline_test
 
 import (
 	"context"
-	"errors"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -18,26 +17,6 @@ import (
 
 // Integration tests: the real SMPP client against the real simulator, an
 // on-disk store and the real clock.
-
-// smppSender adapts *smpp.Client to pipeline.Sender (cmd has its own).
-type smppSender struct{ c *smpp.Client }
-
-func (s smppSender) Bound() bool { return s.c.Bound() }
-
-func (s smppSender) Submit(ctx context.Context, m pipeline.OutMessage) ([]string, error) {
-	ids, err := s.c.Submit(ctx, smpp.Message{Source: m.Source, Dest: m.Dest, Text: m.Text})
-	var se *smpp.SubmitError
-	switch {
-	case err == nil:
-	case errors.As(err, &se):
-		err = &pipeline.SubmitError{Status: se.Status, Temporary: se.Temporary()}
-	case errors.Is(err, smpp.ErrTimeout):
-		err = pipeline.ErrSubmitTimeout
-	case errors.Is(err, smpp.ErrNotBound):
-		err = pipeline.ErrNotBound
-	}
-	return ids, err
-}
 
 type smppEnv struct {
 	sim    *smpp.Simulator
@@ -94,7 +73,7 @@ func startSMPP(tb testing.TB, cfg smppConfig) *smppEnv {
 	if cfg.store != nil {
 		st = cfg.store(db)
 	}
-	eo := pipeline.EngineOptions{Store: st, Sender: smppSender{env.client}, Wheel: env.wheel,
+	eo := pipeline.EngineOptions{Store: st, Sender: env.client, Wheel: env.wheel,
 		Window: max(co.Window, 10), TPS: co.TPS, ResponseTimeout: co.ResponseTimeout, Location: time.UTC,
 		RetryBackoff: 20 * time.Millisecond, Events: env.events}
 	if cfg.engine != nil {

@@ -18,7 +18,7 @@ import (
 
 // fakeSender is a Sender made of function fields; nil fields succeed.
 type fakeSender struct {
-	SubmitFn func(ctx context.Context, m pipeline.OutMessage) ([]string, error)
+	SubmitFn func(ctx context.Context, m campaignd.OutMessage) ([]string, error)
 	BoundFn  func() bool
 
 	mu     sync.Mutex
@@ -28,7 +28,7 @@ type fakeSender struct {
 	nextID atomic.Uint64
 }
 
-func (s *fakeSender) Submit(ctx context.Context, m pipeline.OutMessage) ([]string, error) {
+func (s *fakeSender) Submit(ctx context.Context, m campaignd.OutMessage) ([]string, error) {
 	s.mu.Lock()
 	s.calls++
 	if s.byDest == nil {
@@ -269,7 +269,7 @@ func TestEngineSendsEveryMessageOnceAndCompletes(t *testing.T) {
 // gatedSender lets a test hold submits and count those in progress.
 func gatedSender(inflight *atomic.Int32, delay time.Duration) *fakeSender {
 	s := &fakeSender{}
-	s.SubmitFn = func(ctx context.Context, m pipeline.OutMessage) ([]string, error) {
+	s.SubmitFn = func(ctx context.Context, m campaignd.OutMessage) ([]string, error) {
 		inflight.Add(1)
 		defer inflight.Add(-1)
 		time.Sleep(delay)
@@ -337,12 +337,12 @@ func TestEngineRetriesTemporaryErrors(t *testing.T) {
 	var mu sync.Mutex
 	refused := map[string]bool{}
 	s := &fakeSender{}
-	s.SubmitFn = func(ctx context.Context, m pipeline.OutMessage) ([]string, error) {
+	s.SubmitFn = func(ctx context.Context, m campaignd.OutMessage) ([]string, error) {
 		mu.Lock()
 		defer mu.Unlock()
 		if !refused[m.Dest] {
 			refused[m.Dest] = true
-			return nil, &pipeline.SubmitError{Status: 0x58, Temporary: true}
+			return nil, &campaignd.SubmitError{Status: 0x58, Temporary: true}
 		}
 		return []string{"ok-" + m.Dest}, nil
 	}
@@ -368,12 +368,12 @@ func TestEngineRetriesTemporaryErrors(t *testing.T) {
 
 func TestEngineRejectsAfterMaxAttempts(t *testing.T) {
 	s := &fakeSender{}
-	s.SubmitFn = func(ctx context.Context, m pipeline.OutMessage) ([]string, error) {
+	s.SubmitFn = func(ctx context.Context, m campaignd.OutMessage) ([]string, error) {
 		if m.Dest == dest(1) {
-			return nil, &pipeline.SubmitError{Status: 0x14, Temporary: true}
+			return nil, &campaignd.SubmitError{Status: 0x14, Temporary: true}
 		}
 		if m.Dest == dest(2) {
-			return nil, &pipeline.SubmitError{Status: 0x0B}
+			return nil, &campaignd.SubmitError{Status: 0x0B}
 		}
 		return []string{"x" + m.Dest}, nil
 	}
@@ -413,15 +413,15 @@ func TestEngineResubmitsAfterTimeoutAndLostBind(t *testing.T) {
 	var mu sync.Mutex
 	seen := map[string]int{}
 	s := &fakeSender{}
-	s.SubmitFn = func(ctx context.Context, m pipeline.OutMessage) ([]string, error) {
+	s.SubmitFn = func(ctx context.Context, m campaignd.OutMessage) ([]string, error) {
 		mu.Lock()
 		defer mu.Unlock()
 		seen[m.Dest]++
 		switch {
 		case m.Dest == dest(3) && seen[m.Dest] == 1:
-			return nil, pipeline.ErrSubmitTimeout
+			return nil, campaignd.ErrSubmitTimeout
 		case m.Dest == dest(5) && seen[m.Dest] == 1:
-			return nil, pipeline.ErrNotBound
+			return nil, campaignd.ErrNotBound
 		}
 		return []string{"x" + m.Dest}, nil
 	}
@@ -672,7 +672,7 @@ func TestEngineProgress(t *testing.T) {
 	block := make(chan struct{})
 	s := &fakeSender{}
 	var n atomic.Int32
-	s.SubmitFn = func(ctx context.Context, m pipeline.OutMessage) ([]string, error) {
+	s.SubmitFn = func(ctx context.Context, m campaignd.OutMessage) ([]string, error) {
 		if n.Add(1) > 30 {
 			<-block
 			return nil, errors.New("closing")

@@ -29,7 +29,7 @@ func TestEngineSettlesSuppressedMessages(t *testing.T) {
 	s := &fakeSender{}
 	// While message 10 is submitted, replies arrive from the numbers of
 	// messages 11, 100 and 199 (still queued).
-	s.SubmitFn = func(ctx context.Context, m pipeline.OutMessage) ([]string, error) {
+	s.SubmitFn = func(ctx context.Context, m campaignd.OutMessage) ([]string, error) {
 		if m.Dest == dest(10) {
 			mu.Lock()
 			for _, i := range []int{11, 100, 199} {
@@ -90,13 +90,13 @@ func TestEngineSuppressedBeforeRetry(t *testing.T) {
 	s := &fakeSender{}
 	var mu sync.Mutex
 	refused := false
-	s.SubmitFn = func(ctx context.Context, m pipeline.OutMessage) ([]string, error) {
+	s.SubmitFn = func(ctx context.Context, m campaignd.OutMessage) ([]string, error) {
 		mu.Lock()
 		defer mu.Unlock()
 		if m.Dest == dest(1) && !refused {
 			refused = true
 			suppressNumber(t, h, dest(1))
-			return nil, &pipeline.SubmitError{Status: 0x58, Temporary: true}
+			return nil, &campaignd.SubmitError{Status: 0x58, Temporary: true}
 		}
 		return []string{"id-" + m.Dest}, nil
 	}

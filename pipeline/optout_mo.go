@@ -154,7 +154,7 @@ func (r *Replies) confirm(number string) {
 		defer r.wg.Done()
 		ctx, cancel := context.WithTimeout(r.ctx, time.Minute)
 		defer cancel()
-		_, err := r.o.Sender.Submit(ctx, OutMessage{Source: r.o.ConfirmSource, Dest: number, Text: r.o.ConfirmText})
+		_, err := r.o.Sender.Submit(ctx, campaignd.OutMessage{Source: r.o.ConfirmSource, Dest: number, Text: r.o.ConfirmText})
 		if err != nil {
 			r.log.Warn("opt-out confirmation not sent", slog.String("to", number), slog.Any(logError, err))
 			return

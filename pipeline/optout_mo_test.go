@@ -14,11 +14,11 @@ import (
 // confirmSender records the confirmations a Replies sends.
 type confirmSender struct {
 	mu   sync.Mutex
-	sent []OutMessage
+	sent []campaignd.OutMessage
 	done chan struct{}
 }
 
-func (s *confirmSender) Submit(ctx context.Context, m OutMessage) ([]string, error) {
+func (s *confirmSender) Submit(ctx context.Context, m campaignd.OutMessage) ([]string, error) {
 	s.mu.Lock()
 	s.sent = append(s.sent, m)
 	s.mu.Unlock()

@@ -115,7 +115,7 @@ func TestSlowReceiptWriteDelaysOnlyItsAck(t *testing.T) {
 	// The writer is stuck on the receipt; the SMPP side still answers submits.
 	for i := 0; i < 20; i++ {
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		_, err := env.client.Submit(ctx, smpp.Message{Source: "28776", Dest: "5255100000", Text: "x"})
+		_, err := env.client.Submit(ctx, campaignd.OutMessage{Source: "28776", Dest: "5255100000", Text: "x"})
 		cancel()
 		if err != nil {
 			t.Fatalf("submit %d while a receipt write is slow: %v", i, err)
@@ -174,7 +174,7 @@ func (e *collEvents) ReceiptIDCollision() { e.n.Add(1) }
 func TestIDCollisionCountedNeverGuessed(t *testing.T) {
 	var ce *collEvents
 	s := &fakeSender{}
-	s.SubmitFn = func(ctx context.Context, m pipeline.OutMessage) ([]string, error) { return []string{"0077"}, nil }
+	s.SubmitFn = func(ctx context.Context, m campaignd.OutMessage) ([]string, error) { return []string{"0077"}, nil }
 	h := newHarness(t, nil, s, func(o *pipeline.EngineOptions) {
 		ce = &collEvents{recEvents: o.Events.(*recEvents)}
 		o.Events, o.MessageIDFormat = ce, store.IDFormatExact

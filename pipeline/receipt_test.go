@@ -13,9 +13,9 @@ import (
 
 // idSender answers with "id-<dest>" (and "id-<dest>-2" for a second part
 // when parts says so).
-func idSender(parts map[string]int, before func(m pipeline.OutMessage)) *fakeSender {
+func idSender(parts map[string]int, before func(m campaignd.OutMessage)) *fakeSender {
 	s := &fakeSender{}
-	s.SubmitFn = func(ctx context.Context, m pipeline.OutMessage) ([]string, error) {
+	s.SubmitFn = func(ctx context.Context, m campaignd.OutMessage) ([]string, error) {
 		if before != nil {
 			before(m)
 		}
@@ -67,7 +67,7 @@ func TestReceiptBeforeSubmitResponse(t *testing.T) {
 	var h *harness
 	// The receipt overtakes the submit_sm_resp: it arrives (and is stored)
 	// before Submit returns the id.
-	s := idSender(nil, func(m pipeline.OutMessage) {
+	s := idSender(nil, func(m campaignd.OutMessage) {
 		if err := h.eng.HandleReceipt(pipeline.Receipt{MessageID: "id-" + m.Dest, Stat: "DELIVRD"}); err != nil {
 			t.Error(err)
 		}

@@ -11,7 +11,6 @@ package smpp
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -23,6 +22,8 @@ import (
 	"github.com/linxGnu/gosmpp/data"
 	"github.com/linxGnu/gosmpp/pdu"
 	"golang.org/x/time/rate"
+
+	"campaignd"
 )
 
 // Bind modes for Options.Bind.
@@ -74,29 +75,15 @@ const (
 	logText    = "text"
 )
 
-var (
-	// ErrTimeout means no submit_sm_resp arrived within ResponseTimeout. The outcome is unknown: the
-	// SMSC may have accepted the message. The session is torn down and rebound.
-	ErrTimeout = errors.New("smpp: no submit_sm_resp within the response timeout")
-	// ErrNotBound means the connection was lost (or the client closed) before the response arrived.
-	// The outcome is unknown as for ErrTimeout.
-	ErrNotBound = errors.New("smpp: not bound")
-)
-
-// SubmitError is a submit_sm_resp with a non-zero command_status.
-type SubmitError struct {
-	Status uint32
+// submitError is the root's error for a non-zero command_status.
+func submitError(status uint32) error {
+	return &campaignd.SubmitError{Status: status, Temporary: temporary(status)}
 }
 
-// Error names the status.
-func (e *SubmitError) Error() string {
-	return fmt.Sprintf("smpp: submit_sm refused: status 0x%08X %s", e.Status, data.CommandStatusType(e.Status))
-}
-
-// Temporary reports whether the SMSC may accept the same message later: throttling (0x58), message
+// temporary reports whether the SMSC may accept the same message later: throttling (0x58), message
 // queue full (0x14) and system error (0x08).
-func (e *SubmitError) Temporary() bool {
-	switch data.CommandStatusType(e.Status) {
+func temporary(status uint32) bool {
+	switch data.CommandStatusType(status) {
 	case data.ESME_RTHROTTLED, data.ESME_RMSGQFUL, data.ESME_RSYSERR:
 		return true
 	}
@@ -157,11 +144,6 @@ type Options struct {
 	OnBound func(bound bool) // called when Bound changes
 	Events  Events           // may be nil
 	Logger  *slog.Logger     // may be nil
-}
-
-// Message is one SMS to submit. Text is UTF-8.
-type Message struct {
-	Source, Dest, Text string
 }
 
 // Client is an SMPP client. Create it with New, then Start it; Submit is safe for concurrent use.
@@ -284,7 +266,7 @@ func (c *Client) Start(ctx context.Context) {
 }
 
 // Close unbinds, stops the connection loops and waits for them until ctx ends. Submits in progress
-// return ErrNotBound.
+// return campaignd.ErrNotBound.
 func (c *Client) Close(ctx context.Context) error {
 	c.closeOnce.Do(func() {
 		close(c.closed)
@@ -365,13 +347,13 @@ func (c *Client) notifyBound() {
 
 // Submit sends m, split into as many parts as it needs, and returns one normalised SMSC message id per
 // part. For each part it waits for a bound session, a window slot and a rate token, sends the
-// submit_sm and waits for its response. Errors: ErrTimeout, ErrNotBound, *SubmitError (including
+// submit_sm and waits for its response. Errors: campaignd.ErrSubmitTimeout, campaignd.ErrNotBound, *campaignd.SubmitError (including
 // local refusals: 0x01 text too long, 0x0A/0x0B bad source/destination address) or ctx's error. When
 // part k fails, the ids of the parts before it are returned with the error.
 //
 // If ctx ends while a response is awaited, Submit returns at once; the window slot stays taken until
 // the response, the timeout or the end of the session.
-func (c *Client) Submit(ctx context.Context, m Message) (ids []string, err error) {
+func (c *Client) Submit(ctx context.Context, m campaignd.OutMessage) (ids []string, err error) {
 	parts, err := c.build(m)
 	if err != nil {
 		return nil, err
@@ -388,18 +370,18 @@ func (c *Client) Submit(ctx context.Context, m Message) (ids []string, err error
 }
 
 // build turns m into submit_sm PDUs, one per part.
-func (c *Client) build(m Message) ([]*pdu.SubmitSM, error) {
+func (c *Client) build(m campaignd.OutMessage) ([]*pdu.SubmitSM, error) {
 	coding, payloads := encodeParts(m.Text)
 	if len(payloads) > maxParts {
-		return nil, &SubmitError{Status: uint32(data.ESME_RINVMSGLEN)}
+		return nil, submitError(uint32(data.ESME_RINVMSGLEN))
 	}
 	src, err := address(m.Source, c.opts.SourceTON, c.opts.SourceNPI, true)
 	if err != nil {
-		return nil, &SubmitError{Status: uint32(data.ESME_RINVSRCADR)}
+		return nil, submitError(uint32(data.ESME_RINVSRCADR))
 	}
 	dst, err := address(m.Dest, c.opts.DestTON, c.opts.DestNPI, false)
 	if err != nil || m.Dest == "" {
-		return nil, &SubmitError{Status: uint32(data.ESME_RINVDSTADR)}
+		return nil, submitError(uint32(data.ESME_RINVDSTADR))
 	}
 	enc := data.GSM7BIT
 	if coding == codingUCS2 {
@@ -417,7 +399,7 @@ func (c *Client) build(m Message) ([]*pdu.SubmitSM, error) {
 			payload = append(concatUDH(ref, len(payloads), i+1), payload...)
 		}
 		if err := sm.Message.SetMessageDataWithEncoding(payload, enc); err != nil {
-			return nil, &SubmitError{Status: uint32(data.ESME_RINVMSGLEN)}
+			return nil, submitError(uint32(data.ESME_RINVMSGLEN))
 		}
 		out[i] = sm
 	}
@@ -484,7 +466,7 @@ func (c *Client) acquire(ctx context.Context) (*bind, *session, error) {
 		case <-ctx.Done():
 			return nil, nil, ctx.Err()
 		case <-c.closed:
-			return nil, nil, fmt.Errorf("%w: client closed", ErrNotBound)
+			return nil, nil, fmt.Errorf("%w: client closed", campaignd.ErrNotBound)
 		}
 	}
 }
@@ -573,13 +555,13 @@ func (c *Client) await(cancel <-chan struct{}, s *session, seq int32, ch <-chan 
 		default:
 		}
 		c.events.SubmitDone(ResultNotBound, time.Since(start))
-		return "", false, ErrNotBound
+		return "", false, campaignd.ErrNotBound
 	case <-timer.C:
 		s.forget(seq)
 		c.events.SubmitDone(ResultTimeout, time.Since(start))
 		c.log.Warn("submit_sm response timeout, rebinding", slog.Int(logSeq, int(seq)))
 		s.markDown("response timeout")
-		return "", false, ErrTimeout
+		return "", false, campaignd.ErrSubmitTimeout
 	case <-cancel:
 		return "", true, nil
 	}
@@ -591,16 +573,15 @@ func (c *Client) result(r submitResult, start time.Time) (string, error) {
 		c.events.SubmitDone(ResultOK, d)
 		return NormalizeID(r.id), nil
 	}
-	e := &SubmitError{Status: r.status}
 	switch {
 	case data.CommandStatusType(r.status) == data.ESME_RTHROTTLED:
 		c.events.SubmitDone(ResultThrottled, d)
-	case e.Temporary():
+	case temporary(r.status):
 		c.events.SubmitDone(ResultTemporary, d)
 	default:
 		c.events.SubmitDone(ResultRejected, d)
 	}
-	return "", e
+	return "", submitError(r.status)
 }
 
 // handleDeliver answers a deliver_sm: receipts go to OnReceiptAck (answered later, nil returned) or
@@ -895,8 +876,8 @@ func (s *session) onPDU(p pdu.PDU) (pdu.PDU, bool) {
 }
 
 // onSubmitError is gosmpp's report of a failed write. The PDU may be half written, and gosmpp keeps
-// the connection after some write errors, so the session is ended here: its waiters get ErrNotBound
-// at once instead of ErrTimeout later.
+// the connection after some write errors, so the session is ended here: its waiters get campaignd.ErrNotBound
+// at once instead of campaignd.ErrSubmitTimeout later.
 func (s *session) onSubmitError(_ pdu.PDU, err error) {
 	s.markDown("write: " + err.Error())
 }

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"campaignd"
 	"campaignd/internal/testenv"
 )
 
@@ -147,17 +148,17 @@ func TestSubmitEncodingsAndParts(t *testing.T) {
 
 	tests := []struct {
 		name   string
-		msg    Message
+		msg    campaignd.OutMessage
 		coding byte
 		texts  []string
 	}{
-		{"single GSM-7", Message{Source: "Shop", Dest: "34600000001", Text: "Hola, ¿qué tal? ñ ü €"},
+		{"single GSM-7", campaignd.OutMessage{Source: "Shop", Dest: "34600000001", Text: "Hola, ¿qué tal? ñ ü €"},
 			codingGSM7, []string{"Hola, ¿qué tal? ñ ü €"}},
-		{"multipart GSM-7", Message{Source: "+34911111111", Dest: "34600000002", Text: strings.Repeat("b", 200)},
+		{"multipart GSM-7", campaignd.OutMessage{Source: "+34911111111", Dest: "34600000002", Text: strings.Repeat("b", 200)},
 			codingGSM7, []string{strings.Repeat("b", 153), strings.Repeat("b", 47)}},
-		{"single UCS-2", Message{Source: "Shop", Dest: "34600000003", Text: "canción 😀"},
+		{"single UCS-2", campaignd.OutMessage{Source: "Shop", Dest: "34600000003", Text: "canción 😀"},
 			codingUCS2, []string{"canción 😀"}},
-		{"multipart UCS-2", Message{Source: "Shop", Dest: "34600000004", Text: strings.Repeat("á", 100)},
+		{"multipart UCS-2", campaignd.OutMessage{Source: "Shop", Dest: "34600000004", Text: strings.Repeat("á", 100)},
 			codingUCS2, []string{strings.Repeat("á", 67), strings.Repeat("á", 33)}},
 	}
 	var allIDs []string
@@ -241,7 +242,7 @@ func TestBindPair(t *testing.T) {
 	c := MustStartClient(t, sim, Options{Bind: BindPair, OnReceipt: rc.onReceipt})
 	var ids []string
 	for i := range 10 {
-		got, err := c.Submit(context.Background(), Message{Source: "Shop", Dest: fmt.Sprint(34600000000 + i), Text: "hi"})
+		got, err := c.Submit(context.Background(), campaignd.OutMessage{Source: "Shop", Dest: fmt.Sprint(34600000000 + i), Text: "hi"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -275,9 +276,9 @@ func TestMultipartFailureReturnsAcceptedIDs(t *testing.T) {
 		}
 	}})
 	c := MustStartClient(t, sim, Options{})
-	ids, err := c.Submit(context.Background(), Message{Source: "Shop", Dest: "1", Text: strings.Repeat("m", 400)})
-	var se *SubmitError
-	if len(ids) != 2 || !errors.As(err, &se) || !se.Temporary() {
+	ids, err := c.Submit(context.Background(), campaignd.OutMessage{Source: "Shop", Dest: "1", Text: strings.Repeat("m", 400)})
+	var se *campaignd.SubmitError
+	if len(ids) != 2 || !errors.As(err, &se) || !se.Temporary {
 		t.Fatalf("ids %v err %v, want 2 ids and a throttling error", ids, err)
 	}
 }
@@ -297,19 +298,19 @@ func TestThrottledIsTemporary(t *testing.T) {
 	sim := MustOpenSim(t, SimOptions{})
 	c := MustStartClient(t, sim, Options{Events: ev})
 	sim.SetMode(SimThrottle)
-	_, err := c.Submit(context.Background(), Message{Source: "Shop", Dest: "1", Text: "x"})
-	var se *SubmitError
-	if !errors.As(err, &se) || se.Status != 0x58 || !se.Temporary() {
+	_, err := c.Submit(context.Background(), campaignd.OutMessage{Source: "Shop", Dest: "1", Text: "x"})
+	var se *campaignd.SubmitError
+	if !errors.As(err, &se) || se.Status != 0x58 || !se.Temporary {
 		t.Fatalf("err = %v, want temporary SubmitError 0x58", err)
 	}
 	if ev.result(ResultThrottled) != 1 {
 		t.Fatalf("events: %v", ev.results)
 	}
-	if (&SubmitError{Status: 0x0B}).Temporary() {
+	if temporary(0x0B) {
 		t.Fatal("0x0B is not temporary")
 	}
 	sim.SetMode(SimNormal)
-	if _, err := c.Submit(context.Background(), Message{Source: "Shop", Dest: "1", Text: "x"}); err != nil {
+	if _, err := c.Submit(context.Background(), campaignd.OutMessage{Source: "Shop", Dest: "1", Text: "x"}); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -319,12 +320,12 @@ func TestSilentTimesOutAndRebinds(t *testing.T) {
 	sim := MustOpenSim(t, SimOptions{})
 	c := MustStartClient(t, sim, Options{ResponseTimeout: 200 * time.Millisecond, Events: ev})
 	sim.SetMode(SimSilent)
-	if _, err := c.Submit(context.Background(), Message{Source: "Shop", Dest: "1", Text: "x"}); !errors.Is(err, ErrTimeout) {
-		t.Fatalf("err = %v, want ErrTimeout", err)
+	if _, err := c.Submit(context.Background(), campaignd.OutMessage{Source: "Shop", Dest: "1", Text: "x"}); !errors.Is(err, campaignd.ErrSubmitTimeout) {
+		t.Fatalf("err = %v, want campaignd.ErrSubmitTimeout", err)
 	}
 	sim.SetMode(SimNormal)
 	testenv.Wait(t, "rebind", func() bool { return sim.Stats().Binds == 2 && c.Bound() })
-	if _, err := c.Submit(context.Background(), Message{Source: "Shop", Dest: "1", Text: "x"}); err != nil {
+	if _, err := c.Submit(context.Background(), campaignd.OutMessage{Source: "Shop", Dest: "1", Text: "x"}); err != nil {
 		t.Fatal(err)
 	}
 	ev.mu.Lock()
@@ -339,12 +340,12 @@ func TestDropReconnects(t *testing.T) {
 	sim := MustOpenSim(t, SimOptions{})
 	c := MustStartClient(t, sim, Options{OnBound: func(bool) { boundCalls.Add(1) }})
 	sim.SetMode(SimDrop)
-	if _, err := c.Submit(context.Background(), Message{Source: "Shop", Dest: "1", Text: "x"}); !errors.Is(err, ErrNotBound) {
-		t.Fatalf("err = %v, want ErrNotBound", err)
+	if _, err := c.Submit(context.Background(), campaignd.OutMessage{Source: "Shop", Dest: "1", Text: "x"}); !errors.Is(err, campaignd.ErrNotBound) {
+		t.Fatalf("err = %v, want campaignd.ErrNotBound", err)
 	}
 	sim.SetMode(SimNormal)
 	// Submit waits for the new session by itself.
-	if _, err := c.Submit(context.Background(), Message{Source: "Shop", Dest: "1", Text: "x"}); err != nil {
+	if _, err := c.Submit(context.Background(), campaignd.OutMessage{Source: "Shop", Dest: "1", Text: "x"}); err != nil {
 		t.Fatal(err)
 	}
 	if b := sim.Stats().Binds; b != 2 {
@@ -367,7 +368,7 @@ func TestRateCap(t *testing.T) {
 	for range 20 {
 		wg.Go(func() {
 			for time.Now().Before(end) {
-				if _, err := c.Submit(context.Background(), Message{Source: "Shop", Dest: "1", Text: "x"}); err != nil {
+				if _, err := c.Submit(context.Background(), campaignd.OutMessage{Source: "Shop", Dest: "1", Text: "x"}); err != nil {
 					t.Error(err)
 					return
 				}
@@ -394,10 +395,10 @@ func TestRateWaitPastDeadline(t *testing.T) {
 	c := MustStartClient(t, sim, Options{TPS: 1})
 	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 	defer cancel()
-	if _, err := c.Submit(ctx, Message{Source: "Shop", Dest: "1", Text: "x"}); err != nil {
+	if _, err := c.Submit(ctx, campaignd.OutMessage{Source: "Shop", Dest: "1", Text: "x"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.Submit(ctx, Message{Source: "Shop", Dest: "1", Text: "x"}); !errors.Is(err, context.DeadlineExceeded) {
+	if _, err := c.Submit(ctx, campaignd.OutMessage{Source: "Shop", Dest: "1", Text: "x"}); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("err = %v, want DeadlineExceeded", err)
 	}
 }
@@ -411,7 +412,7 @@ func TestWindowNeverExceeded(t *testing.T) {
 	for i := range 16 {
 		wg.Go(func() {
 			for range 10 {
-				if _, err := c.Submit(context.Background(), Message{Source: "Shop", Dest: fmt.Sprint(i), Text: strings.Repeat("w", 200)}); err != nil {
+				if _, err := c.Submit(context.Background(), campaignd.OutMessage{Source: "Shop", Dest: fmt.Sprint(i), Text: strings.Repeat("w", 200)}); err != nil {
 					t.Error(err)
 					return
 				}
@@ -439,12 +440,12 @@ func TestCancelReturnsPromptly(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	errs := make(chan error, 2)
 	go func() { // sent, waits for a response that never comes
-		_, err := c.Submit(ctx, Message{Source: "Shop", Dest: "1", Text: "x"})
+		_, err := c.Submit(ctx, campaignd.OutMessage{Source: "Shop", Dest: "1", Text: "x"})
 		errs <- err
 	}()
 	testenv.Wait(t, "first submit", func() bool { return sim.Stats().Submits == 1 })
 	go func() { // waits for the only window slot
-		_, err := c.Submit(ctx, Message{Source: "Shop", Dest: "2", Text: "x"})
+		_, err := c.Submit(ctx, campaignd.OutMessage{Source: "Shop", Dest: "2", Text: "x"})
 		errs <- err
 	}()
 	cancel()
@@ -476,7 +477,7 @@ func TestReceiptErrorIsRedelivered(t *testing.T) {
 	}}
 	sim := MustOpenSim(t, SimOptions{DeliveredPercent: 100})
 	c := MustStartClient(t, sim, Options{OnReceipt: rc.onReceipt})
-	ids, err := c.Submit(context.Background(), Message{Source: "Shop", Dest: "1", Text: "x"})
+	ids, err := c.Submit(context.Background(), campaignd.OutMessage{Source: "Shop", Dest: "1", Text: "x"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -496,7 +497,7 @@ func TestReceiptsFirstDuplicatesAndUnmatched(t *testing.T) {
 	c := MustStartClient(t, sim, Options{OnReceipt: rc.onReceipt})
 	sim.SetReceiptsFirst(true)
 	sim.SetDuplicateReceipts(true)
-	ids, err := c.Submit(context.Background(), Message{Source: "Shop", Dest: "1", Text: strings.Repeat("d", 300)})
+	ids, err := c.Submit(context.Background(), campaignd.OutMessage{Source: "Shop", Dest: "1", Text: strings.Repeat("d", 300)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -533,7 +534,7 @@ func TestBindRejected(t *testing.T) {
 	defer cancel()
 	c.Start(context.Background())
 	defer func() { _ = c.Close(context.Background()) }()
-	if _, err := c.Submit(ctx, Message{Source: "Shop", Dest: "1", Text: "x"}); !errors.Is(err, context.DeadlineExceeded) {
+	if _, err := c.Submit(ctx, campaignd.OutMessage{Source: "Shop", Dest: "1", Text: "x"}); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("err = %v", err)
 	}
 	if sim.Stats().Binds != 0 || c.Bound() {
@@ -545,18 +546,18 @@ func TestLocalRefusals(t *testing.T) {
 	c := New(Options{})
 	tests := []struct {
 		name   string
-		msg    Message
+		msg    campaignd.OutMessage
 		status uint32
 	}{
-		{"too many parts", Message{Source: "1", Dest: "2", Text: strings.Repeat("x", 153*256)}, 0x01},
-		{"source too long", Message{Source: strings.Repeat("1", 30), Dest: "2", Text: "x"}, 0x0A},
-		{"no destination", Message{Source: "1", Text: "x"}, 0x0B},
+		{"too many parts", campaignd.OutMessage{Source: "1", Dest: "2", Text: strings.Repeat("x", 153*256)}, 0x01},
+		{"source too long", campaignd.OutMessage{Source: strings.Repeat("1", 30), Dest: "2", Text: "x"}, 0x0A},
+		{"no destination", campaignd.OutMessage{Source: "1", Text: "x"}, 0x0B},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := c.Submit(context.Background(), tt.msg)
-			var se *SubmitError
-			if !errors.As(err, &se) || se.Status != tt.status || se.Temporary() {
+			var se *campaignd.SubmitError
+			if !errors.As(err, &se) || se.Status != tt.status || se.Temporary {
 				t.Fatalf("err = %v, want status %#x", err, tt.status)
 			}
 		})
@@ -574,7 +575,7 @@ func BenchmarkSubmit(b *testing.B) {
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			if _, err := c.Submit(context.Background(), Message{Source: "Shop", Dest: "34600000000", Text: "benchmark message"}); err != nil {
+			if _, err := c.Submit(context.Background(), campaignd.OutMessage{Source: "Shop", Dest: "34600000000", Text: "benchmark message"}); err != nil {
 				b.Error(err)
 				return
 			}
@@ -603,7 +604,7 @@ func BenchmarkRateCap(b *testing.B) {
 		for range 50 {
 			wg.Go(func() {
 				for time.Now().Before(end) {
-					if _, err := c.Submit(context.Background(), Message{Source: "Shop", Dest: "1", Text: "x"}); err != nil {
+					if _, err := c.Submit(context.Background(), campaignd.OutMessage{Source: "Shop", Dest: "1", Text: "x"}); err != nil {
 						b.Errorf("submit: %v", err)
 						return
 					}

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"campaignd"
 	"campaignd/internal/testenv"
 )
 
@@ -57,12 +58,12 @@ func TestInteropNodeSMPPBinds(t *testing.T) {
 				for i := from; i < to; i++ {
 					wg.Go(func() {
 						for attempt := 0; ; attempt++ {
-							id, err := c.Submit(ctx, Message{Source: "Shop", Dest: fmt.Sprintf("3461%07d", i), Text: fmt.Sprintf("binds %d", i)})
+							id, err := c.Submit(ctx, campaignd.OutMessage{Source: "Shop", Dest: fmt.Sprintf("3461%07d", i), Text: fmt.Sprintf("binds %d", i)})
 							if err == nil {
 								ids[i] = id[0]
 								return
 							}
-							if !errors.Is(err, ErrNotBound) && !errors.Is(err, ErrTimeout) || attempt > 20 {
+							if !errors.Is(err, campaignd.ErrNotBound) && !errors.Is(err, campaignd.ErrSubmitTimeout) || attempt > 20 {
 								errs <- fmt.Errorf("message %d: %w", i, err)
 								return
 							}

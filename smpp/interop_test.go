@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"campaignd"
 	"campaignd/internal/testenv"
 )
 
@@ -326,7 +327,7 @@ func testInteropNode(t *testing.T, node, bind string) {
 	long := interopText()
 	tests := []struct {
 		name     string
-		msg      Message
+		msg      campaignd.OutMessage
 		coding   int
 		srcTON   int
 		srcNPI   int
@@ -334,11 +335,11 @@ func testInteropNode(t *testing.T, node, bind string) {
 		texts    []string
 		multiple bool
 	}{
-		{"single GSM-7", Message{Source: "Shop", Dest: "34600000001", Text: "Hola, ¿qué tal? ñ ü €"},
+		{"single GSM-7", campaignd.OutMessage{Source: "Shop", Dest: "34600000001", Text: "Hola, ¿qué tal? ñ ü €"},
 			0x00, 5, 0, "Shop", []string{"Hola, ¿qué tal? ñ ü €"}, false},
-		{"single UCS-2", Message{Source: "+34911111111", Dest: "34600000002", Text: "Dirección: calle Málaga 😀"},
+		{"single UCS-2", campaignd.OutMessage{Source: "+34911111111", Dest: "34600000002", Text: "Dirección: calle Málaga 😀"},
 			0x08, 1, 1, "34911111111", []string{"Dirección: calle Málaga 😀"}, false},
-		{"multipart GSM-7", Message{Source: "Shop", Dest: "34600000003", Text: long},
+		{"multipart GSM-7", campaignd.OutMessage{Source: "Shop", Dest: "34600000003", Text: long},
 			0x00, 5, 0, "Shop", []string{long[:153], long[153:306], long[306:]}, true},
 	}
 	var allIDs []string
@@ -398,7 +399,7 @@ func testInteropNode(t *testing.T, node, bind string) {
 	errs := make(chan error, 12)
 	for i := range 12 {
 		wg.Go(func() {
-			ids, err := c.Submit(ctx, Message{Source: "Shop", Dest: fmt.Sprintf("346100000%02d", i), Text: fmt.Sprintf("burst %d", i)})
+			ids, err := c.Submit(ctx, campaignd.OutMessage{Source: "Shop", Dest: fmt.Sprintf("346100000%02d", i), Text: fmt.Sprintf("burst %d", i)})
 			if err != nil {
 				errs <- err
 				return

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"campaignd"
 	"campaignd/internal/testenv"
 )
 
@@ -30,7 +31,7 @@ func TestReceiptAckedOnlyWhenDurable(t *testing.T) {
 	sim.SetReceiptsFirst(true) // each receipt reaches the reader before its submit_sm_resp
 	for i := 0; i < 20; i++ {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		_, err := c.Submit(ctx, Message{Source: "Shop", Dest: "1", Text: "x"})
+		_, err := c.Submit(ctx, campaignd.OutMessage{Source: "Shop", Dest: "1", Text: "x"})
 		cancel()
 		if err != nil {
 			t.Fatalf("submit %d while %d receipts await their write: %v", i, npending(), err)

@@ -60,7 +60,7 @@ func (m *Main) openSending() error {
 		},
 		Events: m.Metrics, Logger: m.Logger.With("system", "smpp"),
 	})
-	m.Sender = smppSender{m.SMPP}
+	m.Sender = m.SMPP
 	m.openReplies()
 	var err error
 	m.Engine, err = pipeline.NewEngine(pipeline.EngineOptions{
@@ -142,24 +142,4 @@ func (m *Main) admit(b *campaignd.Broadcast) {
 	if err := m.Engine.Admit(b); err != nil {
 		m.Logger.Error("admitting broadcast failed", "broadcast_id", b.ID, slog.Any("error", err))
 	}
-}
-
-// smppSender adapts *smpp.Client to pipeline.Sender, mapping its errors.
-type smppSender struct{ c *smpp.Client }
-
-func (s smppSender) Bound() bool { return s.c.Bound() }
-
-func (s smppSender) Submit(ctx context.Context, m pipeline.OutMessage) ([]string, error) {
-	ids, err := s.c.Submit(ctx, smpp.Message{Source: m.Source, Dest: m.Dest, Text: m.Text})
-	var se *smpp.SubmitError
-	switch {
-	case err == nil:
-	case errors.As(err, &se):
-		err = &pipeline.SubmitError{Status: se.Status, Temporary: se.Temporary()}
-	case errors.Is(err, smpp.ErrTimeout):
-		err = pipeline.ErrSubmitTimeout
-	case errors.Is(err, smpp.ErrNotBound):
-		err = pipeline.ErrNotBound
-	}
-	return ids, err
 }
