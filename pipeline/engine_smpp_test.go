@@ -58,9 +58,9 @@ func startSMPP(tb testing.TB, cfg smppConfig) *smppEnv {
 	ready := make(chan struct{})
 	co := cfg.client
 	co.Addr, co.SystemID, co.Password = env.sim.Addr(), "campaignd", "x"
-	co.OnReceiptAck = func(r smpp.Receipt, ack func(error)) {
+	co.OnReceiptAck = func(r campaignd.Receipt, ack func(error)) {
 		<-ready
-		eng.Load().QueueReceipt(pipeline.Receipt{MessageID: r.MessageID, Stat: r.Stat, DoneAt: r.DoneAt}, ack)
+		eng.Load().QueueReceipt(campaignd.Receipt{MessageID: r.MessageID, Stat: r.Stat, DoneAt: r.DoneAt}, ack)
 	}
 	co.OnBound = func(bool) {
 		if e := eng.Load(); e != nil {

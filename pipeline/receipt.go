@@ -13,13 +13,6 @@ import (
 	"campaignd/store"
 )
 
-// Receipt is a delivery receipt as the SMPP side hands it over.
-type Receipt struct {
-	MessageID string // SMSC message id as received (trimmed and lower-cased here)
-	Stat      string // DELIVRD, UNDELIV, EXPIRED, DELETED, REJECTD, ACCEPTD, UNKNOWN; others are ignored
-	DoneAt    time.Time
-}
-
 // Receipt outcomes reported to Events.ReceiptReceived.
 const (
 	ReceiptMatched   = store.ReceiptMatched
@@ -44,7 +37,7 @@ var errClosed = errors.New("pipeline: engine closed")
 // later, or counted unmatched after EarlyHold. A repeated receipt, or one for
 // a message already final, changes nothing. The settle time is the time of
 // arrival.
-func (e *Engine) QueueReceipt(r Receipt, ack func(error)) {
+func (e *Engine) QueueReceipt(r campaignd.Receipt, ack func(error)) {
 	st := campaignd.MessageState(strings.ToUpper(strings.TrimSpace(r.Stat)))
 	if !st.Final() {
 		e.log.Debug("non-final receipt ignored", slog.String(logMessageID, r.MessageID), slog.String(logStat, r.Stat))
@@ -72,7 +65,7 @@ func (e *Engine) QueueReceipt(r Receipt, ack func(error)) {
 
 // HandleReceipt is QueueReceipt waiting for the outcome: the receipt is
 // durable when it returns nil.
-func (e *Engine) HandleReceipt(r Receipt) error {
+func (e *Engine) HandleReceipt(r campaignd.Receipt) error {
 	e.mu.Lock()
 	started := e.started
 	e.mu.Unlock()

@@ -116,7 +116,7 @@ func TestBindsShareLoadAndSurviveOneDrop(t *testing.T) {
 			got := map[string]int{}
 			c := New(Options{Addr: px.addr(), SystemID: "campaignd", Password: "demo", Bind: mode,
 				Binds: binds, Window: window, ResponseTimeout: 3 * time.Second,
-				OnReceipt: func(r Receipt) error {
+				OnReceipt: func(r campaignd.Receipt) error {
 					rmu.Lock()
 					got[r.MessageID]++
 					rmu.Unlock()

@@ -129,13 +129,13 @@ type Options struct {
 	// OnReceipt is called synchronously, on the connection's reader, for each delivery receipt. The
 	// deliver_sm_resp is sent after it returns: ESME_ROK on nil, ESME_RX_T_APPN (0x64) on an error so the
 	// SMSC redelivers. Keep it short: submit responses on a transceiver wait behind it.
-	OnReceipt func(Receipt) error
+	OnReceipt func(campaignd.Receipt) error
 	// OnReceiptAck, when set, is used instead of OnReceipt: it is called on the reader and must not
 	// block; it calls ack exactly once, from any goroutine, when the receipt is durable (nil: the
 	// deliver_sm_resp says ESME_ROK) or could not be stored (an error: ESME_RX_T_APPN, so the SMSC
 	// redelivers). The reader goes on at once, so submit responses never wait behind a receipt. If
 	// the session is gone by then, no response is sent and the SMSC delivers the receipt again.
-	OnReceiptAck func(r Receipt, ack func(error))
+	OnReceiptAck func(r campaignd.Receipt, ack func(error))
 
 	// OnMO is called like OnReceipt for each mobile-originated message (a
 	// deliver_sm that is not a receipt, see mo.go); nil acknowledges and drops them.
@@ -635,7 +635,7 @@ func (s *session) sendResp(p pdu.PDU) {
 }
 
 // receiptFromPDU extracts the text and TLVs of a deliver_sm and parses them.
-func receiptFromPDU(d *pdu.DeliverSM) (Receipt, bool) {
+func receiptFromPDU(d *pdu.DeliverSM) (campaignd.Receipt, bool) {
 	raw, _ := d.Message.GetMessageData()
 	tlvs := make([]TLV, 0, len(d.OptionalParameters))
 	for tag, f := range d.OptionalParameters {

@@ -73,11 +73,11 @@ func (s *submits) snapshot() []SimSubmit {
 // receipts records what OnReceipt saw.
 type receipts struct {
 	mu   sync.Mutex
-	all  []Receipt
-	fail func(Receipt) error
+	all  []campaignd.Receipt
+	fail func(campaignd.Receipt) error
 }
 
-func (r *receipts) onReceipt(x Receipt) error {
+func (r *receipts) onReceipt(x campaignd.Receipt) error {
 	if r.fail != nil {
 		if err := r.fail(x); err != nil {
 			return err
@@ -95,10 +95,10 @@ func (r *receipts) len() int {
 	return len(r.all)
 }
 
-func (r *receipts) byID() map[string][]Receipt {
+func (r *receipts) byID() map[string][]campaignd.Receipt {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	m := make(map[string][]Receipt)
+	m := make(map[string][]campaignd.Receipt)
 	for _, x := range r.all {
 		m[x.MessageID] = append(m[x.MessageID], x)
 	}
@@ -469,7 +469,7 @@ func TestCancelReturnsPromptly(t *testing.T) {
 
 func TestReceiptErrorIsRedelivered(t *testing.T) {
 	var failed atomic.Int32
-	rc := receipts{fail: func(Receipt) error {
+	rc := receipts{fail: func(campaignd.Receipt) error {
 		if failed.Add(1) == 1 {
 			return errors.New("disk full")
 		}
@@ -567,7 +567,7 @@ func TestLocalRefusals(t *testing.T) {
 func BenchmarkSubmit(b *testing.B) {
 	var receipts atomic.Int64
 	sim := MustOpenSim(b, SimOptions{DeliveredPercent: 90})
-	c := MustStartClient(b, sim, Options{Window: 200, OnReceipt: func(Receipt) error {
+	c := MustStartClient(b, sim, Options{Window: 200, OnReceipt: func(campaignd.Receipt) error {
 		receipts.Add(1)
 		return nil
 	}})
@@ -594,7 +594,7 @@ func BenchmarkRateCap(b *testing.B) {
 		_, _ = fmt.Sscan(v, &seconds)
 	}
 	sim := MustOpenSim(b, SimOptions{DeliveredPercent: 100, ReceiptDelay: time.Millisecond})
-	c := MustStartClient(b, sim, Options{TPS: tps, Window: 50, OnReceipt: func(Receipt) error { return nil }})
+	c := MustStartClient(b, sim, Options{TPS: tps, Window: 50, OnReceipt: func(campaignd.Receipt) error { return nil }})
 	for range b.N {
 		end := time.Now().Add(time.Duration(seconds) * time.Second)
 		var mu sync.Mutex

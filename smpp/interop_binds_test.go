@@ -33,7 +33,7 @@ func TestInteropNodeSMPPBinds(t *testing.T) {
 			var got []string
 			c := New(Options{Addr: px.addr(), SystemID: nodeSMSCSystemID, Password: nodeSMSCPassword, Bind: mode,
 				Binds: binds, Window: window, ResponseTimeout: 3 * time.Second,
-				OnReceipt: func(r Receipt) error {
+				OnReceipt: func(r campaignd.Receipt) error {
 					rmu.Lock()
 					got = append(got, r.MessageID)
 					rmu.Unlock()

@@ -4,6 +4,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"campaignd"
 )
 
 // Receipt stats: the final states a delivery receipt reports, as in the SMPP 3.4 Appendix B text.
@@ -26,15 +28,6 @@ const (
 	TagMessagePayload     uint16 = 0x0424
 	TagMessageState       uint16 = 0x0427
 )
-
-// Receipt is a delivery receipt (deliver_sm with esm_class bit 0x04) as parsed by ParseReceipt.
-type Receipt struct {
-	MessageID string    // as the SMSC wrote it, normalised with NormalizeID (case, leading zeros)
-	Stat      string    // DELIVRD, UNDELIV, EXPIRED, DELETED, REJECTD, ACCEPTD, UNKNOWN (or ENROUTE)
-	Err       string    // the text's err: field, else the network_error_code TLV as "type:code"; "" if neither
-	DoneAt    time.Time // the text's done date (YYMMDDhhmm[ss]) read as UTC; zero if absent or malformed
-	Raw       string    // the receipt text as received
-}
 
 // TLV is one optional parameter of a PDU, as handed to ParseReceipt.
 type TLV struct {
@@ -80,7 +73,7 @@ var stateCodes = func() map[string]byte {
 // message_state TLV when present, else from the text's "stat:" (unrecognised words become UNKNOWN).
 // ok is false when no id or no stat can be found. The text's fields are matched case-insensitively and
 // only before its "text:" field, so a message body cannot forge them.
-func ParseReceipt(short string, tlvs ...TLV) (r Receipt, ok bool) {
+func ParseReceipt(short string, tlvs ...TLV) (r campaignd.Receipt, ok bool) {
 	r.Raw = short
 	fields := receiptFields(short)
 

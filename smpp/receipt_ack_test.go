@@ -18,7 +18,7 @@ func TestReceiptAckedOnlyWhenDurable(t *testing.T) {
 	sim := MustOpenSim(t, SimOptions{DeliveredPercent: 100})
 	var mu sync.Mutex
 	var pending []func(error)
-	c := MustStartClient(t, sim, Options{OnReceiptAck: func(r Receipt, ack func(error)) {
+	c := MustStartClient(t, sim, Options{OnReceiptAck: func(r campaignd.Receipt, ack func(error)) {
 		mu.Lock()
 		pending = append(pending, ack)
 		mu.Unlock()

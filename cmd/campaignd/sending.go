@@ -41,14 +41,14 @@ func (m *Main) openSending() error {
 		SourceTON: byte(c.SMPP.SourceTON), SourceNPI: byte(c.SMPP.SourceNPI), DestTON: byte(c.SMPP.DestTON), DestNPI: byte(c.SMPP.DestNPI),
 		// Receipts go to the engine's writer without holding up the reader;
 		// the deliver_sm_resp follows once the receipt is committed.
-		OnReceiptAck: func(r smpp.Receipt, ack func(error)) {
+		OnReceiptAck: func(r campaignd.Receipt, ack func(error)) {
 			select {
 			case <-engineReady:
 			default:
 				ack(errors.New("engine not ready")) // the SMSC delivers it again
 				return
 			}
-			m.Engine.QueueReceipt(pipeline.Receipt{MessageID: r.MessageID, Stat: r.Stat, DoneAt: r.DoneAt}, ack)
+			m.Engine.QueueReceipt(r, ack)
 		},
 		OnMO: m.onMO, // optout.go
 		OnBound: func(bound bool) {
