@@ -33,7 +33,7 @@ type Store interface {
 	DeleteBroadcast(id uint64) error
 	Messages(bid uint64, from uint32, fn func(*campaignd.Message) error) error
 	Message(bid uint64, idx uint32) (*campaignd.Message, error)
-	SaveChanges(cs []store.Change, rs []store.ReceiptIn, o store.SaveOptions) (*store.ChangeResult, error)
+	SaveChanges(cs []campaignd.Change, rs []store.ReceiptIn, o store.SaveOptions) (*store.ChangeResult, error)
 	ExpireEarlyReceipts(before time.Time) (int, time.Time, error)
 	SubmittedBefore(bid uint64, before time.Time, fn func(idx uint32) error) (time.Time, error)
 	Audit(e campaignd.AuditEntry) error
@@ -686,7 +686,7 @@ func (e *Engine) submit(ctx context.Context, j *job) {
 	}
 	ids, err := e.sender.Submit(ctx, campaignd.OutMessage{Source: j.r.sender, Dest: m.Recipient, Text: m.Text})
 	now := e.now()
-	c := store.Change{BroadcastID: m.BroadcastID, Index: m.Index, From: campaignd.StateQueued, At: now}
+	c := campaignd.Change{BroadcastID: m.BroadcastID, Index: m.Index, From: campaignd.StateQueued, At: now}
 	var se *campaignd.SubmitError
 	switch {
 	case err == nil:
@@ -728,7 +728,7 @@ func (e *Engine) submit(ctx context.Context, j *job) {
 		}
 		return
 	}
-	e.write(&writeReq{changes: []store.Change{c}, after: func(res *store.ChangeResult, err error) {
+	e.write(&writeReq{changes: []campaignd.Change{c}, after: func(res *store.ChangeResult, err error) {
 		e.mu.Lock()
 		defer e.mu.Unlock()
 		if err != nil {

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"campaignd"
-	"campaignd/store"
 )
 
 // SystemUser is the audit log's user for transitions the engine makes by
@@ -168,7 +167,7 @@ func (e *Engine) cancelRest(bid uint64) error {
 		if claimed {
 			return nil // in flight: settled by its outcome
 		}
-		return batch.add(store.Change{BroadcastID: bid, Index: m.Index, From: campaignd.StateQueued,
+		return batch.add(campaignd.Change{BroadcastID: bid, Index: m.Index, From: campaignd.StateQueued,
 			To: campaignd.StateCancelled, Attempts: m.Attempts, At: now})
 	})
 	if err != nil {
@@ -283,13 +282,13 @@ func parseUint(s string) (uint64, error) { return strconv.ParseUint(s, 10, 64) }
 // messages (cancel, receipt timeouts).
 type changeBatch struct {
 	e       *Engine
-	changes []store.Change
+	changes []campaignd.Change
 }
 
 func (e *Engine) newBatch() *changeBatch { return &changeBatch{e: e} }
 
 // add queues c, writing the batch once it is full.
-func (b *changeBatch) add(c store.Change) error {
+func (b *changeBatch) add(c campaignd.Change) error {
 	b.changes = append(b.changes, c)
 	if len(b.changes) >= b.e.batchSize {
 		return b.flush()

@@ -616,9 +616,9 @@ func TestEngineStartRecovers(t *testing.T) {
 	// A broadcast that was sending when the process died: 0-9 recorded,
 	// 10-12 in flight (still queued), 13 recorded, the rest not taken.
 	sending := mustBroadcast(t, db, 40, func(b *campaignd.Broadcast) { b.Status = campaignd.StatusSending })
-	var cs []store.Change
+	var cs []campaignd.Change
 	for _, i := range []uint32{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 13} {
-		cs = append(cs, store.Change{BroadcastID: sending.ID, Index: i, From: campaignd.StateQueued,
+		cs = append(cs, campaignd.Change{BroadcastID: sending.ID, Index: i, From: campaignd.StateQueued,
 			To: campaignd.StateSubmitted, SMSCIDs: []string{fmt.Sprint("old", i)}, Attempts: 1, At: engT0})
 	}
 	if _, err := db.SaveChanges(cs, nil, store.SaveOptions{}); err != nil {

@@ -43,9 +43,9 @@ func (e *Engine) skipSuppressed(j *job) bool {
 	if !yes {
 		return false
 	}
-	c := store.Change{BroadcastID: m.BroadcastID, Index: m.Index, From: campaignd.StateQueued,
+	c := campaignd.Change{BroadcastID: m.BroadcastID, Index: m.Index, From: campaignd.StateQueued,
 		To: campaignd.StateSuppressed, At: e.now()}
-	e.write(&writeReq{changes: []store.Change{c}, after: func(res *store.ChangeResult, err error) {
+	e.write(&writeReq{changes: []campaignd.Change{c}, after: func(res *store.ChangeResult, err error) {
 		e.mu.Lock()
 		defer e.mu.Unlock()
 		if err != nil {

@@ -170,7 +170,7 @@ func (q *receiptQueue) take(batch []*writeReq, close bool) []*writeReq {
 // goroutine with ackAsync; its result has this request's Applied and
 // Receipts only.
 type writeReq struct {
-	changes  []store.Change
+	changes  []campaignd.Change
 	receipts []store.ReceiptIn
 	after    func(*store.ChangeResult, error)
 	ackAsync bool // after may wait on the network (a deliver_sm_resp): not on the writer
@@ -287,7 +287,7 @@ func (e *Engine) writer() {
 }
 
 func (e *Engine) flush(batch []*writeReq) {
-	var cs []store.Change
+	var cs []campaignd.Change
 	var rs []store.ReceiptIn
 	for _, r := range batch {
 		cs = append(cs, r.changes...)
@@ -421,7 +421,7 @@ func (e *Engine) onReceiptTimer(ctx context.Context, id string, due time.Time) e
 	now := e.now()
 	batch := e.newBatch()
 	oldest, err := e.db.SubmittedBefore(bid, now.Add(-e.receiptTimeout+time.Millisecond), func(idx uint32) error {
-		return batch.add(store.Change{BroadcastID: bid, Index: idx, From: campaignd.StateSubmitted,
+		return batch.add(campaignd.Change{BroadcastID: bid, Index: idx, From: campaignd.StateSubmitted,
 			To: campaignd.StateUnknown, At: now})
 	})
 	if err != nil {

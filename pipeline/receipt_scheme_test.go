@@ -83,7 +83,7 @@ type gatedStore struct {
 	gate    chan struct{}
 }
 
-func (g *gatedStore) SaveChanges(cs []store.Change, rs []store.ReceiptIn, o store.SaveOptions) (*store.ChangeResult, error) {
+func (g *gatedStore) SaveChanges(cs []campaignd.Change, rs []store.ReceiptIn, o store.SaveOptions) (*store.ChangeResult, error) {
 	if len(rs) > 0 {
 		if g.fail.Load() > 0 && g.fail.Add(-1) >= 0 {
 			return nil, errors.New("injected write failure")

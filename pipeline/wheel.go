@@ -9,7 +9,7 @@ import (
 	"sync"
 	"time"
 
-	"campaignd/store"
+	"campaignd"
 )
 
 // TimerStore is the durable timer index the Wheel keeps its timers in
@@ -20,7 +20,7 @@ type TimerStore interface {
 	DeleteTimerIf(kind, id string, due time.Time) (bool, error)
 	MoveTimerIf(kind, id string, due, newDue time.Time) (bool, error)
 	TimerDue(kind, id string) (time.Time, bool, error)
-	ScanTimers(until time.Time, fn func(store.Timer) bool) error
+	ScanTimers(until time.Time, fn func(campaignd.Timer) bool) error
 	CountTimers() (int, error)
 }
 
@@ -229,7 +229,7 @@ func (w *Wheel) Start(ctx context.Context) error {
 	}
 	now := w.now()
 	overdue, worst := 0, time.Duration(0)
-	err = w.db.ScanTimers(now, func(t store.Timer) bool {
+	err = w.db.ScanTimers(now, func(t campaignd.Timer) bool {
 		overdue++
 		worst = max(worst, now.Sub(t.Due))
 		return true
@@ -287,7 +287,7 @@ func (w *Wheel) load(now time.Time) error {
 	until := now.Add(w.horizon)
 	frontier := until.UnixMilli()
 	h := w.heap[:0]
-	err := w.db.ScanTimers(until, func(t store.Timer) bool {
+	err := w.db.ScanTimers(until, func(t campaignd.Timer) bool {
 		if _, ok := w.inflight[timerRef{t.Kind, t.ID}]; ok {
 			return true
 		}

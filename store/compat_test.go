@@ -125,7 +125,7 @@ func TestStoreWrittenBeforeBinaryRecordsReads(t *testing.T) {
 
 	// The new code goes on from there: counts start from the record's.
 	dayOf := func(t time.Time) string { return t.UTC().Format("20060102") }
-	res, err := db.SaveChanges([]store.Change{
+	res, err := db.SaveChanges([]campaignd.Change{
 		{BroadcastID: 1, Index: 0, From: s, To: campaignd.StateUnknown, At: at.Add(time.Hour)},
 		{BroadcastID: 1, Index: 4, From: q, To: s, Attempts: 1, SMSCIDs: []string{"a4"}, At: at},
 		{BroadcastID: 1, Index: 2, From: q, To: s}, // stale: not applied

@@ -36,7 +36,7 @@ func newMatchHarness(t *testing.T, n int, format string) *matchHarness {
 	return &matchHarness{t: t, db: db, b: ingest(t, db, "m.csv", n, ""), opt: store.SaveOptions{IDFormat: format}}
 }
 
-func (h *matchHarness) save(cs []store.Change, rs []store.ReceiptIn) *store.ChangeResult {
+func (h *matchHarness) save(cs []campaignd.Change, rs []store.ReceiptIn) *store.ChangeResult {
 	h.t.Helper()
 	res, err := h.db.SaveChanges(cs, rs, h.opt)
 	if err != nil {
@@ -48,7 +48,7 @@ func (h *matchHarness) save(cs []store.Change, rs []store.ReceiptIn) *store.Chan
 
 func (h *matchHarness) submit(idx uint32, ids ...string) {
 	h.t.Helper()
-	h.save([]store.Change{{BroadcastID: h.b.ID, Index: idx, From: campaignd.StateQueued, To: campaignd.StateSubmitted,
+	h.save([]campaignd.Change{{BroadcastID: h.b.ID, Index: idx, From: campaignd.StateQueued, To: campaignd.StateSubmitted,
 		SMSCIDs: ids, At: time.Now()}}, nil)
 }
 
@@ -260,9 +260,9 @@ func TestHeldReceiptOnSharedID(t *testing.T) {
 func TestManyHexIDsLate(t *testing.T) {
 	const n = 5000
 	h := newMatchHarness(t, n, store.IDFormatAuto)
-	var cs []store.Change
+	var cs []campaignd.Change
 	for i := 0; i < n; i++ {
-		cs = append(cs, store.Change{BroadcastID: h.b.ID, Index: uint32(i), From: campaignd.StateQueued,
+		cs = append(cs, campaignd.Change{BroadcastID: h.b.ID, Index: uint32(i), From: campaignd.StateQueued,
 			To: campaignd.StateSubmitted, SMSCIDs: []string{fmt.Sprintf("%X", 0x3E0+i)}, At: time.Now()})
 		if len(cs) == 500 {
 			h.save(cs, nil)

@@ -36,23 +36,6 @@ const (
 // resolveBatch bounds the held receipts one SaveChanges looks at again.
 const resolveBatch = 500
 
-// Change is one message state change made by the engine. It is applied only
-// if the stored state is still From, so a stale or repeated change never
-// overwrites a newer state.
-type Change struct {
-	BroadcastID uint64
-	Index       uint32
-	From, To    campaignd.MessageState
-	// Attempts, when > 0, replaces the stored number of attempts.
-	Attempts int
-	// ErrorCode is kept with a final submit error (REJECTD).
-	ErrorCode uint32
-	// SMSCIDs are the part ids when To is submitted.
-	SMSCIDs []string
-	// At is SubmittedAt when To is submitted, SettledAt when To is final.
-	At time.Time
-}
-
 // ReceiptIn is one delivery receipt to apply.
 type ReceiptIn struct {
 	ID   string // SMSC message id as the receipt gave it (CanonicalID is applied)
@@ -116,7 +99,7 @@ type SaveOptions struct {
 // its ids under mi/ and applies receipts held under mr/ for them, so a
 // message is always submitted before a receipt settles it. It is the
 // engine's batched write: callers group hundreds of changes per call.
-func (db *DB) SaveChanges(cs []Change, rs []ReceiptIn, o SaveOptions) (*ChangeResult, error) {
+func (db *DB) SaveChanges(cs []campaignd.Change, rs []ReceiptIn, o SaveOptions) (*ChangeResult, error) {
 	var res *ChangeResult
 	err := db.update(func(txn *badger.Txn) error {
 		res = &ChangeResult{Applied: make([]bool, len(cs)), Receipts: make([]string, len(rs))}
@@ -203,7 +186,7 @@ func (t *changeTxn) put(bid uint64, idx uint32, s *msgState) error {
 	return putMessageState(t.txn, m, day)
 }
 
-func (t *changeTxn) change(c *Change) (bool, error) {
+func (t *changeTxn) change(c *campaignd.Change) (bool, error) {
 	s, err := getMessageState(t.txn, c.BroadcastID, c.Index)
 	if err != nil {
 		return false, err
