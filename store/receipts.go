@@ -191,7 +191,7 @@ func (t *changeTxn) change(c *campaignd.Change) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	if s.State != c.From {
+	if !c.Applies(s.State) {
 		return false, nil
 	}
 	s.State = c.To
@@ -212,14 +212,7 @@ func (t *changeTxn) change(c *campaignd.Change) (bool, error) {
 	case c.To.Final():
 		if c.From == campaignd.StateSubmitted {
 			// A receipt timeout: parts without a receipt count as UNKNOWN.
-			worst := campaignd.MessageState("")
-			for _, p := range s.Parts {
-				if p == "" {
-					p = campaignd.StateUnknown
-				}
-				worst = campaignd.Worst(worst, p)
-			}
-			s.State = campaignd.Worst(worst, c.To)
+			s.State = campaignd.SettleSubmitted(s.Parts, c.To)
 		}
 		s.SettledAt = timeToMS(c.At)
 	}
@@ -236,14 +229,11 @@ func (t *changeTxn) change(c *campaignd.Change) (bool, error) {
 // settle makes s final as the worst of its parts once every part has a
 // receipt, and reports whether it did.
 func settle(s *msgState, at time.Time) bool {
-	worst := campaignd.MessageState("")
-	for _, p := range s.Parts {
-		if p == "" {
-			return false
-		}
-		worst = campaignd.Worst(worst, p)
+	state, ok := campaignd.SettleParts(s.Parts)
+	if !ok {
+		return false
 	}
-	s.State, s.SettledAt = worst, timeToMS(at)
+	s.State, s.SettledAt = state, timeToMS(at)
 	return true
 }
 
