@@ -87,11 +87,11 @@ func (h *matchHarness) scan() string {
 
 func (h *matchHarness) state(idx uint32) campaignd.MessageState {
 	h.t.Helper()
-	st, _, err := h.db.MessageState(h.b.ID, idx)
+	m, err := h.db.Message(h.b.ID, idx)
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	return st
+	return m.State
 }
 
 func (h *matchHarness) wantStates(want ...campaignd.MessageState) {

@@ -340,18 +340,3 @@ func (db *DB) SubmittedBefore(bid uint64, before time.Time, fn func(idx uint32) 
 	}
 	return oldest, nil
 }
-
-// MessageState returns the state of message bid/idx without its row.
-func (db *DB) MessageState(bid uint64, idx uint32) (state campaignd.MessageState, attempts int, err error) {
-	err = db.db.View(func(txn *badger.Txn) error {
-		s, err := getMessageState(txn, bid, idx)
-		if err == nil {
-			state, attempts = s.State, s.Attempts
-		}
-		return err
-	})
-	if err != nil {
-		return "", 0, fmt.Errorf("store: message %d/%d: %w", bid, idx, err)
-	}
-	return state, attempts, nil
-}
