@@ -4,7 +4,6 @@ import (
 	"context"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -54,19 +53,8 @@ func startSMPP(tb testing.TB, cfg smppConfig) *smppEnv {
 		tb.Fatal(err)
 	}
 	env.db = db
-	var eng atomic.Pointer[pipeline.Engine]
-	ready := make(chan struct{})
 	co := cfg.client
 	co.Addr, co.SystemID, co.Password = env.sim.Addr(), "campaignd", "x"
-	co.OnReceiptAck = func(r campaignd.Receipt, ack func(error)) {
-		<-ready
-		eng.Load().QueueReceipt(campaignd.Receipt{MessageID: r.MessageID, Stat: r.Stat, DoneAt: r.DoneAt}, ack)
-	}
-	co.OnBound = func(bool) {
-		if e := eng.Load(); e != nil {
-			e.SMSCBound(true)
-		}
-	}
 	env.client = smpp.New(co)
 	env.wheel = pipeline.NewWheel(db, pipeline.WheelOptions{})
 	var st pipeline.Store = db
@@ -84,8 +72,7 @@ func startSMPP(tb testing.TB, cfg smppConfig) *smppEnv {
 		tb.Fatal(err)
 	}
 	env.eng = e
-	eng.Store(e)
-	close(ready)
+	env.client.ReceiveWith(e)
 	ctx := context.Background()
 	env.client.Start(ctx)
 	if err := e.Start(ctx); err != nil {

@@ -250,6 +250,21 @@ func (c *Client) Binds() []BindState {
 	return out
 }
 
+// Receiver takes what the SMSC sends the client: delivery receipts, acknowledged once they are
+// durable (as with Options.OnReceiptAck), and changes of Bound. The sending engine is one.
+type Receiver interface {
+	QueueReceipt(r campaignd.Receipt, ack func(error))
+	SMSCBound(bound bool)
+}
+
+// ReceiveWith hands receipts and changes of Bound to r, in place of Options.OnReceiptAck and
+// OnBound. Call it before Start: the client is built first, since r needs it to send, and nothing
+// arrives before Start.
+func (c *Client) ReceiveWith(r Receiver) {
+	c.opts.OnReceiptAck = r.QueueReceipt
+	c.opts.OnBound = r.SMSCBound
+}
+
 // Start connects in the background and keeps reconnecting (backoff 1s doubling to 60s) until Close
 // or until ctx ends.
 func (c *Client) Start(ctx context.Context) {

@@ -31,33 +31,12 @@ func (m *Main) openSending() error {
 	}
 
 	m.Wheel = pipeline.NewWheel(m.DB, pipeline.WheelOptions{Now: m.Now, Logger: m.Logger.With("system", "wheel"), Events: m.Metrics})
-	// The client delivers receipts to the engine, which exists only after
-	// the client: receipts wait on engineReady until then.
-	engineReady := make(chan struct{})
 	m.SMPP = smpp.New(smpp.Options{
 		Addr: addr, SystemID: systemID, Password: password, SystemType: c.SMPP.SystemType, Bind: c.SMPP.Bind,
 		TPS: c.SMPP.TPS, Window: c.SMPP.Window, Binds: c.SMPP.Binds, Validity: time.Duration(c.SMPP.Validity),
 		ResponseTimeout: time.Duration(c.SMPP.ResponseTimeout), EnquireLink: time.Duration(c.SMPP.EnquireLink),
 		SourceTON: byte(c.SMPP.SourceTON), SourceNPI: byte(c.SMPP.SourceNPI), DestTON: byte(c.SMPP.DestTON), DestNPI: byte(c.SMPP.DestNPI),
-		// Receipts go to the engine's writer without holding up the reader;
-		// the deliver_sm_resp follows once the receipt is committed.
-		OnReceiptAck: func(r campaignd.Receipt, ack func(error)) {
-			select {
-			case <-engineReady:
-			default:
-				ack(errors.New("engine not ready")) // the SMSC delivers it again
-				return
-			}
-			m.Engine.QueueReceipt(r, ack)
-		},
-		OnMO: m.onMO, // optout.go
-		OnBound: func(bound bool) {
-			select {
-			case <-engineReady:
-				m.Engine.SMSCBound(bound)
-			default:
-			}
-		},
+		OnMO:   m.onMO, // optout.go
 		Events: m.Metrics, Logger: m.Logger.With("system", "smpp"),
 	})
 	m.Sender = m.SMPP
@@ -74,7 +53,10 @@ func (m *Main) openSending() error {
 	if err != nil {
 		return fmt.Errorf("engine: %w", err)
 	}
-	close(engineReady)
+	// Receipts go to the engine's writer without holding up the reader; the
+	// deliver_sm_resp follows once the receipt is committed. The client is
+	// started below, after this, so nothing arrives before the engine exists.
+	m.SMPP.ReceiveWith(m.Engine)
 
 	var pusher pipeline.Pusher // an untyped nil: local only
 	if c.Report.FTPURL != "" {
