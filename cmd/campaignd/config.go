@@ -14,7 +14,7 @@ import (
 	"github.com/pelletier/go-toml/v2"
 
 	"campaignd"
-	"campaignd/pipeline"
+	"campaignd/pipeline/ingest"
 	"campaignd/store"
 )
 
@@ -172,8 +172,8 @@ func DefaultConfig() Config {
 		Ingest: IngestConfig{
 			MaxRows: 5_000_000, MaxInvalidPercent: 10, MaxSegments: 6,
 			DuplicateWindow: Duration(720 * time.Hour), DefaultSender: "28776", AllowedCountries: []string{"MX"},
-			MaxFieldBytes: pipeline.DefaultMaxFieldBytes, MaxRecordBytes: pipeline.DefaultMaxRecordBytes,
-			MaxErrorRows: pipeline.DefaultMaxErrorRows,
+			MaxFieldBytes: ingest.DefaultMaxFieldBytes, MaxRecordBytes: ingest.DefaultMaxRecordBytes,
+			MaxErrorRows: ingest.DefaultMaxErrorRows,
 		},
 		Web: WebConfig{Listen: "127.0.0.1:8080"},
 		SMPP: SMPPConfig{
@@ -376,8 +376,8 @@ func (c *Config) Validate() error {
 		return bad("ingest.duplicate_window", "must not be negative")
 	case c.Ingest.DefaultSender == "":
 		return bad("ingest.default_sender", "must not be empty")
-	case pipeline.CheckSender(c.Ingest.DefaultSender) != "":
-		return bad("ingest.default_sender", "%s", pipeline.CheckSender(c.Ingest.DefaultSender))
+	case ingest.CheckSender(c.Ingest.DefaultSender) != "":
+		return bad("ingest.default_sender", "%s", ingest.CheckSender(c.Ingest.DefaultSender))
 	case c.Ingest.MaxRecordBytes < 1024 || c.Ingest.MaxRecordBytes > maxRecordBytesLimit:
 		return bad("ingest.max_record_bytes", "must be 1024-%d (one record is held in memory while read)", maxRecordBytesLimit)
 	case c.Ingest.MaxFieldBytes < 256 || c.Ingest.MaxFieldBytes > c.Ingest.MaxRecordBytes:

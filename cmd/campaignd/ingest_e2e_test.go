@@ -15,7 +15,7 @@ import (
 
 	"campaignd"
 	"campaignd/internal/testenv"
-	"campaignd/pipeline"
+	"campaignd/pipeline/ingest"
 	"campaignd/store"
 )
 
@@ -213,10 +213,10 @@ func TestErrorOutputBoundedOverFTP(t *testing.T) {
 			t.Fatal(err)
 		}
 		lines := strings.Split(strings.TrimSuffix(string(errs), "\r\n"), "\r\n")
-		wantLines := 1 + min(bad, pipeline.DefaultMaxErrorRows)
-		if bad > pipeline.DefaultMaxErrorRows {
+		wantLines := 1 + min(bad, ingest.DefaultMaxErrorRows)
+		if bad > ingest.DefaultMaxErrorRows {
 			wantLines++
-			if last := lines[len(lines)-1]; !strings.Contains(last, fmt.Sprintf("and %d more", bad-pipeline.DefaultMaxErrorRows)) {
+			if last := lines[len(lines)-1]; !strings.Contains(last, fmt.Sprintf("and %d more", bad-ingest.DefaultMaxErrorRows)) {
 				t.Errorf("last line %q", last)
 			}
 		}

@@ -23,7 +23,11 @@ import (
 	"campaignd"
 	"campaignd/ftpd"
 	"campaignd/metrics"
-	"campaignd/pipeline"
+	"campaignd/pipeline/engine"
+	"campaignd/pipeline/ingest"
+	"campaignd/pipeline/replies"
+	"campaignd/pipeline/report"
+	"campaignd/pipeline/wheel"
 	"campaignd/smpp"
 	"campaignd/store"
 	"campaignd/webui"
@@ -44,15 +48,15 @@ type Main struct {
 	DB       *store.DB
 	Metrics  *metrics.Metrics
 	FTP      *ftpd.Server
-	Ingester *pipeline.Ingester
+	Ingester *ingest.Ingester
 	Web      *webui.Server
 	Sim      *smpp.Simulator
 	SMPP     *smpp.Client
-	Sender   pipeline.Sender
-	Wheel    *pipeline.Wheel
-	Engine   *pipeline.Engine
-	Reporter *pipeline.Reporter
-	Replies  *pipeline.Replies // optout.go
+	Sender   engine.Sender
+	Wheel    *wheel.Wheel
+	Engine   *engine.Engine
+	Reporter *report.Reporter
+	Replies  *replies.Replies // optout.go
 
 	metricsLn  net.Listener
 	metricsSrv *http.Server
@@ -138,7 +142,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		return err
 	}
 
-	m.Ingester = pipeline.NewIngester(m.DB, pipeline.IngestOptions{
+	m.Ingester = ingest.NewIngester(m.DB, ingest.IngestOptions{
 		Location: m.loc, MaxRows: c.Ingest.MaxRows, MaxInvalidPercent: c.Ingest.MaxInvalidPercent,
 		MaxSegments: c.Ingest.MaxSegments, DuplicateWindow: time.Duration(c.Ingest.DuplicateWindow),
 		DefaultSender: c.Ingest.DefaultSender, AllowedCountries: c.Ingest.AllowedCountries,
@@ -281,7 +285,7 @@ func (m *Main) onUpload(ctx context.Context, u ftpd.Upload) error {
 // ingestLoop runs the recorded ingest jobs: at start-up those left by a
 // crash, then each new one as soon as it is recorded. The store is the
 // queue, so nothing recorded is ever lost. Each job runs within its retry
-// policy (pipeline.Ingester.Attempt): a failed job waits for its retry time,
+// policy (ingest.Ingester.Attempt): a failed job waits for its retry time,
 // and a job that cannot finish ends as a rejected upload, so nothing is
 // retried for ever.
 func (m *Main) ingestLoop() {

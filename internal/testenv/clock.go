@@ -2,6 +2,7 @@ package testenv
 
 import (
 	"sync"
+	"testing"
 	"time"
 )
 
@@ -56,4 +57,24 @@ func (c *Clock) Advance(d time.Duration) {
 		}
 	}
 	c.waiters = kept
+}
+
+// AdvanceUntil advances the fake clock by step until cond holds. A goroutine
+// that read Now just before an Advance registers its After against the old
+// time; stepping again fires it, as real time passing would.
+func AdvanceUntil(tb testing.TB, c *Clock, step time.Duration, what string, cond func() bool) {
+	tb.Helper()
+	start, last := time.Now(), time.Now()
+	Wait(tb, what, func() bool {
+		if cond() {
+			return true
+		}
+		// Give the code a moment at the current time first, then step no
+		// faster than every 50 ms so that time does not race ahead.
+		if time.Since(start) > 200*time.Millisecond && time.Since(last) > 50*time.Millisecond {
+			c.Advance(step)
+			last = time.Now()
+		}
+		return cond()
+	})
 }
