@@ -1,9 +1,9 @@
-// Package pipeline is campaignd's work: ingest (an uploaded CSV file
-// becomes a broadcast), and — added beside it — the sending engine, the
-// timing wheel, receipts and the daily report. It declares the small
-// interfaces it needs from the store and the outside world.
-//
-// # Ingest
+// Package ingest turns an uploaded CSV file into a broadcast: reading,
+// validating, personalising and deciding (accepted or rejected), placing the
+// file in processed/ or rejected/ with its errors file. It also imports
+// opt-out lists uploaded to suppressions/ and normalises numbers for the
+// rest of the pipeline (NumberRules). It declares the small interfaces it
+// needs from the store (IngestStore and the suppression views).
 //
 // An Ingester validates a file in two streaming passes and never holds the
 // file in memory. The first pass hashes it (SHA-256, for duplicate files),

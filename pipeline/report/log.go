@@ -1,26 +1,17 @@
 package report
 
-// Log attribute keys of the pipeline (snake_case, one spelling each).
+// Log attribute keys of package report (snake_case, one spelling each).
 const (
-	logKind     = "kind"
-	logID       = "id"
-	logLateness = "lateness"
-	logError    = "error"
-	logCount    = "count"
-	logBID      = "broadcast_id"
-	logStatus   = "status"
-	logRetryIn  = "retry_in"
-
-	// receipts
-	logMessageID = "message_id"
-	logStat      = "stat"
-
-	// ingest
-	ingestKeyUpload    = "upload_id"
-	ingestKeyFile      = "file"
-	ingestKeyBroadcast = "broadcast_id"
-	ingestKeyResult    = "result"
-	ingestKeyRows      = "rows"
-	ingestKeyDuration  = "duration"
-	ingestKeyError     = "error"
+	logDay         = "day"
+	logFile        = "file"
+	logRows        = "rows"
+	logBytes       = "bytes"
+	logSHA256      = "sha256"
+	logID          = "id"
+	logAttempts    = "attempts"
+	logWasRows     = "was_rows"
+	logFrom        = "from"
+	logTo          = "to"
+	logNextAttempt = "next_attempt"
+	logError       = "error"
 )

@@ -228,7 +228,7 @@ func (r *Reporter) Start(ctx context.Context) error {
 			from = next
 		} else if from.After(next) {
 			r.log.Warn("report: days missed beyond the catch-up window are not produced",
-				"from", reportDayText(next), "to", reportDayText(from.AddDate(0, 0, -1)))
+				logFrom, reportDayText(next), logTo, reportDayText(from.AddDate(0, 0, -1)))
 		}
 	}
 	for d := from; !d.After(today); d = d.AddDate(0, 0, 1) {
@@ -241,7 +241,7 @@ func (r *Reporter) Start(ctx context.Context) error {
 					continue
 				}
 			}
-			r.log.Info("report: day missed, producing it now", "day", reportDayText(d))
+			r.log.Info("report: day missed, producing it now", logDay, reportDayText(d))
 		}
 		if err := r.timers.Schedule(ReportTimerKind, reportDayKey(d), due); err != nil {
 			return fmt.Errorf("report: schedule %s: %w", reportDayText(d), err)
@@ -347,7 +347,7 @@ func (r *Reporter) PushReport(ctx context.Context, day, user, remoteAddr string)
 		detail += " (" + rep.LastError + ")"
 	}
 	if err := r.store.Audit(campaignd.AuditEntry{At: now, User: user, RemoteAddr: remoteAddr, Action: "push_report", Detail: detail}); err != nil {
-		r.log.Error("report: audit push", "day", day, slog.Any("error", err))
+		r.log.Error("report: audit push", logDay, day, slog.Any(logError, err))
 	}
 	return rep, nil
 }
@@ -356,11 +356,11 @@ func (r *Reporter) PushReport(ctx context.Context, day, user, remoteAddr string)
 func (r *Reporter) onReportTimer(ctx context.Context, id string, due time.Time) error {
 	d, err := time.ParseInLocation("20060102", id, r.loc)
 	if err != nil {
-		r.log.Error("report: bad timer id, dropped", "id", id)
+		r.log.Error("report: bad timer id, dropped", logID, id)
 		return nil
 	}
 	if _, err := r.produce(ctx, d); err != nil {
-		r.log.Error("report: produce failed, will retry", "day", reportDayText(d), slog.Any("error", err))
+		r.log.Error("report: produce failed, will retry", logDay, reportDayText(d), slog.Any(logError, err))
 		return err
 	}
 	next := d.AddDate(0, 0, 1)
@@ -418,11 +418,11 @@ func (r *Reporter) produce(ctx context.Context, d time.Time) (*campaignd.Report,
 	if err := r.store.SaveReport(rep); err != nil {
 		return nil, fmt.Errorf("report: record %s: %w", rep.Day, err)
 	}
-	r.log.Info("report: produced", "day", rep.Day, "file", rep.FileName, "rows", rep.Rows, "bytes", rep.Bytes, "sha256", rep.SHA256)
+	r.log.Info("report: produced", logDay, rep.Day, logFile, rep.FileName, logRows, rep.Rows, logBytes, rep.Bytes, logSHA256, rep.SHA256)
 	if r.pusher != nil {
 		if err := r.timers.Schedule(ReportPushTimerKind, reportPushTimerID(d, rep.NextAttempt), rep.NextAttempt); err != nil {
 			// Start re-arms pending pushes, and the report is recorded.
-			r.log.Error("report: schedule push", "day", rep.Day, slog.Any("error", err))
+			r.log.Error("report: schedule push", logDay, rep.Day, slog.Any(logError, err))
 		}
 	}
 	return rep, nil
@@ -463,9 +463,9 @@ func (r *Reporter) openArchive(ctx context.Context, rep *campaignd.Report) (*os.
 		return nil, err
 	}
 	if again.SHA256 != rep.SHA256 {
-		r.log.Warn("report: archive was missing and regenerates differently", "day", rep.Day, "rows", again.Rows, "was_rows", rep.Rows)
+		r.log.Warn("report: archive was missing and regenerates differently", logDay, rep.Day, logRows, again.Rows, logWasRows, rep.Rows)
 	} else {
-		r.log.Warn("report: archive was missing, written again", "day", rep.Day, "file", rep.FileName)
+		r.log.Warn("report: archive was missing, written again", logDay, rep.Day, logFile, rep.FileName)
 	}
 	return os.Open(path)
 }
@@ -496,13 +496,13 @@ func (r *Reporter) push(ctx context.Context, d time.Time, manual bool) (*campaig
 	rep.Attempts++
 	if pushErr == nil {
 		rep.PushState, rep.PushedAt, rep.LastError, rep.NextAttempt = campaignd.PushDone, now, "", time.Time{}
-		r.log.Info("report: pushed", "day", rep.Day, "file", rep.FileName, "attempts", rep.Attempts)
+		r.log.Info("report: pushed", logDay, rep.Day, logFile, rep.FileName, logAttempts, rep.Attempts)
 		r.events.ReportPushed(ReportPushOK, now)
 	} else {
 		rep.PushState, rep.LastError = campaignd.PushFailed, pushErr.Error()
 		rep.NextAttempt = now.Add(reportPushBackoff(rep.Attempts)).Truncate(time.Millisecond)
-		r.log.Warn("report: push failed, will retry", "day", rep.Day, "file", rep.FileName,
-			"attempts", rep.Attempts, "next_attempt", rep.NextAttempt, "error", pushErr)
+		r.log.Warn("report: push failed, will retry", logDay, rep.Day, logFile, rep.FileName,
+			logAttempts, rep.Attempts, logNextAttempt, rep.NextAttempt, slog.Any(logError, pushErr))
 		r.events.ReportPushed(ReportPushError, now)
 	}
 	if err := r.store.SaveReport(rep); err != nil {
@@ -562,10 +562,10 @@ func (r *Reporter) pushPartial(ctx context.Context, d, now time.Time) (*campaign
 	rep.Attempts = 1
 	if err != nil {
 		rep.PushState, rep.LastError = campaignd.PushFailed, err.Error()
-		r.log.Warn("report: partial push failed", "day", rep.Day, "file", rep.FileName, slog.Any("error", err))
+		r.log.Warn("report: partial push failed", logDay, rep.Day, logFile, rep.FileName, slog.Any(logError, err))
 	} else {
 		rep.PushState, rep.PushedAt = campaignd.PushDone, r.now()
-		r.log.Info("report: partial pushed", "day", rep.Day, "file", rep.FileName, "rows", rep.Rows)
+		r.log.Info("report: partial pushed", logDay, rep.Day, logFile, rep.FileName, logRows, rep.Rows)
 	}
 	return rep, nil
 }
