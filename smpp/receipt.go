@@ -189,7 +189,7 @@ func parseReceiptDate(v string) time.Time {
 // surrounding spaces and NULs dropped, lower-cased, and without leading zeros when it is all
 // hexadecimal digits ("0000012345" → "12345", "000" → "0", "00A3" → "a3"). It never converts between
 // bases: whether a receipt's "1000" is the submit_sm_resp's "3E8" is for the configured
-// smpp.message_id_format to say (store.CanonicalID is the same rule).
+// smpp.message_id_format to say (campaignd.CanonicalID is the same rule).
 func NormalizeID(id string) string {
 	id = strings.Trim(id, " \t\r\n\x00")
 	if id == "" {

@@ -129,7 +129,7 @@ func TestStoreWrittenBeforeBinaryRecordsReads(t *testing.T) {
 		{BroadcastID: 1, Index: 0, From: s, To: campaignd.StateUnknown, At: at.Add(time.Hour)},
 		{BroadcastID: 1, Index: 4, From: q, To: s, Attempts: 1, SMSCIDs: []string{"a4"}, At: at},
 		{BroadcastID: 1, Index: 2, From: q, To: s}, // stale: not applied
-	}, nil, store.SaveOptions{DayOf: dayOf})
+	}, nil, campaignd.SaveOptions{DayOf: dayOf})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,7 +146,7 @@ func TestStoreWrittenBeforeBinaryRecordsReads(t *testing.T) {
 		if b.Counts != want {
 			t.Fatalf("counts %+v, want %+v", b.Counts, want)
 		}
-		list, _, err := db.Broadcasts(store.BroadcastFilter{})
+		list, _, err := db.Broadcasts(campaignd.BroadcastFilter{})
 		if err != nil || len(list) != 1 || list[0].Counts != want {
 			t.Fatalf("listed %+v, %v", list, err)
 		}

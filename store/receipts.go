@@ -25,73 +25,13 @@ var (
 	prefixEarly = []byte("mr/")
 )
 
-// Receipt outcomes, as returned by SaveChanges.
-const (
-	ReceiptMatched   = "matched"   // applied to a submitted message
-	ReceiptEarly     = "early"     // its id is not recorded yet: held under mr/
-	ReceiptDuplicate = "duplicate" // its part already had a status, or the message was final
-	// ReceiptHeld and ReceiptUnmatched: see receiptmatch.go.
-)
-
 // resolveBatch bounds the held receipts one SaveChanges looks at again.
 const resolveBatch = 500
 
-// ReceiptIn is one delivery receipt to apply.
-type ReceiptIn struct {
-	ID   string // SMSC message id as the receipt gave it (CanonicalID is applied)
-	Stat campaignd.MessageState
-	At   time.Time // when it was received: the settle time
-
+// receiptIn is a receipt being applied, with its vote while auto learns.
+type receiptIn struct {
+	campaignd.ReceiptIn
 	vote uint8 // held under mr/ after voting for an id scheme: earlyVoted | hits<<1
-}
-
-// Settled is a message that reached a final (or cancelled) state in a
-// SaveChanges call.
-type Settled struct {
-	BroadcastID uint64
-	Index       uint32
-	State       campaignd.MessageState
-}
-
-// ChangeResult is what SaveChanges did.
-type ChangeResult struct {
-	Applied  []bool   // per change: false when the stored state was not From
-	Receipts []string // per receipt: one of the Receipt outcomes
-	// Settled lists the messages that became final or cancelled.
-	Settled []Settled
-	// Touched lists the broadcasts whose counts changed.
-	Touched []uint64
-
-	// Learned is the id scheme auto learned in this call ("" if none);
-	// Scheme is the one known after it (IDFormatAuto: "" until learned).
-	Learned, Scheme string
-	// Collisions lists ids given to a part while another part awaiting a
-	// receipt had them.
-	Collisions []Collision
-	// Unmatched counts held receipts dropped because their id is shared.
-	Unmatched int
-	// ResolveNext is where ResolveHeld stopped; nil when it went through.
-	ResolveNext []byte
-}
-
-// SaveOptions tune SaveChanges.
-type SaveOptions struct {
-	// DayOf gives the local day (YYYYMMDD) a settle time is indexed under.
-	DayOf func(time.Time) string
-	// MatchTTL is how long an mi/ key is kept; 0 keeps it forever.
-	MatchTTL time.Duration
-
-	// IDFormat is smpp.message_id_format (IDFormatAuto when empty).
-	IDFormat string
-	// ResolveHeld looks again at held receipts (mr/) from key ResolveFrom
-	// on, once auto has learned the scheme; ChangeResult.ResolveNext says
-	// where to go on.
-	ResolveHeld bool
-	ResolveFrom []byte
-	// VoteBefore: while auto has not learned the SMSC's id scheme, held
-	// receipts received before it vote during ResolveHeld. Leave receipts
-	// time to have their submit_sm_resp recorded.
-	VoteBefore time.Time
 }
 
 // SaveChanges applies the engine's changes and then the receipts in one
@@ -99,10 +39,10 @@ type SaveOptions struct {
 // its ids under mi/ and applies receipts held under mr/ for them, so a
 // message is always submitted before a receipt settles it. It is the
 // engine's batched write: callers group hundreds of changes per call.
-func (db *DB) SaveChanges(cs []campaignd.Change, rs []ReceiptIn, o SaveOptions) (*ChangeResult, error) {
-	var res *ChangeResult
+func (db *DB) SaveChanges(cs []campaignd.Change, rs []campaignd.ReceiptIn, o campaignd.SaveOptions) (*campaignd.ChangeResult, error) {
+	var res *campaignd.ChangeResult
 	err := db.update(func(txn *badger.Txn) error {
-		res = &ChangeResult{Applied: make([]bool, len(cs)), Receipts: make([]string, len(rs))}
+		res = &campaignd.ChangeResult{Applied: make([]bool, len(cs)), Receipts: make([]string, len(rs))}
 		t := &changeTxn{db: db, txn: txn, o: o, res: res, deltas: map[uint64]*campaignd.Counts{}, bases: map[uint64]uint64{}}
 		for i := range cs {
 			ok, err := t.change(&cs[i])
@@ -112,7 +52,7 @@ func (db *DB) SaveChanges(cs []campaignd.Change, rs []ReceiptIn, o SaveOptions) 
 			res.Applied[i] = ok
 		}
 		for i := range rs {
-			out, err := t.receipt(&rs[i])
+			out, err := t.receipt(&receiptIn{ReceiptIn: rs[i]})
 			if err != nil {
 				return err
 			}
@@ -124,7 +64,7 @@ func (db *DB) SaveChanges(cs []campaignd.Change, rs []ReceiptIn, o SaveOptions) 
 				return err
 			}
 		}
-		if o.IDFormat == "" || o.IDFormat == IDFormatAuto {
+		if o.IDFormat == "" || o.IDFormat == campaignd.IDFormatAuto {
 			if err := t.loadScheme(); err != nil {
 				return err
 			}
@@ -144,8 +84,8 @@ func (db *DB) SaveChanges(cs []campaignd.Change, rs []ReceiptIn, o SaveOptions) 
 type changeTxn struct {
 	db     *DB
 	txn    *badger.Txn
-	o      SaveOptions
-	res    *ChangeResult
+	o      campaignd.SaveOptions
+	res    *campaignd.ChangeResult
 	deltas map[uint64]*campaignd.Counts
 	bases  map[uint64]uint64 // tracking bases
 	m      matchState
@@ -221,7 +161,7 @@ func (t *changeTxn) change(c *campaignd.Change) (bool, error) {
 	}
 	t.move(c.BroadcastID, c.From, s.State)
 	if s.State.Final() || s.State == campaignd.StateCancelled {
-		t.res.Settled = append(t.res.Settled, Settled{c.BroadcastID, c.Index, s.State})
+		t.res.Settled = append(t.res.Settled, campaignd.Settled{BroadcastID: c.BroadcastID, Index: c.Index, State: s.State})
 	}
 	return true, nil
 }
@@ -335,7 +275,7 @@ func (db *DB) SubmittedBefore(bid uint64, before time.Time, fn func(idx uint32) 
 		}
 		return nil
 	})
-	if err != nil && !errors.Is(err, ErrStop) {
+	if err != nil && !errors.Is(err, campaignd.ErrStop) {
 		return time.Time{}, fmt.Errorf("store: submitted messages of broadcast %d: %w", bid, err)
 	}
 	return oldest, nil

@@ -144,7 +144,7 @@ func (db *DB) ReportMessages(day string, fn func(*campaignd.Message) error) erro
 		}
 		return nil
 	})
-	if errors.Is(err, ErrStop) {
+	if errors.Is(err, campaignd.ErrStop) {
 		return nil
 	}
 	return err

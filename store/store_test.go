@@ -64,7 +64,7 @@ func TestBroadcastWriter(t *testing.T) {
 	if _, err := rr.Row(b1.ID, 600); campaignd.ErrorCode(err) != campaignd.ENOTFOUND {
 		t.Fatalf("Row(600) err = %v", err)
 	}
-	list, n, err := db.Broadcasts(store.BroadcastFilter{Limit: 1})
+	list, n, err := db.Broadcasts(campaignd.BroadcastFilter{Limit: 1})
 	if err != nil || n != 2 || len(list) != 1 || list[0].ID != b2.ID {
 		t.Fatalf("Broadcasts = %v, %d, %v; want newest first", list, n, err)
 	}
@@ -115,7 +115,7 @@ func TestRerunAfterCrashMakesOneBroadcast(t *testing.T) {
 	if err := w.Commit(&campaignd.Broadcast{}, &job.Upload); err == nil {
 		t.Fatal("second commit of one job succeeded")
 	}
-	if _, n, _ := db.Broadcasts(store.BroadcastFilter{}); n != 1 {
+	if _, n, _ := db.Broadcasts(campaignd.BroadcastFilter{}); n != 1 {
 		t.Fatalf("broadcasts = %d, want 1", n)
 	}
 }

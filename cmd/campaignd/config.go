@@ -15,7 +15,6 @@ import (
 
 	"campaignd"
 	"campaignd/pipeline/ingest"
-	"campaignd/store"
 )
 
 // Duration is a time.Duration written as "5m" in TOML and the environment.
@@ -180,7 +179,7 @@ func DefaultConfig() Config {
 			Bind: "transceiver", TPS: 100, Window: 10, Binds: 1, Validity: Duration(48 * time.Hour), MaxAttempts: 5,
 			ResponseTimeout: Duration(10 * time.Second), EnquireLink: Duration(30 * time.Second),
 			SourceTON: 3, SourceNPI: 0, DestTON: 1, DestNPI: 1,
-			MessageIDFormat: store.IDFormatAuto,
+			MessageIDFormat: campaignd.IDFormatAuto,
 		},
 		Report: ReportConfig{
 			Time: "01:00", FileName: "report_{date}.csv", TLS: "off", ReceiptTimeout: Duration(72 * time.Hour),
@@ -407,8 +406,8 @@ func (c *Config) Validate() error {
 	if !oneOf(c.SMPP.Bind, "transceiver", "pair") {
 		return bad("smpp.bind", "must be transceiver or pair, not %q", c.SMPP.Bind)
 	}
-	if !store.ValidIDFormat(c.SMPP.MessageIDFormat) {
-		return bad("smpp.message_id_format", "must be one of %s, not %q", strings.Join(store.IDFormats, ", "), c.SMPP.MessageIDFormat)
+	if !campaignd.ValidIDFormat(c.SMPP.MessageIDFormat) {
+		return bad("smpp.message_id_format", "must be one of %s, not %q", strings.Join(campaignd.IDFormats, ", "), c.SMPP.MessageIDFormat)
 	}
 	switch {
 	case c.SMPP.TPS < 0:

@@ -16,7 +16,6 @@ import (
 	"campaignd"
 	"campaignd/internal/testenv"
 	"campaignd/pipeline/ingest"
-	"campaignd/store"
 )
 
 func TestUploadBecomesBroadcast(t *testing.T) {
@@ -33,7 +32,7 @@ func TestUploadBecomesBroadcast(t *testing.T) {
 			upload(t, m.FTP.Addr(), tt.name, csvFile(tt.date, 3))
 			var b *campaignd.Broadcast
 			testenv.Eventually(t, 5*time.Second, "broadcast", func() bool {
-				list, _, _ := m.DB.Broadcasts(store.BroadcastFilter{})
+				list, _, _ := m.DB.Broadcasts(campaignd.BroadcastFilter{})
 				for _, x := range list {
 					if x.FileName == tt.name {
 						b = x

@@ -214,7 +214,7 @@ func (m *Main) broadcastCounts() map[string]int {
 	if m.DB == nil {
 		return out
 	}
-	list, _, err := m.DB.Broadcasts(store.BroadcastFilter{})
+	list, _, err := m.DB.Broadcasts(campaignd.BroadcastFilter{})
 	if err != nil {
 		return out
 	}

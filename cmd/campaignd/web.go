@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"campaignd"
-	"campaignd/store"
 	"campaignd/webui"
 )
 
@@ -66,7 +65,7 @@ type backend struct{ m *Main }
 var _ webui.Backend = (*backend)(nil)
 
 func (b *backend) Broadcasts(_ context.Context, status campaignd.Status, offset, limit int) ([]*campaignd.Broadcast, int, error) {
-	return b.m.DB.Broadcasts(store.BroadcastFilter{Status: status, Offset: offset, Limit: limit})
+	return b.m.DB.Broadcasts(campaignd.BroadcastFilter{Status: status, Offset: offset, Limit: limit})
 }
 
 func (b *backend) Broadcast(_ context.Context, id uint64) (*campaignd.Broadcast, error) {
@@ -78,11 +77,11 @@ func (b *backend) Preview(_ context.Context, id uint64, n int) ([]*campaignd.Mes
 	err := b.m.DB.Messages(id, 0, func(msg *campaignd.Message) error {
 		out = append(out, msg)
 		if len(out) >= n {
-			return store.ErrStop
+			return campaignd.ErrStop
 		}
 		return nil
 	})
-	if errors.Is(err, store.ErrStop) {
+	if errors.Is(err, campaignd.ErrStop) {
 		err = nil
 	}
 	return out, err

@@ -12,7 +12,6 @@ import (
 
 	"campaignd"
 	"campaignd/pipeline/wheel"
-	"campaignd/store"
 )
 
 // Sender submits one message over SMPP (*smpp.Client). Submit blocks for a
@@ -29,12 +28,12 @@ type Sender interface {
 type Store interface {
 	wheel.TimerStore
 	Broadcast(id uint64) (*campaignd.Broadcast, error)
-	Broadcasts(f store.BroadcastFilter) ([]*campaignd.Broadcast, int, error)
+	Broadcasts(f campaignd.BroadcastFilter) ([]*campaignd.Broadcast, int, error)
 	UpdateBroadcast(id uint64, fn func(*campaignd.Broadcast) error) (*campaignd.Broadcast, error)
 	DeleteBroadcast(id uint64) error
 	Messages(bid uint64, from uint32, fn func(*campaignd.Message) error) error
 	Message(bid uint64, idx uint32) (*campaignd.Message, error)
-	SaveChanges(cs []campaignd.Change, rs []store.ReceiptIn, o store.SaveOptions) (*store.ChangeResult, error)
+	SaveChanges(cs []campaignd.Change, rs []campaignd.ReceiptIn, o campaignd.SaveOptions) (*campaignd.ChangeResult, error)
 	ExpireEarlyReceipts(before time.Time) (int, time.Time, error)
 	SubmittedBefore(bid uint64, before time.Time, fn func(idx uint32) error) (time.Time, error)
 	Audit(e campaignd.AuditEntry) error
@@ -103,7 +102,7 @@ type EngineOptions struct {
 	Now   func() time.Time
 	After func(time.Duration) <-chan time.Time
 	// MessageIDFormat is smpp.message_id_format: the forms a receipt's id
-	// is looked up in (store.IDFormats). Default "auto".
+	// is looked up in (campaignd.IDFormats). Default "auto".
 	MessageIDFormat string
 	// BatchSize caps the changes written in one transaction. Default 256.
 	BatchSize int
@@ -353,7 +352,7 @@ func (e *Engine) Start(ctx context.Context) error {
 
 // recover reconciles the store with the timers after a (re)start.
 func (e *Engine) recover() error {
-	all, _, err := e.db.Broadcasts(store.BroadcastFilter{})
+	all, _, err := e.db.Broadcasts(campaignd.BroadcastFilter{})
 	if err != nil {
 		return err
 	}
@@ -610,7 +609,7 @@ func (e *Engine) fill(r *run) {
 				r.gapRun++
 			}
 			if scanned >= pageSize {
-				return store.ErrStop
+				return campaignd.ErrStop
 			}
 			return nil
 		})
@@ -732,7 +731,7 @@ func (e *Engine) submit(ctx context.Context, j *job) {
 		}
 		return
 	}
-	e.write(&writeReq{changes: []campaignd.Change{c}, after: func(res *store.ChangeResult, err error) {
+	e.write(&writeReq{changes: []campaignd.Change{c}, after: func(res *campaignd.ChangeResult, err error) {
 		e.mu.Lock()
 		defer e.mu.Unlock()
 		if err != nil {

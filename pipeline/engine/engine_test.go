@@ -622,7 +622,7 @@ func TestEngineStartRecovers(t *testing.T) {
 		cs = append(cs, campaignd.Change{BroadcastID: sending.ID, Index: i, From: campaignd.StateQueued,
 			To: campaignd.StateSubmitted, SMSCIDs: []string{fmt.Sprint("old", i)}, Attempts: 1, At: engT0})
 	}
-	if _, err := db.SaveChanges(cs, nil, store.SaveOptions{}); err != nil {
+	if _, err := db.SaveChanges(cs, nil, campaignd.SaveOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	// A scheduled broadcast whose timer was never written (crash before Admit).

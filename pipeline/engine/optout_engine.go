@@ -4,7 +4,6 @@ import (
 	"log/slog"
 
 	"campaignd"
-	"campaignd/store"
 )
 
 // SuppressionChecker is the engine's view of the suppression list: a store
@@ -21,8 +20,6 @@ type SuppressionChecker interface {
 type SuppressEvents interface {
 	MessageSuppressed()
 }
-
-var _ SuppressionChecker = (*store.DB)(nil)
 
 // skipSuppressed settles j's message as suppressed, without submitting it,
 // when its number is on the suppression list, and reports whether it did.
@@ -45,7 +42,7 @@ func (e *Engine) skipSuppressed(j *job) bool {
 	}
 	c := campaignd.Change{BroadcastID: m.BroadcastID, Index: m.Index, From: campaignd.StateQueued,
 		To: campaignd.StateSuppressed, At: e.now()}
-	e.write(&writeReq{changes: []campaignd.Change{c}, after: func(res *store.ChangeResult, err error) {
+	e.write(&writeReq{changes: []campaignd.Change{c}, after: func(res *campaignd.ChangeResult, err error) {
 		e.mu.Lock()
 		defer e.mu.Unlock()
 		if err != nil {

@@ -10,16 +10,15 @@ import (
 	"time"
 
 	"campaignd"
-	"campaignd/store"
 )
 
 // Receipt outcomes reported to Events.ReceiptReceived.
 const (
-	ReceiptMatched   = store.ReceiptMatched
-	ReceiptEarly     = store.ReceiptEarly
-	ReceiptDuplicate = store.ReceiptDuplicate
-	ReceiptHeld      = store.ReceiptHeld // auto cannot tell it apart yet
-	ReceiptUnmatched = store.ReceiptUnmatched
+	ReceiptMatched   = campaignd.ReceiptMatched
+	ReceiptEarly     = campaignd.ReceiptEarly
+	ReceiptDuplicate = campaignd.ReceiptDuplicate
+	ReceiptHeld      = campaignd.ReceiptHeld // auto cannot tell it apart yet
+	ReceiptUnmatched = campaignd.ReceiptUnmatched
 )
 
 // errClosed is returned for writes after Close.
@@ -44,15 +43,15 @@ func (e *Engine) QueueReceipt(r campaignd.Receipt, ack func(error)) {
 		ack(nil)
 		return
 	}
-	id := store.CanonicalID(r.MessageID)
+	id := campaignd.CanonicalID(r.MessageID)
 	if id == "" {
 		e.events.ReceiptReceived(ReceiptUnmatched)
 		e.log.Warn("receipt without a message id dropped", slog.String(logStat, r.Stat))
 		ack(nil)
 		return
 	}
-	req := &writeReq{receipts: []store.ReceiptIn{{ID: id, Stat: st, At: e.now()}}, ackAsync: true}
-	req.after = func(res *store.ChangeResult, err error) {
+	req := &writeReq{receipts: []campaignd.ReceiptIn{{ID: id, Stat: st, At: e.now()}}, ackAsync: true}
+	req.after = func(res *campaignd.ChangeResult, err error) {
 		if err == nil {
 			e.countReceipt(id, res.Receipts[0])
 		}
@@ -124,14 +123,14 @@ const voteAge = 3 * time.Second
 
 func newReceiptQueue(format string) (*receiptQueue, error) {
 	if format == "" {
-		format = store.IDFormatAuto
+		format = campaignd.IDFormatAuto
 	}
-	if !store.ValidIDFormat(format) {
-		return nil, fmt.Errorf("pipeline: message id format %q: want one of %s", format, strings.Join(store.IDFormats, ", "))
+	if !campaignd.ValidIDFormat(format) {
+		return nil, fmt.Errorf("pipeline: message id format %q: want one of %s", format, strings.Join(campaignd.IDFormats, ", "))
 	}
 	// auto looks at held receipts once at start: a scheme learned before a
 	// restart is in the store.
-	auto := format == store.IDFormatAuto
+	auto := format == campaignd.IDFormatAuto
 	return &receiptQueue{format: format, wake: make(chan struct{}, 1), resolve: auto, learning: auto, heldSeen: auto}, nil
 }
 
@@ -171,8 +170,8 @@ func (q *receiptQueue) take(batch []*writeReq, close bool) []*writeReq {
 // Receipts only.
 type writeReq struct {
 	changes  []campaignd.Change
-	receipts []store.ReceiptIn
-	after    func(*store.ChangeResult, error)
+	receipts []campaignd.ReceiptIn
+	after    func(*campaignd.ChangeResult, error)
 	ackAsync bool // after may wait on the network (a deliver_sm_resp): not on the writer
 }
 
@@ -188,13 +187,13 @@ func (e *Engine) write(r *writeReq) {
 }
 
 // writeWait hands r to the writer and waits until it is durable.
-func (e *Engine) writeWait(r *writeReq) (*store.ChangeResult, error) {
+func (e *Engine) writeWait(r *writeReq) (*campaignd.ChangeResult, error) {
 	type result struct {
-		res *store.ChangeResult
+		res *campaignd.ChangeResult
 		err error
 	}
 	ch := make(chan result, 1)
-	r.after = func(res *store.ChangeResult, err error) { ch <- result{res, err} }
+	r.after = func(res *campaignd.ChangeResult, err error) { ch <- result{res, err} }
 	e.mu.Lock()
 	started := e.started && e.writerCtx != nil
 	e.mu.Unlock()
@@ -288,14 +287,14 @@ func (e *Engine) writer() {
 
 func (e *Engine) flush(batch []*writeReq) {
 	var cs []campaignd.Change
-	var rs []store.ReceiptIn
+	var rs []campaignd.ReceiptIn
 	for _, r := range batch {
 		cs = append(cs, r.changes...)
 		rs = append(rs, r.receipts...)
 	}
-	opts := store.SaveOptions{DayOf: e.dayOf, MatchTTL: e.receiptTimeout + e.earlyHold + 24*time.Hour,
+	opts := campaignd.SaveOptions{DayOf: e.dayOf, MatchTTL: e.receiptTimeout + e.earlyHold + 24*time.Hour,
 		IDFormat: e.rcpt.format, ResolveHeld: e.rcpt.resolve, ResolveFrom: e.rcpt.from, VoteBefore: e.now().Add(-min(voteAge, e.earlyHold/4))}
-	var res *store.ChangeResult
+	var res *campaignd.ChangeResult
 	var err error
 	for attempt := 0; attempt < 5; attempt++ {
 		if res, err = e.db.SaveChanges(cs, rs, opts); err == nil {
@@ -316,9 +315,9 @@ func (e *Engine) flush(batch []*writeReq) {
 		if r.after == nil {
 			continue
 		}
-		var sub *store.ChangeResult
+		var sub *campaignd.ChangeResult
 		if err == nil {
-			sub = &store.ChangeResult{Applied: res.Applied[ci : ci+len(r.changes)], Receipts: res.Receipts[ri : ri+len(r.receipts)]}
+			sub = &campaignd.ChangeResult{Applied: res.Applied[ci : ci+len(r.changes)], Receipts: res.Receipts[ri : ri+len(r.receipts)]}
 			ci, ri = ci+len(r.changes), ri+len(r.receipts)
 		}
 		if r.ackAsync {
@@ -341,7 +340,7 @@ const maxCollisionLogs = 10
 
 // matchResult reports what SaveChanges found about message ids and keeps
 // the pass over held receipts going.
-func (e *Engine) matchResult(res *store.ChangeResult, resolving bool) {
+func (e *Engine) matchResult(res *campaignd.ChangeResult, resolving bool) {
 	ce, _ := e.events.(CollisionEvents)
 	for i, c := range res.Collisions {
 		if ce != nil {

@@ -30,15 +30,15 @@ func TestEverySchemeSettlesEachMessageWithItsOwnStatus(t *testing.T) {
 		start          uint64
 	}
 	runs := []run{
-		{smpp.SimIDDecimal, store.IDFormatAuto, 1},
-		{smpp.SimIDHex, store.IDFormatAuto, 1}, // 3E8 … 1000 … 1388: hex ids that are also decimal ones
-		{smpp.SimIDHexDecimal, store.IDFormatAuto, 1},
-		{smpp.SimIDDecimalHex, store.IDFormatAuto, 1},
-		{smpp.SimIDPadded, store.IDFormatAuto, 1},
-		{smpp.SimIDUUID, store.IDFormatAuto, 1},
-		{smpp.SimIDHex, store.IDFormatExact, 1},
-		{smpp.SimIDHexDecimal, store.IDFormatSubmitHexReceiptDecimal, 0x3E0},
-		{smpp.SimIDDecimalHex, store.IDFormatSubmitDecimalReceiptHex, 990},
+		{smpp.SimIDDecimal, campaignd.IDFormatAuto, 1},
+		{smpp.SimIDHex, campaignd.IDFormatAuto, 1}, // 3E8 … 1000 … 1388: hex ids that are also decimal ones
+		{smpp.SimIDHexDecimal, campaignd.IDFormatAuto, 1},
+		{smpp.SimIDDecimalHex, campaignd.IDFormatAuto, 1},
+		{smpp.SimIDPadded, campaignd.IDFormatAuto, 1},
+		{smpp.SimIDUUID, campaignd.IDFormatAuto, 1},
+		{smpp.SimIDHex, campaignd.IDFormatExact, 1},
+		{smpp.SimIDHexDecimal, campaignd.IDFormatSubmitHexReceiptDecimal, 0x3E0},
+		{smpp.SimIDDecimalHex, campaignd.IDFormatSubmitDecimalReceiptHex, 990},
 	}
 	for _, r := range runs {
 		t.Run(r.scheme+"/"+r.format, func(t *testing.T) {
@@ -67,7 +67,7 @@ func TestEverySchemeSettlesEachMessageWithItsOwnStatus(t *testing.T) {
 			testenv.Eventually(t, 10*time.Second, "every receipt acknowledged", func() bool {
 				return env.sim.Stats().ReceiptsAcked == int64(n)
 			})
-			if sc, _ := env.db.IDScheme(); r.format == store.IDFormatAuto && r.scheme != smpp.SimIDUUID && sc == "" {
+			if sc, _ := env.db.IDScheme(); r.format == campaignd.IDFormatAuto && r.scheme != smpp.SimIDUUID && sc == "" {
 				t.Fatalf("auto learned nothing")
 			}
 		})
@@ -83,7 +83,7 @@ type gatedStore struct {
 	gate    chan struct{}
 }
 
-func (g *gatedStore) SaveChanges(cs []campaignd.Change, rs []store.ReceiptIn, o store.SaveOptions) (*store.ChangeResult, error) {
+func (g *gatedStore) SaveChanges(cs []campaignd.Change, rs []campaignd.ReceiptIn, o campaignd.SaveOptions) (*campaignd.ChangeResult, error) {
 	if len(rs) > 0 {
 		if g.fail.Load() > 0 && g.fail.Add(-1) >= 0 {
 			return nil, errors.New("injected write failure")
@@ -155,7 +155,7 @@ func TestFailedReceiptWriteAsksForRedelivery(t *testing.T) {
 // The SMPP client and the store agree on the free normalisations.
 func TestIDNormalisationAgrees(t *testing.T) {
 	for _, id := range []string{" 0003E8\x00", "1000", "000", "0x3E8", "00AbC-12", "A00000002B", "ZZ01", "0F2504E0-4F89"} {
-		if a, b := smpp.NormalizeID(id), store.CanonicalID(id); a != b {
+		if a, b := smpp.NormalizeID(id), campaignd.CanonicalID(id); a != b {
 			t.Errorf("%q: smpp %q, store %q", id, a, b)
 		}
 	}
@@ -177,7 +177,7 @@ func TestIDCollisionCountedNeverGuessed(t *testing.T) {
 	s.SubmitFn = func(ctx context.Context, m campaignd.OutMessage) ([]string, error) { return []string{"0077"}, nil }
 	h := newHarness(t, nil, s, func(o *engine.EngineOptions) {
 		ce = &collEvents{recEvents: o.Events.(*recEvents)}
-		o.Events, o.MessageIDFormat = ce, store.IDFormatExact
+		o.Events, o.MessageIDFormat = ce, campaignd.IDFormatExact
 	}).start(t)
 	b := mustBroadcast(t, h.db, 3, nil)
 	h.mustAct(t, b.ID, campaignd.ActionSend, time.Time{})

@@ -90,7 +90,7 @@ func mustNotExist(tb testing.TB, p string) {
 
 func countBroadcasts(tb testing.TB, db *store.DB) int {
 	tb.Helper()
-	_, n, err := db.Broadcasts(store.BroadcastFilter{})
+	_, n, err := db.Broadcasts(campaignd.BroadcastFilter{})
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -8,7 +8,6 @@ import (
 
 	"campaignd"
 	"campaignd/pipeline/ingest"
-	"campaignd/store"
 )
 
 // DefaultOptoutKeywords are optout.keywords when none are configured.
@@ -25,8 +24,6 @@ type RepliesStore interface {
 	SaveReply(m *campaignd.MO, s *campaignd.Suppression) (added bool, err error)
 	Audit(e campaignd.AuditEntry) error
 }
-
-var _ RepliesStore = (*store.DB)(nil)
 
 // RepliesEvents receives the replies' metrics (package metrics has them).
 type RepliesEvents interface {
