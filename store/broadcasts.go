@@ -20,7 +20,7 @@ const RowsPerChunk = 256
 // removes the job in one transaction.
 type BroadcastWriter struct {
 	db    *DB
-	job   *Job
+	job   *campaignd.Job
 	wb    *badger.WriteBatch
 	chunk []byte
 	n     uint32 // rows added
@@ -28,7 +28,7 @@ type BroadcastWriter struct {
 
 // NewBroadcastWriter starts writing the rows of job's broadcast. Rows left by
 // an earlier run of the same job (a crash mid-ingest) are removed first.
-func (db *DB) NewBroadcastWriter(job *Job) (*BroadcastWriter, error) {
+func (db *DB) NewBroadcastWriter(job *campaignd.Job) (campaignd.RowWriter, error) {
 	if err := db.deletePrefix(key(prefixRows, job.BroadcastID)); err != nil {
 		return nil, fmt.Errorf("store: clear rows of broadcast %d: %w", job.BroadcastID, err)
 	}

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"campaignd"
-	"campaignd/store"
 )
 
 // Defaults of the ingest options (SPEC §9).
@@ -93,17 +92,18 @@ type IngestEvents interface {
 
 // IngestStore is what ingest needs from the store.
 type IngestStore interface {
-	NewBroadcastWriter(job *store.Job) (*store.BroadcastWriter, error)
+	NewBroadcastWriter(job *campaignd.Job) (campaignd.RowWriter, error)
 	RejectUpload(u *campaignd.Upload) error
 	SaveUpload(u *campaignd.Upload) error
-	SaveJob(job *store.Job) error
+	SaveJob(job *campaignd.Job) error
 	DuplicateOf(sha string, since time.Time) (uint64, bool, error)
 	Upload(id uint64) (*campaignd.Upload, error)
 	Broadcast(id uint64) (*campaignd.Broadcast, error)
 	Sync() error
+	// IsTooLarge reports whether err is the store refusing a value or a
+	// transaction for its size: writing it again cannot succeed.
+	IsTooLarge(err error) bool
 }
-
-var _ IngestStore = (*store.DB)(nil)
 
 // Ingester turns uploaded files into broadcasts (SPEC §3). Run calls are
 // serialised: one file is ingested at a time, which bounds memory and makes

@@ -17,7 +17,7 @@ import (
 )
 
 // uploadVia is upload with the way the upload was completed.
-func uploadVia(tb testing.TB, db *store.DB, root, name string, content []byte, via string) *store.Job {
+func uploadVia(tb testing.TB, db *store.DB, root, name string, content []byte, via string) *campaignd.Job {
 	tb.Helper()
 	job := upload(tb, db, root, name, content)
 	job.Upload.Via = via
@@ -100,7 +100,7 @@ type flakyDB struct {
 	err  error // nil: "disk I/O error"
 }
 
-func (f *flakyDB) NewBroadcastWriter(job *store.Job) (*store.BroadcastWriter, error) {
+func (f *flakyDB) NewBroadcastWriter(job *campaignd.Job) (campaignd.RowWriter, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.fail > 0 {

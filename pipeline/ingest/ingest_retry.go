@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"campaignd"
-	"campaignd/store"
 )
 
 // maxRetryPause caps the pause between two attempts of a job.
@@ -34,7 +33,7 @@ const maxRetryPause = time.Hour
 // if any, and when the job should be tried again (zero: it has ended). err
 // is the failure of this attempt, for the log; a job with a zero retry time
 // needs nothing more.
-func (in *Ingester) Attempt(ctx context.Context, job *store.Job) (*campaignd.Broadcast, time.Time, error) {
+func (in *Ingester) Attempt(ctx context.Context, job *campaignd.Job) (*campaignd.Broadcast, time.Time, error) {
 	now := in.o.Now()
 	if job.Attempts >= in.o.MaxAttempts {
 		return nil, time.Time{}, in.giveUp(job, fmt.Sprintf("ingest failed %d times; last error: %s", job.Attempts, job.LastError))
@@ -61,7 +60,7 @@ func (in *Ingester) Attempt(ctx context.Context, job *store.Job) (*campaignd.Bro
 		}
 		return nil, time.Time{}, err
 	}
-	if reason := lastingReason(err); reason != "" {
+	if reason := in.lastingReason(err); reason != "" {
 		return nil, time.Time{}, errors.Join(err, in.giveUp(job, reason))
 	}
 	job.LastError = err.Error()
@@ -90,7 +89,7 @@ func (in *Ingester) retryPause(n int) time.Duration {
 
 // lastingReason says, for the uploader, why a failure cannot pass by
 // itself, or returns "" for a failure that may (disk full, store busy).
-func lastingReason(err error) string {
+func (in *Ingester) lastingReason(err error) string {
 	switch {
 	case errors.Is(err, errNotFound):
 		return "the uploaded file was removed before it could be ingested"
@@ -100,7 +99,7 @@ func lastingReason(err error) string {
 		return "the result folders processed/ and rejected/ cannot be used: a file of that name is in the way; remove or rename it, then upload again"
 	case errors.Is(err, syscall.EINVAL), errors.Is(err, syscall.ELOOP):
 		return "the file name cannot be used on the server; rename the file and upload it again"
-	case store.IsTooLarge(err):
+	case in.db.IsTooLarge(err):
 		return "the file's result is too large to be recorded; split the file"
 	}
 	return ""
@@ -109,7 +108,7 @@ func lastingReason(err error) string {
 // giveUp ends a job that cannot finish: the upload is rejected with reason,
 // its file moved to rejected/ with an errors file when that is possible,
 // else left where it is.
-func (in *Ingester) giveUp(job *store.Job, reason string) error {
+func (in *Ingester) giveUp(job *campaignd.Job, reason string) error {
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	start := time.Now()

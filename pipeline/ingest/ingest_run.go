@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"campaignd"
-	"campaignd/store"
 )
 
 // Result directories in the uploader's jail (SPEC §2).
@@ -33,7 +32,7 @@ const (
 // on the upload before the move, so a rerun finds the file where the
 // earlier run put it (moving it on if the decision changed). The other order
 // would lose the move: a committed job is never run again.
-func (in *Ingester) Run(ctx context.Context, job *store.Job) (*campaignd.Broadcast, error) {
+func (in *Ingester) Run(ctx context.Context, job *campaignd.Job) (*campaignd.Broadcast, error) {
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	start := time.Now()
@@ -167,7 +166,7 @@ func (in *Ingester) fillPaths(u, fromJob *campaignd.Upload) {
 // ingestFile evaluates the file at src, streaming valid rows into a
 // broadcast writer. The writer is returned (open) when the file is
 // accepted, and aborted otherwise.
-func (in *Ingester) ingestFile(ctx context.Context, job *store.Job, u *campaignd.Upload, src string) (*outcome, *errorSink, *store.BroadcastWriter, error) {
+func (in *Ingester) ingestFile(ctx context.Context, job *campaignd.Job, u *campaignd.Upload, src string) (*outcome, *errorSink, campaignd.RowWriter, error) {
 	f, err := os.Open(src)
 	if err != nil {
 		return nil, nil, nil, err

@@ -47,7 +47,7 @@ func (e *recordedEvents) IngestDone(result string, d time.Duration) {
 
 // upload puts content in the jail root as name and records its job, as
 // ftpd does when a STOR completes.
-func upload(tb testing.TB, db *store.DB, root, name string, content []byte) *store.Job {
+func upload(tb testing.TB, db *store.DB, root, name string, content []byte) *campaignd.Job {
 	tb.Helper()
 	p := filepath.Join(root, name)
 	if err := os.WriteFile(p, content, 0o644); err != nil {

@@ -1,7 +1,7 @@
 package ingest
 
 import (
-	"campaignd/store"
+	"campaignd"
 )
 
 // ResultOptedOut is the row result of a number on the suppression list,
@@ -13,10 +13,8 @@ const ResultOptedOut = "opted_out"
 // snapshot of it, and a listed number is a skipped row "opted out" — not
 // invalid, so never toward max_invalid_percent (SPEC §11).
 type SuppressionViewer interface {
-	SuppressionView() (*store.SuppressionView, error)
+	SuppressionView() (campaignd.SuppressionSet, error)
 }
-
-var _ SuppressionViewer = (*store.DB)(nil)
 
 // suppressionCheck returns the row check of one ingest and its release; a
 // nil check when the store keeps no list (check-file without a store).
