@@ -48,7 +48,7 @@ func (m *Main) openReplies() {
 	// Each FTP user's jail gets the folder opt-out lists are dropped into.
 	for _, u := range c.FTP.Users {
 		if u.Name == filepath.Base(u.Name) && u.Name != "." && u.Name != ".." {
-			dir := filepath.Join(c.DataDir, "ftp", u.Name, ingest.SuppressionsDir)
+			dir := filepath.Join(c.DataDir, "ftp", u.Name, campaignd.SuppressionsDir)
 			if err := os.MkdirAll(dir, 0o750); err != nil {
 				m.Logger.Warn("cannot create the suppressions folder", "path", dir, slog.Any("error", err))
 			}

@@ -129,7 +129,7 @@ func (in *Ingester) giveUp(job *campaignd.Job, reason string) error {
 	u.ErrorCount = 0
 	if src, err := locate(u); err == nil {
 		v := &validation{FileErrors: u.Errors}
-		if perr := in.placeResult(u, src, RejectedDir, v, &errorSink{}); perr != nil {
+		if perr := in.placeResult(u, src, campaignd.RejectedDir, v, &errorSink{}); perr != nil {
 			log.Warn("rejected file left in place: it cannot be moved to rejected/", slog.Any(ingestKeyError, perr))
 			if u.ResultPath != "" && !exists(filepath.Join(jailRoot(u), filepath.FromSlash(u.ResultPath))) {
 				u.ResultPath = ""

@@ -13,12 +13,6 @@ import (
 	"campaignd"
 )
 
-// Result directories in the uploader's jail (SPEC §2).
-const (
-	ProcessedDir = "processed"
-	RejectedDir  = "rejected"
-)
-
 // Run ingests the file of job: it validates it, streams its valid rows into
 // the store, moves the file to processed/ or rejected/ with its errors file,
 // and records the outcome. It returns the new broadcast, or nil and a nil
@@ -86,9 +80,9 @@ func (in *Ingester) Run(ctx context.Context, job *campaignd.Job) (*campaignd.Bro
 	u.Size, u.SHA256, u.FinishedAt = oc.scan.Size, oc.scan.SHA256, in.o.Now()
 	u.Errors = append(oc.v.FileErrors, errs.first...)
 	u.ErrorCount = errs.n
-	dir := ProcessedDir
+	dir := campaignd.ProcessedDir
 	if !oc.accepted() {
-		dir = RejectedDir
+		dir = campaignd.RejectedDir
 	}
 	if err := in.placeResult(u, src, dir, &oc.v, errs); err != nil {
 		if w != nil {

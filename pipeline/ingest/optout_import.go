@@ -18,12 +18,6 @@ import (
 	"campaignd"
 )
 
-// SuppressionsDir is the folder of an FTP jail where a suppression list
-// (PROFECO's REPEP, another opt-out list) is dropped: a file completed there
-// by the upload trigger is imported into the list instead of becoming a
-// broadcast, and its result goes back to processed/ or rejected/.
-const SuppressionsDir = "suppressions"
-
 // suppressImportBatch is how many numbers are written per store call.
 const suppressImportBatch = 5000
 
@@ -38,7 +32,7 @@ type SuppressionStore interface {
 func IsSuppressionUpload(u *campaignd.Upload) bool {
 	p := strings.TrimPrefix(path.Clean("/"+u.Path), "/")
 	dir, _, ok := strings.Cut(p, "/")
-	return ok && strings.EqualFold(dir, SuppressionsDir)
+	return ok && strings.EqualFold(dir, campaignd.SuppressionsDir)
 }
 
 // ImportResult is what a suppression import did.
@@ -75,9 +69,9 @@ func (in *Ingester) importSuppressions(ctx context.Context, u *campaignd.Upload,
 	u.Errors = append(v.FileErrors, errs.first...)
 	u.ErrorCount = errs.n
 	u.Imported = res.Added
-	dir, outcome := ProcessedDir, campaignd.UploadAccepted
+	dir, outcome := campaignd.ProcessedDir, campaignd.UploadAccepted
 	if v.rejected() {
-		dir, outcome = RejectedDir, campaignd.UploadRejected
+		dir, outcome = campaignd.RejectedDir, campaignd.UploadRejected
 	}
 	// The outcome is set only after the move: placeResult saves the upload,
 	// and a rerun takes a saved outcome for a finished job.

@@ -69,13 +69,13 @@ func TestIngestSkipsOptedOut(t *testing.T) {
 
 func runImport(tb testing.TB, db *store.DB, root, name, content, via string) (*campaignd.Upload, error) {
 	tb.Helper()
-	dir := filepath.Join(root, SuppressionsDir)
+	dir := filepath.Join(root, campaignd.SuppressionsDir)
 	os.MkdirAll(dir, 0o755)
 	p := filepath.Join(dir, name)
 	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
 		tb.Fatal(err)
 	}
-	job, err := db.CreateUpload(&campaignd.Upload{User: "syniverse", Path: SuppressionsDir + "/" + name, FileName: name,
+	job, err := db.CreateUpload(&campaignd.Upload{User: "syniverse", Path: campaignd.SuppressionsDir + "/" + name, FileName: name,
 		RealPath: p, UserRoot: root, Size: int64(len(content)), Via: via, ReceivedAt: testNow})
 	if err != nil {
 		tb.Fatal(err)
@@ -130,7 +130,7 @@ func TestSuppressionImportForms(t *testing.T) {
 			} else {
 				mustNotExist(t, errFile)
 			}
-			mustNotExist(t, filepath.Join(root, SuppressionsDir, "list.csv"))
+			mustNotExist(t, filepath.Join(root, campaignd.SuppressionsDir, "list.csv"))
 			log, _ := db.AuditLog(0)
 			if len(log) != 1 || log[0].Action != "import" || log[0].User != "ftp:syniverse" {
 				t.Errorf("audit %+v", log)
@@ -199,7 +199,7 @@ func TestSuppressionImportRerun(t *testing.T) {
 	for i := range 12_000 {
 		fmt.Fprintf(&b, "55%08d\n", i)
 	}
-	dir := filepath.Join(root, SuppressionsDir)
+	dir := filepath.Join(root, campaignd.SuppressionsDir)
 	os.MkdirAll(dir, 0o755)
 	p := filepath.Join(dir, "big.csv")
 	os.WriteFile(p, b.Bytes(), 0o644)
