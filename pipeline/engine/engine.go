@@ -25,8 +25,8 @@ type Sender interface {
 }
 
 // Store is what the engine needs from the store (implemented by *store.DB).
+// Its timers it keeps through the Wheel, not here.
 type Store interface {
-	wheel.TimerStore
 	Broadcast(id uint64) (*campaignd.Broadcast, error)
 	Broadcasts(f campaignd.BroadcastFilter) ([]*campaignd.Broadcast, int, error)
 	UpdateBroadcast(id uint64, fn func(*campaignd.Broadcast) error) (*campaignd.Broadcast, error)

@@ -163,16 +163,16 @@ func NewIngester(db IngestStore, o IngestOptions) *Ingester {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	if o.Events == nil {
-		o.Events = noEvents{}
+		o.Events = nopEvents{}
 	}
 	return &Ingester{db: db, o: o, logger: o.Logger.With("system", "ingest")}
 }
 
-type noEvents struct{}
+type nopEvents struct{}
 
-func (noEvents) RowsIngested(string, int)         {}
-func (noEvents) IngestDone(string, time.Duration) {}
-func (noEvents) IngestRetry()                     {}
+func (nopEvents) RowsIngested(string, int)         {}
+func (nopEvents) IngestDone(string, time.Duration) {}
+func (nopEvents) IngestRetry()                     {}
 
 // CheckResult is what ingest would decide about a file.
 type CheckResult struct {

@@ -150,9 +150,9 @@ type Reporter struct {
 	pushMu sync.Mutex // one push at a time
 }
 
-type noReportEvents struct{}
+type nopEvents struct{}
 
-func (noReportEvents) ReportPushed(string, time.Time) {}
+func (nopEvents) ReportPushed(string, time.Time) {}
 
 // NewReporter checks o, fills defaults, creates the archive directory and
 // registers the Reporter's timer handlers: call it before the wheel starts.
@@ -189,7 +189,7 @@ func NewReporter(o ReporterOptions) (*Reporter, error) {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	if o.Events == nil {
-		o.Events = noReportEvents{}
+		o.Events = nopEvents{}
 	}
 	if err := os.MkdirAll(o.Dir, 0o750); err != nil {
 		return nil, fmt.Errorf("report: archive dir: %w", err)

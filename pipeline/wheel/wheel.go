@@ -116,10 +116,10 @@ type kindQueue struct {
 	fails map[string]int // consecutive handler errors per id
 }
 
-type nopWheelEvents struct{}
+type nopEvents struct{}
 
-func (nopWheelEvents) TimersPending(int)                {}
-func (nopWheelEvents) TimerFired(string, time.Duration) {}
+func (nopEvents) TimersPending(int)                {}
+func (nopEvents) TimerFired(string, time.Duration) {}
 
 // NewWheel returns a wheel over db. Register handlers, then Start it.
 func NewWheel(db TimerStore, o WheelOptions) *Wheel {
@@ -139,7 +139,7 @@ func NewWheel(db TimerStore, o WheelOptions) *Wheel {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	if o.Events == nil {
-		o.Events = nopWheelEvents{}
+		o.Events = nopEvents{}
 	}
 	return &Wheel{
 		db: db, now: o.Now, after: o.After, horizon: o.Horizon, maxLoaded: o.MaxLoaded,
