@@ -521,7 +521,7 @@ func (e *Engine) take(ctx context.Context) (*job, bool) {
 		case <-ctx.Done():
 			return nil, false
 		case <-wake:
-		case <-time.After(250 * time.Millisecond): // the bind and the clock move without telling us
+		case <-e.after(250 * time.Millisecond): // the bind and the clock move without telling us
 		}
 	}
 	return nil, false
@@ -725,7 +725,7 @@ func (e *Engine) submit(ctx context.Context, j *job) {
 		e.requeue(j)
 		if ctx.Err() == nil {
 			select { // no busy loop while the client cannot send
-			case <-time.After(100 * time.Millisecond):
+			case <-e.after(100 * time.Millisecond):
 			case <-ctx.Done():
 			}
 		}

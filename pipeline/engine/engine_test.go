@@ -150,7 +150,21 @@ func (h *harness) start(tb testing.TB) *harness {
 }
 
 func (h *harness) stop() {
-	h.eng.Close(context.Background())
+	// The engine's pauses (a resubmit's, the writer's) run on the fake clock:
+	// step it until Close has returned.
+	done := make(chan struct{})
+	go func() {
+		h.eng.Close(context.Background())
+		close(done)
+	}()
+	for stepping := true; stepping; {
+		select {
+		case <-done:
+			stepping = false
+		case <-time.After(5 * time.Millisecond):
+			h.clk.Advance(100 * time.Millisecond)
+		}
+	}
 	h.wheel.Close()
 }
 
@@ -429,7 +443,7 @@ func TestEngineResubmitsAfterTimeoutAndLostBind(t *testing.T) {
 	h := newHarness(t, nil, s, nil).start(t)
 	b := mustBroadcast(t, h.db, 10, nil)
 	h.mustAct(t, b.ID, campaignd.ActionSend, time.Time{})
-	got := h.waitStatus(t, b.ID, campaignd.StatusCompleted)
+	got := h.advanceToStatus(t, b.ID, campaignd.StatusCompleted) // a resubmit waits 100 ms of the clock
 	if got.Counts.Submitted != 10 {
 		t.Fatalf("counts = %+v", got.Counts)
 	}

@@ -223,8 +223,8 @@ func (e *Engine) writer() {
 	var batch []*writeReq
 	// Syncs, and passes over held receipts while auto learns, at most a
 	// second apart (more often when EarlyHold is short, so they vote first).
-	tick := time.NewTicker(min(time.Second, e.earlyHold/4))
-	defer tick.Stop()
+	every := min(time.Second, e.earlyHold/4)
+	tick := e.after(every)
 	dirty := false
 	for {
 		batch = batch[:0]
@@ -232,7 +232,8 @@ func (e *Engine) writer() {
 			e.rcpt.signal()
 		}
 		select {
-		case <-tick.C:
+		case <-tick:
+			tick = e.after(every)
 			if e.rcpt.learning && e.rcpt.heldSeen && !e.rcpt.resolve {
 				e.rcpt.resolve, e.rcpt.from = true, nil
 			}
@@ -301,7 +302,7 @@ func (e *Engine) flush(batch []*writeReq) {
 			break
 		}
 		e.log.Error("write message states", slog.Int(logCount, len(cs)+len(rs)), slog.Any(logError, err))
-		time.Sleep(time.Duration(10<<attempt) * time.Millisecond)
+		<-e.after(time.Duration(10<<attempt) * time.Millisecond)
 	}
 	if err == nil {
 		for _, s := range res.Settled {
