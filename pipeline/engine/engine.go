@@ -481,13 +481,11 @@ func (e *Engine) startRun(b *campaignd.Broadcast, fromStore bool) {
 	e.runs[b.ID] = r
 	e.order = append(e.order, r)
 	e.kickLocked()
-	e.bgWG.Add(1)
-	go func() {
-		defer e.bgWG.Done()
+	e.background(func() {
 		if err := e.ensureTimer(TimerReceipt, idOf(b.ID), e.now().Add(e.receiptTimeout)); err != nil {
 			e.log.Error("schedule receipt sweep", slog.Uint64(logBID, b.ID), slog.Any(logError, err))
 		}
-	}()
+	})
 }
 
 // dropRunLocked forgets a run.
@@ -505,6 +503,20 @@ func (e *Engine) dropRunLocked(r *run) {
 type job struct {
 	r *run
 	m *campaignd.Message
+}
+
+// background runs fn on a goroutine of its own, counted so that Close waits
+// for it. Every piece of background work the engine starts (store writes
+// and timers decided under e.mu, loading a run's next messages, completing
+// or cancelling a broadcast) goes through here; the submitters, the writer
+// and its acknowledgements, and the watchers of Start and Close are the only
+// other goroutines.
+func (e *Engine) background(fn func()) {
+	e.bgWG.Add(1)
+	go func() {
+		defer e.bgWG.Done()
+		fn()
+	}()
 }
 
 // take waits for the next message to submit, round-robin between runs.
@@ -540,13 +552,11 @@ func (e *Engine) pickLocked() *job {
 		e.setWaitLocked(fmt.Sprintf(waitWindow, e.window, next.In(e.loc).Format("2006-01-02 15:04")))
 		if !e.windowArmed {
 			e.windowArmed = true
-			e.bgWG.Add(1)
-			go func() {
-				defer e.bgWG.Done()
+			e.background(func() {
 				if err := e.wheel.Schedule(TimerWindow, "open", next); err != nil {
 					e.log.Error("schedule send window opening", slog.Any(logError, err))
 				}
-			}()
+			})
 		}
 		return nil
 	}
@@ -570,8 +580,7 @@ func (e *Engine) pickLocked() *job {
 func (e *Engine) nextLocked(r *run) *campaignd.Message {
 	if len(r.buf) < lowWater && !r.loading && !r.exhausted {
 		r.loading = true
-		e.bgWG.Add(1)
-		go e.fill(r)
+		e.background(func() { e.fill(r) })
 	}
 	if len(r.requeue) > 0 {
 		m := r.requeue[0]
@@ -589,7 +598,6 @@ func (e *Engine) nextLocked(r *run) *campaignd.Message {
 
 // fill reads the next page of r's messages and buffers the queued ones.
 func (e *Engine) fill(r *run) {
-	defer e.bgWG.Done()
 	e.mu.Lock()
 	from := r.pos
 	e.mu.Unlock()
@@ -746,15 +754,13 @@ func (e *Engine) submit(ctx context.Context, j *job) {
 		delete(j.r.claimed, m.Index)
 		if _, ok := j.r.retryAfter[m.Index]; ok {
 			delete(j.r.retryAfter, m.Index)
-			e.bgWG.Add(1)
-			go func() { // not on the writer: the retry reads the store
-				defer e.bgWG.Done()
+			e.background(func() { // not on the writer: the retry reads the store
 				e.mu.Lock()
 				defer e.mu.Unlock()
 				if err := e.retryLocked(m.BroadcastID, m.Index); err != nil {
 					e.log.Error("retry message", slog.Uint64(logBID, m.BroadcastID), slog.Any(logError, err))
 				}
-			}()
+			})
 		}
 		e.maybeCompleteLocked(j.r)
 	}})
@@ -830,11 +836,9 @@ func (e *Engine) maybeCompleteLocked(r *run) {
 		return // the cancel pass drops the run
 	}
 	e.completing[r.bid] = completingOnce
-	e.bgWG.Add(1)
-	go func() {
-		defer e.bgWG.Done()
+	e.background(func() {
 		e.complete(r)
-	}()
+	})
 }
 
 func (e *Engine) complete(r *run) {
@@ -898,9 +902,7 @@ func (e *Engine) setWaitLocked(reason string) {
 			bids = append(bids, r.bid)
 		}
 	}
-	e.bgWG.Add(1)
-	go func() {
-		defer e.bgWG.Done()
+	e.background(func() {
 		for _, bid := range bids {
 			_, err := e.db.UpdateBroadcast(bid, func(b *campaignd.Broadcast) error {
 				e.mu.Lock()
@@ -916,5 +918,5 @@ func (e *Engine) setWaitLocked(reason string) {
 				e.log.Error("record wait reason", slog.Uint64(logBID, bid), slog.Any(logError, err))
 			}
 		}
-	}()
+	})
 }

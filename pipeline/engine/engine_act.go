@@ -141,13 +141,11 @@ func (e *Engine) setRunStatus(bid uint64, s campaignd.Status) {
 // startCancel settles every queued message of bid as cancelled, in the
 // background; messages in flight settle when their outcome is known.
 func (e *Engine) startCancel(bid uint64) {
-	e.bgWG.Add(1)
-	go func() {
-		defer e.bgWG.Done()
+	e.background(func() {
 		if err := e.cancelRest(bid); err != nil {
 			e.log.Error("cancel messages", slog.Uint64(logBID, bid), slog.Any(logError, err))
 		}
-	}()
+	})
 }
 
 func (e *Engine) cancelRest(bid uint64) error {
