@@ -50,7 +50,7 @@ func checkFile(args []string, stdout io.Writer) error {
 		return err
 	}
 	defer f.Close()
-	in := ingest.NewIngester(nil, ingest.IngestOptions{
+	in := ingest.NewIngester(nil, ingest.Options{
 		Location: loc, MaxRows: c.Ingest.MaxRows, MaxInvalidPercent: c.Ingest.MaxInvalidPercent,
 		MaxSegments: c.Ingest.MaxSegments, DefaultSender: c.Ingest.DefaultSender,
 		AllowedCountries: c.Ingest.AllowedCountries, MaxUploadBytes: c.FTP.MaxUploadBytes,

@@ -142,7 +142,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		return err
 	}
 
-	m.Ingester = ingest.NewIngester(m.DB, ingest.IngestOptions{
+	m.Ingester = ingest.NewIngester(m.DB, ingest.Options{
 		Location: m.loc, MaxRows: c.Ingest.MaxRows, MaxInvalidPercent: c.Ingest.MaxInvalidPercent,
 		MaxSegments: c.Ingest.MaxSegments, DuplicateWindow: time.Duration(c.Ingest.DuplicateWindow),
 		DefaultSender: c.Ingest.DefaultSender, AllowedCountries: c.Ingest.AllowedCountries,

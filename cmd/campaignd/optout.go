@@ -40,7 +40,7 @@ func (c *OptoutConfig) validate() error {
 // client hands it every MO (openSending).
 func (m *Main) openReplies() {
 	c := &m.Config
-	m.Replies = replies.NewReplies(replies.RepliesOptions{
+	m.Replies = replies.NewReplies(replies.Options{
 		Store: m.DB, Keywords: c.Optout.Keywords, ConfirmText: c.Optout.ConfirmText,
 		ConfirmSource: c.Ingest.DefaultSender, Sender: m.Sender, Countries: c.Ingest.AllowedCountries,
 		Now: m.Now, Logger: m.Logger, Events: m.Metrics,

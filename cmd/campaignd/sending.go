@@ -32,7 +32,7 @@ func (m *Main) openSending() error {
 		addr, systemID, password = m.Sim.Addr(), "campaignd", "demo"
 	}
 
-	m.Wheel = wheel.NewWheel(m.DB, wheel.WheelOptions{Now: m.Now, Logger: m.Logger.With("system", "wheel"), Events: m.Metrics})
+	m.Wheel = wheel.NewWheel(m.DB, wheel.Options{Now: m.Now, Logger: m.Logger.With("system", "wheel"), Events: m.Metrics})
 	m.SMPP = smpp.New(smpp.Options{
 		Addr: addr, SystemID: systemID, Password: password, SystemType: c.SMPP.SystemType, Bind: c.SMPP.Bind,
 		TPS: c.SMPP.TPS, Window: c.SMPP.Window, Binds: c.SMPP.Binds, Validity: time.Duration(c.SMPP.Validity),
@@ -44,7 +44,7 @@ func (m *Main) openSending() error {
 	m.Sender = m.SMPP
 	m.openReplies()
 	var err error
-	m.Engine, err = engine.NewEngine(engine.EngineOptions{
+	m.Engine, err = engine.NewEngine(engine.Options{
 		// As many submitters as the binds' windows hold, so every bind can be kept full.
 		Store: m.DB, Sender: m.Sender, Wheel: m.Wheel, Window: c.SMPP.Window * c.SMPP.Binds, TPS: c.SMPP.TPS,
 		MaxAttempts: c.SMPP.MaxAttempts, ResponseTimeout: time.Duration(c.SMPP.ResponseTimeout),
@@ -68,7 +68,7 @@ func (m *Main) openSending() error {
 		}
 		pusher = p
 	}
-	m.Reporter, err = report.NewReporter(report.ReporterOptions{
+	m.Reporter, err = report.NewReporter(report.Options{
 		Store: m.DB, Timers: m.Wheel, Dir: filepath.Join(c.DataDir, "reports"), FileName: c.Report.FileName,
 		Location: m.loc, Time: c.Report.Time, Pusher: pusher, Now: m.Now,
 		Logger: m.Logger, Events: m.Metrics,

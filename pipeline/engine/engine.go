@@ -43,7 +43,7 @@ type Store interface {
 // Events receives the engine's countable events (metrics). Nil: none. The
 // SMPP client reports SubmitDone itself.
 type Events interface {
-	wheel.WheelEvents
+	wheel.Events
 	// MessageSettled: a message reached a final status (or "cancelled").
 	MessageSettled(status string)
 	// ReceiptReceived: "matched", "early", "duplicate" or "unmatched".
@@ -62,8 +62,8 @@ func (nopEvents) MessageSettled(string)    {}
 func (nopEvents) ReceiptReceived(string)   {}
 func (nopEvents) DuplicatesAfterCrash(int) {}
 
-// EngineOptions configure an Engine. Zero values get the defaults given.
-type EngineOptions struct {
+// Options configure an Engine. Zero values get the defaults given.
+type Options struct {
 	Store  Store  // required
 	Sender Sender // required
 	// Wheel holds the engine's timers; NewEngine registers its handlers, so
@@ -239,7 +239,7 @@ type rateBucket struct {
 
 // NewEngine returns an engine and registers its timer handlers with the
 // wheel. Start it, then start the wheel.
-func NewEngine(o EngineOptions) (*Engine, error) {
+func NewEngine(o Options) (*Engine, error) {
 	if o.Store == nil || o.Sender == nil || o.Wheel == nil {
 		return nil, errors.New("pipeline: engine needs Store, Sender and Wheel")
 	}

@@ -20,7 +20,7 @@ func TestEngineCloseRacingContextEnd(t *testing.T) {
 		<-release
 		return []string{"id-" + m.Dest}, nil
 	}}
-	h := newHarness(t, nil, sender, func(o *engine.EngineOptions) { o.Window = 1; o.ResponseTimeout = 30 * time.Second })
+	h := newHarness(t, nil, sender, func(o *engine.Options) { o.Window = 1; o.ResponseTimeout = 30 * time.Second })
 	ctx, cancel := context.WithCancel(context.Background())
 	if err := h.eng.Start(ctx); err != nil {
 		t.Fatal(err)

@@ -33,7 +33,7 @@ type smppEnv struct {
 type smppConfig struct {
 	sim    smpp.SimOptions
 	client smpp.Options
-	engine func(*engine.EngineOptions)
+	engine func(*engine.Options)
 	store  func(*store.DB) engine.Store // wraps the store the engine uses; nil: the store itself
 }
 
@@ -57,12 +57,12 @@ func startSMPP(tb testing.TB, cfg smppConfig) *smppEnv {
 	co := cfg.client
 	co.Addr, co.SystemID, co.Password = env.sim.Addr(), "campaignd", "x"
 	env.client = smpp.New(co)
-	env.wheel = wheel.NewWheel(db, wheel.WheelOptions{})
+	env.wheel = wheel.NewWheel(db, wheel.Options{})
 	var st engine.Store = db
 	if cfg.store != nil {
 		st = cfg.store(db)
 	}
-	eo := engine.EngineOptions{Store: st, Sender: env.client, Wheel: env.wheel,
+	eo := engine.Options{Store: st, Sender: env.client, Wheel: env.wheel,
 		Window: max(co.Window, 10), TPS: co.TPS, ResponseTimeout: co.ResponseTimeout, Location: time.UTC,
 		RetryBackoff: 20 * time.Millisecond, Events: env.events}
 	if cfg.engine != nil {
@@ -203,7 +203,7 @@ func TestSMPPDroppedConnectionLosesNothing(t *testing.T) {
 
 func TestSMPPThrottlingIsRetried(t *testing.T) {
 	env := startSMPP(t, smppConfig{sim: smpp.SimOptions{DeliveredPercent: 100, ReceiptDelay: 5 * time.Millisecond, TrackDests: true},
-		engine: func(o *engine.EngineOptions) { o.MaxAttempts = 50 }})
+		engine: func(o *engine.Options) { o.MaxAttempts = 50 }})
 	env.sim.SetMode(smpp.SimThrottle)
 	b := env.send(t, 300, "")
 	testenv.Wait(t, "throttled submits", func() bool { return env.sim.Stats().Submits > 300 })
@@ -238,7 +238,7 @@ func TestSMPPReceiptsBeforeResponsesAndDuplicates(t *testing.T) {
 		// exact: auto would hold ambiguous decimal ids while it learns, and a
 		// duplicate of a held receipt is not counted as a duplicate (the id
 		// schemes have their own test).
-		engine: func(o *engine.EngineOptions) {
+		engine: func(o *engine.Options) {
 			o.EarlyHold = 300 * time.Millisecond
 			o.MessageIDFormat = "exact"
 		}})

@@ -114,7 +114,7 @@ type harness struct {
 
 var engT0 = time.Date(2026, 5, 4, 12, 0, 0, 0, time.UTC)
 
-func newHarness(tb testing.TB, db *store.DB, sender *fakeSender, mod func(*engine.EngineOptions)) *harness {
+func newHarness(tb testing.TB, db *store.DB, sender *fakeSender, mod func(*engine.Options)) *harness {
 	tb.Helper()
 	h := &harness{db: db, clk: testenv.NewClock(engT0), sender: sender, events: &recEvents{}}
 	if h.db == nil {
@@ -123,8 +123,8 @@ func newHarness(tb testing.TB, db *store.DB, sender *fakeSender, mod func(*engin
 	if h.sender == nil {
 		h.sender = &fakeSender{}
 	}
-	h.wheel = wheel.NewWheel(h.db, wheel.WheelOptions{Now: h.clk.Now, After: h.clk.After})
-	o := engine.EngineOptions{Store: h.db, Sender: h.sender, Wheel: h.wheel, Window: 4,
+	h.wheel = wheel.NewWheel(h.db, wheel.Options{Now: h.clk.Now, After: h.clk.After})
+	o := engine.Options{Store: h.db, Sender: h.sender, Wheel: h.wheel, Window: 4,
 		Location: time.UTC, Now: h.clk.Now, After: h.clk.After, Events: h.events}
 	if mod != nil {
 		mod(&o)
@@ -392,7 +392,7 @@ func TestEngineRejectsAfterMaxAttempts(t *testing.T) {
 		}
 		return []string{"x" + m.Dest}, nil
 	}
-	h := newHarness(t, nil, s, func(o *engine.EngineOptions) { o.MaxAttempts = 3 }).start(t)
+	h := newHarness(t, nil, s, func(o *engine.Options) { o.MaxAttempts = 3 }).start(t)
 	b := mustBroadcast(t, h.db, 4, nil)
 	h.mustAct(t, b.ID, campaignd.ActionSend, time.Time{})
 	for attempt := 1; attempt < 3; attempt++ {
@@ -475,7 +475,7 @@ func TestEngineWaitsForBind(t *testing.T) {
 
 func TestEngineSharesTheRateBetweenBroadcasts(t *testing.T) {
 	var inflight atomic.Int32
-	h := newHarness(t, nil, gatedSender(&inflight, 0), func(o *engine.EngineOptions) { o.Window = 1 })
+	h := newHarness(t, nil, gatedSender(&inflight, 0), func(o *engine.Options) { o.Window = 1 })
 	a := mustBroadcast(t, h.db, 300, func(b *campaignd.Broadcast) { b.Status, b.Sender = campaignd.StatusSending, "A" })
 	c := mustBroadcast(t, h.db, 300, func(b *campaignd.Broadcast) { b.Status, b.Sender = campaignd.StatusSending, "B" })
 	h.start(t) // both are recovered as sending
@@ -507,7 +507,7 @@ func TestEngineSharesTheRateBetweenBroadcasts(t *testing.T) {
 }
 
 func TestEngineSendWindow(t *testing.T) {
-	h := newHarness(t, nil, nil, func(o *engine.EngineOptions) { o.SendWindow = "08:00-21:00" })
+	h := newHarness(t, nil, nil, func(o *engine.Options) { o.SendWindow = "08:00-21:00" })
 	h.clk.Advance(9*time.Hour + 30*time.Minute) // 21:30 UTC
 	h.start(t)
 	b := mustBroadcast(t, h.db, 10, nil)

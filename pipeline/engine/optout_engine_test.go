@@ -39,7 +39,7 @@ func TestEngineSettlesSuppressedMessages(t *testing.T) {
 		}
 		return []string{"id-" + m.Dest}, nil
 	}
-	h = newHarness(t, nil, s, func(o *engine.EngineOptions) { o.Window = 1 }).start(t)
+	h = newHarness(t, nil, s, func(o *engine.Options) { o.Window = 1 }).start(t)
 	b := mustBroadcast(t, h.db, n, nil)
 	suppressNumber(t, h, dest(0)) // before the send
 	h.mustAct(t, b.ID, campaignd.ActionSend, time.Time{})

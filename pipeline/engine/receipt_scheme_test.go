@@ -45,7 +45,7 @@ func TestEverySchemeSettlesEachMessageWithItsOwnStatus(t *testing.T) {
 			env := startSMPP(t, smppConfig{
 				sim:    smpp.SimOptions{IDScheme: r.scheme, IDStart: r.start, ReceiptBatch: n, Decide: smpp.StatByDest},
 				client: smpp.Options{Window: 100},
-				engine: func(o *engine.EngineOptions) { o.MessageIDFormat = r.format; o.BatchSize = 512 },
+				engine: func(o *engine.Options) { o.MessageIDFormat = r.format; o.BatchSize = 512 },
 			})
 			b := env.send(t, n, "")
 			env.waitFinal(t, b, 120*time.Second)
@@ -175,7 +175,7 @@ func TestIDCollisionCountedNeverGuessed(t *testing.T) {
 	var ce *collEvents
 	s := &fakeSender{}
 	s.SubmitFn = func(ctx context.Context, m campaignd.OutMessage) ([]string, error) { return []string{"0077"}, nil }
-	h := newHarness(t, nil, s, func(o *engine.EngineOptions) {
+	h := newHarness(t, nil, s, func(o *engine.Options) {
 		ce = &collEvents{recEvents: o.Events.(*recEvents)}
 		o.Events, o.MessageIDFormat = ce, campaignd.IDFormatExact
 	}).start(t)

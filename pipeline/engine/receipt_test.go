@@ -131,7 +131,7 @@ func TestReceiptMultipartSettlesAsWorstPart(t *testing.T) {
 }
 
 func TestReceiptTimeoutSettlesUnknown(t *testing.T) {
-	h := newHarness(t, nil, idSender(map[string]int{dest(2): 2}, nil), func(o *engine.EngineOptions) {
+	h := newHarness(t, nil, idSender(map[string]int{dest(2): 2}, nil), func(o *engine.Options) {
 		o.ReceiptTimeout = 72 * time.Hour
 	}).start(t)
 	b := mustBroadcast(t, h.db, 3, nil)

@@ -27,8 +27,8 @@ func mexico() *time.Location {
 
 // testOptions are the options of the tests: the defaults, a fixed now, and
 // the United States allowed besides Mexico.
-func testOptions() IngestOptions {
-	return IngestOptions{
+func testOptions() Options {
+	return Options{
 		Location:         mexico(),
 		Now:              func() time.Time { return testNow },
 		AllowedCountries: []string{"MX", "US"},
@@ -50,7 +50,7 @@ func hasError(errs []campaignd.FileError, w wantErr) bool {
 	return false
 }
 
-func checkFixture(t *testing.T, name string, opts func(*IngestOptions)) *CheckResult {
+func checkFixture(t *testing.T, name string, opts func(*Options)) *CheckResult {
 	t.Helper()
 	o := testOptions()
 	if opts != nil {
@@ -73,11 +73,11 @@ func at(y int, mo time.Month, d, h, mi, s int) time.Time {
 }
 
 func TestCheckFixtures(t *testing.T) {
-	invalidPercent := func(p int) func(*IngestOptions) { return func(o *IngestOptions) { o.MaxInvalidPercent = p } }
+	invalidPercent := func(p int) func(*Options) { return func(o *Options) { o.MaxInvalidPercent = p } }
 	for _, tc := range []struct {
 		name     string
 		file     string
-		opts     func(*IngestOptions)
+		opts     func(*Options)
 		decision string
 		status   campaignd.Status
 		bname    string
@@ -145,12 +145,12 @@ func TestCheckFixtures(t *testing.T) {
 		{name: "unparseable date", file: "date-bad.csv", decision: "rejected", charset: "UTF-8", rows: 2, valid: 2, errs: []wantErr{{2, "date", "unparseable date"}}},
 		{name: "differing campaign names", file: "names-differ.csv", decision: "rejected", charset: "UTF-8", rows: 2, valid: 2, errs: []wantErr{{3, "campaign", "differs between rows"}}},
 		{name: "differing senders", file: "senders-differ.csv", decision: "rejected", charset: "UTF-8", rows: 2, valid: 2, errs: []wantErr{{3, "sender", "differs between rows"}}},
-		{name: "too many rows", file: "too-many-rows.csv", opts: func(o *IngestOptions) { o.MaxRows = 10 }, decision: "rejected", charset: "UTF-8", rows: 11, valid: 10, errs: []wantErr{{12, "", "more than 10 rows"}}},
+		{name: "too many rows", file: "too-many-rows.csv", opts: func(o *Options) { o.MaxRows = 10 }, decision: "rejected", charset: "UTF-8", rows: 11, valid: 10, errs: []wantErr{{12, "", "more than 10 rows"}}},
 		{name: "too many invalid rows", file: "too-many-invalid.csv", decision: "rejected", charset: "UTF-8", rows: 10, valid: 8, invalid: 2,
 			errs: []wantErr{{0, "", "2 of 10 rows are invalid"}, {10, "phone", "invalid recipient"}, {11, "phone", "invalid recipient"}}},
 		{name: "no valid row", file: "no-valid-row.csv", decision: "rejected", charset: "UTF-8", rows: 2, invalid: 2,
 			errs: []wantErr{{0, "", "no valid row"}, {2, "phone", "invalid recipient"}, {3, "message", "empty message"}}},
-		{name: "over the size limit", file: "crlf.csv", opts: func(o *IngestOptions) { o.MaxUploadBytes = 10 }, decision: "rejected", errs: []wantErr{{0, "", "over the size limit"}}},
+		{name: "over the size limit", file: "crlf.csv", opts: func(o *Options) { o.MaxUploadBytes = 10 }, decision: "rejected", errs: []wantErr{{0, "", "over the size limit"}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			res := checkFixture(t, tc.file, tc.opts)
@@ -184,7 +184,7 @@ func TestCheckFixtures(t *testing.T) {
 }
 
 // readRows evaluates a fixture and returns its valid rows.
-func readRows(t *testing.T, name string, opts func(*IngestOptions)) ([]campaignd.Row, *outcome) {
+func readRows(t *testing.T, name string, opts func(*Options)) ([]campaignd.Row, *outcome) {
 	t.Helper()
 	o := testOptions()
 	o.MaxInvalidPercent = 100

@@ -3,7 +3,7 @@
 // file in processed/ or rejected/ with its errors file. It also imports
 // opt-out lists uploaded to suppressions/ and normalises numbers for the
 // rest of the pipeline (NumberRules). It declares the small interfaces it
-// needs from the store (IngestStore and the suppression views).
+// needs from the store (Store and the suppression views).
 //
 // An Ingester validates a file in two streaming passes and never holds the
 // file in memory. The first pass hashes it (SHA-256, for duplicate files),

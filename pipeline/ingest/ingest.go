@@ -34,17 +34,17 @@ const (
 	maxStoredRowErrors = 20
 )
 
-// Upload outcomes and row results, as passed to IngestEvents.
+// Upload outcomes and row results, as passed to Events.
 const (
 	ResultValid     = "valid"
 	ResultInvalid   = "invalid"
 	ResultDuplicate = "duplicate"
 )
 
-// IngestOptions configure an Ingester. Zero values take the defaults of
+// Options configure an Ingester. Zero values take the defaults of
 // SPEC §9; MaxInvalidPercent 0 means the default 10 — pass a negative value
 // to allow no invalid row at all.
-type IngestOptions struct {
+type Options struct {
 	Location          *time.Location // dates without an offset; default America/Mexico_City
 	MaxRows           int
 	MaxInvalidPercent int
@@ -73,11 +73,11 @@ type IngestOptions struct {
 	FTPRoot string
 	Now     func() time.Time
 	Logger  *slog.Logger
-	Events  IngestEvents // nil: none
+	Events  Events // nil: none
 }
 
-// IngestEvents receives ingest metrics as events.
-type IngestEvents interface {
+// Events receives ingest metrics as events.
+type Events interface {
 	// RowsIngested counts rows by result: "valid", "invalid", "duplicate".
 	RowsIngested(result string, n int)
 	// IngestDone reports one finished ingest: "accepted", "rejected" (the
@@ -90,8 +90,8 @@ type IngestEvents interface {
 	IngestRetry()
 }
 
-// IngestStore is what ingest needs from the store.
-type IngestStore interface {
+// Store is what ingest needs from the store.
+type Store interface {
 	NewBroadcastWriter(job *campaignd.Job) (campaignd.RowWriter, error)
 	RejectUpload(u *campaignd.Upload) error
 	SaveUpload(u *campaignd.Upload) error
@@ -109,14 +109,14 @@ type IngestStore interface {
 // serialised: one file is ingested at a time, which bounds memory and makes
 // duplicate-file detection exact between two uploads of the same file.
 type Ingester struct {
-	db     IngestStore
-	o      IngestOptions
+	db     Store
+	o      Options
 	logger *slog.Logger
 	mu     sync.Mutex
 }
 
 // NewIngester returns an Ingester writing to db.
-func NewIngester(db IngestStore, o IngestOptions) *Ingester {
+func NewIngester(db Store, o Options) *Ingester {
 	if o.Location == nil {
 		loc, err := time.LoadLocation(DefaultTimezone)
 		if err != nil {

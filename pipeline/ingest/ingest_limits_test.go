@@ -22,7 +22,7 @@ import (
 )
 
 // checkBytes runs Check on data with the test options changed by opts.
-func checkBytes(t *testing.T, data []byte, opts func(*IngestOptions)) *CheckResult {
+func checkBytes(t *testing.T, data []byte, opts func(*Options)) *CheckResult {
 	t.Helper()
 	o := testOptions()
 	if opts != nil {
@@ -105,11 +105,11 @@ func TestExpansionBounded(t *testing.T) {
 		for _, tc := range []struct {
 			name, unit string
 			repeat     int
-			caps       func(*IngestOptions)
+			caps       func(*Options)
 		}{
 			{"gsm7 within the default caps", "A", 21_000, nil},
 			{"ucs2 within the default caps", "á", 21_000, nil},
-			{"gsm7 60,000 times, caps raised", "A", 60_000, func(o *IngestOptions) { o.MaxFieldBytes, o.MaxRecordBytes = 1<<20, 1<<20 }},
+			{"gsm7 60,000 times, caps raised", "A", 60_000, func(o *Options) { o.MaxFieldBytes, o.MaxRecordBytes = 1<<20, 1<<20 }},
 		} {
 			enc := tc
 			val := strings.Repeat(enc.unit, 60_000/len(enc.unit))
@@ -224,7 +224,7 @@ func TestMaxTextBytes(t *testing.T) {
 // the encoding; at the cap the file is read.
 func TestRecordCap(t *testing.T) {
 	const field, record = 1000, 4000
-	opts := func(o *IngestOptions) { o.MaxFieldBytes, o.MaxRecordBytes = field, record }
+	opts := func(o *Options) { o.MaxFieldBytes, o.MaxRecordBytes = field, record }
 	rows := func(n int) string {
 		var sb strings.Builder
 		for i := 0; i < n; i++ {

@@ -16,7 +16,7 @@ import (
 	"campaignd/store"
 )
 
-// recordedEvents is an IngestEvents that remembers what it was told.
+// recordedEvents is an Events that remembers what it was told.
 type recordedEvents struct {
 	mu      sync.Mutex
 	rows    map[string]int

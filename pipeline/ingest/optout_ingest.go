@@ -5,7 +5,7 @@ import (
 )
 
 // ResultOptedOut is the row result of a number on the suppression list,
-// as passed to IngestEvents.RowsIngested.
+// as passed to Events.RowsIngested.
 const ResultOptedOut = "opted_out"
 
 // SuppressionViewer is implemented by an ingest store that keeps a

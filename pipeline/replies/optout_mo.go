@@ -13,20 +13,20 @@ import (
 // DefaultOptoutKeywords are optout.keywords when none are configured.
 var DefaultOptoutKeywords = []string{"BAJA", "STOP", "ALTO", "CANCELAR", "NO MAS"}
 
-// MO results, as passed to RepliesEvents.MOReceived.
+// MO results, as passed to Events.MOReceived.
 const (
 	MOKeyword = "keyword"
 	MOOther   = "other"
 )
 
-// RepliesStore is what the replies handler needs from the store.
-type RepliesStore interface {
+// Store is what the replies handler needs from the store.
+type Store interface {
 	SaveReply(m *campaignd.MO, s *campaignd.Suppression) (added bool, err error)
 	Audit(e campaignd.AuditEntry) error
 }
 
-// RepliesEvents receives the replies' metrics (package metrics has them).
-type RepliesEvents interface {
+// Events receives the replies' metrics (package metrics has them).
+type Events interface {
 	MOReceived(result string)
 	SuppressionChanged(change, reason string, n int)
 }
@@ -36,9 +36,9 @@ type Sender interface {
 	Submit(ctx context.Context, m campaignd.OutMessage) (ids []string, err error)
 }
 
-// RepliesOptions configure a Replies handler.
-type RepliesOptions struct {
-	Store RepliesStore // required
+// Options configure a Replies handler.
+type Options struct {
+	Store Store // required
 	// Keywords are optout.keywords; nil: DefaultOptoutKeywords. An empty,
 	// non-nil list turns keyword matching off (replies are still kept).
 	Keywords []string
@@ -52,7 +52,7 @@ type RepliesOptions struct {
 	Countries []string
 	Now       func() time.Time
 	Logger    *slog.Logger
-	Events    RepliesEvents // nil: none
+	Events    Events // nil: none
 }
 
 // Replies handles mobile-originated messages (SPEC §11): every reply is
@@ -60,7 +60,7 @@ type RepliesOptions struct {
 // the suppression list, in the same transaction, and the optional
 // confirmation is sent back once.
 type Replies struct {
-	o     RepliesOptions
+	o     Options
 	rules *ingest.NumberRules
 	log   *slog.Logger
 
@@ -70,7 +70,7 @@ type Replies struct {
 }
 
 // NewReplies returns a handler; Close waits for confirmations in flight.
-func NewReplies(o RepliesOptions) *Replies {
+func NewReplies(o Options) *Replies {
 	if o.Keywords == nil {
 		o.Keywords = DefaultOptoutKeywords
 	}

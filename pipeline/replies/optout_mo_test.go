@@ -58,7 +58,7 @@ func TestRepliesHandle(t *testing.T) {
 	db := testenv.OpenStoreOnDisk(t)
 	snd := &confirmSender{done: make(chan struct{}, 16)}
 	ev := &moEvents{}
-	r := NewReplies(RepliesOptions{Store: db, ConfirmText: "Listo", ConfirmSource: "28776", Sender: snd,
+	r := NewReplies(Options{Store: db, ConfirmText: "Listo", ConfirmSource: "28776", Sender: snd,
 		Countries: []string{"US"}, Now: func() time.Time { return moNow }, Events: ev})
 	defer r.Close()
 	for _, tc := range []struct {
@@ -127,7 +127,7 @@ func (failingReplyStore) Audit(campaignd.AuditEntry) error { return nil }
 // it again) and sends no confirmation.
 func TestRepliesStoreFailure(t *testing.T) {
 	snd := &confirmSender{done: make(chan struct{}, 1)}
-	r := NewReplies(RepliesOptions{Store: failingReplyStore{}, ConfirmText: "Listo", Sender: snd})
+	r := NewReplies(Options{Store: failingReplyStore{}, ConfirmText: "Listo", Sender: snd})
 	if _, err := r.Handle(Incoming{From: "525500000001", Text: "BAJA"}); err == nil {
 		t.Fatal("no error")
 	}

@@ -27,7 +27,7 @@ const (
 	ReportPushTimerKind = "report-push"
 )
 
-// Report push results given to ReportEvents.ReportPushed (the label values
+// Report push results given to Events.ReportPushed (the label values
 // of campaignd_report_pushes_total).
 const (
 	ReportPushOK    = "ok"
@@ -40,9 +40,9 @@ const (
 	reportPushMaxBackoff = time.Hour
 )
 
-// ReportStore is what the Reporter needs from the store: the settled-day
+// Store is what the Reporter needs from the store: the settled-day
 // index and each produced day's report with its push state.
-type ReportStore interface {
+type Store interface {
 	ReportSource
 	// Report returns the report of day (YYYYMMDD), ENOTFOUND if the day has
 	// not been produced.
@@ -67,16 +67,16 @@ type Timers interface {
 	Schedule(kind, id string, due time.Time) error
 }
 
-// ReportEvents receives the Reporter's countable events (metrics).
-type ReportEvents interface {
+// Events receives the Reporter's countable events (metrics).
+type Events interface {
 	// ReportPushed reports a push attempt of a day's report: ReportPushOK or
 	// ReportPushError, and when.
 	ReportPushed(result string, at time.Time)
 }
 
-// ReporterOptions configure a Reporter. Zero values get the defaults given.
-type ReporterOptions struct {
-	Store  ReportStore
+// Options configure a Reporter. Zero values get the defaults given.
+type Options struct {
+	Store  Store
 	Timers Timers
 	// Dir is the archive, DATA_DIR/reports; created if missing.
 	Dir string
@@ -96,7 +96,7 @@ type ReporterOptions struct {
 	CatchUpDays int
 	Now         func() time.Time
 	Logger      *slog.Logger
-	Events      ReportEvents
+	Events      Events
 }
 
 // Reporter produces the daily delivery report (SPEC §6), archives it and
@@ -134,10 +134,10 @@ type ReporterOptions struct {
 //     The next attempt is in the report's state; a timer whose id no longer
 //     matches it (superseded by a manual push) does nothing.
 type Reporter struct {
-	store    ReportStore
+	store    Store
 	timers   Timers
 	pusher   Pusher
-	events   ReportEvents
+	events   Events
 	log      *slog.Logger
 	now      func() time.Time
 	loc      *time.Location
@@ -156,7 +156,7 @@ func (nopEvents) ReportPushed(string, time.Time) {}
 
 // NewReporter checks o, fills defaults, creates the archive directory and
 // registers the Reporter's timer handlers: call it before the wheel starts.
-func NewReporter(o ReporterOptions) (*Reporter, error) {
+func NewReporter(o Options) (*Reporter, error) {
 	if o.Store == nil || o.Timers == nil {
 		return nil, errors.New("report: Store and Timers are required")
 	}

@@ -81,7 +81,7 @@ func TestReportProducedAtReportTimeForPreviousDay(t *testing.T) {
 	clock := &reportClock{t: reportAt(20, 12, 0, 0, 0)}
 	timers := newReportTimers(clock)
 	dir := filepath.Join(t.TempDir(), "reports")
-	r, err := report.NewReporter(report.ReporterOptions{Store: db, Timers: timers, Dir: dir, Location: reportLoc, Time: "01:30", Now: clock.Now})
+	r, err := report.NewReporter(report.Options{Store: db, Timers: timers, Dir: dir, Location: reportLoc, Time: "01:30", Now: clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -150,7 +150,7 @@ func TestReportMissedDaysProducedAtStartOnce(t *testing.T) {
 	// each once, and nothing before.
 	clock.Set(reportAt(23, 10, 0, 0, 0))
 	timers2 := newReportTimers(clock)
-	r2, err := report.NewReporter(report.ReporterOptions{Store: db, Timers: timers2, Dir: dir, Location: reportLoc, Now: clock.Now})
+	r2, err := report.NewReporter(report.Options{Store: db, Timers: timers2, Dir: dir, Location: reportLoc, Now: clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}

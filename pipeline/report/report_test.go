@@ -19,8 +19,8 @@ import (
 )
 
 var (
-	_ report.ReportStore = (*store.DB)(nil)
-	_ report.Timers      = (*wheel.Wheel)(nil)
+	_ report.Store  = (*store.DB)(nil)
+	_ report.Timers = (*wheel.Wheel)(nil)
 )
 
 // at is a local time in Mexico City on November 2026 with milliseconds.
@@ -87,10 +87,10 @@ func reportGoldenDay(tb testing.TB, db *store.DB) {
 	)
 }
 
-func newTestReporter(tb testing.TB, db report.ReportStore, clock *reportClock, timers *reportTimers, pusher report.Pusher, events report.ReportEvents) (*report.Reporter, string) {
+func newTestReporter(tb testing.TB, db report.Store, clock *reportClock, timers *reportTimers, pusher report.Pusher, events report.Events) (*report.Reporter, string) {
 	tb.Helper()
 	dir := filepath.Join(tb.TempDir(), "reports")
-	r, err := report.NewReporter(report.ReporterOptions{
+	r, err := report.NewReporter(report.Options{
 		Store: db, Timers: timers, Dir: dir, FileName: "report_{date}.csv", Location: reportLoc, Time: "01:00",
 		Pusher: pusher, Now: clock.Now, Events: events,
 	})

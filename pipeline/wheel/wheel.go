@@ -24,14 +24,14 @@ type TimerStore interface {
 	CountTimers() (int, error)
 }
 
-// WheelEvents receives the wheel's measurements (metrics). Nil: none.
-type WheelEvents interface {
+// Events receives the wheel's measurements (metrics). Nil: none.
+type Events interface {
 	TimersPending(n int)
 	TimerFired(kind string, lateness time.Duration)
 }
 
-// WheelOptions configure a Wheel. Zero values get the defaults given.
-type WheelOptions struct {
+// Options configure a Wheel. Zero values get the defaults given.
+type Options struct {
 	// Now and After are the clock; default time.Now and time.After. Tests
 	// pass a fake clock whose Advance fires what After returned.
 	Now   func() time.Time
@@ -43,7 +43,7 @@ type WheelOptions struct {
 	// earlier ones have fired.
 	MaxLoaded int
 	Logger    *slog.Logger
-	Events    WheelEvents
+	Events    Events
 }
 
 // TimerHandler runs a due timer. Returning nil deletes the timer (unless the
@@ -69,7 +69,7 @@ type Wheel struct {
 	horizon   time.Duration
 	maxLoaded int
 	log       *slog.Logger
-	events    WheelEvents
+	events    Events
 
 	handlers map[string]TimerHandler
 	kinds    map[string]*kindQueue
@@ -122,7 +122,7 @@ func (nopEvents) TimersPending(int)                {}
 func (nopEvents) TimerFired(string, time.Duration) {}
 
 // NewWheel returns a wheel over db. Register handlers, then Start it.
-func NewWheel(db TimerStore, o WheelOptions) *Wheel {
+func NewWheel(db TimerStore, o Options) *Wheel {
 	if o.Now == nil {
 		o.Now = time.Now
 	}

@@ -38,7 +38,7 @@ func (l *firedLog) list() []fired {
 
 func startWheel(tb testing.TB, db wheel.TimerStore, clk *testenv.Clock, log *firedLog, fail func(id string) error) *wheel.Wheel {
 	tb.Helper()
-	w := wheel.NewWheel(db, wheel.WheelOptions{Now: clk.Now, After: clk.After, Horizon: time.Minute})
+	w := wheel.NewWheel(db, wheel.Options{Now: clk.Now, After: clk.After, Horizon: time.Minute})
 	w.Handle("test", func(ctx context.Context, id string, due time.Time) error {
 		log.add(fired{id, due, clk.Now()})
 		if fail != nil {
@@ -179,7 +179,7 @@ func TestWheelHandlerMovesItsOwnTimer(t *testing.T) {
 	var log firedLog
 	var w *wheel.Wheel
 	n := 0
-	w = wheel.NewWheel(db, wheel.WheelOptions{Now: clk.Now, After: clk.After})
+	w = wheel.NewWheel(db, wheel.Options{Now: clk.Now, After: clk.After})
 	w.Handle("sweep", func(ctx context.Context, id string, due time.Time) error {
 		log.add(fired{id, due, clk.Now()})
 		if n++; n < 3 {
@@ -208,7 +208,7 @@ func TestWheelSurvivesReopen(t *testing.T) {
 	}
 	clk := testenv.NewClock(wheelT0)
 	var log firedLog
-	w := wheel.NewWheel(db, wheel.WheelOptions{Now: clk.Now, After: clk.After})
+	w := wheel.NewWheel(db, wheel.Options{Now: clk.Now, After: clk.After})
 	w.Handle("test", func(ctx context.Context, id string, due time.Time) error {
 		log.add(fired{id, due, clk.Now()})
 		return nil
@@ -243,7 +243,7 @@ func TestWheelManyNearTimersBeyondMaxLoaded(t *testing.T) {
 	db := testenv.OpenStore(t)
 	clk := testenv.NewClock(wheelT0)
 	var log firedLog
-	w := wheel.NewWheel(db, wheel.WheelOptions{Now: clk.Now, After: clk.After, MaxLoaded: 16})
+	w := wheel.NewWheel(db, wheel.Options{Now: clk.Now, After: clk.After, MaxLoaded: 16})
 	w.Handle("test", func(ctx context.Context, id string, due time.Time) error {
 		log.add(fired{id, due, clk.Now()})
 		return nil
@@ -292,7 +292,7 @@ func benchWheel(b *testing.B, n int, span time.Duration) {
 			b.Fatal(err)
 		}
 		clk := testenv.NewClock(wheelT0)
-		w := wheel.NewWheel(db, wheel.WheelOptions{Now: clk.Now, After: clk.After})
+		w := wheel.NewWheel(db, wheel.Options{Now: clk.Now, After: clk.After})
 		w.Handle("retry", func(context.Context, string, time.Time) error { return nil })
 		if err := w.Start(context.Background()); err != nil {
 			b.Fatal(err)
