@@ -162,3 +162,10 @@ func (c *Counts) field(s MessageState) *int64 {
 	}
 	return nil
 }
+
+// BroadcastFilter selects broadcasts for Broadcasts.
+type BroadcastFilter struct {
+	Status Status // empty: all
+	Offset int
+	Limit  int // 0: all
+}

@@ -35,3 +35,11 @@ type MO struct {
 	At      time.Time `json:"at"`
 	Keyword string    `json:"keyword,omitempty"` // the opt-out keyword matched, if any
 }
+
+// SuppressionSet is a read-only snapshot of the suppression list, for one
+// ingest. Close it when done.
+type SuppressionSet interface {
+	// Has reports whether number (normalised digits) is on the list.
+	Has(number []byte) (bool, error)
+	Close()
+}

@@ -66,3 +66,30 @@ const (
 	RowFieldCount       = "wrong number of fields"
 	RowOptedOut         = "opted out" // on the suppression list (SPEC §11): skipped, not invalid
 )
+
+// Job is an ingest job: an upload that is durable but not yet ingested.
+// BroadcastID is reserved when the job is recorded, so a rerun after a crash
+// rewrites the same broadcast and can never make two.
+type Job struct {
+	Upload      Upload `json:"upload"`
+	BroadcastID uint64 `json:"broadcast_id"`
+	// Attempts counts the runs started, saved before each run, so that a
+	// run that kills the process still counts and a restart does not start
+	// the count again. RetryAt is when the next run is due; LastError is
+	// why the last run failed.
+	Attempts  int       `json:"attempts,omitempty"`
+	RetryAt   time.Time `json:"retry_at,omitzero"`
+	LastError string    `json:"last_error,omitempty"`
+}
+
+// RowWriter streams the rows of one ingest job into the store. Rows are
+// invisible until Commit writes the broadcast and the upload's outcome and
+// removes the job, in one transaction; Abort drops them.
+type RowWriter interface {
+	// Add appends one valid row; its index is the number of rows added before.
+	Add(r *Row) error
+	// Count is the number of rows added.
+	Count() uint32
+	Commit(b *Broadcast, u *Upload) error
+	Abort() error
+}

@@ -160,7 +160,7 @@ func startVsftpd(tb testing.TB) ftpTarget {
 	if err := os.Chown(inbox, uid, gid); err != nil {
 		tb.Fatal(err)
 	}
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(tb)))
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(testenv.FreePort(tb)))
 	_, port, _ := net.SplitHostPort(addr)
 	conf := fmt.Sprintf(`listen=YES
 listen_ipv6=NO
@@ -233,17 +233,6 @@ vsftpd_log_file=%s
 	}
 	return ftpTarget{name: "vsftpd", addr: addr, user: "anonymous", pass: "bench@",
 		dir: "/inbox", disk: inbox}
-}
-
-// freePort returns a TCP port on 127.0.0.1 that was free a moment ago.
-func freePort(tb testing.TB) int {
-	tb.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
 }
 
 // checkUploaded fails tb unless file name exists in t's upload directory

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/jlaffaye/ftp"
+
+	"campaignd/internal/testenv"
 )
 
 func TestLoginPlain(t *testing.T) {
@@ -30,7 +32,7 @@ func TestLoginPlain(t *testing.T) {
 	if err := c.Quit(); err != nil {
 		t.Fatalf("Quit: %v", err)
 	}
-	waitUntil(t, "connection closed event", func() bool { return ts.ev.get("closed") == 1 })
+	testenv.Wait(t, "connection closed event", func() bool { return ts.ev.get("closed") == 1 })
 }
 
 func TestLoginBadCredentials(t *testing.T) {
@@ -65,7 +67,7 @@ func TestLoginBadCredentials(t *testing.T) {
 }
 
 func TestBan(t *testing.T) {
-	clock := &fakeClock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+	clock := testenv.NewClock(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
 	ts := mustOpenServer(t, func(o *Options) {
 		o.BanAfter = 3
 		o.BanWindow = time.Minute
@@ -131,7 +133,7 @@ func TestConnectionCapPerIP(t *testing.T) {
 	if err := c1.Quit(); err != nil {
 		t.Fatal(err)
 	}
-	waitUntil(t, "a free connection slot", func() bool {
+	testenv.Wait(t, "a free connection slot", func() bool {
 		c, err := ts.dialAs(testUser, testPass)
 		if err != nil {
 			return false

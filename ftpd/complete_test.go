@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/jlaffaye/ftp"
+
+	"campaignd/internal/testenv"
 )
 
 // noTrace asserts that nothing of an upload is left: no trigger, no file
@@ -88,7 +90,7 @@ func TestABORNeverTriggers(t *testing.T) {
 					if code, msg := c.cmd("NOOP"); code != 200 {
 						t.Fatalf("run %d: NOOP after ABOR: %d %s", run, code, msg)
 					}
-					waitUntil(t, "aborted event", func() bool { return ts.ev.get("upload:aborted") == run+1 })
+					testenv.Wait(t, "aborted event", func() bool { return ts.ev.get("upload:aborted") == run+1 })
 				}
 				ts.noTrace(t, ".")
 			})
@@ -112,7 +114,7 @@ func TestClientGoneBeforeEndNeverTriggers(t *testing.T) {
 			}
 			_ = c.conn.Close()
 			_ = data.Close()
-			waitUntil(t, "aborted event", func() bool { return ts.ev.get("upload:aborted") == 1 })
+			testenv.Wait(t, "aborted event", func() bool { return ts.ev.get("upload:aborted") == 1 })
 			ts.noTrace(t, ".")
 		})
 	}
@@ -340,7 +342,7 @@ func TestIdleTimeoutNotDefeatedByTrickle(t *testing.T) {
 func TestConcurrentBruteForceBanned(t *testing.T) {
 	for _, n := range []int{19, 40} {
 		t.Run(fmt.Sprint(n), func(t *testing.T) {
-			clock := &fakeClock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+			clock := testenv.NewClock(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
 			ts := mustOpenServer(t, func(o *Options) {
 				o.BanAfter = 10
 				o.BanWindow = time.Minute
@@ -472,7 +474,7 @@ func TestQueueHidden(t *testing.T) {
 // over many addresses they still ban the name (not the addresses) until the
 // ban ends.
 func TestBruteForceSpreadOverAddressesBansTheName(t *testing.T) {
-	clock := &fakeClock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+	clock := testenv.NewClock(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
 	ts := mustOpenServer(t, func(o *Options) {
 		o.BanAfter = 4
 		o.BanWindow = time.Minute
@@ -550,7 +552,7 @@ func TestABORNeverTriggersOverTLS(t *testing.T) {
 			_ = data.Close() // close_notify, then FIN
 			c.untilReply(t, 226)
 			runs++
-			waitUntil(t, "aborted event", func() bool { return ts.ev.get("upload:aborted") == runs })
+			testenv.Wait(t, "aborted event", func() bool { return ts.ev.get("upload:aborted") == runs })
 		}
 	}
 	ts.noTrace(t, ".")

@@ -82,7 +82,7 @@ func TestCurlKilledMidUpload(t *testing.T) {
 			go func() { _ = cmd.Wait(); close(done) }()
 			t.Cleanup(func() { _ = cmd.Process.Kill(); <-done })
 			// Kill it once the partial file on disk has reached the point.
-			waitUntil(t, "partial upload", func() bool {
+			testenv.Wait(t, "partial upload", func() bool {
 				for _, n := range filesIn(t, ts.jail()) {
 					if fi, err := os.Stat(filepath.Join(ts.jail(), n)); err == nil && fi.Size() >= after {
 						return true
@@ -94,7 +94,7 @@ func TestCurlKilledMidUpload(t *testing.T) {
 				t.Fatal(err)
 			}
 			<-done
-			waitUntil(t, "aborted event", func() bool { return ts.ev.get("upload:aborted") == 1 })
+			testenv.Wait(t, "aborted event", func() bool { return ts.ev.get("upload:aborted") == 1 })
 			ts.noTrace(t, ".")
 		})
 	}

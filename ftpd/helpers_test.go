@@ -27,8 +27,6 @@ import (
 
 	"github.com/jlaffaye/ftp"
 	"golang.org/x/crypto/bcrypt"
-
-	"campaignd/internal/testenv"
 )
 
 const (
@@ -116,24 +114,6 @@ func (e *eventCounter) get(k string) int {
 	return e.m[k]
 }
 
-// fakeClock is an injectable clock for bans.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 type testServer struct {
 	*Server
 	root string // Options.Root
@@ -201,12 +181,6 @@ func (ts *testServer) dialAs(user, pass string, opts ...ftp.DialOption) (*ftp.Se
 		return nil, err
 	}
 	return c, nil
-}
-
-// waitUntil polls cond until it holds or the deadline passes.
-func waitUntil(tb testing.TB, what string, cond func() bool) {
-	tb.Helper()
-	testenv.Eventually(tb, 10*time.Second, what, cond)
 }
 
 // replyCode extracts the FTP reply code from a jlaffaye/ftp error.

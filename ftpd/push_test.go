@@ -27,6 +27,7 @@ import (
 	"github.com/spf13/afero"
 
 	"campaignd/ftpd"
+	"campaignd/internal/testenv"
 )
 
 const (
@@ -215,7 +216,7 @@ func TestPushErrors(t *testing.T) {
 		{"bad password", "ftp://payback:nope@" + s.addr + "/inbox", ftpd.TLSOff, nil, "login"},
 		{"no such directory", strings.Replace(s.url(), "/inbox", "/outbox", 1), ftpd.TLSOff, nil, "directory"},
 		{"untrusted certificate", s.url(), ftpd.TLSExplicit, &tls.Config{}, "certificate"},
-		{"nothing listening", "ftp://u:p@" + freeAddr(t) + "/", ftpd.TLSOff, nil, "connect"},
+		{"nothing listening", "ftp://u:p@" + testenv.FreeAddr(t) + "/", ftpd.TLSOff, nil, "connect"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p, err := ftpd.NewPusher(ftpd.PushOptions{URL: tc.url, TLS: tc.mode, Timeout: 5 * time.Second, TLSConfig: tc.cfg})
@@ -381,17 +382,6 @@ func silentServer(tb testing.TB) string {
 		mu.Unlock()
 	})
 	return ln.Addr().String()
-}
-
-func freeAddr(tb testing.TB) string {
-	tb.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
 }
 
 // pushWithin runs push and fails the test if it has not returned within

@@ -68,8 +68,8 @@ func startVsftpd(t *testing.T) *vsftpd {
 	if err := os.WriteFile(keyFile, v.cert.keyPEM, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	port := freePort(t)
-	pasv := freePort(t)
+	port := testenv.FreePort(t)
+	pasv := testenv.FreePort(t)
 	v.addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	conf := fmt.Sprintf(`listen=YES
 listen_ipv6=NO
@@ -138,13 +138,6 @@ rsa_private_key_file=%s
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-}
-
-func freePort(tb testing.TB) int {
-	tb.Helper()
-	_, p, _ := net.SplitHostPort(freeAddr(tb))
-	n, _ := strconv.Atoi(p)
-	return n
 }
 
 func TestPushToVsftpd(t *testing.T) {

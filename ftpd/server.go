@@ -187,12 +187,12 @@ const (
 	loginTLSRequired = "tls_required"
 )
 
-type noEvents struct{}
+type nopEvents struct{}
 
-func (noEvents) FTPLogin(string)       {}
-func (noEvents) FTPConnectionOpened()  {}
-func (noEvents) FTPConnectionClosed()  {}
-func (noEvents) UploadFinished(string) {}
+func (nopEvents) FTPLogin(string)       {}
+func (nopEvents) FTPConnectionOpened()  {}
+func (nopEvents) FTPConnectionClosed()  {}
+func (nopEvents) UploadFinished(string) {}
 
 var validUserName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 
@@ -255,7 +255,7 @@ func New(opts Options) (*Server, error) {
 	}
 	events := opts.Events
 	if events == nil {
-		events = noEvents{}
+		events = nopEvents{}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{

@@ -42,7 +42,7 @@ const queueDir = tempPrefix + "queue"
 
 // noTrigger lists directories whose files never trigger ingest: the results
 // written back for the uploader, and reports.
-var noTrigger = map[string]bool{"processed": true, "rejected": true, "reports": true}
+var noTrigger = map[string]bool{campaignd.ProcessedDir: true, campaignd.RejectedDir: true, campaignd.ReportsDir: true}
 
 // triggers reports whether a file at the FTP path p starts an ingest: its
 // name ends in ".csv" in any case and no directory on its path is processed,

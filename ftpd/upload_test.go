@@ -13,6 +13,8 @@ import (
 	"testing"
 	"testing/iotest"
 	"time"
+
+	"campaignd/internal/testenv"
 )
 
 func TestStorCSVTriggersBeforeReply(t *testing.T) {
@@ -318,7 +320,7 @@ func TestTooLargeUploadRemoved(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(ts.jail(), "big.csv")); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("big.csv exists: %v", err)
 	}
-	waitUntil(t, "too_large event", func() bool { return ts.ev.get("upload:too_large") == 1 })
+	testenv.Wait(t, "too_large event", func() bool { return ts.ev.get("upload:too_large") == 1 })
 	if names := filesIn(t, ts.jail()); len(names) != 0 {
 		t.Errorf("files: %v, want none (exact.csv is queued)", names)
 	}
@@ -388,7 +390,7 @@ func TestInterruptedUploadsLeaveNothing(t *testing.T) {
 				t.Fatal(err)
 			}
 			// The partial upload is on disk, under a hidden name.
-			waitUntil(t, "temp file", func() bool {
+			testenv.Wait(t, "temp file", func() bool {
 				names := filesIn(t, filepath.Join(ts.jail(), "in"))
 				return len(names) == 1 && strings.HasPrefix(names[0], tempPrefix)
 			})
@@ -398,7 +400,7 @@ func TestInterruptedUploadsLeaveNothing(t *testing.T) {
 					t.Fatalf("reply %d %s, want %d", code, msg, want)
 				}
 			}
-			waitUntil(t, "aborted event", func() bool { return ts.ev.get("upload:aborted") == 1 })
+			testenv.Wait(t, "aborted event", func() bool { return ts.ev.get("upload:aborted") == 1 })
 			if names := filesIn(t, filepath.Join(ts.jail(), "in")); len(names) != 0 {
 				t.Errorf("files left: %v", names)
 			}
@@ -500,7 +502,7 @@ func TestUploadInProgressIsHidden(t *testing.T) {
 		t.Fatal(err)
 	}
 	var tmp string
-	waitUntil(t, "temp file", func() bool {
+	testenv.Wait(t, "temp file", func() bool {
 		names := filesIn(t, ts.jail())
 		if len(names) == 1 {
 			tmp = names[0]

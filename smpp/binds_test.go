@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"campaignd"
 	"campaignd/internal/testenv"
 )
 
@@ -115,7 +116,7 @@ func TestBindsShareLoadAndSurviveOneDrop(t *testing.T) {
 			got := map[string]int{}
 			c := New(Options{Addr: px.addr(), SystemID: "campaignd", Password: "demo", Bind: mode,
 				Binds: binds, Window: window, ResponseTimeout: 3 * time.Second,
-				OnReceipt: func(r Receipt) error {
+				OnReceipt: func(r campaignd.Receipt) error {
 					rmu.Lock()
 					got[r.MessageID]++
 					rmu.Unlock()
@@ -149,13 +150,13 @@ func TestBindsShareLoadAndSurviveOneDrop(t *testing.T) {
 							return
 						}
 						for attempt := 0; ; attempt++ {
-							id, err := c.Submit(ctx, Message{Source: "Payback", Dest: fmt.Sprintf("5255%08d", i), Text: "hola"})
+							id, err := c.Submit(ctx, campaignd.OutMessage{Source: "Payback", Dest: fmt.Sprintf("5255%08d", i), Text: "hola"})
 							if err == nil {
 								ids[i] = id[0]
 								done.Add(1)
 								break
 							}
-							if !errors.Is(err, ErrNotBound) && !errors.Is(err, ErrTimeout) || attempt > 50 {
+							if !errors.Is(err, campaignd.ErrNotBound) && !errors.Is(err, campaignd.ErrSubmitTimeout) || attempt > 50 {
 								select {
 								case errs <- fmt.Errorf("message %d: %w", i, err):
 								default:

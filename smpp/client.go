@@ -11,7 +11,6 @@ package smpp
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -23,6 +22,8 @@ import (
 	"github.com/linxGnu/gosmpp/data"
 	"github.com/linxGnu/gosmpp/pdu"
 	"golang.org/x/time/rate"
+
+	"campaignd"
 )
 
 // Bind modes for Options.Bind.
@@ -74,29 +75,15 @@ const (
 	logText    = "text"
 )
 
-var (
-	// ErrTimeout means no submit_sm_resp arrived within ResponseTimeout. The outcome is unknown: the
-	// SMSC may have accepted the message. The session is torn down and rebound.
-	ErrTimeout = errors.New("smpp: no submit_sm_resp within the response timeout")
-	// ErrNotBound means the connection was lost (or the client closed) before the response arrived.
-	// The outcome is unknown as for ErrTimeout.
-	ErrNotBound = errors.New("smpp: not bound")
-)
-
-// SubmitError is a submit_sm_resp with a non-zero command_status.
-type SubmitError struct {
-	Status uint32
+// submitError is the root's error for a non-zero command_status.
+func submitError(status uint32) error {
+	return &campaignd.SubmitError{Status: status, Temporary: temporary(status)}
 }
 
-// Error names the status.
-func (e *SubmitError) Error() string {
-	return fmt.Sprintf("smpp: submit_sm refused: status 0x%08X %s", e.Status, data.CommandStatusType(e.Status))
-}
-
-// Temporary reports whether the SMSC may accept the same message later: throttling (0x58), message
+// temporary reports whether the SMSC may accept the same message later: throttling (0x58), message
 // queue full (0x14) and system error (0x08).
-func (e *SubmitError) Temporary() bool {
-	switch data.CommandStatusType(e.Status) {
+func temporary(status uint32) bool {
+	switch data.CommandStatusType(status) {
 	case data.ESME_RTHROTTLED, data.ESME_RMSGQFUL, data.ESME_RSYSERR:
 		return true
 	}
@@ -142,13 +129,13 @@ type Options struct {
 	// OnReceipt is called synchronously, on the connection's reader, for each delivery receipt. The
 	// deliver_sm_resp is sent after it returns: ESME_ROK on nil, ESME_RX_T_APPN (0x64) on an error so the
 	// SMSC redelivers. Keep it short: submit responses on a transceiver wait behind it.
-	OnReceipt func(Receipt) error
+	OnReceipt func(campaignd.Receipt) error
 	// OnReceiptAck, when set, is used instead of OnReceipt: it is called on the reader and must not
 	// block; it calls ack exactly once, from any goroutine, when the receipt is durable (nil: the
 	// deliver_sm_resp says ESME_ROK) or could not be stored (an error: ESME_RX_T_APPN, so the SMSC
 	// redelivers). The reader goes on at once, so submit responses never wait behind a receipt. If
 	// the session is gone by then, no response is sent and the SMSC delivers the receipt again.
-	OnReceiptAck func(r Receipt, ack func(error))
+	OnReceiptAck func(r campaignd.Receipt, ack func(error))
 
 	// OnMO is called like OnReceipt for each mobile-originated message (a
 	// deliver_sm that is not a receipt, see mo.go); nil acknowledges and drops them.
@@ -157,14 +144,6 @@ type Options struct {
 	OnBound func(bound bool) // called when Bound changes
 	Events  Events           // may be nil
 	Logger  *slog.Logger     // may be nil
-}
-
-// Message is one SMS to submit. Text is UTF-8.
-type Message struct {
-	Source, Dest, Text string
-	// NoReceipt asks for no delivery receipt (registered_delivery 0): for
-	// a message tracked nowhere, whose receipt would match nothing.
-	NoReceipt bool
 }
 
 // Client is an SMPP client. Create it with New, then Start it; Submit is safe for concurrent use.
@@ -271,6 +250,21 @@ func (c *Client) Binds() []BindState {
 	return out
 }
 
+// Receiver takes what the SMSC sends the client: delivery receipts, acknowledged once they are
+// durable (as with Options.OnReceiptAck), and changes of Bound. The sending engine is one.
+type Receiver interface {
+	QueueReceipt(r campaignd.Receipt, ack func(error))
+	SMSCBound(bound bool)
+}
+
+// ReceiveWith hands receipts and changes of Bound to r, in place of Options.OnReceiptAck and
+// OnBound. Call it before Start: the client is built first, since r needs it to send, and nothing
+// arrives before Start.
+func (c *Client) ReceiveWith(r Receiver) {
+	c.opts.OnReceiptAck = r.QueueReceipt
+	c.opts.OnBound = r.SMSCBound
+}
+
 // Start connects in the background and keeps reconnecting (backoff 1s doubling to 60s) until Close
 // or until ctx ends.
 func (c *Client) Start(ctx context.Context) {
@@ -287,7 +281,7 @@ func (c *Client) Start(ctx context.Context) {
 }
 
 // Close unbinds, stops the connection loops and waits for them until ctx ends. Submits in progress
-// return ErrNotBound.
+// return campaignd.ErrNotBound.
 func (c *Client) Close(ctx context.Context) error {
 	c.closeOnce.Do(func() {
 		close(c.closed)
@@ -368,13 +362,13 @@ func (c *Client) notifyBound() {
 
 // Submit sends m, split into as many parts as it needs, and returns one normalised SMSC message id per
 // part. For each part it waits for a bound session, a window slot and a rate token, sends the
-// submit_sm and waits for its response. Errors: ErrTimeout, ErrNotBound, *SubmitError (including
+// submit_sm and waits for its response. Errors: campaignd.ErrSubmitTimeout, campaignd.ErrNotBound, *campaignd.SubmitError (including
 // local refusals: 0x01 text too long, 0x0A/0x0B bad source/destination address) or ctx's error. When
 // part k fails, the ids of the parts before it are returned with the error.
 //
 // If ctx ends while a response is awaited, Submit returns at once; the window slot stays taken until
 // the response, the timeout or the end of the session.
-func (c *Client) Submit(ctx context.Context, m Message) (ids []string, err error) {
+func (c *Client) Submit(ctx context.Context, m campaignd.OutMessage) (ids []string, err error) {
 	parts, err := c.build(m)
 	if err != nil {
 		return nil, err
@@ -391,18 +385,18 @@ func (c *Client) Submit(ctx context.Context, m Message) (ids []string, err error
 }
 
 // build turns m into submit_sm PDUs, one per part.
-func (c *Client) build(m Message) ([]*pdu.SubmitSM, error) {
+func (c *Client) build(m campaignd.OutMessage) ([]*pdu.SubmitSM, error) {
 	coding, payloads := encodeParts(m.Text)
 	if len(payloads) > maxParts {
-		return nil, &SubmitError{Status: uint32(data.ESME_RINVMSGLEN)}
+		return nil, submitError(uint32(data.ESME_RINVMSGLEN))
 	}
 	src, err := address(m.Source, c.opts.SourceTON, c.opts.SourceNPI, true)
 	if err != nil {
-		return nil, &SubmitError{Status: uint32(data.ESME_RINVSRCADR)}
+		return nil, submitError(uint32(data.ESME_RINVSRCADR))
 	}
 	dst, err := address(m.Dest, c.opts.DestTON, c.opts.DestNPI, false)
 	if err != nil || m.Dest == "" {
-		return nil, &SubmitError{Status: uint32(data.ESME_RINVDSTADR)}
+		return nil, submitError(uint32(data.ESME_RINVDSTADR))
 	}
 	enc := data.GSM7BIT
 	if coding == codingUCS2 {
@@ -423,7 +417,7 @@ func (c *Client) build(m Message) ([]*pdu.SubmitSM, error) {
 			payload = append(concatUDH(ref, len(payloads), i+1), payload...)
 		}
 		if err := sm.Message.SetMessageDataWithEncoding(payload, enc); err != nil {
-			return nil, &SubmitError{Status: uint32(data.ESME_RINVMSGLEN)}
+			return nil, submitError(uint32(data.ESME_RINVMSGLEN))
 		}
 		out[i] = sm
 	}
@@ -490,7 +484,7 @@ func (c *Client) acquire(ctx context.Context) (*bind, *session, error) {
 		case <-ctx.Done():
 			return nil, nil, ctx.Err()
 		case <-c.closed:
-			return nil, nil, fmt.Errorf("%w: client closed", ErrNotBound)
+			return nil, nil, fmt.Errorf("%w: client closed", campaignd.ErrNotBound)
 		}
 	}
 }
@@ -579,13 +573,13 @@ func (c *Client) await(cancel <-chan struct{}, s *session, seq int32, ch <-chan 
 		default:
 		}
 		c.events.SubmitDone(ResultNotBound, time.Since(start))
-		return "", false, ErrNotBound
+		return "", false, campaignd.ErrNotBound
 	case <-timer.C:
 		s.forget(seq)
 		c.events.SubmitDone(ResultTimeout, time.Since(start))
 		c.log.Warn("submit_sm response timeout, rebinding", slog.Int(logSeq, int(seq)))
 		s.markDown("response timeout")
-		return "", false, ErrTimeout
+		return "", false, campaignd.ErrSubmitTimeout
 	case <-cancel:
 		return "", true, nil
 	}
@@ -597,16 +591,15 @@ func (c *Client) result(r submitResult, start time.Time) (string, error) {
 		c.events.SubmitDone(ResultOK, d)
 		return NormalizeID(r.id), nil
 	}
-	e := &SubmitError{Status: r.status}
 	switch {
 	case data.CommandStatusType(r.status) == data.ESME_RTHROTTLED:
 		c.events.SubmitDone(ResultThrottled, d)
-	case e.Temporary():
+	case temporary(r.status):
 		c.events.SubmitDone(ResultTemporary, d)
 	default:
 		c.events.SubmitDone(ResultRejected, d)
 	}
-	return "", e
+	return "", submitError(r.status)
 }
 
 // handleDeliver answers a deliver_sm: receipts go to OnReceiptAck (answered later, nil returned) or
@@ -660,7 +653,7 @@ func (s *session) sendResp(p pdu.PDU) {
 }
 
 // receiptFromPDU extracts the text and TLVs of a deliver_sm and parses them.
-func receiptFromPDU(d *pdu.DeliverSM) (Receipt, bool) {
+func receiptFromPDU(d *pdu.DeliverSM) (campaignd.Receipt, bool) {
 	raw, _ := d.Message.GetMessageData()
 	tlvs := make([]TLV, 0, len(d.OptionalParameters))
 	for tag, f := range d.OptionalParameters {
@@ -901,8 +894,8 @@ func (s *session) onPDU(p pdu.PDU) (pdu.PDU, bool) {
 }
 
 // onSubmitError is gosmpp's report of a failed write. The PDU may be half written, and gosmpp keeps
-// the connection after some write errors, so the session is ended here: its waiters get ErrNotBound
-// at once instead of ErrTimeout later.
+// the connection after some write errors, so the session is ended here: its waiters get campaignd.ErrNotBound
+// at once instead of campaignd.ErrSubmitTimeout later.
 func (s *session) onSubmitError(_ pdu.PDU, err error) {
 	s.markDown("write: " + err.Error())
 }

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"campaignd"
 	"campaignd/internal/testenv"
 )
 
@@ -47,14 +48,8 @@ func MustStartClient(tb testing.TB, sim *Simulator, o Options) *Client {
 			tb.Errorf("close: %v", err)
 		}
 	})
-	waitFor(tb, "bound", c.Bound)
+	testenv.Wait(tb, "bound", c.Bound)
 	return c
-}
-
-// waitFor polls cond until it holds, failing the test after 10 s.
-func waitFor(tb testing.TB, what string, cond func() bool) {
-	tb.Helper()
-	testenv.Eventually(tb, 10*time.Second, what, cond)
 }
 
 // submits records what the simulator received.
@@ -78,11 +73,11 @@ func (s *submits) snapshot() []SimSubmit {
 // receipts records what OnReceipt saw.
 type receipts struct {
 	mu   sync.Mutex
-	all  []Receipt
-	fail func(Receipt) error
+	all  []campaignd.Receipt
+	fail func(campaignd.Receipt) error
 }
 
-func (r *receipts) onReceipt(x Receipt) error {
+func (r *receipts) onReceipt(x campaignd.Receipt) error {
 	if r.fail != nil {
 		if err := r.fail(x); err != nil {
 			return err
@@ -100,10 +95,10 @@ func (r *receipts) len() int {
 	return len(r.all)
 }
 
-func (r *receipts) byID() map[string][]Receipt {
+func (r *receipts) byID() map[string][]campaignd.Receipt {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	m := make(map[string][]Receipt)
+	m := make(map[string][]campaignd.Receipt)
 	for _, x := range r.all {
 		m[x.MessageID] = append(m[x.MessageID], x)
 	}
@@ -153,17 +148,17 @@ func TestSubmitEncodingsAndParts(t *testing.T) {
 
 	tests := []struct {
 		name   string
-		msg    Message
+		msg    campaignd.OutMessage
 		coding byte
 		texts  []string
 	}{
-		{"single GSM-7", Message{Source: "Shop", Dest: "34600000001", Text: "Hola, ¿qué tal? ñ ü €"},
+		{"single GSM-7", campaignd.OutMessage{Source: "Shop", Dest: "34600000001", Text: "Hola, ¿qué tal? ñ ü €"},
 			codingGSM7, []string{"Hola, ¿qué tal? ñ ü €"}},
-		{"multipart GSM-7", Message{Source: "+34911111111", Dest: "34600000002", Text: strings.Repeat("b", 200)},
+		{"multipart GSM-7", campaignd.OutMessage{Source: "+34911111111", Dest: "34600000002", Text: strings.Repeat("b", 200)},
 			codingGSM7, []string{strings.Repeat("b", 153), strings.Repeat("b", 47)}},
-		{"single UCS-2", Message{Source: "Shop", Dest: "34600000003", Text: "canción 😀"},
+		{"single UCS-2", campaignd.OutMessage{Source: "Shop", Dest: "34600000003", Text: "canción 😀"},
 			codingUCS2, []string{"canción 😀"}},
-		{"multipart UCS-2", Message{Source: "Shop", Dest: "34600000004", Text: strings.Repeat("á", 100)},
+		{"multipart UCS-2", campaignd.OutMessage{Source: "Shop", Dest: "34600000004", Text: strings.Repeat("á", 100)},
 			codingUCS2, []string{strings.Repeat("á", 67), strings.Repeat("á", 33)}},
 	}
 	var allIDs []string
@@ -216,7 +211,7 @@ func TestSubmitEncodingsAndParts(t *testing.T) {
 
 	// Every part gets exactly one receipt, under the id Submit returned, although the simulator
 	// writes ids in hex in some places and decimal (zero-padded) in others.
-	waitFor(t, "receipts", func() bool { return rc.len() >= len(allIDs) })
+	testenv.Wait(t, "receipts", func() bool { return rc.len() >= len(allIDs) })
 	byID := rc.byID()
 	for _, id := range allIDs {
 		if r := byID[id]; len(r) != 1 || r[0].Stat != StatDelivered || r[0].DoneAt.IsZero() {
@@ -232,7 +227,7 @@ func TestSubmitNoReceipt(t *testing.T) {
 	var got submits
 	sim := MustOpenSim(t, SimOptions{DeliveredPercent: 100, OnSubmit: got.add})
 	c := MustStartClient(t, sim, Options{Validity: 48 * time.Hour})
-	for _, m := range []Message{
+	for _, m := range []campaignd.OutMessage{
 		{Source: "28776", Dest: "34600000001", Text: "Listo", NoReceipt: true},
 		{Source: "28776", Dest: "34600000002", Text: strings.Repeat("b", 200), NoReceipt: true},
 		{Source: "28776", Dest: "34600000003", Text: "tracked"},
@@ -278,13 +273,13 @@ func TestBindPair(t *testing.T) {
 	c := MustStartClient(t, sim, Options{Bind: BindPair, OnReceipt: rc.onReceipt})
 	var ids []string
 	for i := range 10 {
-		got, err := c.Submit(context.Background(), Message{Source: "Shop", Dest: fmt.Sprint(34600000000 + i), Text: "hi"})
+		got, err := c.Submit(context.Background(), campaignd.OutMessage{Source: "Shop", Dest: fmt.Sprint(34600000000 + i), Text: "hi"})
 		if err != nil {
 			t.Fatal(err)
 		}
 		ids = append(ids, got...)
 	}
-	waitFor(t, "receipts", func() bool { return rc.len() >= len(ids) })
+	testenv.Wait(t, "receipts", func() bool { return rc.len() >= len(ids) })
 	st := sim.Stats()
 	if st.Binds != 2 || st.Conns != 2 || len(st.PerDest) != 10 || st.PerDest["34600000003"] != 1 {
 		t.Fatalf("binds %d conns %d per dest %v, want 2, 2 and 10 dests once each", st.Binds, st.Conns, st.PerDest)
@@ -312,9 +307,9 @@ func TestMultipartFailureReturnsAcceptedIDs(t *testing.T) {
 		}
 	}})
 	c := MustStartClient(t, sim, Options{})
-	ids, err := c.Submit(context.Background(), Message{Source: "Shop", Dest: "1", Text: strings.Repeat("m", 400)})
-	var se *SubmitError
-	if len(ids) != 2 || !errors.As(err, &se) || !se.Temporary() {
+	ids, err := c.Submit(context.Background(), campaignd.OutMessage{Source: "Shop", Dest: "1", Text: strings.Repeat("m", 400)})
+	var se *campaignd.SubmitError
+	if len(ids) != 2 || !errors.As(err, &se) || !se.Temporary {
 		t.Fatalf("ids %v err %v, want 2 ids and a throttling error", ids, err)
 	}
 }
@@ -323,7 +318,7 @@ func TestEnquireLinkKeepsIdleSessionUp(t *testing.T) {
 	sim := MustOpenSim(t, SimOptions{})
 	// Reads time out after 2×50ms+200ms: only enquire_link traffic keeps the session alive.
 	c := MustStartClient(t, sim, Options{EnquireLink: 50 * time.Millisecond, ResponseTimeout: 200 * time.Millisecond})
-	waitFor(t, "enquire_links", func() bool { return sim.Stats().EnquireLinks >= 10 })
+	testenv.Wait(t, "enquire_links", func() bool { return sim.Stats().EnquireLinks >= 10 })
 	if st := sim.Stats(); st.Binds != 1 || !c.Bound() {
 		t.Fatalf("session dropped while idle: %+v", st)
 	}
@@ -334,19 +329,19 @@ func TestThrottledIsTemporary(t *testing.T) {
 	sim := MustOpenSim(t, SimOptions{})
 	c := MustStartClient(t, sim, Options{Events: ev})
 	sim.SetMode(SimThrottle)
-	_, err := c.Submit(context.Background(), Message{Source: "Shop", Dest: "1", Text: "x"})
-	var se *SubmitError
-	if !errors.As(err, &se) || se.Status != 0x58 || !se.Temporary() {
+	_, err := c.Submit(context.Background(), campaignd.OutMessage{Source: "Shop", Dest: "1", Text: "x"})
+	var se *campaignd.SubmitError
+	if !errors.As(err, &se) || se.Status != 0x58 || !se.Temporary {
 		t.Fatalf("err = %v, want temporary SubmitError 0x58", err)
 	}
 	if ev.result(ResultThrottled) != 1 {
 		t.Fatalf("events: %v", ev.results)
 	}
-	if (&SubmitError{Status: 0x0B}).Temporary() {
+	if temporary(0x0B) {
 		t.Fatal("0x0B is not temporary")
 	}
 	sim.SetMode(SimNormal)
-	if _, err := c.Submit(context.Background(), Message{Source: "Shop", Dest: "1", Text: "x"}); err != nil {
+	if _, err := c.Submit(context.Background(), campaignd.OutMessage{Source: "Shop", Dest: "1", Text: "x"}); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -356,12 +351,12 @@ func TestSilentTimesOutAndRebinds(t *testing.T) {
 	sim := MustOpenSim(t, SimOptions{})
 	c := MustStartClient(t, sim, Options{ResponseTimeout: 200 * time.Millisecond, Events: ev})
 	sim.SetMode(SimSilent)
-	if _, err := c.Submit(context.Background(), Message{Source: "Shop", Dest: "1", Text: "x"}); !errors.Is(err, ErrTimeout) {
-		t.Fatalf("err = %v, want ErrTimeout", err)
+	if _, err := c.Submit(context.Background(), campaignd.OutMessage{Source: "Shop", Dest: "1", Text: "x"}); !errors.Is(err, campaignd.ErrSubmitTimeout) {
+		t.Fatalf("err = %v, want campaignd.ErrSubmitTimeout", err)
 	}
 	sim.SetMode(SimNormal)
-	waitFor(t, "rebind", func() bool { return sim.Stats().Binds == 2 && c.Bound() })
-	if _, err := c.Submit(context.Background(), Message{Source: "Shop", Dest: "1", Text: "x"}); err != nil {
+	testenv.Wait(t, "rebind", func() bool { return sim.Stats().Binds == 2 && c.Bound() })
+	if _, err := c.Submit(context.Background(), campaignd.OutMessage{Source: "Shop", Dest: "1", Text: "x"}); err != nil {
 		t.Fatal(err)
 	}
 	ev.mu.Lock()
@@ -376,12 +371,12 @@ func TestDropReconnects(t *testing.T) {
 	sim := MustOpenSim(t, SimOptions{})
 	c := MustStartClient(t, sim, Options{OnBound: func(bool) { boundCalls.Add(1) }})
 	sim.SetMode(SimDrop)
-	if _, err := c.Submit(context.Background(), Message{Source: "Shop", Dest: "1", Text: "x"}); !errors.Is(err, ErrNotBound) {
-		t.Fatalf("err = %v, want ErrNotBound", err)
+	if _, err := c.Submit(context.Background(), campaignd.OutMessage{Source: "Shop", Dest: "1", Text: "x"}); !errors.Is(err, campaignd.ErrNotBound) {
+		t.Fatalf("err = %v, want campaignd.ErrNotBound", err)
 	}
 	sim.SetMode(SimNormal)
 	// Submit waits for the new session by itself.
-	if _, err := c.Submit(context.Background(), Message{Source: "Shop", Dest: "1", Text: "x"}); err != nil {
+	if _, err := c.Submit(context.Background(), campaignd.OutMessage{Source: "Shop", Dest: "1", Text: "x"}); err != nil {
 		t.Fatal(err)
 	}
 	if b := sim.Stats().Binds; b != 2 {
@@ -404,7 +399,7 @@ func TestRateCap(t *testing.T) {
 	for range 20 {
 		wg.Go(func() {
 			for time.Now().Before(end) {
-				if _, err := c.Submit(context.Background(), Message{Source: "Shop", Dest: "1", Text: "x"}); err != nil {
+				if _, err := c.Submit(context.Background(), campaignd.OutMessage{Source: "Shop", Dest: "1", Text: "x"}); err != nil {
 					t.Error(err)
 					return
 				}
@@ -431,10 +426,10 @@ func TestRateWaitPastDeadline(t *testing.T) {
 	c := MustStartClient(t, sim, Options{TPS: 1})
 	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 	defer cancel()
-	if _, err := c.Submit(ctx, Message{Source: "Shop", Dest: "1", Text: "x"}); err != nil {
+	if _, err := c.Submit(ctx, campaignd.OutMessage{Source: "Shop", Dest: "1", Text: "x"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.Submit(ctx, Message{Source: "Shop", Dest: "1", Text: "x"}); !errors.Is(err, context.DeadlineExceeded) {
+	if _, err := c.Submit(ctx, campaignd.OutMessage{Source: "Shop", Dest: "1", Text: "x"}); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("err = %v, want DeadlineExceeded", err)
 	}
 }
@@ -448,7 +443,7 @@ func TestWindowNeverExceeded(t *testing.T) {
 	for i := range 16 {
 		wg.Go(func() {
 			for range 10 {
-				if _, err := c.Submit(context.Background(), Message{Source: "Shop", Dest: fmt.Sprint(i), Text: strings.Repeat("w", 200)}); err != nil {
+				if _, err := c.Submit(context.Background(), campaignd.OutMessage{Source: "Shop", Dest: fmt.Sprint(i), Text: strings.Repeat("w", 200)}); err != nil {
 					t.Error(err)
 					return
 				}
@@ -476,12 +471,12 @@ func TestCancelReturnsPromptly(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	errs := make(chan error, 2)
 	go func() { // sent, waits for a response that never comes
-		_, err := c.Submit(ctx, Message{Source: "Shop", Dest: "1", Text: "x"})
+		_, err := c.Submit(ctx, campaignd.OutMessage{Source: "Shop", Dest: "1", Text: "x"})
 		errs <- err
 	}()
-	waitFor(t, "first submit", func() bool { return sim.Stats().Submits == 1 })
+	testenv.Wait(t, "first submit", func() bool { return sim.Stats().Submits == 1 })
 	go func() { // waits for the only window slot
-		_, err := c.Submit(ctx, Message{Source: "Shop", Dest: "2", Text: "x"})
+		_, err := c.Submit(ctx, campaignd.OutMessage{Source: "Shop", Dest: "2", Text: "x"})
 		errs <- err
 	}()
 	cancel()
@@ -505,7 +500,7 @@ func TestCancelReturnsPromptly(t *testing.T) {
 
 func TestReceiptErrorIsRedelivered(t *testing.T) {
 	var failed atomic.Int32
-	rc := receipts{fail: func(Receipt) error {
+	rc := receipts{fail: func(campaignd.Receipt) error {
 		if failed.Add(1) == 1 {
 			return errors.New("disk full")
 		}
@@ -513,15 +508,15 @@ func TestReceiptErrorIsRedelivered(t *testing.T) {
 	}}
 	sim := MustOpenSim(t, SimOptions{DeliveredPercent: 100})
 	c := MustStartClient(t, sim, Options{OnReceipt: rc.onReceipt})
-	ids, err := c.Submit(context.Background(), Message{Source: "Shop", Dest: "1", Text: "x"})
+	ids, err := c.Submit(context.Background(), campaignd.OutMessage{Source: "Shop", Dest: "1", Text: "x"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "redelivered receipt", func() bool { return rc.len() == 1 })
+	testenv.Wait(t, "redelivered receipt", func() bool { return rc.len() == 1 })
 	if got := rc.byID()[ids[0]]; len(got) != 1 {
 		t.Fatalf("receipts %+v", got)
 	}
-	waitFor(t, "ack", func() bool { return sim.Stats().ReceiptsAcked == 1 })
+	testenv.Wait(t, "ack", func() bool { return sim.Stats().ReceiptsAcked == 1 })
 	if st := sim.Stats(); st.ReceiptsNacked != 1 || st.ReceiptsSent != 2 {
 		t.Fatalf("stats %+v", st)
 	}
@@ -533,11 +528,11 @@ func TestReceiptsFirstDuplicatesAndUnmatched(t *testing.T) {
 	c := MustStartClient(t, sim, Options{OnReceipt: rc.onReceipt})
 	sim.SetReceiptsFirst(true)
 	sim.SetDuplicateReceipts(true)
-	ids, err := c.Submit(context.Background(), Message{Source: "Shop", Dest: "1", Text: strings.Repeat("d", 300)})
+	ids, err := c.Submit(context.Background(), campaignd.OutMessage{Source: "Shop", Dest: "1", Text: strings.Repeat("d", 300)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "duplicated receipts", func() bool { return rc.len() == 2*len(ids) })
+	testenv.Wait(t, "duplicated receipts", func() bool { return rc.len() == 2*len(ids) })
 	for _, id := range ids {
 		if r := rc.byID()[id]; len(r) != 2 || r[0].Stat != StatUndelivered {
 			t.Fatalf("receipts for %s: %+v", id, r)
@@ -547,7 +542,7 @@ func TestReceiptsFirstDuplicatesAndUnmatched(t *testing.T) {
 	if err := sim.SendReceipt("00FFEE", StatExpired); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "unmatched receipt", func() bool { return len(rc.byID()["ffee"]) == 1 })
+	testenv.Wait(t, "unmatched receipt", func() bool { return len(rc.byID()["ffee"]) == 1 })
 	if r := rc.byID()["ffee"][0]; r.Stat != StatExpired {
 		t.Fatalf("receipt %+v", r)
 	}
@@ -560,7 +555,7 @@ func TestReceiptsWaitForReceiverBind(t *testing.T) {
 		t.Fatal(err)
 	}
 	MustStartClient(t, sim, Options{OnReceipt: rc.onReceipt})
-	waitFor(t, "kept receipt", func() bool { return rc.len() == 1 })
+	testenv.Wait(t, "kept receipt", func() bool { return rc.len() == 1 })
 }
 
 func TestBindRejected(t *testing.T) {
@@ -570,7 +565,7 @@ func TestBindRejected(t *testing.T) {
 	defer cancel()
 	c.Start(context.Background())
 	defer func() { _ = c.Close(context.Background()) }()
-	if _, err := c.Submit(ctx, Message{Source: "Shop", Dest: "1", Text: "x"}); !errors.Is(err, context.DeadlineExceeded) {
+	if _, err := c.Submit(ctx, campaignd.OutMessage{Source: "Shop", Dest: "1", Text: "x"}); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("err = %v", err)
 	}
 	if sim.Stats().Binds != 0 || c.Bound() {
@@ -582,18 +577,18 @@ func TestLocalRefusals(t *testing.T) {
 	c := New(Options{})
 	tests := []struct {
 		name   string
-		msg    Message
+		msg    campaignd.OutMessage
 		status uint32
 	}{
-		{"too many parts", Message{Source: "1", Dest: "2", Text: strings.Repeat("x", 153*256)}, 0x01},
-		{"source too long", Message{Source: strings.Repeat("1", 30), Dest: "2", Text: "x"}, 0x0A},
-		{"no destination", Message{Source: "1", Text: "x"}, 0x0B},
+		{"too many parts", campaignd.OutMessage{Source: "1", Dest: "2", Text: strings.Repeat("x", 153*256)}, 0x01},
+		{"source too long", campaignd.OutMessage{Source: strings.Repeat("1", 30), Dest: "2", Text: "x"}, 0x0A},
+		{"no destination", campaignd.OutMessage{Source: "1", Text: "x"}, 0x0B},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := c.Submit(context.Background(), tt.msg)
-			var se *SubmitError
-			if !errors.As(err, &se) || se.Status != tt.status || se.Temporary() {
+			var se *campaignd.SubmitError
+			if !errors.As(err, &se) || se.Status != tt.status || se.Temporary {
 				t.Fatalf("err = %v, want status %#x", err, tt.status)
 			}
 		})
@@ -603,7 +598,7 @@ func TestLocalRefusals(t *testing.T) {
 func BenchmarkSubmit(b *testing.B) {
 	var receipts atomic.Int64
 	sim := MustOpenSim(b, SimOptions{DeliveredPercent: 90})
-	c := MustStartClient(b, sim, Options{Window: 200, OnReceipt: func(Receipt) error {
+	c := MustStartClient(b, sim, Options{Window: 200, OnReceipt: func(campaignd.Receipt) error {
 		receipts.Add(1)
 		return nil
 	}})
@@ -611,7 +606,7 @@ func BenchmarkSubmit(b *testing.B) {
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			if _, err := c.Submit(context.Background(), Message{Source: "Shop", Dest: "34600000000", Text: "benchmark message"}); err != nil {
+			if _, err := c.Submit(context.Background(), campaignd.OutMessage{Source: "Shop", Dest: "34600000000", Text: "benchmark message"}); err != nil {
 				b.Error(err)
 				return
 			}
@@ -630,7 +625,7 @@ func BenchmarkRateCap(b *testing.B) {
 		_, _ = fmt.Sscan(v, &seconds)
 	}
 	sim := MustOpenSim(b, SimOptions{DeliveredPercent: 100, ReceiptDelay: time.Millisecond})
-	c := MustStartClient(b, sim, Options{TPS: tps, Window: 50, OnReceipt: func(Receipt) error { return nil }})
+	c := MustStartClient(b, sim, Options{TPS: tps, Window: 50, OnReceipt: func(campaignd.Receipt) error { return nil }})
 	for range b.N {
 		end := time.Now().Add(time.Duration(seconds) * time.Second)
 		var mu sync.Mutex
@@ -640,7 +635,7 @@ func BenchmarkRateCap(b *testing.B) {
 		for range 50 {
 			wg.Go(func() {
 				for time.Now().Before(end) {
-					if _, err := c.Submit(context.Background(), Message{Source: "Shop", Dest: "1", Text: "x"}); err != nil {
+					if _, err := c.Submit(context.Background(), campaignd.OutMessage{Source: "Shop", Dest: "1", Text: "x"}); err != nil {
 						b.Errorf("submit: %v", err)
 						return
 					}

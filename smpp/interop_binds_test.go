@@ -8,6 +8,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"campaignd"
+	"campaignd/internal/testenv"
 )
 
 // sameID compares a submit_sm_resp id with a receipt's id up to the free normalisations (case,
@@ -30,7 +33,7 @@ func TestInteropNodeSMPPBinds(t *testing.T) {
 			var got []string
 			c := New(Options{Addr: px.addr(), SystemID: nodeSMSCSystemID, Password: nodeSMSCPassword, Bind: mode,
 				Binds: binds, Window: window, ResponseTimeout: 3 * time.Second,
-				OnReceipt: func(r Receipt) error {
+				OnReceipt: func(r campaignd.Receipt) error {
 					rmu.Lock()
 					got = append(got, r.MessageID)
 					rmu.Unlock()
@@ -42,7 +45,7 @@ func TestInteropNodeSMPPBinds(t *testing.T) {
 			if mode == BindPair {
 				links = 2 * binds
 			}
-			waitFor(t, "every bind up", func() bool { b, _ := boundCount(c); return b == links })
+			testenv.Wait(t, "every bind up", func() bool { b, _ := boundCount(c); return b == links })
 			if n := len(p.all("bind")); n != links {
 				t.Fatalf("peer saw %d binds, want %d", n, links)
 			}
@@ -55,12 +58,12 @@ func TestInteropNodeSMPPBinds(t *testing.T) {
 				for i := from; i < to; i++ {
 					wg.Go(func() {
 						for attempt := 0; ; attempt++ {
-							id, err := c.Submit(ctx, Message{Source: "Shop", Dest: fmt.Sprintf("3461%07d", i), Text: fmt.Sprintf("binds %d", i)})
+							id, err := c.Submit(ctx, campaignd.OutMessage{Source: "Shop", Dest: fmt.Sprintf("3461%07d", i), Text: fmt.Sprintf("binds %d", i)})
 							if err == nil {
 								ids[i] = id[0]
 								return
 							}
-							if !errors.Is(err, ErrNotBound) && !errors.Is(err, ErrTimeout) || attempt > 20 {
+							if !errors.Is(err, campaignd.ErrNotBound) && !errors.Is(err, campaignd.ErrSubmitTimeout) || attempt > 20 {
 								errs <- fmt.Errorf("message %d: %w", i, err)
 								return
 							}
@@ -94,10 +97,10 @@ func TestInteropNodeSMPPBinds(t *testing.T) {
 				t.Fatal("no submitting connection found")
 			}
 			victim.cut()
-			waitFor(t, "the cut bind seen down", func() bool { b, _ := boundCount(c); return b == links-1 })
+			testenv.Wait(t, "the cut bind seen down", func() bool { b, _ := boundCount(c); return b == links-1 })
 			send(total/2, total)
-			waitFor(t, "the cut bind replaced", func() bool { b, _ := boundCount(c); return b == links && len(p.all("bind")) == links+1 })
-			waitFor(t, "a receipt for every id", func() bool {
+			testenv.Wait(t, "the cut bind replaced", func() bool { b, _ := boundCount(c); return b == links && len(p.all("bind")) == links+1 })
+			testenv.Wait(t, "a receipt for every id", func() bool {
 				rmu.Lock()
 				defer rmu.Unlock()
 				for _, id := range ids {

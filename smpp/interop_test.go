@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"campaignd"
 	"campaignd/internal/testenv"
 )
 
@@ -261,8 +262,8 @@ func TestInteropNodeSMPP(t *testing.T) {
 		p := startNodePeer(t, node, 100*time.Millisecond)
 		var bl boundLog
 		c := startNodeClient(t, p, Options{SystemID: nodeSMSCSystemID, Password: nodeSMSCPassword, OnBound: bl.add})
-		waitFor(t, "bound", c.Bound)
-		waitFor(t, "5 enquire_link_resp", func() bool { return p.count("enquire_link_resp", 0) >= 5 })
+		testenv.Wait(t, "bound", c.Bound)
+		testenv.Wait(t, "5 enquire_link_resp", func() bool { return p.count("enquire_link_resp", 0) >= 5 })
 		for _, e := range p.all("enquire_link_resp") {
 			if e.Status != 0 {
 				t.Fatalf("enquire_link_resp: %s", e.line)
@@ -277,7 +278,7 @@ func TestInteropNodeSMPP(t *testing.T) {
 		var bl boundLog
 		c := startNodeClient(t, p, Options{SystemID: nodeSMSCSystemID, Password: "wrong",
 			ResponseTimeout: 2 * time.Second, OnBound: bl.add})
-		waitFor(t, "refused bind", func() bool { return p.count("bind", 0) > 0 })
+		testenv.Wait(t, "refused bind", func() bool { return p.count("bind", 0) > 0 })
 		time.Sleep(100 * time.Millisecond)
 		b := p.all("bind")[0]
 		if b.Status != 0x0E || b.Kind != "transceiver" || b.SystemID() != nodeSMSCSystemID {
@@ -300,7 +301,7 @@ func testInteropNode(t *testing.T, node, bind string) {
 		Window: 4, ResponseTimeout: time.Second, EnquireLink: 200 * time.Millisecond,
 		OnReceipt: rc.onReceipt, OnBound: bl.add,
 	})
-	waitFor(t, "bound", c.Bound)
+	testenv.Wait(t, "bound", c.Bound)
 
 	wantKinds := []string{"transceiver"}
 	if bind == BindPair {
@@ -326,7 +327,7 @@ func testInteropNode(t *testing.T, node, bind string) {
 	long := interopText()
 	tests := []struct {
 		name     string
-		msg      Message
+		msg      campaignd.OutMessage
 		coding   int
 		srcTON   int
 		srcNPI   int
@@ -334,11 +335,11 @@ func testInteropNode(t *testing.T, node, bind string) {
 		texts    []string
 		multiple bool
 	}{
-		{"single GSM-7", Message{Source: "Shop", Dest: "34600000001", Text: "Hola, ¿qué tal? ñ ü €"},
+		{"single GSM-7", campaignd.OutMessage{Source: "Shop", Dest: "34600000001", Text: "Hola, ¿qué tal? ñ ü €"},
 			0x00, 5, 0, "Shop", []string{"Hola, ¿qué tal? ñ ü €"}, false},
-		{"single UCS-2", Message{Source: "+34911111111", Dest: "34600000002", Text: "Dirección: calle Málaga 😀"},
+		{"single UCS-2", campaignd.OutMessage{Source: "+34911111111", Dest: "34600000002", Text: "Dirección: calle Málaga 😀"},
 			0x08, 1, 1, "34911111111", []string{"Dirección: calle Málaga 😀"}, false},
-		{"multipart GSM-7", Message{Source: "Shop", Dest: "34600000003", Text: long},
+		{"multipart GSM-7", campaignd.OutMessage{Source: "Shop", Dest: "34600000003", Text: long},
 			0x00, 5, 0, "Shop", []string{long[:153], long[153:306], long[306:]}, true},
 	}
 	var allIDs []string
@@ -352,7 +353,7 @@ func testInteropNode(t *testing.T, node, bind string) {
 			t.Fatalf("%s: %d ids, want %d", tt.name, len(ids), len(tt.texts))
 		}
 		allIDs = append(allIDs, ids...)
-		waitFor(t, tt.name+" at the peer", func() bool { return len(p.all("submit")) >= before+len(tt.texts) })
+		testenv.Wait(t, tt.name+" at the peer", func() bool { return len(p.all("submit")) >= before+len(tt.texts) })
 		parts := p.all("submit")[before:]
 		if len(parts) != len(tt.texts) {
 			t.Fatalf("%s: peer got %d submits, want %d", tt.name, len(parts), len(tt.texts))
@@ -398,7 +399,7 @@ func testInteropNode(t *testing.T, node, bind string) {
 	errs := make(chan error, 12)
 	for i := range 12 {
 		wg.Go(func() {
-			ids, err := c.Submit(ctx, Message{Source: "Shop", Dest: fmt.Sprintf("346100000%02d", i), Text: fmt.Sprintf("burst %d", i)})
+			ids, err := c.Submit(ctx, campaignd.OutMessage{Source: "Shop", Dest: fmt.Sprintf("346100000%02d", i), Text: fmt.Sprintf("burst %d", i)})
 			if err != nil {
 				errs <- err
 				return
@@ -415,8 +416,8 @@ func testInteropNode(t *testing.T, node, bind string) {
 	}
 
 	// Every part gets exactly one receipt, with the id Submit returned for it.
-	waitFor(t, "receipts", func() bool { return rc.len() >= len(allIDs) })
-	waitFor(t, "deliver_sm_resp at the peer", func() bool { return p.count("receipt_resp", 0) >= len(allIDs) })
+	testenv.Wait(t, "receipts", func() bool { return rc.len() >= len(allIDs) })
+	testenv.Wait(t, "deliver_sm_resp at the peer", func() bool { return p.count("receipt_resp", 0) >= len(allIDs) })
 	time.Sleep(100 * time.Millisecond) // room for a duplicate to show up
 	byID := rc.byID()
 	if rc.len() != len(allIDs) || len(byID) != len(allIDs) {

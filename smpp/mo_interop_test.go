@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"testing"
 	"unicode/utf16"
+
+	"campaignd/internal/testenv"
 )
 
 // sendMO asks smsc.js to deliver an MO.
@@ -31,7 +33,7 @@ func TestInteropNodeSMPPMO(t *testing.T) {
 			p := startNodePeer(t, node, 0)
 			got := &mos{fail: 1}
 			c := startNodeClient(t, p, Options{SystemID: nodeSMSCSystemID, Password: nodeSMSCPassword, Bind: bind, OnMO: got.onMO})
-			waitFor(t, "bound", c.Bound)
+			testenv.Wait(t, "bound", c.Bound)
 			ucs2 := func(s string) []byte { return unitsToBytes(utf16.Encode([]rune(s))) }
 			cases := []struct {
 				from, text string
@@ -50,7 +52,7 @@ func TestInteropNodeSMPPMO(t *testing.T) {
 			for _, tc := range cases {
 				p.sendMO(t, tc.from, "28776", tc.coding, tc.body, tc.tlv)
 			}
-			waitFor(t, "every MO", func() bool { return len(got.snapshot()) == len(cases) })
+			testenv.Wait(t, "every MO", func() bool { return len(got.snapshot()) == len(cases) })
 			byFrom := map[string]MO{}
 			for _, m := range got.snapshot() {
 				byFrom[m.From] = m
@@ -62,7 +64,7 @@ func TestInteropNodeSMPPMO(t *testing.T) {
 				}
 			}
 			// The refused first delivery was answered with an error and delivered again.
-			waitFor(t, "responses", func() bool { return len(p.all("mo_resp")) == len(cases)+1 })
+			testenv.Wait(t, "responses", func() bool { return len(p.all("mo_resp")) == len(cases)+1 })
 			refused := 0
 			for _, e := range p.all("mo_resp") {
 				if e.Status != 0 {

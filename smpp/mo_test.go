@@ -5,6 +5,8 @@ import (
 	"slices"
 	"sync"
 	"testing"
+
+	"campaignd/internal/testenv"
 )
 
 // mos records what OnMO saw.
@@ -54,7 +56,7 @@ func TestMOEncodings(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			waitFor(t, "every MO", func() bool { return len(got.snapshot()) == len(cases) })
+			testenv.Wait(t, "every MO", func() bool { return len(got.snapshot()) == len(cases) })
 			byFrom := map[string]MO{}
 			for _, m := range got.snapshot() {
 				byFrom[m.From] = m
@@ -80,7 +82,7 @@ func TestMOEncodings(t *testing.T) {
 			if rs.len() != 0 {
 				t.Errorf("MOs reached OnReceipt: %d", rs.len())
 			}
-			waitFor(t, "acknowledged", func() bool { return sim.Stats().ReceiptsAcked == int64(len(cases)) })
+			testenv.Wait(t, "acknowledged", func() bool { return sim.Stats().ReceiptsAcked == int64(len(cases)) })
 		})
 	}
 }
@@ -94,12 +96,12 @@ func TestMOErrorIsRedelivered(t *testing.T) {
 	if err := sim.SendMO(SimMO{From: "5215500000001", To: "28776", Text: "BAJA"}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "stored after redelivery", func() bool { return len(got.snapshot()) == 1 })
+	testenv.Wait(t, "stored after redelivery", func() bool { return len(got.snapshot()) == 1 })
 	st := sim.Stats()
 	if st.ReceiptsNacked != 2 {
 		t.Errorf("nacked %d, want 2", st.ReceiptsNacked)
 	}
-	waitFor(t, "acknowledged", func() bool { return sim.Stats().ReceiptsAcked == 1 })
+	testenv.Wait(t, "acknowledged", func() bool { return sim.Stats().ReceiptsAcked == 1 })
 }
 
 // An MO sent while no receiver is bound waits for the bind.
@@ -110,7 +112,7 @@ func TestMOWaitsForBind(t *testing.T) {
 	}
 	got := &mos{}
 	MustStartClient(t, sim, Options{OnMO: got.onMO})
-	waitFor(t, "MO after bind", func() bool { return len(got.snapshot()) == 1 })
+	testenv.Wait(t, "MO after bind", func() bool { return len(got.snapshot()) == 1 })
 }
 
 func TestDecodeText(t *testing.T) {

@@ -4,6 +4,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"campaignd"
 )
 
 // Receipt stats: the final states a delivery receipt reports, as in the SMPP 3.4 Appendix B text.
@@ -26,15 +28,6 @@ const (
 	TagMessagePayload     uint16 = 0x0424
 	TagMessageState       uint16 = 0x0427
 )
-
-// Receipt is a delivery receipt (deliver_sm with esm_class bit 0x04) as parsed by ParseReceipt.
-type Receipt struct {
-	MessageID string    // as the SMSC wrote it, normalised with NormalizeID (case, leading zeros)
-	Stat      string    // DELIVRD, UNDELIV, EXPIRED, DELETED, REJECTD, ACCEPTD, UNKNOWN (or ENROUTE)
-	Err       string    // the text's err: field, else the network_error_code TLV as "type:code"; "" if neither
-	DoneAt    time.Time // the text's done date (YYMMDDhhmm[ss]) read as UTC; zero if absent or malformed
-	Raw       string    // the receipt text as received
-}
 
 // TLV is one optional parameter of a PDU, as handed to ParseReceipt.
 type TLV struct {
@@ -80,7 +73,7 @@ var stateCodes = func() map[string]byte {
 // message_state TLV when present, else from the text's "stat:" (unrecognised words become UNKNOWN).
 // ok is false when no id or no stat can be found. The text's fields are matched case-insensitively and
 // only before its "text:" field, so a message body cannot forge them.
-func ParseReceipt(short string, tlvs ...TLV) (r Receipt, ok bool) {
+func ParseReceipt(short string, tlvs ...TLV) (r campaignd.Receipt, ok bool) {
 	r.Raw = short
 	fields := receiptFields(short)
 
@@ -196,7 +189,7 @@ func parseReceiptDate(v string) time.Time {
 // surrounding spaces and NULs dropped, lower-cased, and without leading zeros when it is all
 // hexadecimal digits ("0000012345" → "12345", "000" → "0", "00A3" → "a3"). It never converts between
 // bases: whether a receipt's "1000" is the submit_sm_resp's "3E8" is for the configured
-// smpp.message_id_format to say (store.CanonicalID is the same rule).
+// smpp.message_id_format to say (campaignd.CanonicalID is the same rule).
 func NormalizeID(id string) string {
 	id = strings.Trim(id, " \t\r\n\x00")
 	if id == "" {

@@ -5,11 +5,12 @@ import (
 	"time"
 
 	"campaignd"
+	"campaignd/internal/testenv"
 	"campaignd/store"
 )
 
 func TestAuditSearch(t *testing.T) {
-	db := MustOpenDB(t)
+	db := testenv.OpenStore(t)
 	t0 := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
 	for i, e := range []campaignd.AuditEntry{
 		{BroadcastID: 1, User: "ana", Action: "send"},

@@ -20,7 +20,7 @@ const RowsPerChunk = 256
 // removes the job in one transaction.
 type BroadcastWriter struct {
 	db    *DB
-	job   *Job
+	job   *campaignd.Job
 	wb    *badger.WriteBatch
 	chunk []byte
 	n     uint32 // rows added
@@ -28,7 +28,7 @@ type BroadcastWriter struct {
 
 // NewBroadcastWriter starts writing the rows of job's broadcast. Rows left by
 // an earlier run of the same job (a crash mid-ingest) are removed first.
-func (db *DB) NewBroadcastWriter(job *Job) (*BroadcastWriter, error) {
+func (db *DB) NewBroadcastWriter(job *campaignd.Job) (campaignd.RowWriter, error) {
 	if err := db.deletePrefix(key(prefixRows, job.BroadcastID)); err != nil {
 		return nil, fmt.Errorf("store: clear rows of broadcast %d: %w", job.BroadcastID, err)
 	}
@@ -139,16 +139,9 @@ func (db *DB) Broadcast(id uint64) (*campaignd.Broadcast, error) {
 	return b, nil
 }
 
-// BroadcastFilter selects broadcasts for Broadcasts.
-type BroadcastFilter struct {
-	Status campaignd.Status // empty: all
-	Offset int
-	Limit  int // 0: all
-}
-
 // Broadcasts returns the broadcasts matching f, newest first, and how many
 // match in all.
-func (db *DB) Broadcasts(f BroadcastFilter) ([]*campaignd.Broadcast, int, error) {
+func (db *DB) Broadcasts(f campaignd.BroadcastFilter) ([]*campaignd.Broadcast, int, error) {
 	var out []*campaignd.Broadcast
 	n := 0
 	err := db.db.View(func(txn *badger.Txn) error {
@@ -291,14 +284,11 @@ func (db *DB) Rows(bid uint64, from uint32, fn func(idx uint32, r *campaignd.Row
 		}
 		return nil
 	})
-	if errors.Is(err, ErrStop) {
+	if errors.Is(err, campaignd.ErrStop) {
 		return nil
 	}
 	return err
 }
-
-// ErrStop stops an iteration without an error.
-var ErrStop = errors.New("stop")
 
 // RowReader reads single rows, keeping the last chunk decoded so that rows
 // read in order cost one lookup per chunk.

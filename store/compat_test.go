@@ -125,11 +125,11 @@ func TestStoreWrittenBeforeBinaryRecordsReads(t *testing.T) {
 
 	// The new code goes on from there: counts start from the record's.
 	dayOf := func(t time.Time) string { return t.UTC().Format("20060102") }
-	res, err := db.SaveChanges([]store.Change{
+	res, err := db.SaveChanges([]campaignd.Change{
 		{BroadcastID: 1, Index: 0, From: s, To: campaignd.StateUnknown, At: at.Add(time.Hour)},
 		{BroadcastID: 1, Index: 4, From: q, To: s, Attempts: 1, SMSCIDs: []string{"a4"}, At: at},
 		{BroadcastID: 1, Index: 2, From: q, To: s}, // stale: not applied
-	}, nil, store.SaveOptions{DayOf: dayOf})
+	}, nil, campaignd.SaveOptions{DayOf: dayOf})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,7 +146,7 @@ func TestStoreWrittenBeforeBinaryRecordsReads(t *testing.T) {
 		if b.Counts != want {
 			t.Fatalf("counts %+v, want %+v", b.Counts, want)
 		}
-		list, _, err := db.Broadcasts(store.BroadcastFilter{})
+		list, _, err := db.Broadcasts(campaignd.BroadcastFilter{})
 		if err != nil || len(list) != 1 || list[0].Counts != want {
 			t.Fatalf("listed %+v, %v", list, err)
 		}

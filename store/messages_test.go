@@ -5,10 +5,11 @@ import (
 	"time"
 
 	"campaignd"
+	"campaignd/internal/testenv"
 )
 
 func TestSaveMessagesCountsAndSettledIndex(t *testing.T) {
-	db := MustOpenDB(t)
+	db := testenv.OpenStore(t)
 	b := ingest(t, db, "a.csv", 5, "")
 	at := time.Date(2026, 11, 21, 10, 0, 0, 0, time.UTC)
 	day := func(t time.Time) string { return t.Format("20060102") }

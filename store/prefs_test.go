@@ -1,9 +1,13 @@
 package store_test
 
-import "testing"
+import (
+	"testing"
+
+	"campaignd/internal/testenv"
+)
 
 func TestUserPrefs(t *testing.T) {
-	db := MustOpenDB(t)
+	db := testenv.OpenStore(t)
 	if v, err := db.UserPref("ana", "lang"); err != nil || v != "" {
 		t.Fatalf("unset pref = %q, %v; want empty", v, err)
 	}

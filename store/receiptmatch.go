@@ -5,7 +5,6 @@ import (
 	"errors"
 	"math/big"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -31,28 +30,6 @@ import (
 // receipt id (the SMSC answers submits in hex and writes receipts in decimal)
 // or the decimal form of a hexadecimal receipt id (the reverse).
 
-// Message id formats (smpp.message_id_format).
-const (
-	IDFormatAuto                    = "auto"
-	IDFormatExact                   = "exact"
-	IDFormatSubmitHexReceiptDecimal = "submit-hex-receipt-decimal"
-	IDFormatSubmitDecimalReceiptHex = "submit-decimal-receipt-hex"
-)
-
-// IDFormats lists the valid message id formats.
-var IDFormats = []string{IDFormatAuto, IDFormatExact, IDFormatSubmitHexReceiptDecimal, IDFormatSubmitDecimalReceiptHex}
-
-// Receipt outcomes beyond those of receipts.go.
-const (
-	// ReceiptHeld: the receipt matches more than one message in the forms
-	// auto allows, or auto has not learned the SMSC's scheme yet; it is held
-	// under mr/ and applied once the scheme is known.
-	ReceiptHeld = "held"
-	// ReceiptUnmatched: the receipt's id was given to more than one part
-	// awaiting a receipt (a collision); it is dropped, never guessed.
-	ReceiptUnmatched = "unmatched"
-)
-
 var prefixScheme = []byte("mx/scheme")
 
 // Learning: each receipt that matches a part in some form, while auto has not
@@ -76,50 +53,9 @@ const (
 	nSchemes
 )
 
-var schemeNames = [nSchemes]string{"", IDFormatExact, IDFormatSubmitHexReceiptDecimal, IDFormatSubmitDecimalReceiptHex}
+var schemeNames = [nSchemes]string{"", campaignd.IDFormatExact, campaignd.IDFormatSubmitHexReceiptDecimal, campaignd.IDFormatSubmitDecimalReceiptHex}
 
 func (s scheme) String() string { return schemeNames[s] }
-
-// ValidIDFormat reports whether f is a message id format.
-func ValidIDFormat(f string) bool {
-	for _, v := range IDFormats {
-		if f == v {
-			return true
-		}
-	}
-	return false
-}
-
-// CanonicalID trims an SMSC message id, lower-cases it and, when it is all
-// hexadecimal digits, drops its leading zeros ("000" → "0").
-func CanonicalID(id string) string {
-	id = strings.Trim(id, " \t\r\n\x00")
-	if id == "" {
-		return ""
-	}
-	b := []byte(id)
-	hex := true
-	for i, c := range b {
-		switch {
-		case c >= 'A' && c <= 'Z':
-			b[i] = c + 'a' - 'A'
-			if c > 'F' {
-				hex = false
-			}
-		case c >= '0' && c <= '9', c >= 'a' && c <= 'f':
-		default:
-			hex = false
-		}
-	}
-	if hex {
-		i := 0
-		for i < len(b)-1 && b[i] == '0' {
-			i++
-		}
-		b = b[i:]
-	}
-	return string(b)
-}
 
 func isDecimal(id string) bool {
 	for i := 0; i < len(id); i++ {
@@ -194,18 +130,6 @@ func receiptForm(sc scheme, submitID string) (string, bool) {
 	return "", false
 }
 
-// Collision is a message id given to a part while another part awaiting a
-// receipt already had it. Neither is settled by a receipt for that id.
-type Collision struct {
-	ID                 string
-	OldBroadcast       uint64
-	OldIndex           uint32
-	NewBroadcast       uint64
-	NewIndex           uint32
-	OldPart, NewPart   int
-	StillAwaitingOlder int // how many other parts awaiting a receipt share the id
-}
-
 // matchState is a transaction's view of the id scheme and the message whose
 // ids are being recorded (not yet written).
 type matchState struct {
@@ -264,11 +188,11 @@ func (t *changeTxn) saveScheme() error {
 // schemes lists the forms a receipt may be looked up in.
 func (t *changeTxn) schemes() ([]scheme, error) {
 	switch t.o.IDFormat {
-	case IDFormatExact:
+	case campaignd.IDFormatExact:
 		return []scheme{schemeExact}, nil
-	case IDFormatSubmitHexReceiptDecimal:
+	case campaignd.IDFormatSubmitHexReceiptDecimal:
 		return []scheme{schemeHexDec}, nil
-	case IDFormatSubmitDecimalReceiptHex:
+	case campaignd.IDFormatSubmitDecimalReceiptHex:
 		return []scheme{schemeDecHex}, nil
 	}
 	if err := t.loadScheme(); err != nil {
@@ -332,7 +256,7 @@ func (t *changeTxn) state(bid uint64, idx uint32) (*msgState, error) {
 
 // live: the part still has this id (a message submitted again gets new ids).
 func live(s *msgState, part int, id string) bool {
-	return part < len(s.SMSCIDs) && CanonicalID(s.SMSCIDs[part]) == id
+	return part < len(s.SMSCIDs) && campaignd.CanonicalID(s.SMSCIDs[part]) == id
 }
 
 func awaiting(s *msgState, part int) bool {
@@ -366,7 +290,7 @@ func (t *changeTxn) recordIDs(bid uint64, idx uint32, s *msgState) error {
 	t.m.cur, t.m.curBid, t.m.curIdx = s, bid, idx
 	defer func() { t.m.cur = nil }()
 	for part := range s.SMSCIDs {
-		id := CanonicalID(s.SMSCIDs[part])
+		id := campaignd.CanonicalID(s.SMSCIDs[part])
 		if id == "" {
 			continue
 		}
@@ -379,7 +303,7 @@ func (t *changeTxn) recordIDs(bid uint64, idx uint32, s *msgState) error {
 		return err
 	}
 	for part := range s.SMSCIDs {
-		id := CanonicalID(s.SMSCIDs[part])
+		id := campaignd.CanonicalID(s.SMSCIDs[part])
 		if id == "" {
 			continue
 		}
@@ -421,7 +345,7 @@ func (t *changeTxn) index(id string, self target) error {
 			continue // settled or submitted again: it needs no receipt under this id
 		}
 		v = appendTarget(v, e)
-		t.res.Collisions = append(t.res.Collisions, Collision{ID: id, OldBroadcast: e.bid, OldIndex: e.idx, OldPart: e.part,
+		t.res.Collisions = append(t.res.Collisions, campaignd.Collision{ID: id, OldBroadcast: e.bid, OldIndex: e.idx, OldPart: e.part,
 			NewBroadcast: self.bid, NewIndex: self.idx, NewPart: self.part})
 	}
 	v = appendTarget(v, self)
@@ -515,14 +439,14 @@ outer:
 }
 
 // receipt applies one incoming receipt.
-func (t *changeTxn) receipt(r *ReceiptIn) (string, error) {
-	r.ID = CanonicalID(r.ID)
+func (t *changeTxn) receipt(r *receiptIn) (string, error) {
+	r.ID = campaignd.CanonicalID(r.ID)
 	_, held, err := getEarly(t.txn, r.ID)
 	if err != nil {
 		return "", err
 	}
 	if held {
-		return ReceiptDuplicate, nil
+		return campaignd.ReceiptDuplicate, nil
 	}
 	return t.resolve(r, false, false)
 }
@@ -530,7 +454,7 @@ func (t *changeTxn) receipt(r *ReceiptIn) (string, error) {
 // resolve applies r if it can be told apart, else holds it under mr/ (or
 // drops it when its id is shared). held says it is under mr/ already; vote
 // lets it vote for a scheme (see vote).
-func (t *changeTxn) resolve(r *ReceiptIn, held, vote bool) (string, error) {
+func (t *changeTxn) resolve(r *receiptIn, held, vote bool) (string, error) {
 	f, err := t.lookup(r.ID)
 	if err != nil {
 		return "", err
@@ -544,7 +468,7 @@ func (t *changeTxn) resolve(r *ReceiptIn, held, vote bool) (string, error) {
 	}
 	if f.forms > 1 { // auto, before it has learned the scheme
 		if f.kind == foundNone {
-			return hold(ReceiptEarly)
+			return hold(campaignd.ReceiptEarly)
 		}
 		if vote {
 			if v := t.vote(f.hits, r.vote); v != r.vote {
@@ -553,7 +477,7 @@ func (t *changeTxn) resolve(r *ReceiptIn, held, vote bool) (string, error) {
 		}
 		if t.m.learned == schemeNone {
 			if !(held && f.kind == foundOne && r.At.Before(t.o.SettleBefore)) {
-				return hold(ReceiptHeld)
+				return hold(campaignd.ReceiptHeld)
 			}
 			// One part in every form, long after the receipt came: its own.
 		} else if f, err = t.lookup(r.ID); err != nil { // in the learned form only
@@ -562,15 +486,15 @@ func (t *changeTxn) resolve(r *ReceiptIn, held, vote bool) (string, error) {
 	}
 	switch f.kind {
 	case foundNone:
-		return hold(ReceiptEarly)
+		return hold(campaignd.ReceiptEarly)
 	case foundSeveral:
-		return hold(ReceiptHeld)
+		return hold(campaignd.ReceiptHeld)
 	case foundShared:
 		if held { // counted here: the caller of a fresh receipt counts its outcome
 			t.res.Unmatched++
-			return ReceiptUnmatched, t.txn.Delete(earlyKey(prefixEarly, r.ID))
+			return campaignd.ReceiptUnmatched, t.txn.Delete(earlyKey(prefixEarly, r.ID))
 		}
-		return ReceiptUnmatched, nil
+		return campaignd.ReceiptUnmatched, nil
 	}
 	if held {
 		if err := t.txn.Delete(earlyKey(prefixEarly, r.ID)); err != nil {
@@ -578,13 +502,13 @@ func (t *changeTxn) resolve(r *ReceiptIn, held, vote bool) (string, error) {
 		}
 	}
 	if !awaiting(f.s, f.tg.part) {
-		return ReceiptDuplicate, nil
+		return campaignd.ReceiptDuplicate, nil
 	}
-	return ReceiptMatched, t.apply(f.tg, f.s, r)
+	return campaignd.ReceiptMatched, t.apply(f.tg, f.s, r)
 }
 
 // apply gives part tg its receipt's status and writes the message.
-func (t *changeTxn) apply(tg target, s *msgState, r *ReceiptIn) error {
+func (t *changeTxn) apply(tg target, s *msgState, r *receiptIn) error {
 	s.Parts[tg.part] = r.Stat
 	if s == t.m.cur {
 		settle(s, r.At) // change() writes and counts it
@@ -592,7 +516,7 @@ func (t *changeTxn) apply(tg target, s *msgState, r *ReceiptIn) error {
 	}
 	if settle(s, r.At) {
 		t.move(tg.bid, campaignd.StateSubmitted, s.State)
-		t.res.Settled = append(t.res.Settled, Settled{tg.bid, tg.idx, s.State})
+		t.res.Settled = append(t.res.Settled, campaignd.Settled{BroadcastID: tg.bid, Index: tg.idx, State: s.State})
 	}
 	return t.put(tg.bid, tg.idx, s)
 }
@@ -604,7 +528,7 @@ func (t *changeTxn) resolveHeld(from []byte, max int, voteBefore time.Time) ([]b
 	if _, err := t.schemes(); err != nil {
 		return nil, err
 	}
-	var rs []ReceiptIn
+	var rs []receiptIn
 	var next []byte
 	opts := badger.DefaultIteratorOptions
 	opts.Prefix = prefixEarly
@@ -619,7 +543,7 @@ func (t *changeTxn) resolveHeld(from []byte, max int, voteBefore time.Time) ([]b
 			break
 		}
 		id := string(it.Item().Key()[len(prefixEarly):])
-		var r ReceiptIn
+		var r receiptIn
 		if err := it.Item().Value(func(v []byte) error { return decodeEarly(id, v, &r) }); err != nil {
 			it.Close()
 			return nil, err
@@ -640,17 +564,17 @@ func (t *changeTxn) resolveHeld(from []byte, max int, voteBefore time.Time) ([]b
 // vote), the stat.
 const earlyVoted = 0x01
 
-func putEarly(txn *badger.Txn, r *ReceiptIn) error {
+func putEarly(txn *badger.Txn, r *receiptIn) error {
 	v := binary.BigEndian.AppendUint64(nil, uint64(r.At.UnixMilli()))
 	v = append(v, r.vote) // below 0x20
 	return txn.Set(earlyKey(prefixEarly, r.ID), append(v, r.Stat...))
 }
 
-func decodeEarly(id string, v []byte, r *ReceiptIn) error {
+func decodeEarly(id string, v []byte, r *receiptIn) error {
 	if len(v) < 8 {
 		return errCorrupt
 	}
-	*r = ReceiptIn{ID: id, At: time.UnixMilli(int64(binary.BigEndian.Uint64(v)))}
+	*r = receiptIn{ReceiptIn: campaignd.ReceiptIn{ID: id, At: time.UnixMilli(int64(binary.BigEndian.Uint64(v)))}}
 	v = v[8:]
 	if len(v) > 0 && v[0] < 0x20 {
 		r.vote = v[0]
@@ -660,14 +584,14 @@ func decodeEarly(id string, v []byte, r *ReceiptIn) error {
 	return nil
 }
 
-func getEarly(txn *badger.Txn, id string) (ReceiptIn, bool, error) {
+func getEarly(txn *badger.Txn, id string) (receiptIn, bool, error) {
 	item, err := txn.Get(earlyKey(prefixEarly, id))
 	if errors.Is(err, badger.ErrKeyNotFound) {
-		return ReceiptIn{}, false, nil
+		return receiptIn{}, false, nil
 	} else if err != nil {
-		return ReceiptIn{}, false, err
+		return receiptIn{}, false, err
 	}
-	var r ReceiptIn
+	var r receiptIn
 	err = item.Value(func(v []byte) error { return decodeEarly(id, v, &r) })
 	return r, err == nil, err
 }

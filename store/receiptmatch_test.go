@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"campaignd"
+	"campaignd/internal/testenv"
 	"campaignd/store"
 )
 
@@ -15,7 +16,7 @@ func TestCanonicalID(t *testing.T) {
 		{"00AbC-12", "00abc-12"}, {"5F1D2C7A-0B3E-4E55-9C1A-3A7B2E6D8F90", "5f1d2c7a-0b3e-4e55-9c1a-3a7b2e6d8f90"},
 		{"", ""}, {"  ", ""},
 	} {
-		if got := store.CanonicalID(tt.in); got != tt.want {
+		if got := campaignd.CanonicalID(tt.in); got != tt.want {
 			t.Errorf("CanonicalID(%q) = %q, want %q", tt.in, got, tt.want)
 		}
 	}
@@ -26,16 +27,16 @@ type matchHarness struct {
 	t   *testing.T
 	db  *store.DB
 	b   *campaignd.Broadcast
-	opt store.SaveOptions
-	res *store.ChangeResult // of the last call
+	opt campaignd.SaveOptions
+	res *campaignd.ChangeResult // of the last call
 }
 
 func newMatchHarness(t *testing.T, n int, format string) *matchHarness {
-	db := MustOpenDB(t)
-	return &matchHarness{t: t, db: db, b: ingest(t, db, "m.csv", n, ""), opt: store.SaveOptions{IDFormat: format}}
+	db := testenv.OpenStore(t)
+	return &matchHarness{t: t, db: db, b: ingest(t, db, "m.csv", n, ""), opt: campaignd.SaveOptions{IDFormat: format}}
 }
 
-func (h *matchHarness) save(cs []store.Change, rs []store.ReceiptIn) *store.ChangeResult {
+func (h *matchHarness) save(cs []campaignd.Change, rs []campaignd.ReceiptIn) *campaignd.ChangeResult {
 	h.t.Helper()
 	res, err := h.db.SaveChanges(cs, rs, h.opt)
 	if err != nil {
@@ -47,13 +48,13 @@ func (h *matchHarness) save(cs []store.Change, rs []store.ReceiptIn) *store.Chan
 
 func (h *matchHarness) submit(idx uint32, ids ...string) {
 	h.t.Helper()
-	h.save([]store.Change{{BroadcastID: h.b.ID, Index: idx, From: campaignd.StateQueued, To: campaignd.StateSubmitted,
+	h.save([]campaignd.Change{{BroadcastID: h.b.ID, Index: idx, From: campaignd.StateQueued, To: campaignd.StateSubmitted,
 		SMSCIDs: ids, At: time.Now()}}, nil)
 }
 
 func (h *matchHarness) receipt(id string, stat campaignd.MessageState) string {
 	h.t.Helper()
-	return h.save(nil, []store.ReceiptIn{{ID: id, Stat: stat, At: time.Now()}}).Receipts[0]
+	return h.save(nil, []campaignd.ReceiptIn{{ID: id, Stat: stat, At: time.Now()}}).Receipts[0]
 }
 
 // scan runs passes over the held receipts, letting every one vote, until a
@@ -86,11 +87,11 @@ func (h *matchHarness) scan() string {
 
 func (h *matchHarness) state(idx uint32) campaignd.MessageState {
 	h.t.Helper()
-	st, _, err := h.db.MessageState(h.b.ID, idx)
+	m, err := h.db.Message(h.b.ID, idx)
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	return st
+	return m.State
 }
 
 func (h *matchHarness) wantStates(want ...campaignd.MessageState) {
@@ -121,27 +122,27 @@ func TestReceiptLookupForms(t *testing.T) {
 		receipts []rc
 		want     []campaignd.MessageState
 	}{
-		{"exact, case and zeros free", store.IDFormatExact, []string{"3E8", "0001000", "ab-CD"},
-			[]rc{{"3e8", dlv, store.ReceiptMatched}, {"1000", und, store.ReceiptMatched}, {"AB-cd", dlv, store.ReceiptMatched}},
+		{"exact, case and zeros free", campaignd.IDFormatExact, []string{"3E8", "0001000", "ab-CD"},
+			[]rc{{"3e8", dlv, campaignd.ReceiptMatched}, {"1000", und, campaignd.ReceiptMatched}, {"AB-cd", dlv, campaignd.ReceiptMatched}},
 			[]campaignd.MessageState{dlv, und, dlv}},
-		{"exact never converts", store.IDFormatExact, []string{"3E8"},
-			[]rc{{"1000", dlv, store.ReceiptEarly}}, []campaignd.MessageState{sub}},
-		{"submit hex, receipt decimal", store.IDFormatSubmitHexReceiptDecimal, []string{"3E8", "1000"},
-			[]rc{{"1000", dlv, store.ReceiptMatched}, {"4096", und, store.ReceiptMatched}, {"3e8", dlv, store.ReceiptEarly}},
+		{"exact never converts", campaignd.IDFormatExact, []string{"3E8"},
+			[]rc{{"1000", dlv, campaignd.ReceiptEarly}}, []campaignd.MessageState{sub}},
+		{"submit hex, receipt decimal", campaignd.IDFormatSubmitHexReceiptDecimal, []string{"3E8", "1000"},
+			[]rc{{"1000", dlv, campaignd.ReceiptMatched}, {"4096", und, campaignd.ReceiptMatched}, {"3e8", dlv, campaignd.ReceiptEarly}},
 			[]campaignd.MessageState{dlv, und}},
-		{"submit decimal, receipt hex", store.IDFormatSubmitDecimalReceiptHex, []string{"1000", "4096"},
-			[]rc{{"3E8", und, store.ReceiptMatched}, {"0x1000", dlv, store.ReceiptEarly}, {"1000", dlv, store.ReceiptMatched}},
+		{"submit decimal, receipt hex", campaignd.IDFormatSubmitDecimalReceiptHex, []string{"1000", "4096"},
+			[]rc{{"3E8", und, campaignd.ReceiptMatched}, {"0x1000", dlv, campaignd.ReceiptEarly}, {"1000", dlv, campaignd.ReceiptMatched}},
 			[]campaignd.MessageState{und, dlv}},
-		{"repeat changes nothing", store.IDFormatExact, []string{"7"},
-			[]rc{{"7", dlv, store.ReceiptMatched}, {"7", und, store.ReceiptDuplicate}}, []campaignd.MessageState{dlv}},
-		{"auto: a UUID has one form", store.IDFormatAuto, []string{"5f1d2c7a-0b3e-4e55"},
-			[]rc{{"5F1D2C7A-0B3E-4E55", und, store.ReceiptMatched}}, []campaignd.MessageState{und}},
-		{"auto: one digit is the same in every form", store.IDFormatAuto, []string{"7"},
-			[]rc{{"7", und, store.ReceiptMatched}}, []campaignd.MessageState{und}},
-		{"auto: ambiguous held", store.IDFormatAuto, []string{"3e8", "1000"},
-			[]rc{{"1000", dlv, store.ReceiptHeld}, {"3e8", und, store.ReceiptHeld}}, []campaignd.MessageState{sub, sub}},
-		{"auto: several forms before learning are held", store.IDFormatAuto, []string{"3e9"},
-			[]rc{{"3e9", dlv, store.ReceiptHeld}}, []campaignd.MessageState{sub}},
+		{"repeat changes nothing", campaignd.IDFormatExact, []string{"7"},
+			[]rc{{"7", dlv, campaignd.ReceiptMatched}, {"7", und, campaignd.ReceiptDuplicate}}, []campaignd.MessageState{dlv}},
+		{"auto: a UUID has one form", campaignd.IDFormatAuto, []string{"5f1d2c7a-0b3e-4e55"},
+			[]rc{{"5F1D2C7A-0B3E-4E55", und, campaignd.ReceiptMatched}}, []campaignd.MessageState{und}},
+		{"auto: one digit is the same in every form", campaignd.IDFormatAuto, []string{"7"},
+			[]rc{{"7", und, campaignd.ReceiptMatched}}, []campaignd.MessageState{und}},
+		{"auto: ambiguous held", campaignd.IDFormatAuto, []string{"3e8", "1000"},
+			[]rc{{"1000", dlv, campaignd.ReceiptHeld}, {"3e8", und, campaignd.ReceiptHeld}}, []campaignd.MessageState{sub, sub}},
+		{"auto: several forms before learning are held", campaignd.IDFormatAuto, []string{"3e9"},
+			[]rc{{"3e9", dlv, campaignd.ReceiptHeld}}, []campaignd.MessageState{sub}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			h := newMatchHarness(t, len(tt.submits), tt.format)
@@ -162,7 +163,7 @@ func TestReceiptLookupForms(t *testing.T) {
 // what it cannot tell apart, learns "exact" from unambiguous receipts, then
 // resolves the held ones, each to its own message.
 func TestAutoLearnsAndResolvesHeld(t *testing.T) {
-	h := newMatchHarness(t, 9, store.IDFormatAuto)
+	h := newMatchHarness(t, 9, campaignd.IDFormatAuto)
 	ids := []string{"3E8", "1000", "3E9", "3EA", "3EB", "3EC", "3ED", "FFFF", "3EE"}
 	for i, id := range ids {
 		h.submit(uint32(i), id)
@@ -171,19 +172,19 @@ func TestAutoLearnsAndResolvesHeld(t *testing.T) {
 	// 1000 is ambiguous (1000 = 0x3E8 in decimal), and so is 3E8 (hex for
 	// decimal 1000); until auto has learned, every receipt is held.
 	for _, i := range []int{1, 0, 2, 3, 4, 5, 6} {
-		if out := h.receipt(ids[i], stat(i)); out != store.ReceiptHeld {
+		if out := h.receipt(ids[i], stat(i)); out != campaignd.ReceiptHeld {
 			t.Fatalf("receipt %s before learning: %s", ids[i], out)
 		}
 	}
 	h.wantStates(sub, sub, sub, sub, sub, sub, sub, sub, sub)
-	if learned := h.scan(); learned != store.IDFormatExact {
+	if learned := h.scan(); learned != campaignd.IDFormatExact {
 		t.Fatalf("learned %q", learned)
 	}
-	if sc, _ := h.db.IDScheme(); sc != store.IDFormatExact {
+	if sc, _ := h.db.IDScheme(); sc != campaignd.IDFormatExact {
 		t.Fatalf("IDScheme = %q", sc)
 	}
 	h.wantStates(stat(0), stat(1), stat(2), stat(3), stat(4), stat(5), stat(6), sub, sub)
-	if out := h.receipt("3ee", dlv); out != store.ReceiptMatched {
+	if out := h.receipt("3ee", dlv); out != campaignd.ReceiptMatched {
 		t.Fatalf("after learning: %s", out)
 	}
 	if n, _, _ := h.db.ExpireEarlyReceipts(time.Now().Add(time.Hour)); n != 0 {
@@ -195,16 +196,16 @@ func TestAutoLearnsAndResolvesHeld(t *testing.T) {
 // recorded; learned or fixed formats apply it at once, in the allowed form.
 func TestEarlyReceiptForms(t *testing.T) {
 	for _, tt := range []struct{ format, submit, receipt string }{
-		{store.IDFormatExact, "00ABC", "abc"},
-		{store.IDFormatSubmitHexReceiptDecimal, "3E8", "1000"},
-		{store.IDFormatSubmitDecimalReceiptHex, "1000", "3e8"},
+		{campaignd.IDFormatExact, "00ABC", "abc"},
+		{campaignd.IDFormatSubmitHexReceiptDecimal, "3E8", "1000"},
+		{campaignd.IDFormatSubmitDecimalReceiptHex, "1000", "3e8"},
 	} {
 		t.Run(tt.format, func(t *testing.T) {
 			h := newMatchHarness(t, 1, tt.format)
-			if out := h.receipt(tt.receipt, und); out != store.ReceiptEarly {
+			if out := h.receipt(tt.receipt, und); out != campaignd.ReceiptEarly {
 				t.Fatalf("early: %s", out)
 			}
-			if out := h.receipt(tt.receipt, dlv); out != store.ReceiptDuplicate {
+			if out := h.receipt(tt.receipt, dlv); out != campaignd.ReceiptDuplicate {
 				t.Fatalf("repeat while held: %s", out)
 			}
 			h.submit(0, tt.submit)
@@ -217,9 +218,9 @@ func TestEarlyReceiptForms(t *testing.T) {
 }
 
 func TestIDCollision(t *testing.T) {
-	h := newMatchHarness(t, 4, store.IDFormatExact)
+	h := newMatchHarness(t, 4, campaignd.IDFormatExact)
 	h.submit(0, "77")
-	if h.receipt("77", dlv) != store.ReceiptMatched {
+	if h.receipt("77", dlv) != campaignd.ReceiptMatched {
 		t.Fatal("first 77 not matched")
 	}
 	h.submit(1, "77") // 0 has its receipt: no collision, 1 owns 77 now
@@ -230,7 +231,7 @@ func TestIDCollision(t *testing.T) {
 	if c := h.res.Collisions; len(c) != 1 || c[0].OldIndex != 1 || c[0].NewIndex != 2 || c[0].ID != "77" {
 		t.Fatalf("collisions = %+v", c)
 	}
-	if out := h.receipt("77", und); out != store.ReceiptUnmatched {
+	if out := h.receipt("77", und); out != campaignd.ReceiptUnmatched {
 		t.Fatalf("shared id: %s", out)
 	}
 	h.wantStates(dlv, sub, sub)
@@ -243,11 +244,11 @@ func TestIDCollision(t *testing.T) {
 
 // Early receipt held for a shared id is dropped, never guessed.
 func TestHeldReceiptOnSharedID(t *testing.T) {
-	h := newMatchHarness(t, 3, store.IDFormatExact)
+	h := newMatchHarness(t, 3, campaignd.IDFormatExact)
 	h.submit(0, "5")
 	h.submit(1, "5")
-	h.opt.IDFormat = store.IDFormatAuto
-	if out := h.receipt("5", dlv); out != store.ReceiptUnmatched {
+	h.opt.IDFormat = campaignd.IDFormatAuto
+	if out := h.receipt("5", dlv); out != campaignd.ReceiptUnmatched {
 		t.Fatalf("%s", out)
 	}
 	h.wantStates(sub, sub)
@@ -258,10 +259,10 @@ func TestHeldReceiptOnSharedID(t *testing.T) {
 // gets its own status, none is held or unmatched at the end.
 func TestManyHexIDsLate(t *testing.T) {
 	const n = 5000
-	h := newMatchHarness(t, n, store.IDFormatAuto)
-	var cs []store.Change
+	h := newMatchHarness(t, n, campaignd.IDFormatAuto)
+	var cs []campaignd.Change
 	for i := 0; i < n; i++ {
-		cs = append(cs, store.Change{BroadcastID: h.b.ID, Index: uint32(i), From: campaignd.StateQueued,
+		cs = append(cs, campaignd.Change{BroadcastID: h.b.ID, Index: uint32(i), From: campaignd.StateQueued,
 			To: campaignd.StateSubmitted, SMSCIDs: []string{fmt.Sprintf("%X", 0x3E0+i)}, At: time.Now()})
 		if len(cs) == 500 {
 			h.save(cs, nil)
@@ -274,10 +275,10 @@ func TestManyHexIDsLate(t *testing.T) {
 		}
 		return dlv
 	}
-	var rs []store.ReceiptIn
+	var rs []campaignd.ReceiptIn
 	for k := 0; k < n; k++ {
 		i := (k * 2003) % n // a permutation: 2003 is prime to 5000
-		rs = append(rs, store.ReceiptIn{ID: fmt.Sprintf("%x", 0x3E0+i), Stat: stat(i), At: time.Now()})
+		rs = append(rs, campaignd.ReceiptIn{ID: fmt.Sprintf("%x", 0x3E0+i), Stat: stat(i), At: time.Now()})
 		if len(rs) == 250 || k == n-1 {
 			h.opt.ResolveHeld, h.opt.VoteBefore = true, time.Now().Add(time.Hour)
 			h.save(nil, rs)
@@ -287,7 +288,7 @@ func TestManyHexIDsLate(t *testing.T) {
 			}
 			h.opt.ResolveFrom = nil
 			for _, o := range h.res.Receipts {
-				if o == store.ReceiptUnmatched || o == store.ReceiptDuplicate {
+				if o == campaignd.ReceiptUnmatched || o == campaignd.ReceiptDuplicate {
 					t.Fatalf("outcome %s", o)
 				}
 			}
@@ -314,13 +315,13 @@ func TestAutoLearnsFromMisses(t *testing.T) {
 		receipt func(int) string
 		want    string
 	}{
-		{"decimal", func(n int) string { return fmt.Sprint(n) }, func(n int) string { return fmt.Sprint(n) }, store.IDFormatExact},
-		{"hex-decimal", func(n int) string { return fmt.Sprintf("%X", n) }, func(n int) string { return fmt.Sprint(n) }, store.IDFormatSubmitHexReceiptDecimal},
-		{"decimal-hex", func(n int) string { return fmt.Sprint(n) }, func(n int) string { return fmt.Sprintf("%x", n) }, store.IDFormatSubmitDecimalReceiptHex},
+		{"decimal", func(n int) string { return fmt.Sprint(n) }, func(n int) string { return fmt.Sprint(n) }, campaignd.IDFormatExact},
+		{"hex-decimal", func(n int) string { return fmt.Sprintf("%X", n) }, func(n int) string { return fmt.Sprint(n) }, campaignd.IDFormatSubmitHexReceiptDecimal},
+		{"decimal-hex", func(n int) string { return fmt.Sprint(n) }, func(n int) string { return fmt.Sprintf("%x", n) }, campaignd.IDFormatSubmitDecimalReceiptHex},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			const n = 40
-			h := newMatchHarness(t, n, store.IDFormatAuto)
+			h := newMatchHarness(t, n, campaignd.IDFormatAuto)
 			// The second half's receipts overtake their submit_sm_resp: some
 			// of them find a message of the first half in a wrong form.
 			for i := 0; i < n/2; i++ {
@@ -363,7 +364,7 @@ func TestAutoLearnsFromMisses(t *testing.T) {
 // every form is that part's. A receipt whose forms find two parts stays
 // held, and nothing is applied before SettleBefore.
 func TestAutoSettlesUniqueHeldReceiptsLate(t *testing.T) {
-	h := newMatchHarness(t, 14, store.IDFormatAuto)
+	h := newMatchHarness(t, 14, campaignd.IDFormatAuto)
 	ids := []string{"1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12", "16", "13"}
 	for i, id := range ids {
 		h.submit(uint32(i), id)
@@ -372,12 +373,12 @@ func TestAutoSettlesUniqueHeldReceiptsLate(t *testing.T) {
 	// (decimal 10, or hex 10 = decimal 16, which exists); 11, 12 and 13 find
 	// only themselves (hex 11 = 17, 12 = 18, 13 = 19 do not exist).
 	for i := 0; i < 9; i++ {
-		if out := h.receipt(ids[i], dlv); out != store.ReceiptMatched {
+		if out := h.receipt(ids[i], dlv); out != campaignd.ReceiptMatched {
 			t.Fatalf("receipt %s: %s", ids[i], out)
 		}
 	}
 	for _, id := range []string{"10", "11", "12", "13"} {
-		if out := h.receipt(id, und); out != store.ReceiptHeld {
+		if out := h.receipt(id, und); out != campaignd.ReceiptHeld {
 			t.Fatalf("receipt %s before learning: %s", id, out)
 		}
 	}

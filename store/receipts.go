@@ -25,97 +25,13 @@ var (
 	prefixEarly = []byte("mr/")
 )
 
-// Receipt outcomes, as returned by SaveChanges.
-const (
-	ReceiptMatched   = "matched"   // applied to a submitted message
-	ReceiptEarly     = "early"     // its id is not recorded yet: held under mr/
-	ReceiptDuplicate = "duplicate" // its part already had a status, or the message was final
-	// ReceiptHeld and ReceiptUnmatched: see receiptmatch.go.
-)
-
 // resolveBatch bounds the held receipts one SaveChanges looks at again.
 const resolveBatch = 500
 
-// Change is one message state change made by the engine. It is applied only
-// if the stored state is still From, so a stale or repeated change never
-// overwrites a newer state.
-type Change struct {
-	BroadcastID uint64
-	Index       uint32
-	From, To    campaignd.MessageState
-	// Attempts, when > 0, replaces the stored number of attempts.
-	Attempts int
-	// ErrorCode is kept with a final submit error (REJECTD).
-	ErrorCode uint32
-	// SMSCIDs are the part ids when To is submitted.
-	SMSCIDs []string
-	// At is SubmittedAt when To is submitted, SettledAt when To is final.
-	At time.Time
-}
-
-// ReceiptIn is one delivery receipt to apply.
-type ReceiptIn struct {
-	ID   string // SMSC message id as the receipt gave it (CanonicalID is applied)
-	Stat campaignd.MessageState
-	At   time.Time // when it was received: the settle time
-
+// receiptIn is a receipt being applied, with its vote while auto learns.
+type receiptIn struct {
+	campaignd.ReceiptIn
 	vote uint8 // held under mr/ after voting for an id scheme: earlyVoted | hits<<1
-}
-
-// Settled is a message that reached a final (or cancelled) state in a
-// SaveChanges call.
-type Settled struct {
-	BroadcastID uint64
-	Index       uint32
-	State       campaignd.MessageState
-}
-
-// ChangeResult is what SaveChanges did.
-type ChangeResult struct {
-	Applied  []bool   // per change: false when the stored state was not From
-	Receipts []string // per receipt: one of the Receipt outcomes
-	// Settled lists the messages that became final or cancelled.
-	Settled []Settled
-	// Touched lists the broadcasts whose counts changed.
-	Touched []uint64
-
-	// Learned is the id scheme auto learned in this call ("" if none);
-	// Scheme is the one known after it (IDFormatAuto: "" until learned).
-	Learned, Scheme string
-	// Collisions lists ids given to a part while another part awaiting a
-	// receipt had them.
-	Collisions []Collision
-	// Unmatched counts held receipts dropped because their id is shared.
-	Unmatched int
-	// ResolveNext is where ResolveHeld stopped; nil when it went through.
-	ResolveNext []byte
-}
-
-// SaveOptions tune SaveChanges.
-type SaveOptions struct {
-	// DayOf gives the local day (YYYYMMDD) a settle time is indexed under.
-	DayOf func(time.Time) string
-	// MatchTTL is how long an mi/ key is kept; 0 keeps it forever.
-	MatchTTL time.Duration
-
-	// IDFormat is smpp.message_id_format (IDFormatAuto when empty).
-	IDFormat string
-	// ResolveHeld looks again at held receipts (mr/) from key ResolveFrom
-	// on, once auto has learned the scheme; ChangeResult.ResolveNext says
-	// where to go on.
-	ResolveHeld bool
-	ResolveFrom []byte
-	// VoteBefore: while auto has not learned the SMSC's id scheme, held
-	// receipts received before it vote during ResolveHeld. Leave receipts
-	// time to have their submit_sm_resp recorded.
-	VoteBefore time.Time
-	// SettleBefore: while auto has not learned the scheme, a held receipt
-	// received before it whose id, in every form, finds exactly one part
-	// (awaiting or settled) is applied to that part during ResolveHeld.
-	// By then every submit_sm_resp sent before the receipt is recorded, so
-	// no other message can still claim it; without this, a first send too
-	// small to teach auto the scheme would never settle. Zero: never.
-	SettleBefore time.Time
 }
 
 // SaveChanges applies the engine's changes and then the receipts in one
@@ -123,10 +39,10 @@ type SaveOptions struct {
 // its ids under mi/ and applies receipts held under mr/ for them, so a
 // message is always submitted before a receipt settles it. It is the
 // engine's batched write: callers group hundreds of changes per call.
-func (db *DB) SaveChanges(cs []Change, rs []ReceiptIn, o SaveOptions) (*ChangeResult, error) {
-	var res *ChangeResult
+func (db *DB) SaveChanges(cs []campaignd.Change, rs []campaignd.ReceiptIn, o campaignd.SaveOptions) (*campaignd.ChangeResult, error) {
+	var res *campaignd.ChangeResult
 	err := db.update(func(txn *badger.Txn) error {
-		res = &ChangeResult{Applied: make([]bool, len(cs)), Receipts: make([]string, len(rs))}
+		res = &campaignd.ChangeResult{Applied: make([]bool, len(cs)), Receipts: make([]string, len(rs))}
 		t := &changeTxn{db: db, txn: txn, o: o, res: res, deltas: map[uint64]*campaignd.Counts{}, bases: map[uint64]uint64{}}
 		for i := range cs {
 			ok, err := t.change(&cs[i])
@@ -136,7 +52,7 @@ func (db *DB) SaveChanges(cs []Change, rs []ReceiptIn, o SaveOptions) (*ChangeRe
 			res.Applied[i] = ok
 		}
 		for i := range rs {
-			out, err := t.receipt(&rs[i])
+			out, err := t.receipt(&receiptIn{ReceiptIn: rs[i]})
 			if err != nil {
 				return err
 			}
@@ -148,7 +64,7 @@ func (db *DB) SaveChanges(cs []Change, rs []ReceiptIn, o SaveOptions) (*ChangeRe
 				return err
 			}
 		}
-		if o.IDFormat == "" || o.IDFormat == IDFormatAuto {
+		if o.IDFormat == "" || o.IDFormat == campaignd.IDFormatAuto {
 			if err := t.loadScheme(); err != nil {
 				return err
 			}
@@ -168,8 +84,8 @@ func (db *DB) SaveChanges(cs []Change, rs []ReceiptIn, o SaveOptions) (*ChangeRe
 type changeTxn struct {
 	db     *DB
 	txn    *badger.Txn
-	o      SaveOptions
-	res    *ChangeResult
+	o      campaignd.SaveOptions
+	res    *campaignd.ChangeResult
 	deltas map[uint64]*campaignd.Counts
 	bases  map[uint64]uint64 // tracking bases
 	m      matchState
@@ -210,12 +126,12 @@ func (t *changeTxn) put(bid uint64, idx uint32, s *msgState) error {
 	return putMessageState(t.txn, m, day)
 }
 
-func (t *changeTxn) change(c *Change) (bool, error) {
+func (t *changeTxn) change(c *campaignd.Change) (bool, error) {
 	s, err := getMessageState(t.txn, c.BroadcastID, c.Index)
 	if err != nil {
 		return false, err
 	}
-	if s.State != c.From {
+	if !c.Applies(s.State) {
 		return false, nil
 	}
 	s.State = c.To
@@ -236,14 +152,7 @@ func (t *changeTxn) change(c *Change) (bool, error) {
 	case c.To.Final():
 		if c.From == campaignd.StateSubmitted {
 			// A receipt timeout: parts without a receipt count as UNKNOWN.
-			worst := campaignd.MessageState("")
-			for _, p := range s.Parts {
-				if p == "" {
-					p = campaignd.StateUnknown
-				}
-				worst = campaignd.Worst(worst, p)
-			}
-			s.State = campaignd.Worst(worst, c.To)
+			s.State = campaignd.SettleSubmitted(s.Parts, c.To)
 		}
 		s.SettledAt = timeToMS(c.At)
 	}
@@ -252,7 +161,7 @@ func (t *changeTxn) change(c *Change) (bool, error) {
 	}
 	t.move(c.BroadcastID, c.From, s.State)
 	if s.State.Final() || s.State == campaignd.StateCancelled {
-		t.res.Settled = append(t.res.Settled, Settled{c.BroadcastID, c.Index, s.State})
+		t.res.Settled = append(t.res.Settled, campaignd.Settled{BroadcastID: c.BroadcastID, Index: c.Index, State: s.State})
 	}
 	return true, nil
 }
@@ -260,14 +169,11 @@ func (t *changeTxn) change(c *Change) (bool, error) {
 // settle makes s final as the worst of its parts once every part has a
 // receipt, and reports whether it did.
 func settle(s *msgState, at time.Time) bool {
-	worst := campaignd.MessageState("")
-	for _, p := range s.Parts {
-		if p == "" {
-			return false
-		}
-		worst = campaignd.Worst(worst, p)
+	state, ok := campaignd.SettleParts(s.Parts)
+	if !ok {
+		return false
 	}
-	s.State, s.SettledAt = worst, timeToMS(at)
+	s.State, s.SettledAt = state, timeToMS(at)
 	return true
 }
 
@@ -369,23 +275,8 @@ func (db *DB) SubmittedBefore(bid uint64, before time.Time, fn func(idx uint32) 
 		}
 		return nil
 	})
-	if err != nil && !errors.Is(err, ErrStop) {
+	if err != nil && !errors.Is(err, campaignd.ErrStop) {
 		return time.Time{}, fmt.Errorf("store: submitted messages of broadcast %d: %w", bid, err)
 	}
 	return oldest, nil
-}
-
-// MessageState returns the state of message bid/idx without its row.
-func (db *DB) MessageState(bid uint64, idx uint32) (state campaignd.MessageState, attempts int, err error) {
-	err = db.db.View(func(txn *badger.Txn) error {
-		s, err := getMessageState(txn, bid, idx)
-		if err == nil {
-			state, attempts = s.State, s.Attempts
-		}
-		return err
-	})
-	if err != nil {
-		return "", 0, fmt.Errorf("store: message %d/%d: %w", bid, idx, err)
-	}
-	return state, attempts, nil
 }

@@ -82,8 +82,8 @@ func (db *DB) Reports(limit int) ([]*campaignd.Report, error) {
 }
 
 // ReportMessages calls fn with every message settled on local day
-// (YYYYMMDD), in Tracking ID order, streaming: the same as SettledOn, read
-// the way a whole day's report needs it. A broadcast's Tracking IDs are one
+// (YYYYMMDD), in Tracking ID order, streaming: the d/<day> index read the
+// way a whole day's report needs it. A broadcast's Tracking IDs are one
 // block, so in Tracking ID order the message states are visited broadcast by
 // broadcast in key order; one forward iterator reads them instead of a
 // lookup per message. ErrStop from fn ends it quietly.
@@ -144,7 +144,7 @@ func (db *DB) ReportMessages(day string, fn func(*campaignd.Message) error) erro
 		}
 		return nil
 	})
-	if errors.Is(err, ErrStop) {
+	if errors.Is(err, campaignd.ErrStop) {
 		return nil
 	}
 	return err

@@ -6,10 +6,11 @@ import (
 	"time"
 
 	"campaignd"
+	"campaignd/internal/testenv"
 )
 
 func TestReports(t *testing.T) {
-	db := MustOpenDB(t)
+	db := testenv.OpenStore(t)
 	if _, err := db.Report("20261121"); campaignd.ErrorCode(err) != campaignd.ENOTFOUND {
 		t.Fatalf("Report before save: err = %v, want not found", err)
 	}
@@ -48,7 +49,7 @@ func TestReports(t *testing.T) {
 // TestReportMessages checks the report's index scan against a plain scan of
 // every message: the final ones settled on the day, in Tracking ID order.
 func TestReportMessages(t *testing.T) {
-	db := MustOpenDB(t)
+	db := testenv.OpenStore(t)
 	day := func(t time.Time) string { return t.UTC().Format("20060102") }
 	on := time.Date(2026, 11, 21, 10, 0, 0, 0, time.UTC)
 	var all []*campaignd.Broadcast

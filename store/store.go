@@ -4,7 +4,7 @@
 // order; the one-byte prefixes keep keys short):
 //
 //	m/next/<name>                  uint64 counters: broadcast, upload, tracking
-//	b/<bid>                        Broadcast (JSON) — written only when ingest commits
+//	b/<bid>                        Broadcast (JSON): created when ingest commits, rewritten when it changes
 //	r/<bid>/<chunk>                up to RowsPerChunk rows of a broadcast (binary, immutable)
 //	u/<uid>                        Upload (JSON) with its outcome
 //	j/<uid>                        ingest job of an upload that did not finish (JSON)

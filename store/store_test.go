@@ -6,19 +6,9 @@ import (
 	"time"
 
 	"campaignd"
+	"campaignd/internal/testenv"
 	"campaignd/store"
 )
-
-// MustOpenDB opens an in-memory store closed at the end of the test.
-func MustOpenDB(tb testing.TB) *store.DB {
-	tb.Helper()
-	db, err := store.Open(store.Options{})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { db.Close() })
-	return db
-}
 
 func ingest(t *testing.T, db *store.DB, name string, n int, sha string) *campaignd.Broadcast {
 	t.Helper()
@@ -45,7 +35,7 @@ func ingest(t *testing.T, db *store.DB, name string, n int, sha string) *campaig
 }
 
 func TestBroadcastWriter(t *testing.T) {
-	db := MustOpenDB(t)
+	db := testenv.OpenStore(t)
 	b1 := ingest(t, db, "a.csv", 600, "aa")
 	b2 := ingest(t, db, "b.csv", 3, "bb")
 	if b1.TrackingBase+600 > b2.TrackingBase {
@@ -74,7 +64,7 @@ func TestBroadcastWriter(t *testing.T) {
 	if _, err := rr.Row(b1.ID, 600); campaignd.ErrorCode(err) != campaignd.ENOTFOUND {
 		t.Fatalf("Row(600) err = %v", err)
 	}
-	list, n, err := db.Broadcasts(store.BroadcastFilter{Limit: 1})
+	list, n, err := db.Broadcasts(campaignd.BroadcastFilter{Limit: 1})
 	if err != nil || n != 2 || len(list) != 1 || list[0].ID != b2.ID {
 		t.Fatalf("Broadcasts = %v, %d, %v; want newest first", list, n, err)
 	}
@@ -90,7 +80,7 @@ func TestBroadcastWriter(t *testing.T) {
 }
 
 func TestRerunAfterCrashMakesOneBroadcast(t *testing.T) {
-	db := MustOpenDB(t)
+	db := testenv.OpenStore(t)
 	u := &campaignd.Upload{Path: "/x.csv", FileName: "x.csv"}
 	job, err := db.CreateUpload(u)
 	if err != nil {
@@ -125,13 +115,13 @@ func TestRerunAfterCrashMakesOneBroadcast(t *testing.T) {
 	if err := w.Commit(&campaignd.Broadcast{}, &job.Upload); err == nil {
 		t.Fatal("second commit of one job succeeded")
 	}
-	if _, n, _ := db.Broadcasts(store.BroadcastFilter{}); n != 1 {
+	if _, n, _ := db.Broadcasts(campaignd.BroadcastFilter{}); n != 1 {
 		t.Fatalf("broadcasts = %d, want 1", n)
 	}
 }
 
 func TestUpdateAndDeleteBroadcast(t *testing.T) {
-	db := MustOpenDB(t)
+	db := testenv.OpenStore(t)
 	b := ingest(t, db, "a.csv", 10, "")
 	_, err := db.UpdateBroadcast(b.ID, func(b *campaignd.Broadcast) error {
 		s, err := campaignd.Transition(b.Status, campaignd.ActionPause)

@@ -285,7 +285,7 @@ const viewMemoryLimit = 2_000_000
 
 // SuppressionView opens a snapshot of the list. A number suppressed after
 // it opened is not in it; the engine checks again before each submit.
-func (db *DB) SuppressionView() (*SuppressionView, error) {
+func (db *DB) SuppressionView() (campaignd.SuppressionSet, error) {
 	n, err := db.SuppressionCount()
 	if err != nil {
 		return nil, err

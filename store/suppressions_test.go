@@ -6,11 +6,12 @@ import (
 	"time"
 
 	"campaignd"
+	"campaignd/internal/testenv"
 	"campaignd/store"
 )
 
 func TestSuppressionList(t *testing.T) {
-	db := MustOpenDB(t)
+	db := testenv.OpenStore(t)
 	first := campaignd.Suppression{Number: "525512345678", Reason: campaignd.SuppressReply, Source: "BAJA", By: "sms"}
 	if added, err := db.Suppress(first); err != nil || !added {
 		t.Fatalf("Suppress = %v, %v; want added", added, err)
@@ -51,7 +52,7 @@ func TestSuppressionList(t *testing.T) {
 }
 
 func TestSuppressManyAndPages(t *testing.T) {
-	db := MustOpenDB(t)
+	db := testenv.OpenStore(t)
 	const n = 12_345 // more than one batch
 	ss := make([]campaignd.Suppression, n)
 	for i := range ss {
@@ -101,7 +102,7 @@ func TestSuppressManyAndPages(t *testing.T) {
 }
 
 func TestReplies(t *testing.T) {
-	db := MustOpenDB(t)
+	db := testenv.OpenStore(t)
 	for i := 0; i < 25; i++ {
 		if err := db.SaveMO(&campaignd.MO{From: fmt.Sprintf("5255%08d", i), Text: "hola", At: time.Unix(int64(i), 0)}); err != nil {
 			t.Fatal(err)
@@ -130,7 +131,7 @@ func TestReplies(t *testing.T) {
 // The view answers the same whether the list is held in memory or looked
 // up in the store, for listed and unlisted numbers of every length.
 func TestSuppressionView(t *testing.T) {
-	db := MustOpenDB(t)
+	db := testenv.OpenStore(t)
 	v, err := db.SuppressionView()
 	if err != nil {
 		t.Fatal(err)
@@ -163,7 +164,7 @@ func TestSuppressionView(t *testing.T) {
 // A reply and its suppression are written together; a repeated keyword
 // reply is kept but adds nothing to the list.
 func TestSaveReply(t *testing.T) {
-	db := MustOpenDB(t)
+	db := testenv.OpenStore(t)
 	m := &campaignd.MO{From: "525512345678", Text: "BAJA", Keyword: "BAJA"}
 	s := &campaignd.Suppression{Number: "525512345678", Reason: campaignd.SuppressReply, Source: "BAJA", By: "sms"}
 	if added, err := db.SaveReply(m, s); err != nil || !added || m.ID != 1 || m.At.IsZero() {
@@ -188,7 +189,7 @@ func TestSaveReply(t *testing.T) {
 }
 
 func TestRecentAudit(t *testing.T) {
-	db := MustOpenDB(t)
+	db := testenv.OpenStore(t)
 	for i := range 30 {
 		db.Audit(campaignd.AuditEntry{At: time.Unix(int64(1000+i), 0), User: "ana", Action: fmt.Sprintf("a%d", i)})
 	}

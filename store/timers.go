@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
+
+	"campaignd"
 )
 
 // The durable timer index of the timing wheel:
@@ -21,13 +23,6 @@ var (
 	prefixTimer    = []byte("t/")
 	prefixTimerRev = []byte("tr/")
 )
-
-// Timer is one pending timer.
-type Timer struct {
-	Kind string
-	ID   string
-	Due  time.Time // millisecond precision
-}
 
 func timerKey(kind, id string, dueMS int64) []byte {
 	k := make([]byte, 0, len(prefixTimer)+10+len(kind)+len(id))
@@ -194,7 +189,7 @@ func (db *DB) TimerDue(kind, id string) (time.Time, bool, error) {
 
 // ScanTimers calls fn with the timers due before until, earliest first, until
 // fn returns false. It reads keys only.
-func (db *DB) ScanTimers(until time.Time, fn func(Timer) bool) error {
+func (db *DB) ScanTimers(until time.Time, fn func(campaignd.Timer) bool) error {
 	end := timerKey("", "", until.UnixMilli())[:len(prefixTimer)+8]
 	err := db.db.View(func(txn *badger.Txn) error {
 		opts := badger.DefaultIteratorOptions
@@ -211,7 +206,7 @@ func (db *DB) ScanTimers(until time.Time, fn func(Timer) bool) error {
 			if !ok {
 				continue
 			}
-			if !fn(Timer{Kind: kind, ID: id, Due: time.UnixMilli(due)}) {
+			if !fn(campaignd.Timer{Kind: kind, ID: id, Due: time.UnixMilli(due)}) {
 				return nil
 			}
 		}
@@ -241,38 +236,4 @@ func (db *DB) CountTimers() (int, error) {
 		return 0, fmt.Errorf("store: count timers: %w", err)
 	}
 	return n, nil
-}
-
-// TimersOf calls fn with the pending timers of kind whose id starts with
-// idPrefix (reverse index order).
-func (db *DB) TimersOf(kind, idPrefix string, fn func(Timer) error) error {
-	prefix := timerRevKey(kind, idPrefix)
-	err := db.db.View(func(txn *badger.Txn) error {
-		opts := badger.DefaultIteratorOptions
-		opts.Prefix = prefix
-		it := txn.NewIterator(opts)
-		defer it.Close()
-		for it.Seek(prefix); it.ValidForPrefix(prefix); it.Next() {
-			k := it.Item().Key()
-			id := string(k[len(prefixTimerRev)+len(kind)+1:])
-			var due int64
-			if err := it.Item().Value(func(v []byte) error {
-				if len(v) != 8 {
-					return errCorrupt
-				}
-				due = int64(binary.BigEndian.Uint64(v))
-				return nil
-			}); err != nil {
-				return err
-			}
-			if err := fn(Timer{Kind: kind, ID: id, Due: time.UnixMilli(due)}); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if errors.Is(err, ErrStop) {
-		return nil
-	}
-	return err
 }

@@ -13,27 +13,12 @@ import (
 	"campaignd"
 )
 
-// Job is an ingest job: an upload that is durable but not yet ingested.
-// BroadcastID is reserved when the job is recorded, so a rerun after a crash
-// rewrites the same broadcast and can never make two.
-type Job struct {
-	Upload      campaignd.Upload `json:"upload"`
-	BroadcastID uint64           `json:"broadcast_id"`
-	// Attempts counts the runs started, saved before each run, so that a
-	// run that kills the process still counts and a restart does not start
-	// the count again. RetryAt is when the next run is due; LastError is
-	// why the last run failed.
-	Attempts  int       `json:"attempts,omitempty"`
-	RetryAt   time.Time `json:"retry_at,omitzero"`
-	LastError string    `json:"last_error,omitempty"`
-}
-
 // maxLastError bounds Job.LastError, so a job record stays small.
 const maxLastError = 500
 
 // SaveJob saves the attempt count, retry time and last error of a job that
 // has not finished. A job that has finished meanwhile is left finished.
-func (db *DB) SaveJob(job *Job) error {
+func (db *DB) SaveJob(job *campaignd.Job) error {
 	if len(job.LastError) > maxLastError {
 		job.LastError = strings.ToValidUTF8(job.LastError[:maxLastError], "") + "…"
 	}
@@ -65,10 +50,14 @@ func IsTooLarge(err error) bool {
 	return strings.Contains(msg, " exceeded ") && strings.Contains(msg, " limit")
 }
 
+// IsTooLarge is the function IsTooLarge, for callers that know the store
+// only by an interface.
+func (db *DB) IsTooLarge(err error) bool { return IsTooLarge(err) }
+
 // CreateUpload records a received upload and its ingest job in one
 // transaction, assigns u.ID and syncs the store, so that the 226 can go out.
-func (db *DB) CreateUpload(u *campaignd.Upload) (*Job, error) {
-	var job Job
+func (db *DB) CreateUpload(u *campaignd.Upload) (*campaignd.Job, error) {
+	var job campaignd.Job
 	err := db.update(func(txn *badger.Txn) error {
 		uid, err := nextIDs(txn, "upload", 1)
 		if err != nil {
@@ -80,7 +69,7 @@ func (db *DB) CreateUpload(u *campaignd.Upload) (*Job, error) {
 		}
 		u.ID = uid
 		u.Outcome = campaignd.UploadReceived
-		job = Job{Upload: *u, BroadcastID: bid}
+		job = campaignd.Job{Upload: *u, BroadcastID: bid}
 		if err := putJSON(txn, key(prefixUpload, uid), u); err != nil {
 			return err
 		}
@@ -96,11 +85,11 @@ func (db *DB) CreateUpload(u *campaignd.Upload) (*Job, error) {
 }
 
 // Jobs returns the ingest jobs that have not finished, oldest first.
-func (db *DB) Jobs() ([]*Job, error) {
-	var jobs []*Job
+func (db *DB) Jobs() ([]*campaignd.Job, error) {
+	var jobs []*campaignd.Job
 	err := db.db.View(func(txn *badger.Txn) error {
 		return scanJSON(txn, prefixJob, false, func(v []byte) (bool, error) {
-			j := new(Job)
+			j := new(campaignd.Job)
 			if err := json.Unmarshal(v, j); err != nil {
 				return false, err
 			}

@@ -6,12 +6,13 @@ import (
 	"time"
 
 	"campaignd"
+	"campaignd/internal/testenv"
 )
 
 // TestUploadsPage: the paged listing reads only the page and keeps only the
 // first errors of each upload; the errors of one upload are paged.
 func TestUploadsPage(t *testing.T) {
-	db := MustOpenDB(t)
+	db := testenv.OpenStore(t)
 	var ids []uint64
 	for i := range 7 {
 		u := &campaignd.Upload{Path: fmt.Sprintf("/f%d.csv", i), FileName: fmt.Sprintf("f%d.csv", i), ReceivedAt: time.Now()}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"campaignd"
+	"campaignd/internal/testenv"
 	"campaignd/smpp"
 )
 
@@ -51,7 +52,7 @@ func TestBindsEndToEnd(t *testing.T) {
 			c := testConfig(t.TempDir())
 			c.SMPP.Bind, c.SMPP.Binds, c.SMPP.Window = tt.bind, tt.binds, 5
 			m := MustRunMain(t, c)
-			waitFor(t, 20*time.Second, "every bind in /readyz bound", func() bool {
+			testenv.Eventually(t, 20*time.Second, "every bind in /readyz bound", func() bool {
 				d := readyDetail(t, m)
 				for _, n := range tt.names {
 					if d["smsc_"+n] != "bound" {
@@ -64,7 +65,7 @@ func TestBindsEndToEnd(t *testing.T) {
 			upload(t, m.FTP.Addr(), "binds.csv", csvFile("2020-01-01", rows))
 			b := broadcastOf(t, m, "binds.csv")
 			var got apiBroadcast
-			waitFor(t, 60*time.Second, "every message delivered", func() bool {
+			testenv.Eventually(t, 60*time.Second, "every message delivered", func() bool {
 				got = getBroadcast(t, m, b.ID)
 				return got.Counts.Delivered == rows
 			})
@@ -113,7 +114,7 @@ func TestConsoleShowsBinds(t *testing.T) {
 	c.SMPP.Binds, c.SMPP.TPS = 3, 20 // slow: it is still sending when the page is read
 	c.Web.Language = "en"            // the page is read in English
 	m := MustRunMain(t, c)
-	waitFor(t, 20*time.Second, "binds up", func() bool { return readyDetail(t, m)["smsc_transceiver#3"] == "bound" })
+	testenv.Eventually(t, 20*time.Second, "binds up", func() bool { return readyDetail(t, m)["smsc_transceiver#3"] == "bound" })
 	upload(t, m.FTP.Addr(), "slow.csv", csvFile("2020-01-01", 200))
 	b := broadcastOf(t, m, "slow.csv")
 	jar, _ := cookiejar.New(nil)
@@ -162,9 +163,9 @@ func TestCrashWhileSendingOverBinds(t *testing.T) {
 	}
 	base := "http://" + p.web
 	var l apiList
-	waitFor(t, 30*time.Second, "the broadcast", func() bool { apiGet(t, base, "/api/v1/broadcasts", &l); return l.Total == 1 })
+	testenv.Eventually(t, 30*time.Second, "the broadcast", func() bool { apiGet(t, base, "/api/v1/broadcasts", &l); return l.Total == 1 })
 	var b apiBroadcast
-	waitFor(t, 90*time.Second, "every message delivered", func() bool {
+	testenv.Eventually(t, 90*time.Second, "every message delivered", func() bool {
 		apiGet(t, base, fmt.Sprintf("/api/v1/broadcasts/%d", l.Broadcasts[0].ID), &b)
 		return b.Counts.Delivered == rows
 	})

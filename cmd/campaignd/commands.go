@@ -13,7 +13,7 @@ import (
 	"strings"
 	"time"
 
-	"campaignd/pipeline"
+	"campaignd/pipeline/ingest"
 	"campaignd/smpp"
 )
 
@@ -50,7 +50,7 @@ func checkFile(args []string, stdout io.Writer) error {
 		return err
 	}
 	defer f.Close()
-	in := pipeline.NewIngester(nil, pipeline.IngestOptions{
+	in := ingest.NewIngester(nil, ingest.Options{
 		Location: loc, MaxRows: c.Ingest.MaxRows, MaxInvalidPercent: c.Ingest.MaxInvalidPercent,
 		MaxSegments: c.Ingest.MaxSegments, DefaultSender: c.Ingest.DefaultSender,
 		AllowedCountries: c.Ingest.AllowedCountries, MaxUploadBytes: c.FTP.MaxUploadBytes,
@@ -75,7 +75,7 @@ func checkFile(args []string, stdout io.Writer) error {
 	return nil
 }
 
-func printCheck(w io.Writer, r *pipeline.CheckResult, loc *time.Location) {
+func printCheck(w io.Writer, r *ingest.CheckResult, loc *time.Location) {
 	fmt.Fprintf(w, "file:      %s (%d bytes, %s)\n", r.FileName, r.Size, r.Charset)
 	fmt.Fprintf(w, "decision:  %s\n", r.Decision)
 	if r.Decision == "accepted" {

@@ -14,6 +14,8 @@ import (
 
 	"github.com/jlaffaye/ftp"
 	"golang.org/x/crypto/bcrypt"
+
+	"campaignd/internal/testenv"
 )
 
 func TestCheckFile(t *testing.T) {
@@ -79,7 +81,7 @@ func TestDemoMode(t *testing.T) {
 		out := &syncBuffer{}
 		done := make(chan error, 1)
 		go func() { done <- run(ctx, nil, nil, out, &testLogWriter{tb: t}) }()
-		waitFor(t, 20*time.Second, "demo ready", func() bool { return strings.Contains(out.String(), "Ready.") })
+		testenv.Eventually(t, 20*time.Second, "demo ready", func() bool { return strings.Contains(out.String(), "Ready.") })
 		return out.String(), func() {
 			cancel()
 			if err := <-done; err != nil {

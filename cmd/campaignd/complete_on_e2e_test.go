@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"campaignd"
+	"campaignd/internal/testenv"
 )
 
 func TestCompleteOnConfig(t *testing.T) {
@@ -47,7 +48,7 @@ func TestMarkerModeEndToEnd(t *testing.T) {
 		t.Fatalf("marker: %v", err)
 	}
 	var u *campaignd.Upload
-	waitFor(t, 15*time.Second, "upload ingested", func() bool {
+	testenv.Eventually(t, 15*time.Second, "upload ingested", func() bool {
 		ups, _, _ := m.DB.Uploads(0, 10)
 		if len(ups) == 1 && ups[0].Outcome != campaignd.UploadReceived {
 			u = ups[0]

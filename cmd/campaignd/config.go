@@ -16,8 +16,7 @@ import (
 	"github.com/pelletier/go-toml/v2"
 
 	"campaignd"
-	"campaignd/pipeline"
-	"campaignd/store"
+	"campaignd/pipeline/ingest"
 	"campaignd/webui"
 )
 
@@ -180,15 +179,15 @@ func DefaultConfig() Config {
 		Ingest: IngestConfig{
 			MaxRows: 5_000_000, MaxInvalidPercent: 10, MaxSegments: 6,
 			DuplicateWindow: Duration(720 * time.Hour), DefaultSender: "28776", AllowedCountries: []string{"MX"},
-			MaxFieldBytes: pipeline.DefaultMaxFieldBytes, MaxRecordBytes: pipeline.DefaultMaxRecordBytes,
-			MaxErrorRows: pipeline.DefaultMaxErrorRows,
+			MaxFieldBytes: ingest.DefaultMaxFieldBytes, MaxRecordBytes: ingest.DefaultMaxRecordBytes,
+			MaxErrorRows: ingest.DefaultMaxErrorRows,
 		},
 		Web: WebConfig{Listen: "127.0.0.1:8080", Language: "es", Title: "Payback · Campañas"},
 		SMPP: SMPPConfig{
 			Bind: "transceiver", TPS: 100, Window: 10, Binds: 1, Validity: Duration(48 * time.Hour), MaxAttempts: 5,
 			ResponseTimeout: Duration(10 * time.Second), EnquireLink: Duration(30 * time.Second),
 			SourceTON: 3, SourceNPI: 0, DestTON: 1, DestNPI: 1,
-			MessageIDFormat: store.IDFormatAuto,
+			MessageIDFormat: campaignd.IDFormatAuto,
 		},
 		Report: ReportConfig{
 			Time: "01:00", FileName: "report_{date}.csv", TLS: "off", ReceiptTimeout: Duration(72 * time.Hour),
@@ -384,8 +383,8 @@ func (c *Config) Validate() error {
 		return bad("ingest.duplicate_window", "must not be negative")
 	case c.Ingest.DefaultSender == "":
 		return bad("ingest.default_sender", "must not be empty")
-	case pipeline.CheckSender(c.Ingest.DefaultSender) != "":
-		return bad("ingest.default_sender", "%s", pipeline.CheckSender(c.Ingest.DefaultSender))
+	case ingest.CheckSender(c.Ingest.DefaultSender) != "":
+		return bad("ingest.default_sender", "%s", ingest.CheckSender(c.Ingest.DefaultSender))
 	case c.Ingest.MaxRecordBytes < 1024 || c.Ingest.MaxRecordBytes > maxRecordBytesLimit:
 		return bad("ingest.max_record_bytes", "must be 1024-%d (one record is held in memory while read)", maxRecordBytesLimit)
 	case c.Ingest.MaxFieldBytes < 256 || c.Ingest.MaxFieldBytes > c.Ingest.MaxRecordBytes:
@@ -431,8 +430,8 @@ func (c *Config) Validate() error {
 	if !oneOf(c.SMPP.Bind, "transceiver", "pair") {
 		return bad("smpp.bind", "must be transceiver or pair, not %q", c.SMPP.Bind)
 	}
-	if !store.ValidIDFormat(c.SMPP.MessageIDFormat) {
-		return bad("smpp.message_id_format", "must be one of %s, not %q", strings.Join(store.IDFormats, ", "), c.SMPP.MessageIDFormat)
+	if !campaignd.ValidIDFormat(c.SMPP.MessageIDFormat) {
+		return bad("smpp.message_id_format", "must be one of %s, not %q", strings.Join(campaignd.IDFormats, ", "), c.SMPP.MessageIDFormat)
 	}
 	switch {
 	case c.SMPP.TPS < 0:

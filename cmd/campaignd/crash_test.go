@@ -16,6 +16,7 @@ import (
 	"github.com/pelletier/go-toml/v2"
 
 	"campaignd"
+	"campaignd/internal/testenv"
 	"campaignd/smpp"
 )
 
@@ -135,7 +136,7 @@ func TestCrashBetween226AndIngest(t *testing.T) {
 	p = startProc(t, cfg)
 	base := "http://" + p.web
 	var l apiList
-	waitFor(t, 30*time.Second, "the broadcast after restart", func() bool {
+	testenv.Eventually(t, 30*time.Second, "the broadcast after restart", func() bool {
 		apiGet(t, base, "/api/v1/broadcasts", &l)
 		return l.Total > 0
 	})
@@ -180,9 +181,9 @@ func TestCrashWhileSending(t *testing.T) {
 	}
 	base := "http://" + p.web
 	var l apiList
-	waitFor(t, 30*time.Second, "the broadcast", func() bool { apiGet(t, base, "/api/v1/broadcasts", &l); return l.Total == 1 })
+	testenv.Eventually(t, 30*time.Second, "the broadcast", func() bool { apiGet(t, base, "/api/v1/broadcasts", &l); return l.Total == 1 })
 	var b apiBroadcast
-	waitFor(t, 60*time.Second, "every message final", func() bool {
+	testenv.Eventually(t, 60*time.Second, "every message final", func() bool {
 		apiGet(t, base, fmt.Sprintf("/api/v1/broadcasts/%d", l.Broadcasts[0].ID), &b)
 		return b.Status == campaignd.StatusCompleted && b.Counts.Delivered+b.Counts.Failed+b.Counts.Unknown == rows
 	})

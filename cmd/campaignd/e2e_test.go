@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"campaignd"
+	"campaignd/internal/testenv"
 )
 
 type apiBroadcast struct {
@@ -32,7 +33,7 @@ func webBase(m *Main) string { return "http://" + m.WebAddr() }
 func broadcastOf(t *testing.T, m *Main, name string) apiBroadcast {
 	t.Helper()
 	var found apiBroadcast
-	waitFor(t, 10*time.Second, "broadcast of "+name, func() bool {
+	testenv.Eventually(t, 10*time.Second, "broadcast of "+name, func() bool {
 		var l apiList
 		apiGet(t, webBase(m), "/api/v1/broadcasts", &l)
 		for _, b := range l.Broadcasts {
@@ -58,7 +59,7 @@ func getBroadcast(t *testing.T, m *Main, id uint64) apiBroadcast {
 func waitSettled(t *testing.T, m *Main, id uint64, d time.Duration) apiBroadcast {
 	t.Helper()
 	var b apiBroadcast
-	waitFor(t, d, "every message settled", func() bool {
+	testenv.Eventually(t, d, "every message settled", func() bool {
 		b = getBroadcast(t, m, id)
 		c := b.Counts
 		return b.Status == campaignd.StatusCompleted && c.Delivered+c.Failed+c.Unknown == c.Total
@@ -137,7 +138,7 @@ func TestEndToEndScheduledFiresOnTime(t *testing.T) {
 	if b.Status != campaignd.StatusScheduled {
 		t.Fatalf("status = %s, want scheduled", b.Status)
 	}
-	waitFor(t, 10*time.Second, "sending", func() bool { return getBroadcast(t, m, b.ID).Status != campaignd.StatusScheduled })
+	testenv.Eventually(t, 10*time.Second, "sending", func() bool { return getBroadcast(t, m, b.ID).Status != campaignd.StatusScheduled })
 	// How late is measured by the benchmarks (BENCHMARKS.md), not asserted
 	// here; starting early would be a bug.
 	if late := time.Since(due); late < -100*time.Millisecond {
@@ -156,7 +157,7 @@ func TestEndToEndPauseResumeCancel(t *testing.T) {
 	upload(t, m.FTP.Addr(), "big.csv", csvFile("2020-01-01", 400))
 	b := broadcastOf(t, m, "big.csv")
 	path := fmt.Sprintf("/api/v1/broadcasts/%d", b.ID)
-	waitFor(t, 10*time.Second, "some submitted", func() bool { return getBroadcast(t, m, b.ID).Counts.Queued < 390 })
+	testenv.Eventually(t, 10*time.Second, "some submitted", func() bool { return getBroadcast(t, m, b.ID).Counts.Queued < 390 })
 	if code, body := apiPost(t, base, "POST", path+"/pause", testAdmin, ""); code != 200 {
 		t.Fatalf("pause = %d %s", code, body)
 	}
@@ -169,13 +170,13 @@ func TestEndToEndPauseResumeCancel(t *testing.T) {
 	if code, _ := apiPost(t, base, "POST", path+"/resume", testAdmin, ""); code != 200 {
 		t.Fatalf("resume = %d", code)
 	}
-	waitFor(t, 10*time.Second, "progress after resume", func() bool { return m.Sim.Stats().Submits > before+20 })
+	testenv.Eventually(t, 10*time.Second, "progress after resume", func() bool { return m.Sim.Stats().Submits > before+20 })
 	apiPost(t, base, "POST", path+"/pause", testAdmin, "")
 	if code, body := apiPost(t, base, "POST", path+"/cancel", testAdmin, ""); code != 200 {
 		t.Fatalf("cancel = %d %s", code, body)
 	}
 	var got apiBroadcast
-	waitFor(t, 10*time.Second, "cancelled counts", func() bool {
+	testenv.Eventually(t, 10*time.Second, "cancelled counts", func() bool {
 		got = getBroadcast(t, m, b.ID)
 		return got.Status == campaignd.StatusCancelled && got.Counts.Queued == 0 && got.Counts.Cancelled > 0
 	})
@@ -212,7 +213,7 @@ func TestHealthReadyAndMetrics(t *testing.T) {
 	// Events are counted just after the state they describe is visible:
 	// scrape until the ingest's are in.
 	var body []byte
-	waitFor(t, 10*time.Second, "ingest counted in /metrics", func() bool {
+	testenv.Eventually(t, 10*time.Second, "ingest counted in /metrics", func() bool {
 		resp, err := http.Get("http://" + m.MetricsAddr() + "/metrics")
 		if err != nil {
 			t.Fatal(err)

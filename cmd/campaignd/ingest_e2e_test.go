@@ -14,8 +14,8 @@ import (
 	"time"
 
 	"campaignd"
-	"campaignd/pipeline"
-	"campaignd/store"
+	"campaignd/internal/testenv"
+	"campaignd/pipeline/ingest"
 )
 
 func TestUploadBecomesBroadcast(t *testing.T) {
@@ -31,8 +31,8 @@ func TestUploadBecomesBroadcast(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			upload(t, m.FTP.Addr(), tt.name, csvFile(tt.date, 3))
 			var b *campaignd.Broadcast
-			waitFor(t, 5*time.Second, "broadcast", func() bool {
-				list, _, _ := m.DB.Broadcasts(store.BroadcastFilter{})
+			testenv.Eventually(t, 5*time.Second, "broadcast", func() bool {
+				list, _, _ := m.DB.Broadcasts(campaignd.BroadcastFilter{})
 				for _, x := range list {
 					if x.FileName == tt.name {
 						b = x
@@ -50,7 +50,7 @@ func TestUploadBecomesBroadcast(t *testing.T) {
 			if tt.want == campaignd.StatusSending && b.Status != campaignd.StatusSending && b.Status != campaignd.StatusCompleted {
 				t.Fatalf("status = %s, want sending or completed", b.Status)
 			}
-			waitFor(t, 5*time.Second, "processed file", func() bool {
+			testenv.Eventually(t, 5*time.Second, "processed file", func() bool {
 				return fileExists(filepath.Join(jail(m), "processed", tt.name))
 			})
 		})
@@ -74,7 +74,7 @@ func fileResult(t *testing.T, m *Main, name string) (apiFile, int) {
 	t.Helper()
 	var found apiFile
 	var size int
-	waitFor(t, 20*time.Second, "outcome of "+name, func() bool {
+	testenv.Eventually(t, 20*time.Second, "outcome of "+name, func() bool {
 		req, _ := http.NewRequest("GET", webBase(m)+"/api/v1/files", nil)
 		req.SetBasicAuth("viewer", testPass)
 		resp, err := http.DefaultClient.Do(req)
@@ -103,7 +103,7 @@ func fileResult(t *testing.T, m *Main, name string) (apiFile, int) {
 // noJobsLeft fails unless every ingest job has ended.
 func noJobsLeft(t *testing.T, m *Main) {
 	t.Helper()
-	waitFor(t, 10*time.Second, "no ingest job left", func() bool {
+	testenv.Eventually(t, 10*time.Second, "no ingest job left", func() bool {
 		jobs, err := m.DB.Jobs()
 		return err == nil && len(jobs) == 0
 	})
@@ -212,10 +212,10 @@ func TestErrorOutputBoundedOverFTP(t *testing.T) {
 			t.Fatal(err)
 		}
 		lines := strings.Split(strings.TrimSuffix(string(errs), "\r\n"), "\r\n")
-		wantLines := 1 + min(bad, pipeline.DefaultMaxErrorRows)
-		if bad > pipeline.DefaultMaxErrorRows {
+		wantLines := 1 + min(bad, ingest.DefaultMaxErrorRows)
+		if bad > ingest.DefaultMaxErrorRows {
 			wantLines++
-			if last := lines[len(lines)-1]; !strings.Contains(last, fmt.Sprintf("and %d more", bad-pipeline.DefaultMaxErrorRows)) {
+			if last := lines[len(lines)-1]; !strings.Contains(last, fmt.Sprintf("and %d more", bad-ingest.DefaultMaxErrorRows)) {
 				t.Errorf("last line %q", last)
 			}
 		}
@@ -251,7 +251,7 @@ func TestUnplaceableUploadEnds(t *testing.T) {
 	noJobsLeft(t, m)
 	var body []byte
 	wants := []string{`campaignd_ingest_duration_seconds_count{result="failed"} 1`, "campaignd_ingest_retries_total 0"}
-	waitFor(t, 10*time.Second, "the failed ingest in the metrics", func() bool {
+	testenv.Eventually(t, 10*time.Second, "the failed ingest in the metrics", func() bool {
 		resp, err := http.Get("http://" + m.MetricsAddr() + "/metrics")
 		if err != nil {
 			t.Fatal(err)

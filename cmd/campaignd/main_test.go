@@ -16,8 +16,6 @@ import (
 
 	"github.com/jlaffaye/ftp"
 	"golang.org/x/crypto/bcrypt"
-
-	"campaignd/internal/testenv"
 )
 
 const (
@@ -148,12 +146,6 @@ func apiPost(tb testing.TB, base, method, path, user, body string) (int, string)
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b)
-}
-
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(tb testing.TB, d time.Duration, what string, cond func() bool) {
-	tb.Helper()
-	testenv.Eventually(tb, d, what, cond)
 }
 
 func fileExists(path string) bool {

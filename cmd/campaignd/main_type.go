@@ -23,7 +23,11 @@ import (
 	"campaignd"
 	"campaignd/ftpd"
 	"campaignd/metrics"
-	"campaignd/pipeline"
+	"campaignd/pipeline/engine"
+	"campaignd/pipeline/ingest"
+	"campaignd/pipeline/replies"
+	"campaignd/pipeline/report"
+	"campaignd/pipeline/wheel"
 	"campaignd/smpp"
 	"campaignd/store"
 	"campaignd/webui"
@@ -44,15 +48,15 @@ type Main struct {
 	DB       *store.DB
 	Metrics  *metrics.Metrics
 	FTP      *ftpd.Server
-	Ingester *pipeline.Ingester
+	Ingester *ingest.Ingester
 	Web      *webui.Server
 	Sim      *smpp.Simulator
 	SMPP     *smpp.Client
-	Sender   pipeline.Sender
-	Wheel    *pipeline.Wheel
-	Engine   *pipeline.Engine
-	Reporter *pipeline.Reporter
-	Replies  *pipeline.Replies // optout.go
+	Sender   engine.Sender
+	Wheel    *wheel.Wheel
+	Engine   *engine.Engine
+	Reporter *report.Reporter
+	Replies  *replies.Replies // optout.go
 
 	metricsLn  net.Listener
 	metricsSrv *http.Server
@@ -140,7 +144,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		return err
 	}
 
-	m.Ingester = pipeline.NewIngester(m.DB, pipeline.IngestOptions{
+	m.Ingester = ingest.NewIngester(m.DB, ingest.Options{
 		Location: m.loc, MaxRows: c.Ingest.MaxRows, MaxInvalidPercent: c.Ingest.MaxInvalidPercent,
 		MaxSegments: c.Ingest.MaxSegments, DuplicateWindow: time.Duration(c.Ingest.DuplicateWindow),
 		DefaultSender: c.Ingest.DefaultSender, AllowedCountries: c.Ingest.AllowedCountries,
@@ -212,7 +216,7 @@ func (m *Main) broadcastCounts() map[string]int {
 	if m.DB == nil {
 		return out
 	}
-	list, _, err := m.DB.Broadcasts(store.BroadcastFilter{})
+	list, _, err := m.DB.Broadcasts(campaignd.BroadcastFilter{})
 	if err != nil {
 		return out
 	}
@@ -239,7 +243,7 @@ func (m *Main) openFTP() error {
 		}
 		queued = func(user, stored string) bool { return claimed[[2]string{user, stored}] }
 	} else {
-		m.Logger.Warn("listing ingest jobs failed; keeping every queued upload", "error", err)
+		m.Logger.Warn("listing ingest jobs failed; keeping every queued upload", slog.Any("error", err))
 	}
 	var err error
 	m.FTP, err = ftpd.New(ftpd.Options{
@@ -270,7 +274,7 @@ func (m *Main) onUpload(ctx context.Context, u ftpd.Upload) error {
 		UserRoot: u.UserRoot, Size: u.Size, SHA256: u.SHA256, RemoteAddr: u.RemoteAddr, ReceivedAt: u.At, Via: u.Via,
 	}
 	if _, err := m.DB.CreateUpload(up); err != nil {
-		m.Logger.Error("recording upload failed", "path", u.Path, "error", err)
+		m.Logger.Error("recording upload failed", "path", u.Path, slog.Any("error", err))
 		return err
 	}
 	select {
@@ -283,7 +287,7 @@ func (m *Main) onUpload(ctx context.Context, u ftpd.Upload) error {
 // ingestLoop runs the recorded ingest jobs: at start-up those left by a
 // crash, then each new one as soon as it is recorded. The store is the
 // queue, so nothing recorded is ever lost. Each job runs within its retry
-// policy (pipeline.Ingester.Attempt): a failed job waits for its retry time,
+// policy (ingest.Ingester.Attempt): a failed job waits for its retry time,
 // and a job that cannot finish ends as a rejected upload, so nothing is
 // retried for ever.
 func (m *Main) ingestLoop() {

@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 
 	"campaignd"
-	"campaignd/pipeline"
+	"campaignd/pipeline/ingest"
+	"campaignd/pipeline/replies"
 	"campaignd/smpp"
 	"campaignd/webui"
 )
@@ -22,7 +24,7 @@ type OptoutConfig struct {
 
 func (c *OptoutConfig) validate() error {
 	for _, k := range c.Keywords {
-		if pipeline.MatchKeyword(k, []string{k}) == "" {
+		if replies.MatchKeyword(k, []string{k}) == "" {
 			return fmt.Errorf("config: optout.keywords: %q has no letter or digit", k)
 		}
 	}
@@ -38,7 +40,7 @@ func (c *OptoutConfig) validate() error {
 // client hands it every MO (openSending).
 func (m *Main) openReplies() {
 	c := &m.Config
-	m.Replies = pipeline.NewReplies(pipeline.RepliesOptions{
+	m.Replies = replies.NewReplies(replies.Options{
 		Store: m.DB, Keywords: c.Optout.Keywords, ConfirmText: c.Optout.ConfirmText,
 		ConfirmSource: c.Ingest.DefaultSender, Sender: m.Sender, Countries: c.Ingest.AllowedCountries,
 		Now: m.Now, Logger: m.Logger, Events: m.Metrics,
@@ -46,9 +48,9 @@ func (m *Main) openReplies() {
 	// Each FTP user's jail gets the folder opt-out lists are dropped into.
 	for _, u := range c.FTP.Users {
 		if u.Name == filepath.Base(u.Name) && u.Name != "." && u.Name != ".." {
-			dir := filepath.Join(c.DataDir, "ftp", u.Name, pipeline.SuppressionsDir)
+			dir := filepath.Join(c.DataDir, "ftp", u.Name, campaignd.SuppressionsDir)
 			if err := os.MkdirAll(dir, 0o750); err != nil {
-				m.Logger.Warn("cannot create the suppressions folder", "path", dir, "error", err)
+				m.Logger.Warn("cannot create the suppressions folder", "path", dir, slog.Any("error", err))
 			}
 		}
 	}
@@ -64,7 +66,7 @@ func (m *Main) onMO(mo smpp.MO) error {
 	if m.Replies == nil {
 		return errors.New("replies not ready")
 	}
-	_, err := m.Replies.Handle(pipeline.Incoming{From: mo.From, To: mo.To, Text: mo.Text})
+	_, err := m.Replies.Handle(replies.Incoming{From: mo.From, To: mo.To, Text: mo.Text})
 	return err
 }
 
@@ -78,8 +80,8 @@ func (m *Main) closeReplies() {
 
 var _ webui.SuppressionBackend = (*backend)(nil)
 
-func (b *backend) rules() *pipeline.NumberRules {
-	return pipeline.NewNumberRules(b.m.Config.Ingest.AllowedCountries)
+func (b *backend) rules() *ingest.NumberRules {
+	return ingest.NewNumberRules(b.m.Config.Ingest.AllowedCountries)
 }
 
 func (b *backend) NormalizeNumber(raw string) (string, error) { return b.rules().Normalize(raw) }
@@ -134,7 +136,7 @@ func (b *backend) SuppressionAudit(_ context.Context, limit int) ([]campaignd.Au
 }
 
 func (b *backend) ImportSuppressions(ctx context.Context, r io.Reader, entry campaignd.Suppression, a campaignd.AuditEntry) (*webui.SuppressImport, error) {
-	res, bad, err := pipeline.ImportList(ctx, r, b.m.Config.Ingest.AllowedCountries, b.m.DB, entry)
+	res, bad, err := ingest.ImportList(ctx, r, b.m.Config.Ingest.AllowedCountries, b.m.DB, entry)
 	if res.Added > 0 {
 		b.m.Metrics.SuppressionChanged("added", entry.Reason, res.Added)
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"campaignd"
+	"campaignd/internal/testenv"
 	"campaignd/smpp"
 )
 
@@ -103,7 +104,7 @@ func TestOptoutRepliesThenUpload(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, 10*time.Second, "every reply kept", func() bool { return len(getReplies(t, m)) == len(mos) })
+	testenv.Eventually(t, 10*time.Second, "every reply kept", func() bool { return len(getReplies(t, m)) == len(mos) })
 	if n := suppressionTotal(t, m); n != 6 {
 		t.Fatalf("list holds %d numbers, want 6", n)
 	}
@@ -126,7 +127,7 @@ func TestOptoutRepliesThenUpload(t *testing.T) {
 		t.Fatalf("the other reply: %+v", other)
 	}
 	// One confirmation per number newly listed, none for the repeat.
-	waitFor(t, 10*time.Second, "confirmations", func() bool { return m.Sim.Stats().Submits-submitsBefore >= 6 })
+	testenv.Eventually(t, 10*time.Second, "confirmations", func() bool { return m.Sim.Stats().Submits-submitsBefore >= 6 })
 	if n := m.Sim.Stats().Submits - submitsBefore; n != 6 {
 		t.Fatalf("%d confirmations sent, want 6", n)
 	}
@@ -177,7 +178,7 @@ func TestOptoutRepliesThenUpload(t *testing.T) {
 	}
 
 	// Rows are counted just after the broadcast is committed: poll.
-	waitFor(t, 10*time.Second, "metrics", func() bool {
+	testenv.Eventually(t, 10*time.Second, "metrics", func() bool {
 		text := optoutMetrics(t, m)
 		for _, want := range []string{
 			`campaignd_suppression_list_size 5`,
@@ -210,15 +211,15 @@ func TestOptoutReplyDuringSend(t *testing.T) {
 	target := nationalNumber(100 + n - 3)
 	upload(t, m.FTP.Addr(), "sending.csv", optoutCSV("Promo", "2020-01-01 10:00", numbers...))
 	b := broadcastOf(t, m, "sending.csv")
-	waitFor(t, 10*time.Second, "sending started", func() bool { return m.Sim.Stats().Submits >= 5 })
+	testenv.Eventually(t, 10*time.Second, "sending started", func() bool { return m.Sim.Stats().Submits >= 5 })
 	if err := m.Sim.SendMO(smpp.SimMO{From: "52" + target, To: "28776", Text: "Stop", DataCoding: 8}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "listed", func() bool { return getListed(t, m, "52"+target) != nil })
+	testenv.Eventually(t, 10*time.Second, "listed", func() bool { return getListed(t, m, "52"+target) != nil })
 	if got := m.Sim.Stats().Submits; got >= n-3 {
 		t.Skipf("the machine is too slow: %d submitted before the reply was stored", got)
 	}
-	waitFor(t, 30*time.Second, "completed and settled", func() bool {
+	testenv.Eventually(t, 30*time.Second, "completed and settled", func() bool {
 		b = getBroadcast(t, m, b.ID)
 		c := b.Counts
 		return b.Status == campaignd.StatusCompleted && c.Delivered+c.Suppressed == c.Total
@@ -291,7 +292,7 @@ func TestOptoutFTPImport(t *testing.T) {
 	if err := fc.Rename("suppressions/repep.csv.part", "suppressions/repep.csv"); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 60*time.Second, "list imported", func() bool { return fileExists(filepath.Join(jail(m), "processed", "repep.csv")) })
+	testenv.Eventually(t, 60*time.Second, "list imported", func() bool { return fileExists(filepath.Join(jail(m), "processed", "repep.csv")) })
 	if got := suppressionTotal(t, m); got != n {
 		t.Fatalf("list holds %d, want %d", got, n)
 	}
@@ -323,7 +324,7 @@ func TestOptoutFTPImport(t *testing.T) {
 	}
 	// A list with no valid number is rejected, with its reason.
 	upload(t, m.FTP.Addr(), "suppressions/bad.csv", "numero\nabc\n")
-	waitFor(t, 20*time.Second, "bad list rejected", func() bool { return fileExists(filepath.Join(jail(m), "rejected", "bad.csv.errors.csv")) })
+	testenv.Eventually(t, 20*time.Second, "bad list rejected", func() bool { return fileExists(filepath.Join(jail(m), "rejected", "bad.csv.errors.csv")) })
 	upload(t, m.FTP.Addr(), "next.csv", optoutCSV("Hola", "", nationalNumber(7), "5512345678"))
 	if bc := broadcastOf(t, m, "next.csv"); bc.Counts.OptedOut != 1 || bc.Counts.Total != 1 {
 		t.Fatalf("upload after import: %+v", bc.Counts)

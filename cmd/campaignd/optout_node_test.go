@@ -82,7 +82,7 @@ func TestOptoutRepliesFromNodeSMPP(t *testing.T) {
 	c := testConfig(t.TempDir())
 	c.SMPP.Addr, c.SMPP.SystemID, c.SMPP.Password = addr, "campaignd", "secret"
 	m := MustRunMain(t, c)
-	waitFor(t, 10*time.Second, "bound", m.Sender.Bound)
+	testenv.Eventually(t, 10*time.Second, "bound", m.Sender.Bound)
 	gsm := func(s string) []byte { return []byte(s) } // these texts are ASCII: GSM-7 unpacked is the same bytes
 	ucs2 := func(s string) []byte {
 		var b []byte
@@ -104,7 +104,7 @@ func TestOptoutRepliesFromNodeSMPP(t *testing.T) {
 	send("525500000004", 8, ucs2("no más"), true)
 	send("525500000005", 0, gsm("no mas"), false)
 	send("525500000006", 0, gsm("Gracias"), false)
-	waitFor(t, 10*time.Second, "every reply kept", func() bool { return len(getReplies(t, m)) == 6 })
+	testenv.Eventually(t, 10*time.Second, "every reply kept", func() bool { return len(getReplies(t, m)) == 6 })
 	if n := suppressionTotal(t, m); n != 5 {
 		t.Fatalf("list holds %d, want 5", n)
 	}

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"campaignd/internal/testenv"
 	"campaignd/smpp"
 )
 
@@ -30,7 +31,7 @@ func TestSMSCSimReplyHook(t *testing.T) {
 	})
 	smscRe := regexp.MustCompile(`listening on (\S+) `)
 	hookRe := regexp.MustCompile(`POST http://(\S+)/mo`)
-	waitFor(t, 10*time.Second, "the simulator's addresses", func() bool { return hookRe.MatchString(out.String()) })
+	testenv.Eventually(t, 10*time.Second, "the simulator's addresses", func() bool { return hookRe.MatchString(out.String()) })
 	smscAddr := smscRe.FindStringSubmatch(out.String())[1]
 	hook := hookRe.FindStringSubmatch(out.String())[1]
 
@@ -60,7 +61,7 @@ func TestSMSCSimReplyHook(t *testing.T) {
 	if resp, _ := http.Post("http://"+hook+"/mo", "application/json", strings.NewReader(`{"text":"x"}`)); resp == nil || resp.StatusCode != 400 {
 		t.Fatalf("a reply without a sender was accepted")
 	}
-	waitFor(t, 10*time.Second, "both replies", func() bool { mu.Lock(); defer mu.Unlock(); return len(got) == 2 })
+	testenv.Eventually(t, 10*time.Second, "both replies", func() bool { mu.Lock(); defer mu.Unlock(); return len(got) == 2 })
 	mu.Lock()
 	defer mu.Unlock()
 	texts := map[string]string{}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"campaignd/ftpd"
+	"campaignd/internal/testenv"
 )
 
 // TestKilledDuringReportPush: the process is killed (SIGKILL) while it is
@@ -51,7 +52,7 @@ func TestKilledDuringReportPush(t *testing.T) {
 	upload(t, p.ftp, "day.csv", csvFile("2020-01-01", 3))
 	base := "http://" + p.web
 	var l apiList
-	waitFor(t, 20*time.Second, "every message settled", func() bool {
+	testenv.Eventually(t, 20*time.Second, "every message settled", func() bool {
 		apiGet(t, base, "/api/v1/broadcasts", &l)
 		return l.Total == 1 && l.Broadcasts[0].Counts.Delivered == 3
 	})
@@ -86,7 +87,7 @@ func TestKilledDuringReportPush(t *testing.T) {
 	p = startProc(t, cfg)
 	name := "report_" + day.Format("20060102") + ".csv"
 	pushed := filepath.Join(payback, "payback", name)
-	waitFor(t, 90*time.Second, "the report pushed after the restart", func() bool { return fileExists(pushed) })
+	testenv.Eventually(t, 90*time.Second, "the report pushed after the restart", func() bool { return fileExists(pushed) })
 	b, _ := os.ReadFile(pushed)
 	if lines := strings.Split(strings.TrimSpace(string(b)), "\n"); len(lines) != 4 || strings.Count(string(b), ",DELIVRD,") != 3 {
 		t.Fatalf("pushed report:\n%s", b)
@@ -98,7 +99,7 @@ func TestKilledDuringReportPush(t *testing.T) {
 
 	// After another restart the time of the last good push is known at
 	// once (the alert on stale pushes must not fire because of a restart).
-	waitFor(t, 10*time.Second, "push state recorded", func() bool {
+	testenv.Eventually(t, 10*time.Second, "push state recorded", func() bool {
 		var r struct {
 			Reports []struct {
 				PushState string `json:"push_state"`

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"campaignd/ftpd"
+	"campaignd/internal/testenv"
 )
 
 // TestReportPushedEndToEnd: upload → send through the simulator → receipts
@@ -61,7 +62,7 @@ func TestReportPushedEndToEnd(t *testing.T) {
 	}
 	name := "report_" + day.Format("20060102") + ".csv"
 	pushed := filepath.Join(payback, "payback", name)
-	waitFor(t, 10*time.Second, "the pushed report", func() bool { return fileExists(pushed) })
+	testenv.Eventually(t, 10*time.Second, "the pushed report", func() bool { return fileExists(pushed) })
 	got, _ := os.ReadFile(pushed)
 	archived, err := os.ReadFile(filepath.Join(c.DataDir, "reports", name))
 	if err != nil {

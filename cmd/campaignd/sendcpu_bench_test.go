@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"campaignd/internal/testenv"
 )
 
 // BenchmarkSendCPU measures the sending path of the real binary end to end:
@@ -71,7 +73,7 @@ window = %d
 		base := "http://" + p.web
 		upload(b, p.ftp, "bench.csv", csv)
 		var l apiList
-		waitFor(b, 60*time.Second, "the broadcast", func() bool { apiGet(b, base, "/api/v1/broadcasts", &l); return l.Total == 1 })
+		testenv.Eventually(b, 60*time.Second, "the broadcast", func() bool { apiGet(b, base, "/api/v1/broadcasts", &l); return l.Total == 1 })
 		var perf *exec.Cmd
 		if out := os.Getenv("SENDCPU_PERF"); out != "" { // a perf profile of campaignd while it sends
 			perf = exec.Command("perf", "record", "-F", "997", "-g", "-o", fmt.Sprintf("%s.%d", out, i), "-p", strconv.Itoa(p.cmd.Process.Pid))

@@ -4,12 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"path/filepath"
 	"time"
 
 	"campaignd"
 	"campaignd/ftpd"
-	"campaignd/pipeline"
+	"campaignd/pipeline/engine"
+	"campaignd/pipeline/report"
+	"campaignd/pipeline/wheel"
 	"campaignd/smpp"
 )
 
@@ -29,40 +32,19 @@ func (m *Main) openSending() error {
 		addr, systemID, password = m.Sim.Addr(), "campaignd", "demo"
 	}
 
-	m.Wheel = pipeline.NewWheel(m.DB, pipeline.WheelOptions{Now: m.Now, Logger: m.Logger.With("system", "wheel"), Events: m.Metrics})
-	// The client delivers receipts to the engine, which exists only after
-	// the client: receipts wait on engineReady until then.
-	engineReady := make(chan struct{})
+	m.Wheel = wheel.NewWheel(m.DB, wheel.Options{Now: m.Now, Logger: m.Logger.With("system", "wheel"), Events: m.Metrics})
 	m.SMPP = smpp.New(smpp.Options{
 		Addr: addr, SystemID: systemID, Password: password, SystemType: c.SMPP.SystemType, Bind: c.SMPP.Bind,
 		TPS: c.SMPP.TPS, Window: c.SMPP.Window, Binds: c.SMPP.Binds, Validity: time.Duration(c.SMPP.Validity),
 		ResponseTimeout: time.Duration(c.SMPP.ResponseTimeout), EnquireLink: time.Duration(c.SMPP.EnquireLink),
 		SourceTON: byte(c.SMPP.SourceTON), SourceNPI: byte(c.SMPP.SourceNPI), DestTON: byte(c.SMPP.DestTON), DestNPI: byte(c.SMPP.DestNPI),
-		// Receipts go to the engine's writer without holding up the reader;
-		// the deliver_sm_resp follows once the receipt is committed.
-		OnReceiptAck: func(r smpp.Receipt, ack func(error)) {
-			select {
-			case <-engineReady:
-			default:
-				ack(errors.New("engine not ready")) // the SMSC delivers it again
-				return
-			}
-			m.Engine.QueueReceipt(pipeline.Receipt{MessageID: r.MessageID, Stat: r.Stat, DoneAt: r.DoneAt}, ack)
-		},
-		OnMO: m.onMO, // optout.go
-		OnBound: func(bound bool) {
-			select {
-			case <-engineReady:
-				m.Engine.SMSCBound(bound)
-			default:
-			}
-		},
+		OnMO:   m.onMO, // optout.go
 		Events: m.Metrics, Logger: m.Logger.With("system", "smpp"),
 	})
-	m.Sender = smppSender{m.SMPP}
+	m.Sender = m.SMPP
 	m.openReplies()
 	var err error
-	m.Engine, err = pipeline.NewEngine(pipeline.EngineOptions{
+	m.Engine, err = engine.NewEngine(engine.Options{
 		// As many submitters as the binds' windows hold, so every bind can be kept full.
 		Store: m.DB, Sender: m.Sender, Wheel: m.Wheel, Window: c.SMPP.Window * c.SMPP.Binds, TPS: c.SMPP.TPS,
 		MaxAttempts: c.SMPP.MaxAttempts, ResponseTimeout: time.Duration(c.SMPP.ResponseTimeout),
@@ -73,9 +55,12 @@ func (m *Main) openSending() error {
 	if err != nil {
 		return fmt.Errorf("engine: %w", err)
 	}
-	close(engineReady)
+	// Receipts go to the engine's writer without holding up the reader; the
+	// deliver_sm_resp follows once the receipt is committed. The client is
+	// started below, after this, so nothing arrives before the engine exists.
+	m.SMPP.ReceiveWith(m.Engine)
 
-	var pusher pipeline.Pusher // an untyped nil: local only
+	var pusher report.Pusher // an untyped nil: local only
 	if c.Report.FTPURL != "" {
 		p, err := ftpd.NewPusher(ftpd.PushOptions{URL: c.Report.FTPURL, TLS: c.Report.TLS, Logger: m.Logger})
 		if err != nil {
@@ -83,7 +68,7 @@ func (m *Main) openSending() error {
 		}
 		pusher = p
 	}
-	m.Reporter, err = pipeline.NewReporter(pipeline.ReporterOptions{
+	m.Reporter, err = report.NewReporter(report.Options{
 		Store: m.DB, Timers: m.Wheel, Dir: filepath.Join(c.DataDir, "reports"), FileName: c.Report.FileName,
 		Location: m.loc, Time: c.Report.Time, Pusher: pusher, Now: m.Now,
 		Logger: m.Logger, Events: m.Metrics,
@@ -139,26 +124,6 @@ func (m *Main) closeSending(ctx context.Context) error {
 // reconciliation, so it is only logged.
 func (m *Main) admit(b *campaignd.Broadcast) {
 	if err := m.Engine.Admit(b); err != nil {
-		m.Logger.Error("admitting broadcast failed", "broadcast", b.ID, "error", err)
+		m.Logger.Error("admitting broadcast failed", "broadcast_id", b.ID, slog.Any("error", err))
 	}
-}
-
-// smppSender adapts *smpp.Client to pipeline.Sender, mapping its errors.
-type smppSender struct{ c *smpp.Client }
-
-func (s smppSender) Bound() bool { return s.c.Bound() }
-
-func (s smppSender) Submit(ctx context.Context, m pipeline.OutMessage) ([]string, error) {
-	ids, err := s.c.Submit(ctx, smpp.Message{Source: m.Source, Dest: m.Dest, Text: m.Text, NoReceipt: m.NoReceipt})
-	var se *smpp.SubmitError
-	switch {
-	case err == nil:
-	case errors.As(err, &se):
-		err = &pipeline.SubmitError{Status: se.Status, Temporary: se.Temporary()}
-	case errors.Is(err, smpp.ErrTimeout):
-		err = pipeline.ErrSubmitTimeout
-	case errors.Is(err, smpp.ErrNotBound):
-		err = pipeline.ErrNotBound
-	}
-	return ids, err
 }

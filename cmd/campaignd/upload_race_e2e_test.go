@@ -14,6 +14,7 @@ import (
 	"github.com/jlaffaye/ftp"
 
 	"campaignd"
+	"campaignd/internal/testenv"
 )
 
 // Every upload that got a 226 keeps its own bytes and its own outcome, even
@@ -56,7 +57,7 @@ func TestConcurrentUploadsToOneNameEachKept(t *testing.T) {
 			}
 
 			var ups []*campaignd.Upload
-			waitFor(t, 30*time.Second, "every upload ingested", func() bool {
+			testenv.Eventually(t, 30*time.Second, "every upload ingested", func() bool {
 				ups, _, _ = m.DB.Uploads(0, 100)
 				if len(ups) < n {
 					return false
@@ -141,7 +142,7 @@ func TestReuploadWhileQueuedKeepsBoth(t *testing.T) {
 		t.Fatal(err)
 	}
 	var ups []*campaignd.Upload
-	waitFor(t, 30*time.Second, "three uploads ingested", func() bool {
+	testenv.Eventually(t, 30*time.Second, "three uploads ingested", func() bool {
 		ups, _, _ = m.DB.Uploads(0, 100)
 		done := 0
 		for _, u := range ups {
@@ -190,7 +191,7 @@ func TestRecordedJobFindsQueuedBytesAfterRestart(t *testing.T) {
 	}
 	m.kick <- struct{}{}
 	var u *campaignd.Upload
-	waitFor(t, 15*time.Second, "job ingested", func() bool {
+	testenv.Eventually(t, 15*time.Second, "job ingested", func() bool {
 		u, _ = m.DB.Upload(up.ID)
 		return u != nil && u.Outcome != campaignd.UploadReceived
 	})

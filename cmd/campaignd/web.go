@@ -93,7 +93,7 @@ func (b *backend) SetUserPref(user, key, value string) error {
 }
 
 func (b *backend) Broadcasts(_ context.Context, status campaignd.Status, offset, limit int) ([]*campaignd.Broadcast, int, error) {
-	return b.m.DB.Broadcasts(store.BroadcastFilter{Status: status, Offset: offset, Limit: limit})
+	return b.m.DB.Broadcasts(campaignd.BroadcastFilter{Status: status, Offset: offset, Limit: limit})
 }
 
 func (b *backend) Broadcast(_ context.Context, id uint64) (*campaignd.Broadcast, error) {
@@ -105,11 +105,11 @@ func (b *backend) Preview(_ context.Context, id uint64, n int) ([]*campaignd.Mes
 	err := b.m.DB.Messages(id, 0, func(msg *campaignd.Message) error {
 		out = append(out, msg)
 		if len(out) >= n {
-			return store.ErrStop
+			return campaignd.ErrStop
 		}
 		return nil
 	})
-	if errors.Is(err, store.ErrStop) {
+	if errors.Is(err, campaignd.ErrStop) {
 		err = nil
 	}
 	return out, err

@@ -1,7 +1,10 @@
-// Package testenv decides what a test does when a tool it needs (chromium,
-// vsftpd, curl, promtool) is missing: skip with the reason on a developer's
-// machine, fail in CI, where .ci/run installs everything and sets
-// CAMPAIGND_REQUIRE_ALL=1 so that nothing is silently skipped.
+// Package testenv holds the helpers every package's tests share: a store in
+// memory or on disk (OpenStore, OpenStoreOnDisk), a manual clock (Clock), free
+// ports, waiting on a condition (Eventually, Wait), and what a test does when
+// a tool it needs (chromium, vsftpd, curl, promtool) is missing: skip with the
+// reason on a developer's machine, fail in CI, where .ci/run installs
+// everything and sets CAMPAIGND_REQUIRE_ALL=1 so that nothing is silently
+// skipped.
 package testenv
 
 import (
@@ -31,4 +34,14 @@ func Eventually(tb testing.TB, d time.Duration, what string, cond func() bool) {
 		}
 		time.Sleep(2 * time.Millisecond)
 	}
+}
+
+// WaitTimeout is how long Wait polls: generous, since it is reached only when
+// the test is failing and the machine may be loaded.
+const WaitTimeout = 10 * time.Second
+
+// Wait is Eventually with WaitTimeout.
+func Wait(tb testing.TB, what string, cond func() bool) {
+	tb.Helper()
+	Eventually(tb, WaitTimeout, what, cond)
 }

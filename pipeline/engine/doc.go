@@ -1,0 +1,11 @@
+// Package engine sends broadcasts: per-message state, the shared rate, the
+// SMPP window, the send window, retries, pause/resume/cancel, delivery
+// receipts and their timeouts, and the opt-out check before each submit.
+// Every state change goes through one writer goroutine that batches them
+// into the store (Store.SaveChanges); timers (scheduled starts, retries,
+// receipt sweeps) live in a pipeline/wheel Wheel. It declares what it needs
+// from the store (Store) and from SMPP (Sender); the SMPP client hands it
+// receipts through QueueReceipt. Start reading at Engine and NewEngine
+// (engine.go), then submit (engine.go), Act (engine_act.go) and the writer
+// (receipt.go).
+package engine

@@ -1,0 +1,70 @@
+package report_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"testing"
+	"time"
+
+	"campaignd"
+)
+
+// BenchmarkReport1M produces the report of a day with 1,000,000 settled
+// messages (four broadcasts) from an on-disk store. Bar: ≤ 10 s (SPEC §10).
+func BenchmarkReport1M(b *testing.B) {
+	const perBroadcast, broadcasts = 250_000, 4
+	db := reportTestDB(b, b.TempDir())
+	start := time.Now()
+	states := []campaignd.MessageState{campaignd.StateDelivered, campaignd.StateDelivered, campaignd.StateUndeliverable, campaignd.StateUnknown, campaignd.StateRejected}
+	for k := 0; k < broadcasts; k++ {
+		rows := make([]campaignd.Row, perBroadcast)
+		for i := range rows {
+			rows[i] = campaignd.Row{Recipient: fmt.Sprintf("52551%07d", i), RecipientRaw: fmt.Sprintf("55 1%07d", i),
+				MemberID: fmt.Sprintf("58%08d", i), Text: "Hola, tienes 100 puntos", Encoding: "GSM-7", Segments: 1}
+		}
+		bc := reportBroadcast(b, db, fmt.Sprintf("Campaña %d, \"noviembre\"", k), "28776", rows)
+		base := reportAt(21, 8, 0, 0, 0)
+		const batch = 5000
+		ms := make([]*campaignd.Message, 0, batch)
+		from := make([]campaignd.MessageState, 0, batch)
+		for i := 0; i < perBroadcast; i++ {
+			sub := base.Add(time.Duration(i) * 7 * time.Millisecond)
+			m := &campaignd.Message{BroadcastID: bc.ID, Index: uint32(i), TrackingID: bc.TrackingBase + uint64(i),
+				State: states[i%len(states)], SubmittedAt: sub, SettledAt: sub.Add(2 * time.Second)}
+			if m.State == campaignd.StateRejected {
+				m.SubmittedAt = time.Time{}
+			}
+			ms, from = append(ms, m), append(from, campaignd.StateQueued)
+			if len(ms) == batch || i == perBroadcast-1 {
+				if err := db.SaveMessages(ms, from, reportDayIn(reportLoc)); err != nil {
+					b.Fatal(err)
+				}
+				ms, from = ms[:0], from[:0]
+			}
+		}
+	}
+	if err := db.Sync(); err != nil {
+		b.Fatal(err)
+	}
+	b.Logf("setup: 1,000,000 settled messages in %v", time.Since(start).Round(time.Millisecond))
+	clock := &reportClock{t: reportAt(22, 1, 0, 0, 0)}
+	r, _ := newTestReporter(b, db, clock, newReportTimers(clock), nil, nil)
+	for b.Loop() {
+		// Each iteration produces the day: archive written and fsynced,
+		// state recorded (then forgotten, so the next one produces again),
+		// and the archive served.
+		rep, err := r.ReportCSV(context.Background(), "2026-11-21", io.Discard)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if rep.Rows != perBroadcast*broadcasts {
+			b.Fatalf("rows = %d", rep.Rows)
+		}
+		b.ReportMetric(float64(rep.Bytes)/1e6, "MB")
+		if err := db.Badger().DropPrefix([]byte("p/")); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(perBroadcast*broadcasts)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
+}
