@@ -73,6 +73,20 @@ func TestBrowserMainFlowInBothLanguages(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
+			// navigate retries a navigation that the page's own (the language
+			// switch's redirect, an htmx swap) aborted.
+			navigate := func(url string) {
+				t.Helper()
+				for i := 0; ; i++ {
+					err := chromedp.Do(ctx, chromedp.Navigate(url))
+					if err == nil {
+						return
+					} else if i == 4 || !strings.Contains(err.Error(), "ERR_ABORTED") {
+						t.Fatal(err)
+					}
+					time.Sleep(200 * time.Millisecond)
+				}
+			}
 			waitText := func(sel, want string) {
 				t.Helper()
 				deadline := time.Now().Add(40 * time.Second)
@@ -90,7 +104,7 @@ func TestBrowserMainFlowInBothLanguages(t *testing.T) {
 				chromedp.WaitVisible(chromedp.CSS("header.top")),
 				chromedp.Click(chromedp.CSS("#lang-"+lang)),
 				chromedp.WaitVisible(chromedp.CSS("#lang-"+lang+"[aria-pressed=true]")))
-			run(chromedp.Navigate(base + "/broadcasts"))
+			navigate(base + "/broadcasts")
 			waitText("main", w[0])
 			if list := text("#broadcasts"); !strings.Contains(list, name) || !strings.Contains(list, w[1]) {
 				t.Fatalf("list lacks the upload as %q:\n%s", w[1], list)
@@ -98,7 +112,7 @@ func TestBrowserMainFlowInBothLanguages(t *testing.T) {
 			if z := text("#zone"); !strings.Contains(z, w[6]) {
 				t.Errorf("zone note %q, want %q", z, w[6])
 			}
-			run(chromedp.Navigate(fmt.Sprintf("%s/broadcasts/%d", base, b.ID)))
+			navigate(fmt.Sprintf("%s/broadcasts/%d", base, b.ID))
 			if p := text("#preview"); !strings.Contains(p, "Hola Navidad") || !strings.Contains(p, "525511112222") {
 				t.Fatalf("preview lacks the text or the number as sent: %q", p)
 			}
@@ -111,7 +125,7 @@ func TestBrowserMainFlowInBothLanguages(t *testing.T) {
 			if a := text("#audit"); !strings.Contains(a, testAdmin) {
 				t.Errorf("audit trail lacks the send: %q", a)
 			}
-			run(chromedp.Navigate(base + "/files"))
+			navigate(base + "/files")
 			waitText("#files", w[5])
 		})
 	}
