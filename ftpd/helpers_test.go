@@ -13,6 +13,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math/big"
 	"net"
@@ -126,6 +127,8 @@ type testServer struct {
 func mustOpenServer(tb testing.TB, mutate func(*Options)) *testServer {
 	tb.Helper()
 	ts := &testServer{root: filepath.Join(tb.TempDir(), "ftp"), rec: &recorder{}, ev: &eventCounter{}}
+	logs := &testOutput{w: tb.Output()}
+	tb.Cleanup(logs.stop) // registered first, so it runs after the server's Close
 	opts := Options{
 		Listen:           "127.0.0.1:0",
 		Root:             ts.root,
@@ -133,7 +136,7 @@ func mustOpenServer(tb testing.TB, mutate func(*Options)) *testServer {
 		FailedLoginDelay: time.Millisecond,
 		OnUpload:         ts.rec.onUpload,
 		Events:           ts.ev,
-		Logger:           slog.New(slog.NewTextHandler(tb.Output(), &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Logger:           slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	}
 	if mutate != nil {
 		mutate(&opts)
@@ -388,4 +391,28 @@ func (c *rawClient) startStor(name string) *net.TCPConn {
 		c.tb.Fatalf("STOR: %d %s", code, msg)
 	}
 	return data.(*net.TCPConn)
+}
+
+// testOutput passes log lines to the test's output until the test ends,
+// and drops them after: ftpserverlib's client goroutines may still log a
+// disconnect once Close has returned, which must not touch a finished test.
+type testOutput struct {
+	mu   sync.Mutex
+	w    io.Writer
+	done bool
+}
+
+func (o *testOutput) Write(p []byte) (int, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.done {
+		return len(p), nil
+	}
+	return o.w.Write(p)
+}
+
+func (o *testOutput) stop() {
+	o.mu.Lock()
+	o.done = true
+	o.mu.Unlock()
 }
