@@ -185,36 +185,10 @@ func parseReceiptDate(v string) time.Time {
 	return t
 }
 
-// NormalizeID returns an SMSC message id in the only form free of any assumption about the SMSC:
-// surrounding spaces and NULs dropped, lower-cased, and without leading zeros when it is all
-// hexadecimal digits ("0000012345" → "12345", "000" → "0", "00A3" → "a3"). It never converts between
-// bases: whether a receipt's "1000" is the submit_sm_resp's "3E8" is for the configured
-// smpp.message_id_format to say (campaignd.CanonicalID is the same rule).
-func NormalizeID(id string) string {
-	id = strings.Trim(id, " \t\r\n\x00")
-	if id == "" {
-		return ""
-	}
-	b := []byte(id)
-	hex := true
-	for i, c := range b {
-		switch {
-		case c >= 'A' && c <= 'Z':
-			b[i] = c + 'a' - 'A'
-			if c > 'F' {
-				hex = false
-			}
-		case c >= '0' && c <= '9', c >= 'a' && c <= 'f':
-		default:
-			hex = false
-		}
-	}
-	if hex {
-		i := 0
-		for i < len(b)-1 && b[i] == '0' {
-			i++
-		}
-		b = b[i:]
-	}
-	return string(b)
-}
+// NormalizeID returns an SMSC message id in the only form free of any
+// assumption about the SMSC (campaignd.CanonicalID): surrounding spaces and
+// NULs dropped, lower-cased, and without leading zeros when it is all
+// hexadecimal digits ("0000012345" → "12345", "00A3" → "a3"). It never
+// converts between bases: whether a receipt's "1000" is the submit_sm_resp's
+// "3E8" is for the configured smpp.message_id_format to say.
+func NormalizeID(id string) string { return campaignd.CanonicalID(id) }
