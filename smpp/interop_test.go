@@ -432,9 +432,15 @@ func testInteropNode(t *testing.T, node, bind string) {
 		if r.Stat != StatDelivered || r.Err != "000" || r.DoneAt.IsZero() {
 			t.Fatalf("receipt %+v", r)
 		}
-		// The text's id is decimal, the TLV's hex: both must name the same message.
-		if fromText, ok := ParseReceipt(r.Raw); !ok || fromText.MessageID != id {
-			t.Fatalf("receipt text %q gives id %q, TLV gave %q", r.Raw, fromText.MessageID, id)
+		// The text's id is decimal, the TLV's hex: both name the same message
+		// once the base is known (smpp.message_id_format says which; ids are
+		// kept as given, never converted here).
+		n, err := strconv.ParseUint(id, 16, 64)
+		if err != nil {
+			t.Fatalf("TLV id %q is not hex: %v", id, err)
+		}
+		if fromText, ok := ParseReceipt(r.Raw); !ok || fromText.MessageID != strconv.FormatUint(n, 10) {
+			t.Fatalf("receipt text %q gives id %q, TLV gave %q (decimal %d)", r.Raw, fromText.MessageID, id, n)
 		}
 	}
 	for _, e := range p.all("receipt_resp") {
