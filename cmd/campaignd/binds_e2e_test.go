@@ -8,8 +8,6 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -84,21 +82,7 @@ func TestBindsConfig(t *testing.T) {
 		{toml: "[smpp]\nbinds = 4\n"},
 		{env: "CAMPAIGND_SMPP_BINDS=16"},
 	} {
-		path := filepath.Join(t.TempDir(), "c.toml")
-		os.WriteFile(path, []byte(tt.toml), 0o600)
-		c, err := LoadConfig(path)
-		if err == nil {
-			k, v, _ := strings.Cut(tt.env, "=")
-			err = c.ApplyEnv(func(s string) string {
-				if s == k {
-					return v
-				}
-				return ""
-			})
-		}
-		if err == nil {
-			err = c.Validate()
-		}
+		err := loadConfig(t, tt.toml, tt.env)
 		if tt.want == "" && err != nil || tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)) {
 			t.Errorf("%q %q: err = %v, want %q", tt.toml, tt.env, err, tt.want)
 		}

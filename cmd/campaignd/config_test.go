@@ -46,21 +46,7 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 		{name: "bad report time", env: "CAMPAIGND_REPORT_TIME=25:00", want: "report.time"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			path := filepath.Join(t.TempDir(), "c.toml")
-			os.WriteFile(path, []byte(tt.toml), 0o600)
-			c, err := LoadConfig(path)
-			if err == nil {
-				k, v, _ := strings.Cut(tt.env, "=")
-				err = c.ApplyEnv(func(s string) string {
-					if s == k {
-						return v
-					}
-					return ""
-				})
-			}
-			if err == nil {
-				err = c.Validate()
-			}
+			err := loadConfig(t, tt.toml, tt.env)
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("err = %v, want it to name %q", err, tt.want)
 			}
@@ -81,4 +67,28 @@ func TestEnvOverrides(t *testing.T) {
 		strings.Join(c.Ingest.AllowedCountries, "|") != "MX|US" || c.FTP.MaxUploadBytes != 1024 {
 		t.Fatalf("env not applied: %+v", c)
 	}
+}
+
+// loadConfig loads toml from a file, applies one KEY=value environment
+// override (env may be empty) and validates: the error start-up would give.
+func loadConfig(t *testing.T, toml, env string) error {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "c.toml")
+	if err := os.WriteFile(path, []byte(toml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := LoadConfig(path)
+	if err != nil {
+		return err
+	}
+	k, v, _ := strings.Cut(env, "=")
+	if err := c.ApplyEnv(func(s string) string {
+		if s == k {
+			return v
+		}
+		return ""
+	}); err != nil {
+		return err
+	}
+	return c.Validate()
 }
