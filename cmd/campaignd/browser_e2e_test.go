@@ -1,16 +1,12 @@
 package main
 
 import (
-	"context"
 	"fmt"
-	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
-
-	"campaignd/internal/testenv"
 )
 
 // TestBrowserSeesUploadAndSends drives headless Chromium against the real
@@ -18,43 +14,13 @@ import (
 // File; the operator opens it, chooses On Date → Send Now → Send, and the
 // page shows it sending and then completed, without a reload.
 func TestBrowserSeesUploadAndSends(t *testing.T) {
-	chromium := ""
-	for _, p := range []string{"/usr/bin/chromium", "/usr/bin/chromium-browser"} {
-		if _, err := os.Stat(p); err == nil {
-			chromium = p
-		}
-	}
-	if chromium == "" {
-		testenv.Missing(t, "chromium not installed: apt-get install chromium")
-	}
 	m := MustRunMain(t, testConfig(t.TempDir()))
 	upload(t, m.FTP.Addr(), "navidad.csv", "telefono;mensaje;tarjeta;campana\n5511112222;Hola {campana};1;Navidad\n5533334444;Hola {campana};2;Navidad\n")
 	b := broadcastOf(t, m, "navidad.csv")
 
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
-		chromedp.ExecPath(chromium), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU,
-		chromedp.NoFirstRun, chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-sync", true),
-		chromedp.UserDataDir(t.TempDir()))
-	defer cancelAlloc() // kills the browser and waits for it, even on failure
-	tab, cancelTab := chromedp.NewContext(actx)
-	defer cancelTab()
-	ctx, cancel := context.WithTimeout(tab, 60*time.Second)
-	defer cancel()
+	br := newBrowser(t, 60*time.Second)
+	text, run := br.text, br.run
 	base := webBase(m)
-	text := func(sel string) string {
-		v, err := chromedp.Run(ctx, chromedp.Evaluate[string](fmt.Sprintf(`(document.querySelector(%q)||{}).textContent||""`, sel)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return strings.TrimSpace(v)
-	}
-	run := func(steps ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		if err := chromedp.Do(ctx, steps...); err != nil {
-			t.Fatal(err)
-		}
-	}
 	run(chromedp.Navigate(base+"/login"),
 		chromedp.SendKeys(chromedp.CSS("#username"), testAdmin),
 		chromedp.SendKeys(chromedp.CSS("#password"), testPass),

@@ -1,20 +1,16 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
-	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
-
-	"campaignd/internal/testenv"
 )
 
 // TestBrowserMainFlowInBothLanguages walks the main flow — a real FTP upload
@@ -24,15 +20,6 @@ import (
 func TestBrowserMainFlowInBothLanguages(t *testing.T) {
 	if testing.Short() {
 		t.Skip("browser tests skipped in -short mode")
-	}
-	chromium := ""
-	for _, p := range []string{"/usr/bin/chromium", "/usr/bin/chromium-browser"} {
-		if _, err := os.Stat(p); err == nil {
-			chromium = p
-		}
-	}
-	if chromium == "" {
-		testenv.Missing(t, "chromium not installed: apt-get install chromium")
 	}
 	words := map[string][]string{
 		// list, status pending, skipped error, completed, results heading, files outcome, zone note
@@ -49,44 +36,9 @@ func TestBrowserMainFlowInBothLanguages(t *testing.T) {
 			upload(t, m.FTP.Addr(), name, "telefono;mensaje;campana\n5511112222;Hola {campana};Navidad\n12345;Hola {campana};Navidad\n5533334444;Hola {campana};Navidad\n")
 			b := broadcastOf(t, m, name)
 
-			actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
-				chromedp.ExecPath(chromium), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU,
-				chromedp.NoFirstRun, chromedp.Flag("disable-background-networking", true),
-				chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-sync", true),
-				chromedp.Flag("lang", "en-US"), chromedp.UserDataDir(t.TempDir()))
-			defer cancelAlloc()
-			tab, cancelTab := chromedp.NewContext(actx)
-			defer cancelTab()
-			ctx, cancel := context.WithTimeout(tab, 90*time.Second)
-			defer cancel()
+			br := newBrowser(t, 90*time.Second, chromedp.Flag("lang", "en-US"))
+			text, run, navigate := br.text, br.run, br.navigate
 			base := webBase(m)
-			text := func(sel string) string {
-				v, err := chromedp.Run(ctx, chromedp.Evaluate[string](fmt.Sprintf(`(document.querySelector(%q)||{}).textContent||""`, sel)))
-				if err != nil {
-					t.Fatal(err)
-				}
-				return strings.Join(strings.Fields(v), " ")
-			}
-			run := func(steps ...chromedp.Action[chromedp.Void]) {
-				t.Helper()
-				if err := chromedp.Do(ctx, steps...); err != nil {
-					t.Fatal(err)
-				}
-			}
-			// navigate retries a navigation that the page's own (the language
-			// switch's redirect, an htmx swap) aborted.
-			navigate := func(url string) {
-				t.Helper()
-				for i := 0; ; i++ {
-					err := chromedp.Do(ctx, chromedp.Navigate(url))
-					if err == nil {
-						return
-					} else if i == 4 || !strings.Contains(err.Error(), "ERR_ABORTED") {
-						t.Fatal(err)
-					}
-					time.Sleep(200 * time.Millisecond)
-				}
-			}
 			waitText := func(sel, want string) {
 				t.Helper()
 				deadline := time.Now().Add(40 * time.Second)
