@@ -124,7 +124,7 @@ type Options struct {
 	// Title names the console in the header and the window title; default
 	// "Payback · Campañas".
 	Title string
-	// Logo, if set, is an image (SVG, PNG or JPEG) shown before the title;
+	// Logo, if set, is an image (SVG, PNG, JPEG, WebP or GIF) shown before the title;
 	// LogoName is its file name (for its type).
 	Logo     []byte
 	LogoName string

@@ -81,7 +81,9 @@ func (s *Server) apiSuppress(w http.ResponseWriter, r *http.Request) {
 	}
 	p := principalFrom(r.Context())
 	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	if ct == "text/csv" || ct == "text/plain" {
+	// Only types a cross-site form cannot send without a preflight: the
+	// API does not rely on CrossOriginProtection alone.
+	if ct == "text/csv" {
 		r.Body = http.MaxBytesReader(w, r.Body, maxImportBytes)
 		source := "api"
 		if name := r.URL.Query().Get("name"); name != "" {
@@ -103,7 +105,7 @@ func (s *Server) apiSuppress(w http.ResponseWriter, r *http.Request) {
 		s.writeJSON(w, r, http.StatusOK, res)
 		return
 	}
-	if ct != "application/json" && ct != "" {
+	if ct != "application/json" {
 		s.Error(w, r, campaignd.Errorf(campaignd.EINVALID, "Send JSON (application/json) or a list of numbers (text/csv), not %s.", ct))
 		return
 	}

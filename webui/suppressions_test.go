@@ -415,3 +415,25 @@ func TestBroadcastPageShowsOptouts(t *testing.T) {
 		t.Errorf("skipped rows lack the opted-out count")
 	}
 }
+
+// TestSuppressionsAPIRefusesFormTypes: a POST a cross-site form could send
+// without a preflight (text/plain, form-encoded, no type) changes nothing,
+// even with valid credentials the browser may have cached.
+func TestSuppressionsAPIRefusesFormTypes(t *testing.T) {
+	h, fs := mustOpenWithSuppressions(t)
+	for _, ct := range []string{"text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", ""} {
+		r := httptest.NewRequest("POST", "/api/v1/suppressions", strings.NewReader(`{"number":"5512345678"}`))
+		r.SetBasicAuth("admin", testPasswords["admin"])
+		if ct != "" {
+			r.Header.Set("Content-Type", ct)
+		}
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		if w.Code != http.StatusBadRequest {
+			t.Errorf("Content-Type %q: %d %s, want 400", ct, w.Code, w.Body)
+		}
+	}
+	if len(fs.list) != 0 {
+		t.Fatalf("list changed: %v", fs.list)
+	}
+}
