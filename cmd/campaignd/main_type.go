@@ -309,7 +309,7 @@ func (m *Main) ingestLoop() {
 				return
 			}
 			if err != nil && retryAt.IsZero() {
-				m.Logger.Warn("ingest job ended after a failure", slog.String("upload", job.Upload.Path), slog.Any("error", err))
+				m.Logger.Warn("ingest job ended: the upload is rejected", slog.String("upload", job.Upload.Path), slog.Any("error", err))
 			}
 			if !retryAt.IsZero() && (next.IsZero() || retryAt.Before(next)) {
 				next = retryAt

@@ -340,3 +340,50 @@ func TestLongNames(t *testing.T) {
 		}
 	}
 }
+
+// rejectFailDB is a store that cannot record a rejection while fail > 0.
+type rejectFailDB struct {
+	*store.DB
+	fail int
+}
+
+func (f *rejectFailDB) RejectUpload(u *campaignd.Upload) error {
+	if f.fail > 0 {
+		f.fail--
+		return errors.New("disk I/O error")
+	}
+	return f.DB.RejectUpload(u)
+}
+
+// TestAttemptRejectionNotRecorded: when the rejection of a job that cannot
+// finish cannot itself be recorded, the job is not dropped: Attempt gives a
+// time to try again, and a later attempt records the rejection. An
+// acknowledged upload never ends in silence.
+func TestAttemptRejectionNotRecorded(t *testing.T) {
+	db, root := testenv.OpenStoreOnDisk(t), t.TempDir()
+	os.WriteFile(filepath.Join(root, "processed"), []byte("not a folder"), 0o644)
+	os.WriteFile(filepath.Join(root, "rejected"), []byte("not a folder"), 0o644)
+	job := upload(t, db, root, "x.csv", fixture(t, "pending-example.csv"))
+	clock := &testClock{t: testNow}
+	o := testOptions()
+	o.Now = clock.Now
+	in := NewIngester(&rejectFailDB{DB: db, fail: 1}, o)
+	_, retryAt, err := in.Attempt(context.Background(), job)
+	if retryAt.IsZero() || err == nil {
+		t.Fatalf("retry %v, err %v: the job ended though its rejection was not recorded", retryAt, err)
+	}
+	if jobs, _ := db.Jobs(); len(jobs) != 1 {
+		t.Fatalf("%d jobs left, want the job kept", len(jobs))
+	}
+	clock.Set(retryAt)
+	jobs, _ := db.Jobs()
+	if _, retryAt, _ = in.Attempt(context.Background(), jobs[0]); !retryAt.IsZero() {
+		t.Fatalf("second attempt: retry %v, want the job ended", retryAt)
+	}
+	if u, _ := db.Upload(job.Upload.ID); u.Outcome != campaignd.UploadRejected {
+		t.Fatalf("outcome %q, want rejected", u.Outcome)
+	}
+	if jobs, _ := db.Jobs(); len(jobs) != 0 {
+		t.Fatalf("%d jobs left after the rejection was recorded", len(jobs))
+	}
+}

@@ -36,7 +36,7 @@ const maxRetryPause = time.Hour
 func (in *Ingester) Attempt(ctx context.Context, job *campaignd.Job) (*campaignd.Broadcast, time.Time, error) {
 	now := in.o.Now()
 	if job.Attempts >= in.o.MaxAttempts {
-		return nil, time.Time{}, in.giveUp(job, fmt.Sprintf("ingest failed %d times; last error: %s", job.Attempts, job.LastError))
+		return in.end(job, nil, fmt.Sprintf("ingest failed %d times; last error: %s", job.Attempts, job.LastError))
 	}
 	if job.RetryAt.After(now) {
 		return nil, job.RetryAt, nil
@@ -61,11 +61,11 @@ func (in *Ingester) Attempt(ctx context.Context, job *campaignd.Job) (*campaignd
 		return nil, time.Time{}, err
 	}
 	if reason := in.lastingReason(err); reason != "" {
-		return nil, time.Time{}, errors.Join(err, in.giveUp(job, reason))
+		return in.end(job, err, reason)
 	}
 	job.LastError = err.Error()
 	if job.Attempts >= in.o.MaxAttempts {
-		return nil, time.Time{}, errors.Join(err, in.giveUp(job, fmt.Sprintf("ingest failed %d times; last error: %s", job.Attempts, job.LastError)))
+		return in.end(job, err, fmt.Sprintf("ingest failed %d times; last error: %s", job.Attempts, job.LastError))
 	}
 	if serr := in.db.SaveJob(job); serr != nil {
 		err = errors.Join(err, serr)
@@ -75,6 +75,17 @@ func (in *Ingester) Attempt(ctx context.Context, job *campaignd.Job) (*campaignd
 		slog.String(ingestKeyFile, job.Upload.FileName), slog.Int("attempt", job.Attempts),
 		slog.Int("max_attempts", in.o.MaxAttempts), slog.Time("retry_at", job.RetryAt), slog.Any(ingestKeyError, err))
 	return nil, job.RetryAt, err
+}
+
+// end rejects the upload of job with reason. If the rejection itself cannot
+// be recorded (the store failing), the job stays and is due again after a
+// pause, so an acknowledged upload never goes silent.
+func (in *Ingester) end(job *campaignd.Job, err error, reason string) (*campaignd.Broadcast, time.Time, error) {
+	gerr := in.giveUp(job, reason)
+	if gerr == nil {
+		return nil, time.Time{}, err
+	}
+	return nil, in.o.Now().Add(in.retryPause(max(job.Attempts, 1))), errors.Join(err, gerr)
 }
 
 // retryPause is the pause after the n-th failed attempt: RetryBase doubled
