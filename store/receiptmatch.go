@@ -476,10 +476,14 @@ func (t *changeTxn) resolve(r *receiptIn, held, vote bool) (string, error) {
 			}
 		}
 		if t.m.learned == schemeNone {
-			if !(held && f.kind == foundOne && r.At.Before(t.o.SettleBefore)) {
+			// Long after the receipt came (every earlier submit_sm_resp is
+			// recorded), one part found, by the id exactly as the SMSC gave
+			// it, and nothing in any other form: its own. A part found only
+			// by a conversion stays held: the receipt may be for an id
+			// resubmitted since, and a conversion would be a guess.
+			if !(held && f.kind == foundOne && f.hits[schemeExact] && r.At.Before(t.o.SettleBefore)) {
 				return hold(campaignd.ReceiptHeld)
 			}
-			// One part in every form, long after the receipt came: its own.
 		} else if f, err = t.lookup(r.ID); err != nil { // in the learned form only
 			return "", err
 		}

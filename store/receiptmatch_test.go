@@ -360,12 +360,13 @@ func TestAutoLearnsFromMisses(t *testing.T) {
 
 // A first send too small for auto to learn the scheme still settles: once a
 // held receipt is old enough that every submit_sm_resp before it is
-// recorded (SettleBefore), a receipt whose id finds exactly one part in
-// every form is that part's. A receipt whose forms find two parts stays
-// held, and nothing is applied before SettleBefore.
+// recorded (SettleBefore), a receipt whose id finds exactly one part, by the
+// id as given, and nothing in another form, is that part's. A receipt whose
+// forms find two parts, or one part only by a conversion, stays held, and
+// nothing is applied before SettleBefore.
 func TestAutoSettlesUniqueHeldReceiptsLate(t *testing.T) {
-	h := newMatchHarness(t, 14, campaignd.IDFormatAuto)
-	ids := []string{"1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12", "16", "13"}
+	h := newMatchHarness(t, 15, campaignd.IDFormatAuto)
+	ids := []string{"1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12", "16", "13", "1f"}
 	for i, id := range ids {
 		h.submit(uint32(i), id)
 	}
@@ -377,7 +378,9 @@ func TestAutoSettlesUniqueHeldReceiptsLate(t *testing.T) {
 			t.Fatalf("receipt %s: %s", ids[i], out)
 		}
 	}
-	for _, id := range []string{"10", "11", "12", "13"} {
+	// 31 finds only 1f, and only by reading 31 as decimal for hex 1f: a
+	// conversion, never applied before the scheme is learned.
+	for _, id := range []string{"10", "11", "12", "13", "31"} {
 		if out := h.receipt(id, und); out != campaignd.ReceiptHeld {
 			t.Fatalf("receipt %s before learning: %s", id, out)
 		}
@@ -387,12 +390,12 @@ func TestAutoSettlesUniqueHeldReceiptsLate(t *testing.T) {
 	if learned := h.scan(); learned != "" {
 		t.Fatalf("learned %q from 4 receipts", learned)
 	}
-	h.wantStates(dlv, dlv, dlv, dlv, dlv, dlv, dlv, dlv, dlv, sub, sub, sub, sub, sub)
+	h.wantStates(dlv, dlv, dlv, dlv, dlv, dlv, dlv, dlv, dlv, sub, sub, sub, sub, sub, sub)
 	// Later: the unique ones are applied, the ambiguous one stays held.
 	h.opt.SettleBefore = time.Now().Add(time.Hour)
 	h.scan()
-	h.wantStates(dlv, dlv, dlv, dlv, dlv, dlv, dlv, dlv, dlv, sub, und, und, sub, und)
-	if n, _, _ := h.db.ExpireEarlyReceipts(time.Now().Add(time.Hour)); n != 1 {
-		t.Fatalf("%d receipts still held, want 1 (the ambiguous 10)", n)
+	h.wantStates(dlv, dlv, dlv, dlv, dlv, dlv, dlv, dlv, dlv, sub, und, und, sub, und, sub)
+	if n, _, _ := h.db.ExpireEarlyReceipts(time.Now().Add(time.Hour)); n != 2 {
+		t.Fatalf("%d receipts still held, want 2 (the ambiguous 10, and 31 found only by conversion)", n)
 	}
 }
