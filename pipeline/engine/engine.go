@@ -204,6 +204,7 @@ type Engine struct {
 	stopWriter   context.CancelFunc
 	workersWG    sync.WaitGroup
 	bgWG         sync.WaitGroup
+	acksWG       sync.WaitGroup // receipt acknowledgements after a batch is on disk
 }
 
 // run is the in-memory state of a broadcast that is sending (or paused, or
@@ -431,6 +432,7 @@ func (e *Engine) Close(ctx context.Context) error {
 	e.bgWG.Wait()
 	stopWriter()
 	<-e.writerDone
+	e.acksWG.Wait()
 	return nil
 }
 

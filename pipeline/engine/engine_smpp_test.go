@@ -251,8 +251,11 @@ func TestSMPPReceiptsBeforeResponsesAndDuplicates(t *testing.T) {
 	}
 	// The duplicates may still be on their way when the last message settles.
 	testenv.Wait(t, "a duplicate of every receipt", func() bool { return env.events.Receipts("duplicate") >= 500 })
-	if early := env.events.Receipts("early"); early == 0 {
-		t.Fatalf("no receipt counted early (%d matched)", env.events.Receipts("matched"))
+	// Each receipt came before its submit_sm_resp: whether the writer saw
+	// it first (held as early) or in the same batch as the id (matched)
+	// depends on timing, but none may be lost as unmatched.
+	if n := env.events.Receipts("unmatched"); n != 0 {
+		t.Fatalf("%d receipts unmatched (%d early, %d matched)", n, env.events.Receipts("early"), env.events.Receipts("matched"))
 	}
 	// A receipt for an id never issued is held, then counted unmatched.
 	if err := env.sim.SendReceipt("123456789", "DELIVRD"); err != nil {

@@ -311,7 +311,7 @@ func (e *Engine) flush(batch []*writeReq) {
 		}
 		e.matchResult(res, opts.ResolveHeld)
 	}
-	var acks []func()
+	var acks []func(error)
 	ci, ri := 0, 0
 	for _, r := range batch {
 		if r.after == nil {
@@ -323,18 +323,31 @@ func (e *Engine) flush(batch []*writeReq) {
 			ci, ri = ci+len(r.changes), ri+len(r.receipts)
 		}
 		if r.ackAsync {
-			acks = append(acks, func() { r.after(sub, err) })
+			r, sub := r, sub
+			acks = append(acks, func(err error) { r.after(sub, err) })
 			continue
 		}
 		r.after(sub, err)
 	}
-	if len(acks) > 0 {
-		go func() {
-			for _, a := range acks {
-				a()
-			}
-		}()
+	if len(acks) == 0 {
+		return
 	}
+	// A receipt is acknowledged only once its effect is on disk: the
+	// commit alone may still sit in the page cache, and a receipt acked
+	// then lost to a power cut would never be sent again. One sync a batch.
+	ackErr := err
+	if ackErr == nil {
+		if ackErr = e.db.Sync(); ackErr != nil {
+			e.log.Error("sync store before acknowledging receipts", slog.Any(logError, ackErr))
+		}
+	}
+	e.acksWG.Add(1)
+	go func() { // acks write to the SMSC: never on the writer
+		defer e.acksWG.Done()
+		for _, a := range acks {
+			a(ackErr)
+		}
+	}()
 }
 
 // maxCollisionLogs bounds the collisions logged one by one per batch.

@@ -152,15 +152,6 @@ func TestFailedReceiptWriteAsksForRedelivery(t *testing.T) {
 	}
 }
 
-// The SMPP client and the store agree on the free normalisations.
-func TestIDNormalisationAgrees(t *testing.T) {
-	for _, id := range []string{" 0003E8\x00", "1000", "000", "0x3E8", "00AbC-12", "A00000002B", "ZZ01", "0F2504E0-4F89"} {
-		if a, b := smpp.NormalizeID(id), campaignd.CanonicalID(id); a != b {
-			t.Errorf("%q: smpp %q, store %q", id, a, b)
-		}
-	}
-}
-
 // collEvents counts id collisions on top of recEvents.
 type collEvents struct {
 	*recEvents
