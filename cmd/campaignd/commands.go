@@ -50,12 +50,7 @@ func checkFile(args []string, stdout io.Writer) error {
 		return err
 	}
 	defer f.Close()
-	in := ingest.NewIngester(nil, ingest.Options{
-		Location: loc, MaxRows: c.Ingest.MaxRows, MaxInvalidPercent: c.Ingest.MaxInvalidPercent,
-		MaxSegments: c.Ingest.MaxSegments, DefaultSender: c.Ingest.DefaultSender,
-		AllowedCountries: c.Ingest.AllowedCountries, MaxUploadBytes: c.FTP.MaxUploadBytes,
-		MaxFieldBytes: c.Ingest.MaxFieldBytes, MaxRecordBytes: c.Ingest.MaxRecordBytes, MaxErrorRows: c.Ingest.MaxErrorRows,
-	})
+	in := ingest.NewIngester(nil, ingestOptions(c, loc))
 	res, err := in.Check(f, filepath.Base(path))
 	if err != nil {
 		return err

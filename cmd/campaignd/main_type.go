@@ -68,6 +68,17 @@ type Main struct {
 	closeOne sync.Once
 }
 
+// ingestOptions are the file rules of c, the same for serve and for
+// check-file (which runs without a store, so nothing more).
+func ingestOptions(c Config, loc *time.Location) ingest.Options {
+	return ingest.Options{
+		Location: loc, MaxRows: c.Ingest.MaxRows, MaxInvalidPercent: c.Ingest.MaxInvalidPercent,
+		MaxSegments: c.Ingest.MaxSegments, DefaultSender: c.Ingest.DefaultSender,
+		AllowedCountries: c.Ingest.AllowedCountries, MaxUploadBytes: c.FTP.MaxUploadBytes,
+		MaxFieldBytes: c.Ingest.MaxFieldBytes, MaxRecordBytes: c.Ingest.MaxRecordBytes, MaxErrorRows: c.Ingest.MaxErrorRows,
+	}
+}
+
 // defaultMemoryLimit is the soft Go heap limit unless GOMEMLIMIT is set:
 // with Badger's mapped files on top, it keeps a million-row ingest and a
 // million-message send under 256 MB of RSS (docs/DECISIONS.md).
@@ -144,14 +155,10 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		return err
 	}
 
-	m.Ingester = ingest.NewIngester(m.DB, ingest.Options{
-		Location: m.loc, MaxRows: c.Ingest.MaxRows, MaxInvalidPercent: c.Ingest.MaxInvalidPercent,
-		MaxSegments: c.Ingest.MaxSegments, DuplicateWindow: time.Duration(c.Ingest.DuplicateWindow),
-		DefaultSender: c.Ingest.DefaultSender, AllowedCountries: c.Ingest.AllowedCountries,
-		MaxUploadBytes: c.FTP.MaxUploadBytes, FTPRoot: filepath.Join(c.DataDir, "ftp"),
-		MaxFieldBytes: c.Ingest.MaxFieldBytes, MaxRecordBytes: c.Ingest.MaxRecordBytes, MaxErrorRows: c.Ingest.MaxErrorRows,
-		Now: m.Now, Logger: m.Logger, Events: m.Metrics,
-	})
+	opts := ingestOptions(*c, m.loc)
+	opts.DuplicateWindow, opts.FTPRoot = time.Duration(c.Ingest.DuplicateWindow), filepath.Join(c.DataDir, "ftp")
+	opts.Now, opts.Logger, opts.Events = m.Now, m.Logger, m.Metrics
+	m.Ingester = ingest.NewIngester(m.DB, opts)
 	if err := m.openSending(); err != nil {
 		return err
 	}
