@@ -334,16 +334,18 @@ func (e *Engine) flush(batch []*writeReq) {
 	}
 	// A receipt is acknowledged only once its effect is on disk: the
 	// commit alone may still sit in the page cache, and a receipt acked
-	// then lost to a power cut would never be sent again. One sync a batch.
-	ackErr := err
-	if ackErr == nil {
-		if ackErr = e.db.Sync(); ackErr != nil {
-			e.log.Error("sync store before acknowledging receipts", slog.Any(logError, ackErr))
-		}
-	}
+	// then lost to a power cut would never be sent again. One sync a batch,
+	// off the writer (a sync covers every commit before it), as are the
+	// acks, which write to the SMSC.
 	e.acksWG.Add(1)
-	go func() { // acks write to the SMSC: never on the writer
+	go func() {
 		defer e.acksWG.Done()
+		ackErr := err
+		if ackErr == nil {
+			if ackErr = e.db.Sync(); ackErr != nil {
+				e.log.Error("sync store before acknowledging receipts", slog.Any(logError, ackErr))
+			}
+		}
 		for _, a := range acks {
 			a(ackErr)
 		}

@@ -64,7 +64,7 @@ func TestEverySchemeSettlesEachMessageWithItsOwnStatus(t *testing.T) {
 			if d := env.events.Receipts(engine.ReceiptDuplicate); d != 0 {
 				t.Fatalf("%d duplicate receipts", d)
 			}
-			testenv.Eventually(t, 10*time.Second, "every receipt acknowledged", func() bool {
+			testenv.Eventually(t, 60*time.Second, "every receipt acknowledged", func() bool {
 				return env.sim.Stats().ReceiptsAcked == int64(n)
 			})
 			if sc, _ := env.db.IDScheme(); r.format == campaignd.IDFormatAuto && r.scheme != smpp.SimIDUUID && sc == "" {
