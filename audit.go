@@ -28,3 +28,14 @@ func (r Role) Valid() bool { return r == RoleAdmin || r == RoleOperator || r == 
 
 // CanAct reports whether the role may act on broadcasts and reports.
 func (r Role) CanAct() bool { return r == RoleAdmin || r == RoleOperator }
+
+// AuditQuery selects audit entries: of one broadcast (BroadcastID > 0), of
+// one user, at or after From and before To (zero: unbounded); a page of
+// Limit from Offset, newest first.
+type AuditQuery struct {
+	BroadcastID uint64
+	User        string
+	From, To    time.Time
+	Offset      int
+	Limit       int
+}

@@ -4,29 +4,17 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
-	"time"
 
 	"github.com/dgraph-io/badger/v4"
 
 	"campaignd"
 )
 
-// AuditQuery selects audit entries: of one broadcast (BroadcastID > 0), of
-// one user, at or after From and before To (zero: unbounded); a page of
-// Limit from Offset, newest first.
-type AuditQuery struct {
-	BroadcastID uint64
-	User        string
-	From, To    time.Time
-	Offset      int
-	Limit       int
-}
-
 // AuditSearch returns one page of the audit entries q selects, newest
 // first, and how many it selects in all. With a broadcast it reads only
 // that broadcast's entries; otherwise the whole log (a few entries per
 // broadcast and per opt-out change, so it stays small).
-func (db *DB) AuditSearch(q AuditQuery) ([]campaignd.AuditEntry, int, error) {
+func (db *DB) AuditSearch(q campaignd.AuditQuery) ([]campaignd.AuditEntry, int, error) {
 	prefix := append([]byte{}, prefixAudit...)
 	if q.BroadcastID > 0 {
 		prefix = append(key(prefixAudit, q.BroadcastID), '/')

@@ -26,18 +26,18 @@ func TestAuditSearch(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		name  string
-		q     store.AuditQuery
+		q     campaignd.AuditQuery
 		total int
 		first string
 	}{
-		{"all newest first", store.AuditQuery{Limit: 2}, 5, "delete"},
-		{"one broadcast", store.AuditQuery{BroadcastID: 1}, 2, "complete"},
-		{"a broadcast whose id prefixes none", store.AuditQuery{BroadcastID: 3}, 0, ""},
-		{"one user", store.AuditQuery{User: "ana"}, 2, "delete"},
-		{"from", store.AuditQuery{From: t0.Add(2 * time.Hour)}, 3, "delete"},
-		{"to is exclusive", store.AuditQuery{To: t0.Add(2 * time.Hour)}, 2, "schedule"},
-		{"second page", store.AuditQuery{Offset: 4, Limit: 2}, 5, "send"},
-		{"past the end", store.AuditQuery{Offset: 9, Limit: 2}, 5, ""},
+		{"all newest first", campaignd.AuditQuery{Limit: 2}, 5, "delete"},
+		{"one broadcast", campaignd.AuditQuery{BroadcastID: 1}, 2, "complete"},
+		{"a broadcast whose id prefixes none", campaignd.AuditQuery{BroadcastID: 3}, 0, ""},
+		{"one user", campaignd.AuditQuery{User: "ana"}, 2, "delete"},
+		{"from", campaignd.AuditQuery{From: t0.Add(2 * time.Hour)}, 3, "delete"},
+		{"to is exclusive", campaignd.AuditQuery{To: t0.Add(2 * time.Hour)}, 2, "schedule"},
+		{"second page", campaignd.AuditQuery{Offset: 4, Limit: 2}, 5, "send"},
+		{"past the end", campaignd.AuditQuery{Offset: 9, Limit: 2}, 5, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, total, err := db.AuditSearch(tc.q)

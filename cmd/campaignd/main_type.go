@@ -45,7 +45,7 @@ type Main struct {
 	stdout, stderr io.Writer
 	loc            *time.Location
 
-	DB       *store.DB
+	DB       Store
 	Metrics  *metrics.Metrics
 	FTP      *ftpd.Server
 	Ingester *ingest.Ingester

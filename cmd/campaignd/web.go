@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"campaignd"
-	"campaignd/store"
 	"campaignd/webui"
 )
 
@@ -80,7 +79,7 @@ var (
 
 // AuditSearch serves the Audit page and GET /api/v1/audit.
 func (b *backend) AuditSearch(_ context.Context, f webui.AuditFilter) ([]campaignd.AuditEntry, int, error) {
-	return b.m.DB.AuditSearch(store.AuditQuery{BroadcastID: f.BroadcastID, User: f.User, From: f.From, To: f.To,
+	return b.m.DB.AuditSearch(campaignd.AuditQuery{BroadcastID: f.BroadcastID, User: f.User, From: f.From, To: f.To,
 		Offset: f.Offset, Limit: f.Limit})
 }
 
