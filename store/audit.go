@@ -4,8 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 
-	"github.com/dgraph-io/badger/v4"
-
 	"campaignd"
 )
 
@@ -18,7 +16,7 @@ func (db *DB) Audit(e campaignd.AuditEntry) error {
 	if e.At.IsZero() {
 		e.At = db.now()
 	}
-	err := db.update(func(txn *badger.Txn) error {
+	err := db.kv.Update(func(txn Txn) error {
 		seq, err := nextIDs(txn, "audit", 1)
 		if err != nil {
 			return err
@@ -35,7 +33,7 @@ func (db *DB) Audit(e campaignd.AuditEntry) error {
 func (db *DB) AuditLog(bid uint64) ([]campaignd.AuditEntry, error) {
 	var out []campaignd.AuditEntry
 	prefix := append(key(prefixAudit, bid), '/')
-	err := db.db.View(func(txn *badger.Txn) error {
+	err := db.kv.View(func(txn Txn) error {
 		return scanJSON(txn, prefix, false, func(v []byte) (bool, error) {
 			var e campaignd.AuditEntry
 			if err := json.Unmarshal(v, &e); err != nil {

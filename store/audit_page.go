@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"sort"
 
-	"github.com/dgraph-io/badger/v4"
-
 	"campaignd"
 )
 
@@ -20,7 +18,7 @@ func (db *DB) AuditSearch(q campaignd.AuditQuery) ([]campaignd.AuditEntry, int, 
 		prefix = append(key(prefixAudit, q.BroadcastID), '/')
 	}
 	var all []campaignd.AuditEntry
-	err := db.db.View(func(txn *badger.Txn) error {
+	err := db.kv.View(func(txn Txn) error {
 		return scanJSON(txn, prefix, false, func(v []byte) (bool, error) {
 			var e campaignd.AuditEntry
 			if err := json.Unmarshal(v, &e); err != nil {

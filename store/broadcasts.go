@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/dgraph-io/badger/v4"
 	"github.com/klauspost/compress/s2"
 
 	"campaignd"
@@ -21,7 +20,7 @@ const RowsPerChunk = 256
 type BroadcastWriter struct {
 	db    *DB
 	job   *campaignd.Job
-	wb    *badger.WriteBatch
+	wb    Batch
 	chunk []byte
 	n     uint32 // rows added
 }
@@ -32,7 +31,7 @@ func (db *DB) NewBroadcastWriter(job *campaignd.Job) (campaignd.RowWriter, error
 	if err := db.deletePrefix(key(prefixRows, job.BroadcastID)); err != nil {
 		return nil, fmt.Errorf("store: clear rows of broadcast %d: %w", job.BroadcastID, err)
 	}
-	return &BroadcastWriter{db: db, job: job, wb: db.db.NewWriteBatch()}, nil
+	return &BroadcastWriter{db: db, job: job, wb: db.kv.NewBatch()}, nil
 }
 
 // Add appends one valid row; its index is the number of rows added before.
@@ -56,9 +55,9 @@ func (w *BroadcastWriter) flushChunk() error {
 		return nil
 	}
 	chunkNo := uint64((w.n - 1) / RowsPerChunk)
-	// Chunks are compressed: they land in the value log, which Badger does
-	// not compress and keeps mapped in memory, so this cuts both disk and
-	// resident memory by about four on typical files.
+	// Chunks are compressed: with Badger they land in the value log, which
+	// Badger does not compress and keeps mapped in memory, so this cuts both
+	// disk and resident memory by about four on typical files.
 	if err := w.wb.Set(key(prefixRows, w.job.BroadcastID, chunkNo), s2.Encode(nil, w.chunk)); err != nil {
 		return fmt.Errorf("store: write rows of broadcast %d: %w", w.job.BroadcastID, err)
 	}
@@ -82,7 +81,7 @@ func (w *BroadcastWriter) Commit(b *campaignd.Broadcast, u *campaignd.Upload) er
 	b.Counts.Queued = int64(w.n)
 	u.BroadcastID = b.ID
 	u.Outcome = campaignd.UploadAccepted
-	err := w.db.update(func(txn *badger.Txn) error {
+	err := w.db.kv.Update(func(txn Txn) error {
 		if _, err := txn.Get(key(prefixJob, u.ID)); err != nil {
 			return fmt.Errorf("job of upload %d: %w", u.ID, err)
 		}
@@ -125,13 +124,13 @@ func (w *BroadcastWriter) Abort() error {
 // Broadcast returns one broadcast.
 func (db *DB) Broadcast(id uint64) (*campaignd.Broadcast, error) {
 	b := new(campaignd.Broadcast)
-	err := db.db.View(func(txn *badger.Txn) error {
+	err := db.kv.View(func(txn Txn) error {
 		if err := getJSON(txn, key(prefixBroadcast, id), b); err != nil {
 			return err
 		}
 		return overlayCounts(txn, b)
 	})
-	if errors.Is(err, badger.ErrKeyNotFound) {
+	if errors.Is(err, ErrNotFound) {
 		return nil, notFound("Broadcast", id)
 	} else if err != nil {
 		return nil, fmt.Errorf("store: broadcast %d: %w", id, err)
@@ -144,7 +143,7 @@ func (db *DB) Broadcast(id uint64) (*campaignd.Broadcast, error) {
 func (db *DB) Broadcasts(f campaignd.BroadcastFilter) ([]*campaignd.Broadcast, int, error) {
 	var out []*campaignd.Broadcast
 	n := 0
-	err := db.db.View(func(txn *badger.Txn) error {
+	err := db.kv.View(func(txn Txn) error {
 		return scanJSON(txn, prefixBroadcast, true, func(v []byte) (bool, error) {
 			b := new(campaignd.Broadcast)
 			if err := json.Unmarshal(v, b); err != nil {
@@ -173,7 +172,7 @@ func (db *DB) Broadcasts(f campaignd.BroadcastFilter) ([]*campaignd.Broadcast, i
 // transaction. An error from fn aborts the update and is returned as is.
 func (db *DB) UpdateBroadcast(id uint64, fn func(*campaignd.Broadcast) error) (*campaignd.Broadcast, error) {
 	var b *campaignd.Broadcast
-	err := db.update(func(txn *badger.Txn) error {
+	err := db.kv.Update(func(txn Txn) error {
 		var err error
 		b, err = updateBroadcastTxn(txn, id, fn)
 		return err
@@ -189,9 +188,9 @@ func (db *DB) UpdateBroadcast(id uint64, fn func(*campaignd.Broadcast) error) (*
 
 // UpdateBroadcastTxn is UpdateBroadcast inside a caller's transaction, for
 // store files that change a broadcast together with other keys.
-func updateBroadcastTxn(txn *badger.Txn, id uint64, fn func(*campaignd.Broadcast) error) (*campaignd.Broadcast, error) {
+func updateBroadcastTxn(txn Txn, id uint64, fn func(*campaignd.Broadcast) error) (*campaignd.Broadcast, error) {
 	b := new(campaignd.Broadcast)
-	if err := getJSON(txn, key(prefixBroadcast, id), b); errors.Is(err, badger.ErrKeyNotFound) {
+	if err := getJSON(txn, key(prefixBroadcast, id), b); errors.Is(err, ErrNotFound) {
 		return nil, notFound("Broadcast", id)
 	} else if err != nil {
 		return nil, err
@@ -214,8 +213,8 @@ func updateBroadcastTxn(txn *badger.Txn, id uint64, fn func(*campaignd.Broadcast
 // DeleteBroadcast removes a broadcast and its rows and message states. The
 // audit log keeps its history.
 func (db *DB) DeleteBroadcast(id uint64) error {
-	err := db.update(func(txn *badger.Txn) error {
-		if _, err := txn.Get(key(prefixBroadcast, id)); errors.Is(err, badger.ErrKeyNotFound) {
+	err := db.kv.Update(func(txn Txn) error {
+		if _, err := txn.Get(key(prefixBroadcast, id)); errors.Is(err, ErrNotFound) {
 			return notFound("Broadcast", id)
 		} else if err != nil {
 			return err
@@ -245,44 +244,32 @@ func (db *DB) DeleteBroadcast(id uint64) error {
 func (db *DB) Rows(bid uint64, from uint32, fn func(idx uint32, r *campaignd.Row) error) error {
 	prefix := key(prefixRows, bid)
 	prefix = append(prefix, '/')
-	err := db.db.View(func(txn *badger.Txn) error {
-		opts := badger.DefaultIteratorOptions
-		opts.Prefix = prefix
-		opts.PrefetchSize = 16
-		it := txn.NewIterator(opts)
-		defer it.Close()
+	err := db.kv.View(func(txn Txn) error {
 		chunk := uint64(from / RowsPerChunk)
 		var buf []byte
-		for it.Seek(key(prefixRows, bid, chunk)); it.ValidForPrefix(prefix); it.Next() {
-			k := it.Item().Key()
+		return txn.Scan(ScanOptions{Prefix: prefix, Start: key(prefixRows, bid, chunk)}, func(k, z []byte) (bool, error) {
 			chunkNo := binary.BigEndian.Uint64(k[len(k)-8:])
 			idx := uint32(chunkNo * RowsPerChunk)
 			var r campaignd.Row
-			err := it.Item().Value(func(z []byte) error {
-				v, err := s2.Decode(buf[:cap(buf)], z)
-				if err != nil {
-					return fmt.Errorf("%w: %v", errCorrupt, err)
-				}
-				buf = v
-				for len(v) > 0 {
-					var err error
-					if v, err = decodeRow(v, &r); err != nil {
-						return err
-					}
-					if idx >= from {
-						if err := fn(idx, &r); err != nil {
-							return err
-						}
-					}
-					idx++
-				}
-				return nil
-			})
+			v, err := s2.Decode(buf[:cap(buf)], z)
 			if err != nil {
-				return err
+				return false, fmt.Errorf("%w: %v", errCorrupt, err)
 			}
-		}
-		return nil
+			buf = v
+			for len(v) > 0 {
+				var err error
+				if v, err = decodeRow(v, &r); err != nil {
+					return false, err
+				}
+				if idx >= from {
+					if err := fn(idx, &r); err != nil {
+						return false, err
+					}
+				}
+				idx++
+			}
+			return true, nil
+		})
 	})
 	if errors.Is(err, campaignd.ErrStop) {
 		return nil
@@ -308,29 +295,27 @@ func (rr *RowReader) Row(bid uint64, idx uint32) (*campaignd.Row, error) {
 	chunk := uint64(idx / RowsPerChunk)
 	if rr.rows == nil || rr.bid != bid || rr.chunk != chunk {
 		rr.rows = rr.rows[:0]
-		err := rr.db.db.View(func(txn *badger.Txn) error {
-			item, err := txn.Get(key(prefixRows, bid, chunk))
+		err := rr.db.kv.View(func(txn Txn) error {
+			z, err := txn.Get(key(prefixRows, bid, chunk))
 			if err != nil {
 				return err
 			}
-			return item.Value(func(z []byte) error {
-				v, err := s2.Decode(rr.buf[:cap(rr.buf)], z)
-				if err != nil {
-					return fmt.Errorf("%w: %v", errCorrupt, err)
+			v, err := s2.Decode(rr.buf[:cap(rr.buf)], z)
+			if err != nil {
+				return fmt.Errorf("%w: %v", errCorrupt, err)
+			}
+			rr.buf = v
+			for len(v) > 0 {
+				var r campaignd.Row
+				var err error
+				if v, err = decodeRow(v, &r); err != nil {
+					return err
 				}
-				rr.buf = v
-				for len(v) > 0 {
-					var r campaignd.Row
-					var err error
-					if v, err = decodeRow(v, &r); err != nil {
-						return err
-					}
-					rr.rows = append(rr.rows, r)
-				}
-				return nil
-			})
+				rr.rows = append(rr.rows, r)
+			}
+			return nil
 		})
-		if errors.Is(err, badger.ErrKeyNotFound) {
+		if errors.Is(err, ErrNotFound) {
 			return nil, campaignd.Errorf(campaignd.ENOTFOUND, "Row %d of broadcast %d not found.", idx, bid)
 		} else if err != nil {
 			return nil, fmt.Errorf("store: row %d of broadcast %d: %w", idx, bid, err)
@@ -347,21 +332,16 @@ func (rr *RowReader) Row(bid uint64, idx uint32) (*campaignd.Row, error) {
 // deletePrefix removes every key under prefix in batches.
 func (db *DB) deletePrefix(prefix []byte) error {
 	var keys [][]byte
-	err := db.db.View(func(txn *badger.Txn) error {
-		opts := badger.DefaultIteratorOptions
-		opts.Prefix = prefix
-		opts.PrefetchValues = false
-		it := txn.NewIterator(opts)
-		defer it.Close()
-		for it.Seek(prefix); it.ValidForPrefix(prefix); it.Next() {
-			keys = append(keys, it.Item().KeyCopy(nil))
-		}
-		return nil
+	err := db.kv.View(func(txn Txn) error {
+		return txn.Scan(ScanOptions{Prefix: prefix, KeysOnly: true}, func(k, _ []byte) (bool, error) {
+			keys = append(keys, k)
+			return true, nil
+		})
 	})
 	if err != nil || len(keys) == 0 {
 		return err
 	}
-	wb := db.db.NewWriteBatch()
+	wb := db.kv.NewBatch()
 	defer wb.Cancel()
 	for _, k := range keys {
 		if err := wb.Delete(k); err != nil {

@@ -10,8 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dgraph-io/badger/v4"
-
 	"campaignd"
 	"campaignd/store"
 )
@@ -161,13 +159,12 @@ func TestStoreWrittenBeforeBinaryRecordsReads(t *testing.T) {
 	}
 	check(db)
 	// Rewritten values are binary; untouched ones stay JSON and still read.
-	err = db.Badger().View(func(txn *badger.Txn) error {
+	err = db.KV().View(func(txn store.Txn) error {
 		for idx, first := range map[uint32]byte{0: 1, 4: 1, 1: '{'} {
-			item, err := txn.Get([]byte("ms/\x00\x00\x00\x00\x00\x00\x00\x01/\x00\x00\x00" + string(rune(idx))))
+			v, err := txn.Get([]byte("ms/\x00\x00\x00\x00\x00\x00\x00\x01/\x00\x00\x00" + string(rune(idx))))
 			if err != nil {
 				return err
 			}
-			v, _ := item.ValueCopy(nil)
 			if v[0] != first {
 				t.Errorf("ms/ of message %d starts %q, want %q", idx, v[0], first)
 			}

@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/dgraph-io/badger/v4"
-
 	"campaignd"
 )
 
@@ -216,17 +214,17 @@ func decodeCounts(v []byte, c *campaignd.Counts) error {
 
 // overlayCounts replaces b's message counts with those of bc/ when it
 // exists.
-func overlayCounts(txn *badger.Txn, b *campaignd.Broadcast) error {
-	item, err := txn.Get(countsKey(b.ID))
-	if errors.Is(err, badger.ErrKeyNotFound) {
+func overlayCounts(txn Txn, b *campaignd.Broadcast) error {
+	v, err := txn.Get(countsKey(b.ID))
+	if errors.Is(err, ErrNotFound) {
 		return nil
 	} else if err != nil {
 		return err
 	}
-	return item.Value(func(v []byte) error { return decodeCounts(v, &b.Counts) })
+	return decodeCounts(v, &b.Counts)
 }
 
-func putCounts(txn *badger.Txn, bid uint64, c *campaignd.Counts) error {
+func putCounts(txn Txn, bid uint64, c *campaignd.Counts) error {
 	return txn.Set(countsKey(bid), appendCounts(make([]byte, 0, 32), c))
 }
 
@@ -239,13 +237,13 @@ func sameMessageCounts(a, b *campaignd.Counts) bool {
 // addCountsTxn adds d to broadcast bid's message counts inside txn. The
 // first time (a store written before bc/ existed) the counts are taken from
 // the broadcast record. A deleted broadcast is left alone.
-func addCountsTxn(txn *badger.Txn, bid uint64, d *campaignd.Counts) error {
+func addCountsTxn(txn Txn, bid uint64, d *campaignd.Counts) error {
 	var c campaignd.Counts
-	item, err := txn.Get(countsKey(bid))
+	v, err := txn.Get(countsKey(bid))
 	switch {
-	case errors.Is(err, badger.ErrKeyNotFound):
+	case errors.Is(err, ErrNotFound):
 		b := new(campaignd.Broadcast)
-		if err := getJSON(txn, key(prefixBroadcast, bid), b); errors.Is(err, badger.ErrKeyNotFound) {
+		if err := getJSON(txn, key(prefixBroadcast, bid), b); errors.Is(err, ErrNotFound) {
 			return nil
 		} else if err != nil {
 			return err
@@ -254,7 +252,7 @@ func addCountsTxn(txn *badger.Txn, bid uint64, d *campaignd.Counts) error {
 	case err != nil:
 		return err
 	default:
-		if err := item.Value(func(v []byte) error { return decodeCounts(v, &c) }); err != nil {
+		if err := decodeCounts(v, &c); err != nil {
 			return err
 		}
 	}
@@ -266,12 +264,12 @@ func addCountsTxn(txn *badger.Txn, bid uint64, d *campaignd.Counts) error {
 // fixed when the broadcast is stored, so it is cached.
 func (db *DB) TrackingBase(bid uint64) (uint64, error) {
 	var base uint64
-	err := db.db.View(func(txn *badger.Txn) error {
+	err := db.kv.View(func(txn Txn) error {
 		var err error
 		base, err = db.trackingBase(txn, bid)
 		return err
 	})
-	if errors.Is(err, badger.ErrKeyNotFound) {
+	if errors.Is(err, ErrNotFound) {
 		return 0, notFound("Broadcast", bid)
 	} else if err != nil {
 		return 0, fmt.Errorf("store: broadcast %d: %w", bid, err)
@@ -279,9 +277,9 @@ func (db *DB) TrackingBase(bid uint64) (uint64, error) {
 	return base, nil
 }
 
-// trackingBase is TrackingBase inside txn; badger.ErrKeyNotFound when the
+// trackingBase is TrackingBase inside txn; ErrNotFound when the
 // broadcast does not exist.
-func (db *DB) trackingBase(txn *badger.Txn, bid uint64) (uint64, error) {
+func (db *DB) trackingBase(txn Txn, bid uint64) (uint64, error) {
 	if v, ok := db.bases.Load(bid); ok {
 		return v.(uint64), nil
 	}

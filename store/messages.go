@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/dgraph-io/badger/v4"
-
 	"campaignd"
 )
 
@@ -58,7 +56,7 @@ func timeToMS(t time.Time) int64 {
 
 // putMessageState writes m's state inside txn; when m is settled it is also
 // indexed under day (YYYYMMDD, local) for the daily report.
-func putMessageState(txn *badger.Txn, m *campaignd.Message, day string) error {
+func putMessageState(txn Txn, m *campaignd.Message, day string) error {
 	if err := txn.Set(msgStateKey(m.BroadcastID, m.Index), stateOf(m).appendBinary(nil)); err != nil {
 		return err
 	}
@@ -73,15 +71,15 @@ func settledKey(day string, tracking uint64) []byte {
 	return binary.BigEndian.AppendUint64(append(k, '/'), tracking)
 }
 
-func getMessageState(txn *badger.Txn, bid uint64, idx uint32) (*msgState, error) {
-	item, err := txn.Get(msgStateKey(bid, idx))
-	if errors.Is(err, badger.ErrKeyNotFound) {
+func getMessageState(txn Txn, bid uint64, idx uint32) (*msgState, error) {
+	v, err := txn.Get(msgStateKey(bid, idx))
+	if errors.Is(err, ErrNotFound) {
 		return &msgState{State: campaignd.StateQueued}, nil
 	} else if err != nil {
 		return nil, err
 	}
 	s := new(msgState)
-	return s, item.Value(func(v []byte) error { return s.decode(v) })
+	return s, s.decode(v)
 }
 
 // Message returns message idx of broadcast bid with its state.
@@ -99,7 +97,7 @@ func (db *DB) message(rr *RowReader, base, bid uint64, idx uint32) (*campaignd.M
 		return nil, err
 	}
 	m := &campaignd.Message{Row: *row, BroadcastID: bid, Index: idx, TrackingID: base + uint64(idx)}
-	err = db.db.View(func(txn *badger.Txn) error {
+	err = db.kv.View(func(txn Txn) error {
 		s, err := getMessageState(txn, bid, idx)
 		if err != nil {
 			return err
@@ -120,33 +118,90 @@ func (db *DB) Messages(bid uint64, from uint32, fn func(*campaignd.Message) erro
 	if err != nil {
 		return err
 	}
-	return db.db.View(func(txn *badger.Txn) error {
-		prefix := append(key(prefixMsgState, bid), '/')
-		opts := badger.DefaultIteratorOptions
-		opts.Prefix = prefix
-		it := txn.NewIterator(opts)
-		defer it.Close()
-		it.Seek(msgStateKey(bid, from))
-		return db.Rows(bid, from, func(idx uint32, r *campaignd.Row) error {
-			m := &campaignd.Message{Row: *r, BroadcastID: bid, Index: idx, TrackingID: base + uint64(idx), State: campaignd.StateQueued}
-			for it.ValidForPrefix(prefix) {
-				k := it.Item().Key()
-				sidx := binary.BigEndian.Uint32(k[len(k)-4:])
-				if sidx > idx {
-					break
-				}
-				if sidx == idx {
-					s := new(msgState)
-					if err := it.Item().Value(s.decode); err != nil {
-						return err
-					}
-					s.apply(m)
-				}
-				it.Next()
+	states := db.newStateCursor(bid)
+	return db.Rows(bid, from, func(idx uint32, r *campaignd.Row) error {
+		m := &campaignd.Message{Row: *r, BroadcastID: bid, Index: idx, TrackingID: base + uint64(idx), State: campaignd.StateQueued}
+		v, err := states.at(idx)
+		if err != nil {
+			return err
+		}
+		if v != nil {
+			s := new(msgState)
+			if err := s.decode(v); err != nil {
+				return err
 			}
-			return fn(m)
+			s.apply(m)
+		}
+		return fn(m)
+	})
+}
+
+// statePage is how many message states a stateCursor reads at a time.
+const statePage = 256
+
+// stateCursor reads the message states (ms/) of one broadcast in index
+// order, a page at a time, each page in a read transaction of its own: a
+// walk over rows asks it for each row's state instead of a lookup per
+// message, and no scan is held open inside another.
+type stateCursor struct {
+	db    *DB
+	bid   uint64
+	next  uint32 // the first index not read yet
+	done  bool   // no state at next or after
+	asked uint32 // the index of the last call
+	idx   []uint32
+	vals  [][]byte
+}
+
+func (db *DB) newStateCursor(bid uint64) *stateCursor { return &stateCursor{db: db, bid: bid} }
+
+// at returns the ms/ value of message idx, nil when it has none (queued).
+// Reading in index order costs a transaction per statePage states; an idx
+// lower than the one before starts again.
+func (c *stateCursor) at(idx uint32) ([]byte, error) {
+	if idx < c.asked {
+		*c = stateCursor{db: c.db, bid: c.bid}
+	}
+	c.asked = idx
+	for {
+		for len(c.idx) > 0 && c.idx[0] < idx {
+			c.idx, c.vals = c.idx[1:], c.vals[1:]
+		}
+		if len(c.idx) > 0 {
+			if c.idx[0] == idx {
+				return c.vals[0], nil
+			}
+			return nil, nil
+		}
+		// None in [idx, next): it would be buffered.
+		if c.done || idx < c.next {
+			return nil, nil
+		}
+		if err := c.fill(idx); err != nil {
+			return nil, err
+		}
+	}
+}
+
+func (c *stateCursor) fill(from uint32) error {
+	c.idx, c.vals = c.idx[:0], c.vals[:0]
+	prefix := append(key(prefixMsgState, c.bid), '/')
+	err := c.db.kv.View(func(txn Txn) error {
+		return txn.Scan(ScanOptions{Prefix: prefix, Start: msgStateKey(c.bid, from)}, func(k, v []byte) (bool, error) {
+			c.idx = append(c.idx, binary.BigEndian.Uint32(k[len(k)-4:]))
+			c.vals = append(c.vals, v)
+			return len(c.idx) < statePage, nil
 		})
 	})
+	if err != nil {
+		return err
+	}
+	n := len(c.idx)
+	c.done = n < statePage || c.idx[n-1] == ^uint32(0)
+	if !c.done {
+		c.next = c.idx[n-1] + 1
+	}
+	return nil
 }
 
 // SaveMessages writes the states of ms in one transaction, updating each
@@ -154,7 +209,7 @@ func (db *DB) Messages(bid uint64, from uint32, fn func(*campaignd.Message) erro
 // under dayOf(SettledAt). It is the engine's batched write; callers group
 // hundreds of changes per call.
 func (db *DB) SaveMessages(ms []*campaignd.Message, from []campaignd.MessageState, dayOf func(time.Time) string) error {
-	err := db.update(func(txn *badger.Txn) error {
+	err := db.kv.Update(func(txn Txn) error {
 		deltas := map[uint64]*campaignd.Counts{}
 		for i, m := range ms {
 			day := ""

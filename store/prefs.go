@@ -3,8 +3,6 @@ package store
 import (
 	"errors"
 	"fmt"
-
-	"github.com/dgraph-io/badger/v4"
 )
 
 // prefixPref holds per-user console preferences: "up/<user>\x00<key>" →
@@ -22,16 +20,12 @@ func prefKey(user, key string) []byte {
 // UserPref returns a user's preference, or "" when none is set.
 func (db *DB) UserPref(user, key string) (string, error) {
 	var v string
-	err := db.db.View(func(txn *badger.Txn) error {
-		it, err := txn.Get(prefKey(user, key))
-		if err != nil {
-			return err
-		}
-		b, err := it.ValueCopy(nil)
+	err := db.kv.View(func(txn Txn) error {
+		b, err := txn.Get(prefKey(user, key))
 		v = string(b)
 		return err
 	})
-	if errors.Is(err, badger.ErrKeyNotFound) {
+	if errors.Is(err, ErrNotFound) {
 		return "", nil
 	} else if err != nil {
 		return "", fmt.Errorf("store: user preference %s of %q: %w", key, user, err)
@@ -41,7 +35,7 @@ func (db *DB) UserPref(user, key string) (string, error) {
 
 // SetUserPref stores a user's preference; "" removes it.
 func (db *DB) SetUserPref(user, key, value string) error {
-	err := db.update(func(txn *badger.Txn) error {
+	err := db.kv.Update(func(txn Txn) error {
 		if value == "" {
 			return txn.Delete(prefKey(user, key))
 		}

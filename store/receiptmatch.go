@@ -7,8 +7,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/dgraph-io/badger/v4"
-
 	"campaignd"
 )
 
@@ -154,23 +152,21 @@ func (t *changeTxn) loadScheme() error {
 		return nil
 	}
 	t.m.loaded = true
-	item, err := t.txn.Get(prefixScheme)
-	if errors.Is(err, badger.ErrKeyNotFound) {
+	v, err := t.txn.Get(prefixScheme)
+	if errors.Is(err, ErrNotFound) {
 		return nil
 	} else if err != nil {
 		return err
 	}
-	return item.Value(func(v []byte) error {
-		if len(v) != 1+8*int(nSchemes) || v[0] >= byte(nSchemes) {
-			return errCorrupt
-		}
-		t.m.learned = scheme(v[0])
-		for i := range nSchemes {
-			t.m.hits[i] = binary.BigEndian.Uint32(v[1+8*i:])
-			t.m.misses[i] = binary.BigEndian.Uint32(v[5+8*i:])
-		}
-		return nil
-	})
+	if len(v) != 1+8*int(nSchemes) || v[0] >= byte(nSchemes) {
+		return errCorrupt
+	}
+	t.m.learned = scheme(v[0])
+	for i := range nSchemes {
+		t.m.hits[i] = binary.BigEndian.Uint32(v[1+8*i:])
+		t.m.misses[i] = binary.BigEndian.Uint32(v[5+8*i:])
+	}
+	return nil
 }
 
 // saveScheme writes mx/scheme when votes or the learned scheme changed.
@@ -264,23 +260,20 @@ func awaiting(s *msgState, part int) bool {
 }
 
 func (t *changeTxn) entries(id string) ([]target, error) {
-	item, err := t.txn.Get(earlyKey(prefixMatch, id))
-	if errors.Is(err, badger.ErrKeyNotFound) {
+	v, err := t.txn.Get(earlyKey(prefixMatch, id))
+	if errors.Is(err, ErrNotFound) {
 		return nil, nil
 	} else if err != nil {
 		return nil, err
 	}
+	if len(v) == 0 || len(v)%14 != 0 {
+		return nil, errCorrupt
+	}
 	var out []target
-	err = item.Value(func(v []byte) error {
-		if len(v) == 0 || len(v)%14 != 0 {
-			return errCorrupt
-		}
-		for ; len(v) > 0; v = v[14:] {
-			out = append(out, target{binary.BigEndian.Uint64(v), binary.BigEndian.Uint32(v[8:]), int(binary.BigEndian.Uint16(v[12:]))})
-		}
-		return nil
-	})
-	return out, err
+	for ; len(v) > 0; v = v[14:] {
+		out = append(out, target{binary.BigEndian.Uint64(v), binary.BigEndian.Uint32(v[8:]), int(binary.BigEndian.Uint16(v[12:]))})
+	}
+	return out, nil
 }
 
 // recordIDs writes mi/ for each part id, detecting collisions, and applies
@@ -349,11 +342,10 @@ func (t *changeTxn) index(id string, self target) error {
 			NewBroadcast: self.bid, NewIndex: self.idx, NewPart: self.part})
 	}
 	v = appendTarget(v, self)
-	e := badger.NewEntry(earlyKey(prefixMatch, id), v)
 	if t.o.MatchTTL > 0 {
-		e = e.WithTTL(t.o.MatchTTL)
+		return t.txn.SetTTL(earlyKey(prefixMatch, id), v, t.o.MatchTTL)
 	}
-	return t.txn.SetEntry(e)
+	return t.txn.Set(earlyKey(prefixMatch, id), v)
 }
 
 func appendTarget(v []byte, e target) []byte {
@@ -534,27 +526,22 @@ func (t *changeTxn) resolveHeld(from []byte, max int, voteBefore time.Time) ([]b
 	}
 	var rs []receiptIn
 	var next []byte
-	opts := badger.DefaultIteratorOptions
-	opts.Prefix = prefixEarly
-	it := t.txn.NewIterator(opts)
-	start := prefixEarly
-	if len(from) > 0 {
-		start = from
-	}
-	for it.Seek(start); it.ValidForPrefix(prefixEarly); it.Next() {
+	// Read first, resolved after: the scan is over before resolve writes.
+	err := t.txn.Scan(ScanOptions{Prefix: prefixEarly, Start: from}, func(k, v []byte) (bool, error) {
 		if len(rs) == max {
-			next = it.Item().KeyCopy(nil)
-			break
+			next = k
+			return false, nil
 		}
-		id := string(it.Item().Key()[len(prefixEarly):])
 		var r receiptIn
-		if err := it.Item().Value(func(v []byte) error { return decodeEarly(id, v, &r) }); err != nil {
-			it.Close()
-			return nil, err
+		if err := decodeEarly(string(k[len(prefixEarly):]), v, &r); err != nil {
+			return false, err
 		}
 		rs = append(rs, r)
+		return true, nil
+	})
+	if err != nil {
+		return nil, err
 	}
-	it.Close()
 	for i := range rs {
 		if _, err := t.resolve(&rs[i], true, rs[i].At.Before(voteBefore)); err != nil {
 			return nil, err
@@ -568,7 +555,7 @@ func (t *changeTxn) resolveHeld(from []byte, max int, voteBefore time.Time) ([]b
 // vote), the stat.
 const earlyVoted = 0x01
 
-func putEarly(txn *badger.Txn, r *receiptIn) error {
+func putEarly(txn Txn, r *receiptIn) error {
 	v := binary.BigEndian.AppendUint64(nil, uint64(r.At.UnixMilli()))
 	v = append(v, r.vote) // below 0x20
 	return txn.Set(earlyKey(prefixEarly, r.ID), append(v, r.Stat...))
@@ -588,22 +575,22 @@ func decodeEarly(id string, v []byte, r *receiptIn) error {
 	return nil
 }
 
-func getEarly(txn *badger.Txn, id string) (receiptIn, bool, error) {
-	item, err := txn.Get(earlyKey(prefixEarly, id))
-	if errors.Is(err, badger.ErrKeyNotFound) {
+func getEarly(txn Txn, id string) (receiptIn, bool, error) {
+	v, err := txn.Get(earlyKey(prefixEarly, id))
+	if errors.Is(err, ErrNotFound) {
 		return receiptIn{}, false, nil
 	} else if err != nil {
 		return receiptIn{}, false, err
 	}
 	var r receiptIn
-	err = item.Value(func(v []byte) error { return decodeEarly(id, v, &r) })
+	err = decodeEarly(id, v, &r)
 	return r, err == nil, err
 }
 
 // IDScheme returns the scheme auto has learned ("" when none yet).
 func (db *DB) IDScheme() (string, error) {
 	var sc scheme
-	err := db.db.View(func(txn *badger.Txn) error {
+	err := db.kv.View(func(txn Txn) error {
 		t := &changeTxn{txn: txn}
 		err := t.loadScheme()
 		sc = t.m.learned

@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/dgraph-io/badger/v4"
-
 	"campaignd"
 )
 
@@ -41,7 +39,7 @@ type receiptIn struct {
 // engine's batched write: callers group hundreds of changes per call.
 func (db *DB) SaveChanges(cs []campaignd.Change, rs []campaignd.ReceiptIn, o campaignd.SaveOptions) (*campaignd.ChangeResult, error) {
 	var res *campaignd.ChangeResult
-	err := db.update(func(txn *badger.Txn) error {
+	err := db.kv.Update(func(txn Txn) error {
 		res = &campaignd.ChangeResult{Applied: make([]bool, len(cs)), Receipts: make([]string, len(rs))}
 		t := &changeTxn{db: db, txn: txn, o: o, res: res, deltas: map[uint64]*campaignd.Counts{}, bases: map[uint64]uint64{}}
 		for i := range cs {
@@ -83,7 +81,7 @@ func (db *DB) SaveChanges(cs []campaignd.Change, rs []campaignd.ReceiptIn, o cam
 
 type changeTxn struct {
 	db     *DB
-	txn    *badger.Txn
+	txn    Txn
 	o      campaignd.SaveOptions
 	res    *campaignd.ChangeResult
 	deltas map[uint64]*campaignd.Counts
@@ -114,7 +112,7 @@ func (t *changeTxn) flushCounts() error {
 // final.
 func (t *changeTxn) put(bid uint64, idx uint32, s *msgState) error {
 	base, err := t.db.trackingBase(t.txn, bid)
-	if err != nil && !errors.Is(err, badger.ErrKeyNotFound) {
+	if err != nil && !errors.Is(err, ErrNotFound) {
 		return err
 	}
 	m := &campaignd.Message{BroadcastID: bid, Index: idx, TrackingID: base + uint64(idx)}
@@ -186,35 +184,27 @@ func earlyKey(prefix []byte, id string) []byte {
 // left was received (zero if none is left).
 func (db *DB) ExpireEarlyReceipts(before time.Time) (dropped int, oldest time.Time, err error) {
 	var old [][]byte
-	err = db.db.View(func(txn *badger.Txn) error {
-		opts := badger.DefaultIteratorOptions
-		opts.Prefix = prefixEarly
-		it := txn.NewIterator(opts)
-		defer it.Close()
-		for it.Seek(prefixEarly); it.ValidForPrefix(prefixEarly); it.Next() {
+	err = db.kv.View(func(txn Txn) error {
+		old, oldest = nil, time.Time{}
+		return txn.Scan(ScanOptions{Prefix: prefixEarly}, func(k, v []byte) (bool, error) {
 			var at time.Time
-			if err := it.Item().Value(func(v []byte) error {
-				if len(v) >= 8 {
-					at = time.UnixMilli(int64(binary.BigEndian.Uint64(v)))
-				}
-				return nil
-			}); err != nil {
-				return err
+			if len(v) >= 8 {
+				at = time.UnixMilli(int64(binary.BigEndian.Uint64(v)))
 			}
 			if at.Before(before) {
-				old = append(old, it.Item().KeyCopy(nil))
+				old = append(old, k)
 			} else if oldest.IsZero() || at.Before(oldest) {
 				oldest = at
 			}
-		}
-		return nil
+			return true, nil
+		})
 	})
 	if err != nil {
 		return 0, time.Time{}, fmt.Errorf("store: scan early receipts: %w", err)
 	}
 	for len(old) > 0 {
 		n := min(len(old), 1000)
-		err := db.update(func(txn *badger.Txn) error {
+		err := db.kv.Update(func(txn Txn) error {
 			for _, k := range old[:n] {
 				if err := txn.Delete(k); err != nil {
 					return err
@@ -243,37 +233,29 @@ func containsMark(v []byte) bool { return bytes.Contains(v, submittedMark) }
 func (db *DB) SubmittedBefore(bid uint64, before time.Time, fn func(idx uint32) error) (time.Time, error) {
 	var oldest time.Time
 	prefix := append(key(prefixMsgState, bid), '/')
-	err := db.db.View(func(txn *badger.Txn) error {
-		opts := badger.DefaultIteratorOptions
-		opts.Prefix = prefix
-		it := txn.NewIterator(opts)
-		defer it.Close()
-		for it.Seek(prefix); it.ValidForPrefix(prefix); it.Next() {
+	err := db.kv.View(func(txn Txn) error {
+		return txn.Scan(ScanOptions{Prefix: prefix}, func(k, v []byte) (bool, error) {
+			if !isSubmitted(v) {
+				return true, nil
+			}
 			var s msgState
-			var match bool
-			if err := it.Item().Value(func(v []byte) error {
-				if match = isSubmitted(v); match {
-					return s.decode(v)
-				}
-				return nil
-			}); err != nil {
-				return err
+			if err := s.decode(v); err != nil {
+				return false, err
 			}
-			if !match || s.State != campaignd.StateSubmitted {
-				continue
+			if s.State != campaignd.StateSubmitted {
+				return true, nil
 			}
-			k := it.Item().Key()
 			idx := binary.BigEndian.Uint32(k[len(k)-4:])
 			at := msToTime(s.SubmittedAt)
 			if at.Before(before) {
 				if err := fn(idx); err != nil {
-					return err
+					return false, err
 				}
 			} else if oldest.IsZero() || at.Before(oldest) {
 				oldest = at
 			}
-		}
-		return nil
+			return true, nil
+		})
 	})
 	if err != nil && !errors.Is(err, campaignd.ErrStop) {
 		return time.Time{}, fmt.Errorf("store: submitted messages of broadcast %d: %w", bid, err)

@@ -1,14 +1,11 @@
 package store
 
 import (
-	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
-
-	"github.com/dgraph-io/badger/v4"
 
 	"campaignd"
 )
@@ -38,7 +35,7 @@ func (db *DB) SaveReport(r *campaignd.Report) error {
 	if err != nil {
 		return err
 	}
-	if err := db.update(func(txn *badger.Txn) error { return putJSON(txn, reportKey(d), r) }); err != nil {
+	if err := db.kv.Update(func(txn Txn) error { return putJSON(txn, reportKey(d), r) }); err != nil {
 		return fmt.Errorf("store: save report %s: %w", r.Day, err)
 	}
 	return nil
@@ -52,8 +49,8 @@ func (db *DB) Report(day string) (*campaignd.Report, error) {
 		return nil, err
 	}
 	r := new(campaignd.Report)
-	err = db.db.View(func(txn *badger.Txn) error { return getJSON(txn, reportKey(d), r) })
-	if errors.Is(err, badger.ErrKeyNotFound) {
+	err = db.kv.View(func(txn Txn) error { return getJSON(txn, reportKey(d), r) })
+	if errors.Is(err, ErrNotFound) {
 		return nil, campaignd.Errorf(campaignd.ENOTFOUND, "No report for %s.", day)
 	} else if err != nil {
 		return nil, fmt.Errorf("store: report %s: %w", day, err)
@@ -65,7 +62,7 @@ func (db *DB) Report(day string) (*campaignd.Report, error) {
 // them (0: all).
 func (db *DB) Reports(limit int) ([]*campaignd.Report, error) {
 	var out []*campaignd.Report
-	err := db.db.View(func(txn *badger.Txn) error {
+	err := db.kv.View(func(txn Txn) error {
 		return scanJSON(txn, prefixReport, true, func(v []byte) (bool, error) {
 			r := new(campaignd.Report)
 			if err := json.Unmarshal(v, r); err != nil {
@@ -85,82 +82,93 @@ func (db *DB) Reports(limit int) ([]*campaignd.Report, error) {
 // (YYYYMMDD), in Tracking ID order, streaming: the d/<day> index read the
 // way a whole day's report needs it. A broadcast's Tracking IDs are one
 // block, so in Tracking ID order the message states are visited broadcast by
-// broadcast in key order; one forward iterator reads them instead of a
-// lookup per message. ErrStop from fn ends it quietly.
+// broadcast in index order; a stateCursor reads them a page at a time
+// instead of a lookup per message. The index is read a page at a time too,
+// and fn is called outside any transaction. ErrStop from fn ends it quietly.
 func (db *DB) ReportMessages(day string, fn func(*campaignd.Message) error) error {
 	prefix := append(append(append([]byte{}, prefixSettled...), day...), '/')
 	rr := db.NewRowReader()
-	bases := map[uint64]uint64{}
-	err := db.db.View(func(txn *badger.Txn) error {
-		opts := badger.DefaultIteratorOptions
-		opts.Prefix = prefix
-		it := txn.NewIterator(opts)
-		defer it.Close()
-		sopts := badger.DefaultIteratorOptions
-		sopts.Prefix = prefixMsgState
-		states := txn.NewIterator(sopts)
-		defer states.Close()
-		var last []byte // the key states was last sought or stepped to
-		for it.Seek(prefix); it.ValidForPrefix(prefix); it.Next() {
-			var bid uint64
-			var idx uint32
-			if err := it.Item().Value(func(v []byte) error {
-				if len(v) != 12 {
-					return errCorrupt
+	bases := map[uint64]uint64{} // of the broadcasts that exist
+	var states *stateCursor
+	type settled struct {
+		bid uint64
+		idx uint32
+	}
+	var page []settled
+	var start []byte
+	for {
+		page = page[:0]
+		var next []byte
+		err := db.kv.View(func(txn Txn) error {
+			err := txn.Scan(ScanOptions{Prefix: prefix, Start: start}, func(k, v []byte) (bool, error) {
+				if len(page) == reportPage {
+					next = k
+					return false, nil
 				}
-				bid, idx = binary.BigEndian.Uint64(v), binary.BigEndian.Uint32(v[8:])
-				return nil
-			}); err != nil {
+				if len(v) != 12 {
+					return false, errCorrupt
+				}
+				page = append(page, settled{binary.BigEndian.Uint64(v), binary.BigEndian.Uint32(v[8:])})
+				return true, nil
+			})
+			if err != nil {
 				return err
 			}
-			base, ok := bases[bid]
-			if !ok {
+			for _, e := range page {
+				if _, ok := bases[e.bid]; ok {
+					continue
+				}
 				b := new(campaignd.Broadcast)
-				if err := getJSON(txn, key(prefixBroadcast, bid), b); errors.Is(err, badger.ErrKeyNotFound) {
+				if err := getJSON(txn, key(prefixBroadcast, e.bid), b); errors.Is(err, ErrNotFound) {
 					continue // deleted since; cannot happen for sent broadcasts
 				} else if err != nil {
 					return err
 				}
-				base, bases[bid] = b.TrackingBase, b.TrackingBase
+				bases[e.bid] = b.TrackingBase
 			}
-			row, err := rr.Row(bid, idx)
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for _, e := range page {
+			base, ok := bases[e.bid]
+			if !ok {
+				continue
+			}
+			row, err := rr.Row(e.bid, e.idx)
 			if err != nil {
 				return err
 			}
-			m := &campaignd.Message{Row: *row, BroadcastID: bid, Index: idx, TrackingID: base + uint64(idx)}
-			want := msgStateKey(bid, idx)
-			seekStates(states, last, want)
-			last = want
+			m := &campaignd.Message{Row: *row, BroadcastID: e.bid, Index: e.idx, TrackingID: base + uint64(e.idx)}
+			if states == nil || states.bid != e.bid {
+				states = db.newStateCursor(e.bid)
+			}
 			s := &msgState{State: campaignd.StateQueued}
-			if states.ValidForPrefix(prefixMsgState) && bytes.Equal(states.Item().Key(), want) {
-				if err := states.Item().Value(s.decode); err != nil {
+			v, err := states.at(e.idx)
+			if err != nil {
+				return err
+			}
+			if v != nil {
+				if err := s.decode(v); err != nil {
 					return err
 				}
 			}
 			s.apply(m)
 			if err := fn(m); err != nil {
+				if errors.Is(err, campaignd.ErrStop) {
+					return nil
+				}
 				return err
 			}
 		}
-		return nil
-	})
-	if errors.Is(err, campaignd.ErrStop) {
-		return nil
+		if next == nil {
+			return nil
+		}
+		start = next
 	}
-	return err
 }
 
-// seekStates moves it to the first key at or after want. When it is at the
-// first key at or after last and want is after last, a few Next calls are
-// cheaper than a Seek.
-func seekStates(it *badger.Iterator, last, want []byte) {
-	if last != nil && bytes.Compare(want, last) > 0 {
-		for i := 0; i < 32 && it.ValidForPrefix(prefixMsgState); i++ {
-			if bytes.Compare(it.Item().Key(), want) >= 0 {
-				return
-			}
-			it.Next()
-		}
-	}
-	it.Seek(want)
-}
+// reportPage is how many entries of the d/ index ReportMessages reads in
+// one transaction.
+const reportPage = 1024

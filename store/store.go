@@ -1,4 +1,5 @@
-// Package store keeps campaignd's state in one embedded Badger database.
+// Package store keeps campaignd's state in an ordered key-value engine:
+// embedded Badger (the default) or PostgreSQL (see kv.go).
 //
 // Key layout (all integers big-endian, so keys sort in numeric and time
 // order; the one-byte prefixes keep keys short):
@@ -33,9 +34,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/dgraph-io/badger/v4"
-	"github.com/dgraph-io/badger/v4/options"
-
 	"campaignd"
 )
 
@@ -50,17 +48,37 @@ var (
 	prefixAudit     = []byte("a/")
 )
 
-// DB is the store. It is safe for concurrent use.
+// DB is the store. It is safe for concurrent use, and for several
+// processes sharing one engine (PostgreSQL): every read-modify-write runs in
+// one KV transaction, whose conflict detection makes it safe to repeat.
+//
+// What DB keeps in memory across transactions, and why that is safe when
+// several nodes share the database:
+//   - bases: broadcast id -> Tracking ID of message 0. Written once, by the
+//     transaction that commits the broadcast (BroadcastWriter.Commit, which
+//     only one node can win: it removes the job it requires), and never
+//     changed after, so every node may cache it. It is stored only after a
+//     read or a commit that succeeded.
+//   - ID counters (nextIDs: broadcast, upload, tracking, audit, mo) are no
+//     longer cached or guarded by a mutex: each is read and written inside
+//     the transaction that uses the id, so two nodes allocating at once
+//     conflict and one retries.
+//   - Message counts (bc/), message states, receipt matching (mi/, mr/, the
+//     learned scheme mx/) and timers are read inside each transaction; the
+//     receipt tracker's matchState lives for one transaction only.
+//     Nothing is cached, although only the leader writes them.
+//   - RowReader keeps one decoded chunk of rows, for one caller; rows are
+//     immutable once their broadcast is committed.
+//   - SuppressionView is an explicit snapshot for one ingest (documented
+//     there); the engine checks the list again before each submit.
 type DB struct {
-	db     *badger.DB
+	kv     KV
 	logger *slog.Logger
 	now    func() time.Time
 
-	mu       sync.Mutex // serialises counter allocation
-	bases    sync.Map   // broadcast id -> tracking base (fixed at ingest)
-	cancel   context.CancelFunc
-	wg       sync.WaitGroup
-	inMemory bool
+	bases  sync.Map // broadcast id -> tracking base (immutable once committed; see above)
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
 }
 
 // Options configure Open.
@@ -71,54 +89,29 @@ type Options struct {
 	Now    func() time.Time
 }
 
-// Open opens (or creates) the store, with Badger's memory use cut down for a
-// small service.
+// Open opens (or creates) the store on Badger in o.Dir, with Badger's memory
+// use cut down for a small service.
 func Open(o Options) (*DB, error) {
+	kv, err := openBadger(o.Dir, o.Logger)
+	if err != nil {
+		return nil, err
+	}
+	return OpenKV(kv, o)
+}
+
+// OpenKV opens the store on an engine (o.Dir is not used). The store owns kv
+// from then on: Close closes it.
+func OpenKV(kv KV, o Options) (*DB, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	bo := badger.DefaultOptions(o.Dir)
-	if o.Dir == "" {
-		bo = bo.WithInMemory(true)
-	}
-	// Small memtables keep the resident set down (each is an arena plus a mapped WAL of twice its
-	// size); in-memory mode needs 8 MB, as its values up to the default threshold must fit a batch.
-	memTable := int64(4 << 20)
-	if o.Dir == "" {
-		memTable = 8 << 20
-	}
-	bo = bo.WithLogger(badgerLogger{o.Logger}).
-		WithMemTableSize(memTable).
-		WithNumMemtables(2).
-		WithNumLevelZeroTables(2).
-		WithNumLevelZeroTablesStall(4).
-		WithBlockCacheSize(8 << 20).
-		WithIndexCacheSize(4 << 20).
-		WithValueLogFileSize(64 << 20).
-		WithNumCompactors(2).
-		WithNumGoroutines(2).
-		WithBaseTableSize(2 << 20).
-		WithCompression(options.Snappy).
-		WithMetricsEnabled(false)
-	if o.Dir != "" {
-		// Row chunks (tens of KB) go to the value log instead of through
-		// LSM compaction, which otherwise dominates memory on big ingests.
-		// (In-memory mode has no value log and refuses larger values.)
-		bo = bo.WithValueThreshold(1 << 10)
-	}
-	bdb, err := badger.Open(bo)
-	if err != nil {
-		return nil, fmt.Errorf("store: open %q: %w", o.Dir, err)
-	}
 	ctx, cancel := context.WithCancel(context.Background())
-	db := &DB{db: bdb, logger: o.Logger, now: o.Now, cancel: cancel, inMemory: o.Dir == ""}
-	if !db.inMemory {
-		db.wg.Add(1)
-		go db.gcLoop(ctx)
-	}
+	db := &DB{kv: kv, logger: o.Logger, now: o.Now, cancel: cancel}
+	db.wg.Add(1)
+	go db.maintainLoop(ctx)
 	return db, nil
 }
 
@@ -127,33 +120,22 @@ func Open(o Options) (*DB, error) {
 func (db *DB) Close() error {
 	db.cancel()
 	db.wg.Wait()
-	if err := db.db.Close(); err != nil {
+	if err := db.kv.Close(); err != nil {
 		return fmt.Errorf("store: close: %w", err)
 	}
 	return nil
 }
 
-// Badger returns the underlying database, for the store's own files and
-// tests that inspect keys.
-func (db *DB) Badger() *badger.DB { return db.db }
+// KV returns the engine, for tests that inspect keys.
+func (db *DB) KV() KV { return db.kv }
 
 // Sync makes every write so far durable on disk.
-func (db *DB) Sync() error {
-	if db.inMemory {
-		return nil
-	}
-	return db.db.Sync()
-}
+func (db *DB) Sync() error { return db.kv.Sync() }
 
 // Ping reports whether the store is open and answering.
-func (db *DB) Ping() error {
-	if db.db.IsClosed() {
-		return errors.New("store: closed")
-	}
-	return db.db.View(func(*badger.Txn) error { return nil })
-}
+func (db *DB) Ping() error { return db.kv.Ping() }
 
-func (db *DB) gcLoop(ctx context.Context) {
+func (db *DB) maintainLoop(ctx context.Context) {
 	defer db.wg.Done()
 	t := time.NewTicker(5 * time.Minute)
 	defer t.Stop()
@@ -162,42 +144,30 @@ func (db *DB) gcLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			for db.db.RunValueLogGC(0.5) == nil {
-			}
+			db.kv.Maintain()
 		}
 	}
 }
 
 // nextIDs reserves n consecutive values of the named counter inside txn and
 // returns the first. Counters start at 1.
-func nextIDs(txn *badger.Txn, name string, n uint64) (uint64, error) {
+func nextIDs(txn Txn, name string, n uint64) (uint64, error) {
 	key := append(append([]byte{}, prefixNext...), name...)
 	var cur uint64
-	item, err := txn.Get(key)
+	v, err := txn.Get(key)
 	switch {
-	case errors.Is(err, badger.ErrKeyNotFound):
+	case errors.Is(err, ErrNotFound):
 	case err != nil:
 		return 0, err
+	case len(v) != 8:
+		return 0, fmt.Errorf("%w: counter %s", errCorrupt, name)
 	default:
-		if err := item.Value(func(v []byte) error { cur = binary.BigEndian.Uint64(v); return nil }); err != nil {
-			return 0, err
-		}
+		cur = binary.BigEndian.Uint64(v)
 	}
 	if err := txn.Set(key, binary.BigEndian.AppendUint64(nil, cur+n)); err != nil {
 		return 0, err
 	}
 	return cur + 1, nil
-}
-
-// update runs fn in a read-write transaction, retrying on conflicts.
-func (db *DB) update(fn func(txn *badger.Txn) error) error {
-	for i := 0; ; i++ {
-		err := db.db.Update(fn)
-		if errors.Is(err, badger.ErrConflict) && i < 10 {
-			continue
-		}
-		return err
-	}
 }
 
 // key builds a key from a prefix and big-endian integers.
@@ -216,12 +186,3 @@ func key(prefix []byte, ids ...uint64) []byte {
 func notFound(what string, id uint64) error {
 	return campaignd.Errorf(campaignd.ENOTFOUND, "%s %d not found.", what, id)
 }
-
-type badgerLogger struct{ l *slog.Logger }
-
-func (b badgerLogger) Errorf(f string, a ...any) { b.l.Error(fmt.Sprintf(f, a...), "system", "badger") }
-func (b badgerLogger) Warningf(f string, a ...any) {
-	b.l.Warn(fmt.Sprintf(f, a...), "system", "badger")
-}
-func (b badgerLogger) Infof(f string, a ...any)  {}
-func (b badgerLogger) Debugf(f string, a ...any) {}

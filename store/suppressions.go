@@ -8,8 +8,6 @@ import (
 	"fmt"
 	"slices"
 
-	"github.com/dgraph-io/badger/v4"
-
 	"campaignd"
 )
 
@@ -47,7 +45,7 @@ func (db *DB) SuppressMany(ss []campaignd.Suppression) (added int, err error) {
 		batch := ss[:min(len(ss), suppressBatch)]
 		ss = ss[len(batch):]
 		n := 0
-		err := db.update(func(txn *badger.Txn) error {
+		err := db.kv.Update(func(txn Txn) error {
 			n = 0
 			for i := range batch {
 				s := &batch[i]
@@ -60,7 +58,7 @@ func (db *DB) SuppressMany(ss []campaignd.Suppression) (added int, err error) {
 				k := suppressionKey(s.Number)
 				if _, err := txn.Get(k); err == nil {
 					continue
-				} else if !errors.Is(err, badger.ErrKeyNotFound) {
+				} else if !errors.Is(err, ErrNotFound) {
 					return err
 				}
 				if err := putJSON(txn, k, s); err != nil {
@@ -82,10 +80,10 @@ func (db *DB) SuppressMany(ss []campaignd.Suppression) (added int, err error) {
 // (nil when the number was not listed).
 func (db *DB) Unsuppress(number string) (*campaignd.Suppression, error) {
 	var old *campaignd.Suppression
-	err := db.update(func(txn *badger.Txn) error {
+	err := db.kv.Update(func(txn Txn) error {
 		old = nil
 		s := new(campaignd.Suppression)
-		if err := getJSON(txn, suppressionKey(number), s); errors.Is(err, badger.ErrKeyNotFound) {
+		if err := getJSON(txn, suppressionKey(number), s); errors.Is(err, ErrNotFound) {
 			return nil
 		} else if err != nil {
 			return err
@@ -106,8 +104,8 @@ func (db *DB) Unsuppress(number string) (*campaignd.Suppression, error) {
 // may be messaged.
 func (db *DB) Suppressed(number string) (*campaignd.Suppression, error) {
 	s := new(campaignd.Suppression)
-	err := db.db.View(func(txn *badger.Txn) error { return getJSON(txn, suppressionKey(number), s) })
-	if errors.Is(err, badger.ErrKeyNotFound) {
+	err := db.kv.View(func(txn Txn) error { return getJSON(txn, suppressionKey(number), s) })
+	if errors.Is(err, ErrNotFound) {
 		return nil, nil
 	} else if err != nil {
 		return nil, fmt.Errorf("store: suppressed %s: %w", number, err)
@@ -118,11 +116,11 @@ func (db *DB) Suppressed(number string) (*campaignd.Suppression, error) {
 // IsSuppressed reports whether number is on the list, without decoding its
 // entry: the check made for every row at ingest and every message at send.
 func (db *DB) IsSuppressed(number string) (bool, error) {
-	err := db.db.View(func(txn *badger.Txn) error {
+	err := db.kv.View(func(txn Txn) error {
 		_, err := txn.Get(suppressionKey(number))
 		return err
 	})
-	if errors.Is(err, badger.ErrKeyNotFound) {
+	if errors.Is(err, ErrNotFound) {
 		return false, nil
 	} else if err != nil {
 		return false, fmt.Errorf("store: is suppressed %s: %w", number, err)
@@ -137,27 +135,23 @@ func (db *DB) Suppressions(prefix, after string, limit int) ([]campaignd.Suppres
 	var out []campaignd.Suppression
 	next := ""
 	p := suppressionKey(prefix)
-	err := db.db.View(func(txn *badger.Txn) error {
-		opts := badger.DefaultIteratorOptions
-		opts.Prefix = p
-		it := txn.NewIterator(opts)
-		defer it.Close()
-		start := p
+	err := db.kv.View(func(txn Txn) error {
+		var start []byte
 		if after != "" {
 			start = append(suppressionKey(after), 0)
 		}
-		for it.Seek(start); it.ValidForPrefix(p); it.Next() {
+		return txn.Scan(ScanOptions{Prefix: p, Start: start}, func(_, v []byte) (bool, error) {
 			if limit > 0 && len(out) == limit {
 				next = out[len(out)-1].Number
-				return nil
+				return false, nil
 			}
 			var s campaignd.Suppression
-			if err := it.Item().Value(func(v []byte) error { return json.Unmarshal(v, &s) }); err != nil {
-				return err
+			if err := json.Unmarshal(v, &s); err != nil {
+				return false, err
 			}
 			out = append(out, s)
-		}
-		return nil
+			return true, nil
+		})
 	})
 	if err != nil {
 		return nil, "", fmt.Errorf("store: suppressions: %w", err)
@@ -168,7 +162,7 @@ func (db *DB) Suppressions(prefix, after string, limit int) ([]campaignd.Suppres
 // SuppressionCount returns how many numbers are on the list.
 func (db *DB) SuppressionCount() (int, error) {
 	var n uint64
-	err := db.db.View(func(txn *badger.Txn) error {
+	err := db.kv.View(func(txn Txn) error {
 		var err error
 		n, err = getCount(txn, keySuppressCount)
 		return err
@@ -184,7 +178,7 @@ func (db *DB) SaveMO(m *campaignd.MO) error {
 	if m.At.IsZero() {
 		m.At = db.now()
 	}
-	err := db.update(func(txn *badger.Txn) error {
+	err := db.kv.Update(func(txn Txn) error {
 		id, err := nextIDs(txn, "mo", 1)
 		if err != nil {
 			return err
@@ -204,28 +198,23 @@ func (db *DB) SaveMO(m *campaignd.MO) error {
 func (db *DB) MOs(before uint64, limit int) ([]campaignd.MO, uint64, error) {
 	var out []campaignd.MO
 	var next uint64
-	err := db.db.View(func(txn *badger.Txn) error {
-		opts := badger.DefaultIteratorOptions
-		opts.Prefix = prefixMO
-		opts.Reverse = true
-		it := txn.NewIterator(opts)
-		defer it.Close()
-		start := append(append([]byte{}, prefixMO...), 0xff)
+	err := db.kv.View(func(txn Txn) error {
+		var start []byte
 		if before > 0 {
 			start = key(prefixMO, before-1)
 		}
-		for it.Seek(start); it.ValidForPrefix(prefixMO); it.Next() {
+		return txn.Scan(ScanOptions{Prefix: prefixMO, Start: start, Reverse: true}, func(_, v []byte) (bool, error) {
 			if limit > 0 && len(out) == limit {
 				next = out[len(out)-1].ID
-				return nil
+				return false, nil
 			}
 			var m campaignd.MO
-			if err := it.Item().Value(func(v []byte) error { return json.Unmarshal(v, &m) }); err != nil {
-				return err
+			if err := json.Unmarshal(v, &m); err != nil {
+				return false, err
 			}
 			out = append(out, m)
-		}
-		return nil
+			return true, nil
+		})
 	})
 	if err != nil {
 		return nil, 0, fmt.Errorf("store: replies: %w", err)
@@ -234,7 +223,7 @@ func (db *DB) MOs(before uint64, limit int) ([]campaignd.MO, uint64, error) {
 }
 
 // addCount adds d to the uint64 counter at k inside txn.
-func addCount(txn *badger.Txn, k []byte, d int64) error {
+func addCount(txn Txn, k []byte, d int64) error {
 	if d == 0 {
 		return nil
 	}
@@ -249,32 +238,28 @@ func addCount(txn *badger.Txn, k []byte, d int64) error {
 	return txn.Set(k, binary.BigEndian.AppendUint64(nil, uint64(n)))
 }
 
-func getCount(txn *badger.Txn, k []byte) (uint64, error) {
-	item, err := txn.Get(k)
-	if errors.Is(err, badger.ErrKeyNotFound) {
+func getCount(txn Txn, k []byte) (uint64, error) {
+	v, err := txn.Get(k)
+	if errors.Is(err, ErrNotFound) {
 		return 0, nil
 	} else if err != nil {
 		return 0, err
 	}
-	var n uint64
-	err = item.Value(func(v []byte) error {
-		if len(v) != 8 {
-			return fmt.Errorf("counter %q: %d bytes", bytes.TrimSpace(k), len(v))
-		}
-		n = binary.BigEndian.Uint64(v)
-		return nil
-	})
-	return n, err
+	if len(v) != 8 {
+		return 0, fmt.Errorf("counter %q: %d bytes", bytes.TrimSpace(k), len(v))
+	}
+	return binary.BigEndian.Uint64(v), nil
 }
 
-// SuppressionView is a read-only snapshot of the suppression list for one
-// ingest. A list of up to viewMemoryLimit numbers is loaded as a sorted
-// slice of integers (8 bytes a number) and searched in memory; a longer one
-// is looked up in one read transaction kept open for the ingest. Either
-// way a row costs no transaction of its own. Close it when done.
+// SuppressionView is a read-only view of the suppression list for one
+// ingest. A list of up to viewMemoryLimit numbers is loaded, in one read
+// transaction, as a sorted slice of integers (8 bytes a number) and searched
+// in memory: a snapshot. A longer one is looked up in the store for each
+// row (a key lookup in a read transaction of its own), so it sees numbers
+// suppressed since it opened. Close it when done.
 type SuppressionView struct {
-	txn   *badger.Txn
-	set   []uint64 // sorted; nil when the list is looked up in txn
+	db    *DB      // set when the list is looked up in the store
+	set   []uint64 // sorted; nil when the list is looked up in the store
 	empty bool
 	key   []byte
 }
@@ -283,8 +268,8 @@ type SuppressionView struct {
 // (16 MB); PROFECO's REPEP and most lists are well under it.
 const viewMemoryLimit = 2_000_000
 
-// SuppressionView opens a snapshot of the list. A number suppressed after
-// it opened is not in it; the engine checks again before each submit.
+// SuppressionView opens a view of the list. A number suppressed after it
+// opened may not be in it; the engine checks again before each submit.
 func (db *DB) SuppressionView() (campaignd.SuppressionSet, error) {
 	n, err := db.SuppressionCount()
 	if err != nil {
@@ -294,30 +279,31 @@ func (db *DB) SuppressionView() (campaignd.SuppressionSet, error) {
 	if v.empty {
 		return v, nil
 	}
-	v.txn = db.db.NewTransaction(false)
 	if n > viewMemoryLimit {
+		v.db = db
 		return v, nil
 	}
 	set := make([]uint64, 0, n)
-	opts := badger.DefaultIteratorOptions
-	opts.Prefix = prefixSuppression
-	opts.PrefetchValues = false
-	it := v.txn.NewIterator(opts)
-	for it.Rewind(); it.Valid(); it.Next() {
-		k, ok := numberKey(it.Item().Key()[len(prefixSuppression):])
-		if !ok {
-			set = nil // a number that is not all digits: look every row up instead
-			break
-		}
-		set = append(set, k)
+	err = db.kv.View(func(txn Txn) error {
+		return txn.Scan(ScanOptions{Prefix: prefixSuppression, KeysOnly: true}, func(k, _ []byte) (bool, error) {
+			n, ok := numberKey(k[len(prefixSuppression):])
+			if !ok {
+				set = nil // a number that is not all digits: look every row up instead
+				return false, nil
+			}
+			set = append(set, n)
+			return true, nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: suppression view: %w", err)
 	}
-	it.Close()
-	if set != nil {
-		slices.Sort(set)
-		v.set = set
-		v.txn.Discard()
-		v.txn = nil
+	if set == nil {
+		v.db = db
+		return v, nil
 	}
+	slices.Sort(set)
+	v.set = set
 	return v, nil
 }
 
@@ -342,7 +328,7 @@ func (v *SuppressionView) Has(number []byte) (bool, error) {
 	if v.empty {
 		return false, nil
 	}
-	if v.txn == nil {
+	if v.db == nil {
 		k, ok := numberKey(number)
 		if !ok {
 			return false, nil
@@ -351,8 +337,11 @@ func (v *SuppressionView) Has(number []byte) (bool, error) {
 		return found, nil
 	}
 	v.key = append(v.key[:len(prefixSuppression)], number...)
-	_, err := v.txn.Get(v.key)
-	if errors.Is(err, badger.ErrKeyNotFound) {
+	err := v.db.kv.View(func(txn Txn) error {
+		_, err := txn.Get(v.key)
+		return err
+	})
+	if errors.Is(err, ErrNotFound) {
 		return false, nil
 	} else if err != nil {
 		return false, fmt.Errorf("store: is suppressed %s: %w", number, err)
@@ -362,10 +351,7 @@ func (v *SuppressionView) Has(number []byte) (bool, error) {
 
 // Close ends the snapshot.
 func (v *SuppressionView) Close() {
-	if v.txn != nil {
-		v.txn.Discard()
-		v.txn = nil
-	}
+	v.db = nil
 	v.set = nil
 }
 
@@ -380,7 +366,7 @@ func (db *DB) SaveReply(m *campaignd.MO, s *campaignd.Suppression) (added bool, 
 	if s != nil && s.At.IsZero() {
 		s.At = m.At
 	}
-	err = db.update(func(txn *badger.Txn) error {
+	err = db.kv.Update(func(txn Txn) error {
 		added = false
 		id, err := nextIDs(txn, "mo", 1)
 		if err != nil {
@@ -396,7 +382,7 @@ func (db *DB) SaveReply(m *campaignd.MO, s *campaignd.Suppression) (added bool, 
 		k := suppressionKey(s.Number)
 		if _, err := txn.Get(k); err == nil {
 			return nil
-		} else if !errors.Is(err, badger.ErrKeyNotFound) {
+		} else if !errors.Is(err, ErrNotFound) {
 			return err
 		}
 		if err := putJSON(txn, k, s); err != nil {
@@ -420,7 +406,7 @@ func (db *DB) SaveReply(m *campaignd.MO, s *campaignd.Suppression) (added bool, 
 func (db *DB) RecentAudit(bid uint64, limit int) ([]campaignd.AuditEntry, error) {
 	var out []campaignd.AuditEntry
 	prefix := append(key(prefixAudit, bid), '/')
-	err := db.db.View(func(txn *badger.Txn) error {
+	err := db.kv.View(func(txn Txn) error {
 		return scanJSON(txn, prefix, true, func(v []byte) (bool, error) {
 			var e campaignd.AuditEntry
 			if err := json.Unmarshal(v, &e); err != nil {

@@ -8,8 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/dgraph-io/badger/v4"
-
 	"campaignd"
 )
 
@@ -65,27 +63,22 @@ func checkKind(kind string) error {
 }
 
 // getTimerDue reads tr/<kind>/<id> inside txn.
-func getTimerDue(txn *badger.Txn, kind, id string) (int64, bool, error) {
-	item, err := txn.Get(timerRevKey(kind, id))
-	if errors.Is(err, badger.ErrKeyNotFound) {
+func getTimerDue(txn Txn, kind, id string) (int64, bool, error) {
+	v, err := txn.Get(timerRevKey(kind, id))
+	if errors.Is(err, ErrNotFound) {
 		return 0, false, nil
 	} else if err != nil {
 		return 0, false, err
 	}
-	var due int64
-	err = item.Value(func(v []byte) error {
-		if len(v) != 8 {
-			return errCorrupt
-		}
-		due = int64(binary.BigEndian.Uint64(v))
-		return nil
-	})
-	return due, err == nil, err
+	if len(v) != 8 {
+		return 0, false, errCorrupt
+	}
+	return int64(binary.BigEndian.Uint64(v)), true, nil
 }
 
 // putTimerTxn sets (or moves) a timer inside txn and reports whether it
 // existed before.
-func putTimerTxn(txn *badger.Txn, kind, id string, dueMS int64) (bool, error) {
+func putTimerTxn(txn Txn, kind, id string, dueMS int64) (bool, error) {
 	old, existed, err := getTimerDue(txn, kind, id)
 	if err != nil {
 		return false, err
@@ -110,7 +103,7 @@ func (db *DB) PutTimer(kind, id string, due time.Time) (existed bool, err error)
 	if err := checkKind(kind); err != nil {
 		return false, err
 	}
-	err = db.update(func(txn *badger.Txn) error {
+	err = db.kv.Update(func(txn Txn) error {
 		existed, err = putTimerTxn(txn, kind, id, due.UnixMilli())
 		return err
 	})
@@ -132,7 +125,7 @@ func (db *DB) DeleteTimerIf(kind, id string, due time.Time) (bool, error) {
 }
 
 func (db *DB) deleteTimer(kind, id string, ifDue int64) (deleted bool, err error) {
-	err = db.update(func(txn *badger.Txn) error {
+	err = db.kv.Update(func(txn Txn) error {
 		deleted = false
 		old, ok, err := getTimerDue(txn, kind, id)
 		if err != nil || !ok || (ifDue >= 0 && old != ifDue) {
@@ -153,7 +146,7 @@ func (db *DB) deleteTimer(kind, id string, ifDue int64) (deleted bool, err error
 // MoveTimerIf moves timer kind/id to newDue only if it is still due at due,
 // and reports whether it did.
 func (db *DB) MoveTimerIf(kind, id string, due, newDue time.Time) (moved bool, err error) {
-	err = db.update(func(txn *badger.Txn) error {
+	err = db.kv.Update(func(txn Txn) error {
 		moved = false
 		old, ok, err := getTimerDue(txn, kind, id)
 		if err != nil || !ok || old != due.UnixMilli() {
@@ -173,7 +166,7 @@ func (db *DB) MoveTimerIf(kind, id string, due, newDue time.Time) (moved bool, e
 func (db *DB) TimerDue(kind, id string) (time.Time, bool, error) {
 	var due int64
 	var ok bool
-	err := db.db.View(func(txn *badger.Txn) error {
+	err := db.kv.View(func(txn Txn) error {
 		var err error
 		due, ok, err = getTimerDue(txn, kind, id)
 		return err
@@ -191,26 +184,17 @@ func (db *DB) TimerDue(kind, id string) (time.Time, bool, error) {
 // fn returns false. It reads keys only.
 func (db *DB) ScanTimers(until time.Time, fn func(campaignd.Timer) bool) error {
 	end := timerKey("", "", until.UnixMilli())[:len(prefixTimer)+8]
-	err := db.db.View(func(txn *badger.Txn) error {
-		opts := badger.DefaultIteratorOptions
-		opts.Prefix = prefixTimer
-		opts.PrefetchValues = false
-		it := txn.NewIterator(opts)
-		defer it.Close()
-		for it.Seek(prefixTimer); it.ValidForPrefix(prefixTimer); it.Next() {
-			k := it.Item().Key()
+	err := db.kv.View(func(txn Txn) error {
+		return txn.Scan(ScanOptions{Prefix: prefixTimer, KeysOnly: true}, func(k, _ []byte) (bool, error) {
 			if bytes.Compare(k, end) >= 0 {
-				return nil
+				return false, nil
 			}
 			kind, id, due, ok := parseTimerKey(k)
 			if !ok {
-				continue
+				return true, nil
 			}
-			if !fn(campaignd.Timer{Kind: kind, ID: id, Due: time.UnixMilli(due)}) {
-				return nil
-			}
-		}
-		return nil
+			return fn(campaignd.Timer{Kind: kind, ID: id, Due: time.UnixMilli(due)}), nil
+		})
 	})
 	if err != nil {
 		return fmt.Errorf("store: scan timers: %w", err)
@@ -221,16 +205,11 @@ func (db *DB) ScanTimers(until time.Time, fn func(campaignd.Timer) bool) error {
 // CountTimers returns the number of pending timers (a key-only scan).
 func (db *DB) CountTimers() (int, error) {
 	n := 0
-	err := db.db.View(func(txn *badger.Txn) error {
-		opts := badger.DefaultIteratorOptions
-		opts.Prefix = prefixTimerRev
-		opts.PrefetchValues = false
-		it := txn.NewIterator(opts)
-		defer it.Close()
-		for it.Seek(prefixTimerRev); it.ValidForPrefix(prefixTimerRev); it.Next() {
+	err := db.kv.View(func(txn Txn) error {
+		return txn.Scan(ScanOptions{Prefix: prefixTimerRev, KeysOnly: true}, func(_, _ []byte) (bool, error) {
 			n++
-		}
-		return nil
+			return true, nil
+		})
 	})
 	if err != nil {
 		return 0, fmt.Errorf("store: count timers: %w", err)

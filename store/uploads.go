@@ -8,8 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/dgraph-io/badger/v4"
-
 	"campaignd"
 )
 
@@ -22,9 +20,9 @@ func (db *DB) SaveJob(job *campaignd.Job) error {
 	if len(job.LastError) > maxLastError {
 		job.LastError = strings.ToValidUTF8(job.LastError[:maxLastError], "") + "…"
 	}
-	err := db.update(func(txn *badger.Txn) error {
+	err := db.kv.Update(func(txn Txn) error {
 		k := key(prefixJob, job.Upload.ID)
-		if _, err := txn.Get(k); errors.Is(err, badger.ErrKeyNotFound) {
+		if _, err := txn.Get(k); errors.Is(err, ErrNotFound) {
 			return nil
 		} else if err != nil {
 			return err
@@ -37,18 +35,10 @@ func (db *DB) SaveJob(job *campaignd.Job) error {
 	return nil
 }
 
-// IsTooLarge reports whether err is Badger refusing a value or a
-// transaction for its size: writing the same thing again cannot succeed.
-func IsTooLarge(err error) bool {
-	if err == nil {
-		return false
-	}
-	if errors.Is(err, badger.ErrTxnTooBig) {
-		return true
-	}
-	msg := err.Error()
-	return strings.Contains(msg, " exceeded ") && strings.Contains(msg, " limit")
-}
+// IsTooLarge reports whether err is the engine refusing a value or a
+// transaction for its size (ErrTooBig): writing the same thing again cannot
+// succeed.
+func IsTooLarge(err error) bool { return errors.Is(err, ErrTooBig) }
 
 // IsTooLarge is the function IsTooLarge, for callers that know the store
 // only by an interface.
@@ -58,7 +48,7 @@ func (db *DB) IsTooLarge(err error) bool { return IsTooLarge(err) }
 // transaction, assigns u.ID and syncs the store, so that the 226 can go out.
 func (db *DB) CreateUpload(u *campaignd.Upload) (*campaignd.Job, error) {
 	var job campaignd.Job
-	err := db.update(func(txn *badger.Txn) error {
+	err := db.kv.Update(func(txn Txn) error {
 		uid, err := nextIDs(txn, "upload", 1)
 		if err != nil {
 			return err
@@ -87,7 +77,7 @@ func (db *DB) CreateUpload(u *campaignd.Upload) (*campaignd.Job, error) {
 // Jobs returns the ingest jobs that have not finished, oldest first.
 func (db *DB) Jobs() ([]*campaignd.Job, error) {
 	var jobs []*campaignd.Job
-	err := db.db.View(func(txn *badger.Txn) error {
+	err := db.kv.View(func(txn Txn) error {
 		return scanJSON(txn, prefixJob, false, func(v []byte) (bool, error) {
 			j := new(campaignd.Job)
 			if err := json.Unmarshal(v, j); err != nil {
@@ -106,8 +96,8 @@ func (db *DB) Jobs() ([]*campaignd.Job, error) {
 // Upload returns one upload.
 func (db *DB) Upload(id uint64) (*campaignd.Upload, error) {
 	u := new(campaignd.Upload)
-	err := db.db.View(func(txn *badger.Txn) error { return getJSON(txn, key(prefixUpload, id), u) })
-	if errors.Is(err, badger.ErrKeyNotFound) {
+	err := db.kv.View(func(txn Txn) error { return getJSON(txn, key(prefixUpload, id), u) })
+	if errors.Is(err, ErrNotFound) {
 		return nil, notFound("Upload", id)
 	} else if err != nil {
 		return nil, fmt.Errorf("store: upload %d: %w", id, err)
@@ -120,7 +110,7 @@ func (db *DB) Upload(id uint64) (*campaignd.Upload, error) {
 func (db *DB) Uploads(offset, limit int) ([]*campaignd.Upload, int, error) {
 	var out []*campaignd.Upload
 	n := 0
-	err := db.db.View(func(txn *badger.Txn) error {
+	err := db.kv.View(func(txn Txn) error {
 		return scanJSON(txn, prefixUpload, true, func(v []byte) (bool, error) {
 			n++
 			if n <= offset || len(out) >= limit {
@@ -143,7 +133,7 @@ func (db *DB) Uploads(offset, limit int) ([]*campaignd.Upload, int, error) {
 // RejectUpload finishes a job without a broadcast: the upload's outcome is
 // saved and the job removed in one transaction.
 func (db *DB) RejectUpload(u *campaignd.Upload) error {
-	err := db.update(func(txn *badger.Txn) error {
+	err := db.kv.Update(func(txn Txn) error {
 		if err := putJSON(txn, key(prefixUpload, u.ID), u); err != nil {
 			return err
 		}
@@ -157,7 +147,7 @@ func (db *DB) RejectUpload(u *campaignd.Upload) error {
 
 // SaveUpload overwrites an upload record (e.g. its result path).
 func (db *DB) SaveUpload(u *campaignd.Upload) error {
-	if err := db.update(func(txn *badger.Txn) error { return putJSON(txn, key(prefixUpload, u.ID), u) }); err != nil {
+	if err := db.kv.Update(func(txn Txn) error { return putJSON(txn, key(prefixUpload, u.ID), u) }); err != nil {
 		return fmt.Errorf("store: save upload %d: %w", u.ID, err)
 	}
 	return nil
@@ -168,20 +158,18 @@ func (db *DB) SaveUpload(u *campaignd.Upload) error {
 func (db *DB) DuplicateOf(sha string, since time.Time) (uint64, bool, error) {
 	var bid uint64
 	var at int64
-	err := db.db.View(func(txn *badger.Txn) error {
-		item, err := txn.Get(append(append([]byte{}, prefixHash...), sha...))
+	err := db.kv.View(func(txn Txn) error {
+		v, err := txn.Get(append(append([]byte{}, prefixHash...), sha...))
 		if err != nil {
 			return err
 		}
-		return item.Value(func(v []byte) error {
-			if len(v) != 16 {
-				return fmt.Errorf("bad hash record")
-			}
-			bid, at = binary.BigEndian.Uint64(v), int64(binary.BigEndian.Uint64(v[8:]))
-			return nil
-		})
+		if len(v) != 16 {
+			return fmt.Errorf("bad hash record")
+		}
+		bid, at = binary.BigEndian.Uint64(v), int64(binary.BigEndian.Uint64(v[8:]))
+		return nil
 	})
-	if errors.Is(err, badger.ErrKeyNotFound) {
+	if errors.Is(err, ErrNotFound) {
 		return 0, false, nil
 	} else if err != nil {
 		return 0, false, fmt.Errorf("store: hash %s: %w", sha, err)
@@ -198,7 +186,7 @@ func (db *DB) DuplicateOf(sha string, since time.Time) (uint64, bool, error) {
 
 func jsonBytes(v any) ([]byte, error) { return json.Marshal(v) }
 
-func putJSON(txn *badger.Txn, k []byte, v any) error {
+func putJSON(txn Txn, k []byte, v any) error {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return err
@@ -206,38 +194,16 @@ func putJSON(txn *badger.Txn, k []byte, v any) error {
 	return txn.Set(k, b)
 }
 
-func getJSON(txn *badger.Txn, k []byte, v any) error {
-	item, err := txn.Get(k)
+func getJSON(txn Txn, k []byte, v any) error {
+	b, err := txn.Get(k)
 	if err != nil {
 		return err
 	}
-	return item.Value(func(b []byte) error { return json.Unmarshal(b, v) })
+	return json.Unmarshal(b, v)
 }
 
 // scanJSON calls fn with each value under prefix, in key order (or reverse)
 // until fn returns false.
-func scanJSON(txn *badger.Txn, prefix []byte, reverse bool, fn func(v []byte) (bool, error)) error {
-	opts := badger.DefaultIteratorOptions
-	opts.Prefix = prefix
-	opts.Reverse = reverse
-	it := txn.NewIterator(opts)
-	defer it.Close()
-	start := prefix
-	if reverse {
-		start = append(append([]byte{}, prefix...), 0xff)
-	}
-	for it.Seek(start); it.ValidForPrefix(prefix); it.Next() {
-		var more bool
-		err := it.Item().Value(func(v []byte) error {
-			var err error
-			more, err = fn(v)
-			return err
-		})
-		if err != nil {
-			return err
-		} else if !more {
-			return nil
-		}
-	}
-	return nil
+func scanJSON(txn Txn, prefix []byte, reverse bool, fn func(v []byte) (bool, error)) error {
+	return txn.Scan(ScanOptions{Prefix: prefix, Reverse: reverse}, func(_, v []byte) (bool, error) { return fn(v) })
 }

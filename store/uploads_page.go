@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/dgraph-io/badger/v4"
-
 	"campaignd"
 )
 
@@ -19,24 +17,30 @@ import (
 func (db *DB) UploadsPage(offset, limit, maxErrors int) ([]*campaignd.Upload, int, error) {
 	var out []*campaignd.Upload
 	n := 0
-	err := db.db.View(func(txn *badger.Txn) error {
-		opts := badger.DefaultIteratorOptions
-		opts.Prefix, opts.Reverse, opts.PrefetchValues = prefixUpload, true, false
-		it := txn.NewIterator(opts)
-		defer it.Close()
-		for it.Seek(append(append([]byte{}, prefixUpload...), 0xff)); it.ValidForPrefix(prefixUpload); it.Next() {
+	err := db.kv.View(func(txn Txn) error {
+		// The keys are counted without their values; the page's records
+		// are read by Get.
+		var page [][]byte
+		err := txn.Scan(ScanOptions{Prefix: prefixUpload, Reverse: true, KeysOnly: true}, func(k, _ []byte) (bool, error) {
 			n++
-			if n <= offset || len(out) >= limit {
-				continue
+			if n > offset && len(page) < limit {
+				page = append(page, k)
 			}
-			var u *campaignd.Upload
-			err := it.Item().Value(func(v []byte) error {
-				var err error
-				u, _, err = decodeUploadPart(v, 0, maxErrors)
+			return true, nil
+		})
+		if err != nil {
+			return err
+		}
+		for _, k := range page {
+			v, err := txn.Get(k)
+			if errors.Is(err, ErrNotFound) {
+				continue // cannot happen in one transaction
+			} else if err != nil {
 				return err
-			})
+			}
+			u, _, err := decodeUploadPart(v, 0, maxErrors)
 			if err != nil {
-				return fmt.Errorf("upload key %x: %w", it.Item().Key(), err)
+				return fmt.Errorf("upload key %x: %w", k, err)
 			}
 			out = append(out, u)
 		}
@@ -63,17 +67,15 @@ func (db *DB) UploadErrors(id uint64, offset, limit int) (*campaignd.Upload, int
 func (db *DB) uploadPart(id uint64, offset, limit int) (*campaignd.Upload, int, error) {
 	var u *campaignd.Upload
 	var total int
-	err := db.db.View(func(txn *badger.Txn) error {
-		item, err := txn.Get(key(prefixUpload, id))
+	err := db.kv.View(func(txn Txn) error {
+		v, err := txn.Get(key(prefixUpload, id))
 		if err != nil {
 			return err
 		}
-		return item.Value(func(v []byte) error {
-			u, total, err = decodeUploadPart(v, offset, limit)
-			return err
-		})
+		u, total, err = decodeUploadPart(v, offset, limit)
+		return err
 	})
-	if errors.Is(err, badger.ErrKeyNotFound) {
+	if errors.Is(err, ErrNotFound) {
 		return nil, 0, notFound("Upload", id)
 	} else if err != nil {
 		return nil, 0, fmt.Errorf("store: upload %d: %w", id, err)
