@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"campaignd"
-	"campaignd/internal/testenv"
+	"campaignd/store"
 )
 
 // TestSaveChangesTransitions applies one change (after the steps that lead
@@ -55,54 +55,55 @@ func TestSaveChangesTransitions(t *testing.T) {
 			change: campaignd.Change{From: s, To: dlv, At: at}, want: unk, earlier: true, attempts: 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			db := testenv.OpenStore(t)
-			b := ingest(t, db, "t.csv", 1, "x")
-			opts := campaignd.SaveOptions{DayOf: dayOf, IDFormat: campaignd.IDFormatExact}
-			for i, c := range tc.before {
+			forEachEngine(t, func(t *testing.T, db *store.DB) {
+				b := ingest(t, db, "t.csv", 1, "x")
+				opts := campaignd.SaveOptions{DayOf: dayOf, IDFormat: campaignd.IDFormatExact}
+				for i, c := range tc.before {
+					c.BroadcastID = b.ID
+					res, err := db.SaveChanges([]campaignd.Change{c}, nil, opts)
+					if err != nil || !res.Applied[0] {
+						t.Fatalf("step %d %s→%s: %+v, %v", i, c.From, c.To, res, err)
+					}
+				}
+				if len(tc.receipts) > 0 {
+					if _, err := db.SaveChanges(nil, tc.receipts, opts); err != nil {
+						t.Fatal(err)
+					}
+				}
+				c := tc.change
 				c.BroadcastID = b.ID
 				res, err := db.SaveChanges([]campaignd.Change{c}, nil, opts)
-				if err != nil || !res.Applied[0] {
-					t.Fatalf("step %d %s→%s: %+v, %v", i, c.From, c.To, res, err)
-				}
-			}
-			if len(tc.receipts) > 0 {
-				if _, err := db.SaveChanges(nil, tc.receipts, opts); err != nil {
+				if err != nil {
 					t.Fatal(err)
 				}
-			}
-			c := tc.change
-			c.BroadcastID = b.ID
-			res, err := db.SaveChanges([]campaignd.Change{c}, nil, opts)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if res.Applied[0] != tc.applied {
-				t.Errorf("applied = %v, want %v", res.Applied[0], tc.applied)
-			}
-			if got := len(res.Settled) == 1 && res.Settled[0].State == tc.want; got != (tc.applied && (tc.settled || tc.want == can)) {
-				t.Errorf("settled %+v, want %s listed: %v", res.Settled, tc.want, tc.applied && (tc.settled || tc.want == can))
-			}
-			m, err := db.Message(b.ID, 0)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if m.State != tc.want || m.Attempts != tc.attempts {
-				t.Errorf("message %s after %d attempts, want %s after %d", m.State, m.Attempts, tc.want, tc.attempts)
-			}
-			got, err := db.Broadcast(b.ID)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if sum := got.Counts.Queued + got.Counts.Submitted + got.Counts.Delivered + got.Counts.Failed + got.Counts.Unknown + got.Counts.Cancelled + got.Counts.Suppressed; sum != 1 || got.Counts.Total != 1 {
-				t.Errorf("counts %+v: the one message counted %d times", got.Counts, sum)
-			}
-			var reported []uint64
-			if err := db.ReportMessages(day, func(m *campaignd.Message) error { reported = append(reported, m.TrackingID); return nil }); err != nil {
-				t.Fatal(err)
-			}
-			if want := tc.settled || tc.earlier; (len(reported) == 1) != want || want && !slices.Equal(reported, []uint64{m.TrackingID}) {
-				t.Errorf("report of %s lists %v; want the message listed: %v", day, reported, want)
-			}
+				if res.Applied[0] != tc.applied {
+					t.Errorf("applied = %v, want %v", res.Applied[0], tc.applied)
+				}
+				if got := len(res.Settled) == 1 && res.Settled[0].State == tc.want; got != (tc.applied && (tc.settled || tc.want == can)) {
+					t.Errorf("settled %+v, want %s listed: %v", res.Settled, tc.want, tc.applied && (tc.settled || tc.want == can))
+				}
+				m, err := db.Message(b.ID, 0)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if m.State != tc.want || m.Attempts != tc.attempts {
+					t.Errorf("message %s after %d attempts, want %s after %d", m.State, m.Attempts, tc.want, tc.attempts)
+				}
+				got, err := db.Broadcast(b.ID)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if sum := got.Counts.Queued + got.Counts.Submitted + got.Counts.Delivered + got.Counts.Failed + got.Counts.Unknown + got.Counts.Cancelled + got.Counts.Suppressed; sum != 1 || got.Counts.Total != 1 {
+					t.Errorf("counts %+v: the one message counted %d times", got.Counts, sum)
+				}
+				var reported []uint64
+				if err := db.ReportMessages(day, func(m *campaignd.Message) error { reported = append(reported, m.TrackingID); return nil }); err != nil {
+					t.Fatal(err)
+				}
+				if want := tc.settled || tc.earlier; (len(reported) == 1) != want || want && !slices.Equal(reported, []uint64{m.TrackingID}) {
+					t.Errorf("report of %s lists %v; want the message listed: %v", day, reported, want)
+				}
+			})
 		})
 	}
 }

@@ -5,41 +5,42 @@ import (
 	"time"
 
 	"campaignd"
-	"campaignd/internal/testenv"
+	"campaignd/store"
 )
 
 func TestSaveMessagesCountsAndSettledIndex(t *testing.T) {
-	db := testenv.OpenStore(t)
-	b := ingest(t, db, "a.csv", 5, "")
-	at := time.Date(2026, 11, 21, 10, 0, 0, 0, time.UTC)
-	day := func(t time.Time) string { return t.Format("20060102") }
-	m3, err := db.Message(b.ID, 3)
-	if err != nil || m3.State != campaignd.StateQueued || m3.TrackingID != b.TrackingBase+3 {
-		t.Fatalf("Message(3) = %+v, %v", m3, err)
-	}
-	m3.State, m3.SMSCIDs, m3.SubmittedAt = campaignd.StateSubmitted, []string{"17"}, at
-	m1, _ := db.Message(b.ID, 1)
-	m1.State, m1.SettledAt, m1.ErrorCode = campaignd.StateRejected, at, 0x45
-	if err := db.SaveMessages([]*campaignd.Message{m3, m1}, []campaignd.MessageState{campaignd.StateQueued, campaignd.StateQueued}, day); err != nil {
-		t.Fatal(err)
-	}
-	m3.State, m3.SettledAt = campaignd.StateDelivered, at.Add(time.Hour)
-	if err := db.SaveMessages([]*campaignd.Message{m3}, []campaignd.MessageState{campaignd.StateSubmitted}, day); err != nil {
-		t.Fatal(err)
-	}
-	got, _ := db.Broadcast(b.ID)
-	want := campaignd.Counts{Total: 5, Queued: 3, Delivered: 1, Failed: 1}
-	if got.Counts != want {
-		t.Fatalf("counts = %+v, want %+v", got.Counts, want)
-	}
-	var states []campaignd.MessageState
-	db.Messages(b.ID, 0, func(m *campaignd.Message) error { states = append(states, m.State); return nil })
-	if len(states) != 5 || states[1] != campaignd.StateRejected || states[3] != campaignd.StateDelivered || states[4] != campaignd.StateQueued {
-		t.Fatalf("states = %v", states)
-	}
-	var tracking []uint64
-	db.ReportMessages("20261121", func(m *campaignd.Message) error { tracking = append(tracking, m.TrackingID); return nil })
-	if len(tracking) != 2 || tracking[0] != b.TrackingBase+1 || tracking[1] != b.TrackingBase+3 {
-		t.Fatalf("settled = %v (base %d)", tracking, b.TrackingBase)
-	}
+	forEachEngine(t, func(t *testing.T, db *store.DB) {
+		b := ingest(t, db, "a.csv", 5, "")
+		at := time.Date(2026, 11, 21, 10, 0, 0, 0, time.UTC)
+		day := func(t time.Time) string { return t.Format("20060102") }
+		m3, err := db.Message(b.ID, 3)
+		if err != nil || m3.State != campaignd.StateQueued || m3.TrackingID != b.TrackingBase+3 {
+			t.Fatalf("Message(3) = %+v, %v", m3, err)
+		}
+		m3.State, m3.SMSCIDs, m3.SubmittedAt = campaignd.StateSubmitted, []string{"17"}, at
+		m1, _ := db.Message(b.ID, 1)
+		m1.State, m1.SettledAt, m1.ErrorCode = campaignd.StateRejected, at, 0x45
+		if err := db.SaveMessages([]*campaignd.Message{m3, m1}, []campaignd.MessageState{campaignd.StateQueued, campaignd.StateQueued}, day); err != nil {
+			t.Fatal(err)
+		}
+		m3.State, m3.SettledAt = campaignd.StateDelivered, at.Add(time.Hour)
+		if err := db.SaveMessages([]*campaignd.Message{m3}, []campaignd.MessageState{campaignd.StateSubmitted}, day); err != nil {
+			t.Fatal(err)
+		}
+		got, _ := db.Broadcast(b.ID)
+		want := campaignd.Counts{Total: 5, Queued: 3, Delivered: 1, Failed: 1}
+		if got.Counts != want {
+			t.Fatalf("counts = %+v, want %+v", got.Counts, want)
+		}
+		var states []campaignd.MessageState
+		db.Messages(b.ID, 0, func(m *campaignd.Message) error { states = append(states, m.State); return nil })
+		if len(states) != 5 || states[1] != campaignd.StateRejected || states[3] != campaignd.StateDelivered || states[4] != campaignd.StateQueued {
+			t.Fatalf("states = %v", states)
+		}
+		var tracking []uint64
+		db.ReportMessages("20261121", func(m *campaignd.Message) error { tracking = append(tracking, m.TrackingID); return nil })
+		if len(tracking) != 2 || tracking[0] != b.TrackingBase+1 || tracking[1] != b.TrackingBase+3 {
+			t.Fatalf("settled = %v (base %d)", tracking, b.TrackingBase)
+		}
+	})
 }

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"campaignd"
-	"campaignd/internal/testenv"
 	"campaignd/store"
 )
 
@@ -31,8 +30,7 @@ type matchHarness struct {
 	res *campaignd.ChangeResult // of the last call
 }
 
-func newMatchHarness(t *testing.T, n int, format string) *matchHarness {
-	db := testenv.OpenStore(t)
+func newMatchHarness(t *testing.T, db *store.DB, n int, format string) *matchHarness {
 	return &matchHarness{t: t, db: db, b: ingest(t, db, "m.csv", n, ""), opt: campaignd.SaveOptions{IDFormat: format}}
 }
 
@@ -145,16 +143,18 @@ func TestReceiptLookupForms(t *testing.T) {
 			[]rc{{"3e9", dlv, campaignd.ReceiptHeld}}, []campaignd.MessageState{sub}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			h := newMatchHarness(t, len(tt.submits), tt.format)
-			for i, id := range tt.submits {
-				h.submit(uint32(i), id)
-			}
-			for _, r := range tt.receipts {
-				if got := h.receipt(r.id, r.stat); got != r.outcome {
-					t.Errorf("receipt %s: %s, want %s", r.id, got, r.outcome)
+			forEachEngine(t, func(t *testing.T, db *store.DB) {
+				h := newMatchHarness(t, db, len(tt.submits), tt.format)
+				for i, id := range tt.submits {
+					h.submit(uint32(i), id)
 				}
-			}
-			h.wantStates(tt.want...)
+				for _, r := range tt.receipts {
+					if got := h.receipt(r.id, r.stat); got != r.outcome {
+						t.Errorf("receipt %s: %s, want %s", r.id, got, r.outcome)
+					}
+				}
+				h.wantStates(tt.want...)
+			})
 		})
 	}
 }
@@ -163,33 +163,35 @@ func TestReceiptLookupForms(t *testing.T) {
 // what it cannot tell apart, learns "exact" from unambiguous receipts, then
 // resolves the held ones, each to its own message.
 func TestAutoLearnsAndResolvesHeld(t *testing.T) {
-	h := newMatchHarness(t, 9, campaignd.IDFormatAuto)
-	ids := []string{"3E8", "1000", "3E9", "3EA", "3EB", "3EC", "3ED", "FFFF", "3EE"}
-	for i, id := range ids {
-		h.submit(uint32(i), id)
-	}
-	stat := func(i int) campaignd.MessageState { return []campaignd.MessageState{dlv, und}[i%2] }
-	// 1000 is ambiguous (1000 = 0x3E8 in decimal), and so is 3E8 (hex for
-	// decimal 1000); until auto has learned, every receipt is held.
-	for _, i := range []int{1, 0, 2, 3, 4, 5, 6} {
-		if out := h.receipt(ids[i], stat(i)); out != campaignd.ReceiptHeld {
-			t.Fatalf("receipt %s before learning: %s", ids[i], out)
+	forEachEngine(t, func(t *testing.T, db *store.DB) {
+		h := newMatchHarness(t, db, 9, campaignd.IDFormatAuto)
+		ids := []string{"3E8", "1000", "3E9", "3EA", "3EB", "3EC", "3ED", "FFFF", "3EE"}
+		for i, id := range ids {
+			h.submit(uint32(i), id)
 		}
-	}
-	h.wantStates(sub, sub, sub, sub, sub, sub, sub, sub, sub)
-	if learned := h.scan(); learned != campaignd.IDFormatExact {
-		t.Fatalf("learned %q", learned)
-	}
-	if sc, _ := h.db.IDScheme(); sc != campaignd.IDFormatExact {
-		t.Fatalf("IDScheme = %q", sc)
-	}
-	h.wantStates(stat(0), stat(1), stat(2), stat(3), stat(4), stat(5), stat(6), sub, sub)
-	if out := h.receipt("3ee", dlv); out != campaignd.ReceiptMatched {
-		t.Fatalf("after learning: %s", out)
-	}
-	if n, _, _ := h.db.ExpireEarlyReceipts(time.Now().Add(time.Hour)); n != 0 {
-		t.Fatalf("%d receipts still held", n)
-	}
+		stat := func(i int) campaignd.MessageState { return []campaignd.MessageState{dlv, und}[i%2] }
+		// 1000 is ambiguous (1000 = 0x3E8 in decimal), and so is 3E8 (hex for
+		// decimal 1000); until auto has learned, every receipt is held.
+		for _, i := range []int{1, 0, 2, 3, 4, 5, 6} {
+			if out := h.receipt(ids[i], stat(i)); out != campaignd.ReceiptHeld {
+				t.Fatalf("receipt %s before learning: %s", ids[i], out)
+			}
+		}
+		h.wantStates(sub, sub, sub, sub, sub, sub, sub, sub, sub)
+		if learned := h.scan(); learned != campaignd.IDFormatExact {
+			t.Fatalf("learned %q", learned)
+		}
+		if sc, _ := h.db.IDScheme(); sc != campaignd.IDFormatExact {
+			t.Fatalf("IDScheme = %q", sc)
+		}
+		h.wantStates(stat(0), stat(1), stat(2), stat(3), stat(4), stat(5), stat(6), sub, sub)
+		if out := h.receipt("3ee", dlv); out != campaignd.ReceiptMatched {
+			t.Fatalf("after learning: %s", out)
+		}
+		if n, _, _ := h.db.ExpireEarlyReceipts(time.Now().Add(time.Hour)); n != 0 {
+			t.Fatalf("%d receipts still held", n)
+		}
+	})
 }
 
 // A receipt before its submit_sm_resp is held, then applied when the id is
@@ -201,57 +203,63 @@ func TestEarlyReceiptForms(t *testing.T) {
 		{campaignd.IDFormatSubmitDecimalReceiptHex, "1000", "3e8"},
 	} {
 		t.Run(tt.format, func(t *testing.T) {
-			h := newMatchHarness(t, 1, tt.format)
-			if out := h.receipt(tt.receipt, und); out != campaignd.ReceiptEarly {
-				t.Fatalf("early: %s", out)
-			}
-			if out := h.receipt(tt.receipt, dlv); out != campaignd.ReceiptDuplicate {
-				t.Fatalf("repeat while held: %s", out)
-			}
-			h.submit(0, tt.submit)
-			h.wantStates(und)
-			if n, _, _ := h.db.ExpireEarlyReceipts(time.Now().Add(time.Hour)); n != 0 {
-				t.Fatalf("%d receipts still held", n)
-			}
+			forEachEngine(t, func(t *testing.T, db *store.DB) {
+				h := newMatchHarness(t, db, 1, tt.format)
+				if out := h.receipt(tt.receipt, und); out != campaignd.ReceiptEarly {
+					t.Fatalf("early: %s", out)
+				}
+				if out := h.receipt(tt.receipt, dlv); out != campaignd.ReceiptDuplicate {
+					t.Fatalf("repeat while held: %s", out)
+				}
+				h.submit(0, tt.submit)
+				h.wantStates(und)
+				if n, _, _ := h.db.ExpireEarlyReceipts(time.Now().Add(time.Hour)); n != 0 {
+					t.Fatalf("%d receipts still held", n)
+				}
+			})
 		})
 	}
 }
 
 func TestIDCollision(t *testing.T) {
-	h := newMatchHarness(t, 4, campaignd.IDFormatExact)
-	h.submit(0, "77")
-	if h.receipt("77", dlv) != campaignd.ReceiptMatched {
-		t.Fatal("first 77 not matched")
-	}
-	h.submit(1, "77") // 0 has its receipt: no collision, 1 owns 77 now
-	if len(h.res.Collisions) != 0 {
-		t.Fatalf("collisions = %+v", h.res.Collisions)
-	}
-	h.submit(2, "77") // 1 still awaits: collision
-	if c := h.res.Collisions; len(c) != 1 || c[0].OldIndex != 1 || c[0].NewIndex != 2 || c[0].ID != "77" {
-		t.Fatalf("collisions = %+v", c)
-	}
-	if out := h.receipt("77", und); out != campaignd.ReceiptUnmatched {
-		t.Fatalf("shared id: %s", out)
-	}
-	h.wantStates(dlv, sub, sub)
-	// Two parts of one message with the same id collide too.
-	h.submit(3, "88", "088")
-	if len(h.res.Collisions) != 1 {
-		t.Fatalf("collisions = %+v", h.res.Collisions)
-	}
+	forEachEngine(t, func(t *testing.T, db *store.DB) {
+		h := newMatchHarness(t, db, 4, campaignd.IDFormatExact)
+		h.submit(0, "77")
+		if h.receipt("77", dlv) != campaignd.ReceiptMatched {
+			t.Fatal("first 77 not matched")
+		}
+		h.submit(1, "77") // 0 has its receipt: no collision, 1 owns 77 now
+		if len(h.res.Collisions) != 0 {
+			t.Fatalf("collisions = %+v", h.res.Collisions)
+		}
+		h.submit(2, "77") // 1 still awaits: collision
+		if c := h.res.Collisions; len(c) != 1 || c[0].OldIndex != 1 || c[0].NewIndex != 2 || c[0].ID != "77" {
+			t.Fatalf("collisions = %+v", c)
+		}
+		if out := h.receipt("77", und); out != campaignd.ReceiptUnmatched {
+			t.Fatalf("shared id: %s", out)
+		}
+		h.wantStates(dlv, sub, sub)
+		// Two parts of one message with the same id collide too.
+		h.submit(3, "88", "088")
+		if len(h.res.Collisions) != 1 {
+			t.Fatalf("collisions = %+v", h.res.Collisions)
+		}
+	})
 }
 
 // Early receipt held for a shared id is dropped, never guessed.
 func TestHeldReceiptOnSharedID(t *testing.T) {
-	h := newMatchHarness(t, 3, campaignd.IDFormatExact)
-	h.submit(0, "5")
-	h.submit(1, "5")
-	h.opt.IDFormat = campaignd.IDFormatAuto
-	if out := h.receipt("5", dlv); out != campaignd.ReceiptUnmatched {
-		t.Fatalf("%s", out)
-	}
-	h.wantStates(sub, sub)
+	forEachEngine(t, func(t *testing.T, db *store.DB) {
+		h := newMatchHarness(t, db, 3, campaignd.IDFormatExact)
+		h.submit(0, "5")
+		h.submit(1, "5")
+		h.opt.IDFormat = campaignd.IDFormatAuto
+		if out := h.receipt("5", dlv); out != campaignd.ReceiptUnmatched {
+			t.Fatalf("%s", out)
+		}
+		h.wantStates(sub, sub)
+	})
 }
 
 // Thousands of ids of a hex counter through 0x3E8 → 0x1000 and beyond, with
@@ -259,50 +267,52 @@ func TestHeldReceiptOnSharedID(t *testing.T) {
 // gets its own status, none is held or unmatched at the end.
 func TestManyHexIDsLate(t *testing.T) {
 	const n = 5000
-	h := newMatchHarness(t, n, campaignd.IDFormatAuto)
-	var cs []campaignd.Change
-	for i := 0; i < n; i++ {
-		cs = append(cs, campaignd.Change{BroadcastID: h.b.ID, Index: uint32(i), From: campaignd.StateQueued,
-			To: campaignd.StateSubmitted, SMSCIDs: []string{fmt.Sprintf("%X", 0x3E0+i)}, At: time.Now()})
-		if len(cs) == 500 {
-			h.save(cs, nil)
-			cs = nil
-		}
-	}
-	stat := func(i int) campaignd.MessageState {
-		if i%3 == 0 {
-			return und
-		}
-		return dlv
-	}
-	var rs []campaignd.ReceiptIn
-	for k := 0; k < n; k++ {
-		i := (k * 2003) % n // a permutation: 2003 is prime to 5000
-		rs = append(rs, campaignd.ReceiptIn{ID: fmt.Sprintf("%x", 0x3E0+i), Stat: stat(i), At: time.Now()})
-		if len(rs) == 250 || k == n-1 {
-			h.opt.ResolveHeld, h.opt.VoteBefore = true, time.Now().Add(time.Hour)
-			h.save(nil, rs)
-			for h.res.ResolveNext != nil {
-				h.opt.ResolveFrom = h.res.ResolveNext
-				h.save(nil, nil)
+	forEachEngine(t, func(t *testing.T, db *store.DB) {
+		h := newMatchHarness(t, db, n, campaignd.IDFormatAuto)
+		var cs []campaignd.Change
+		for i := 0; i < n; i++ {
+			cs = append(cs, campaignd.Change{BroadcastID: h.b.ID, Index: uint32(i), From: campaignd.StateQueued,
+				To: campaignd.StateSubmitted, SMSCIDs: []string{fmt.Sprintf("%X", 0x3E0+i)}, At: time.Now()})
+			if len(cs) == 500 {
+				h.save(cs, nil)
+				cs = nil
 			}
-			h.opt.ResolveFrom = nil
-			for _, o := range h.res.Receipts {
-				if o == campaignd.ReceiptUnmatched || o == campaignd.ReceiptDuplicate {
-					t.Fatalf("outcome %s", o)
+		}
+		stat := func(i int) campaignd.MessageState {
+			if i%3 == 0 {
+				return und
+			}
+			return dlv
+		}
+		var rs []campaignd.ReceiptIn
+		for k := 0; k < n; k++ {
+			i := (k * 2003) % n // a permutation: 2003 is prime to 5000
+			rs = append(rs, campaignd.ReceiptIn{ID: fmt.Sprintf("%x", 0x3E0+i), Stat: stat(i), At: time.Now()})
+			if len(rs) == 250 || k == n-1 {
+				h.opt.ResolveHeld, h.opt.VoteBefore = true, time.Now().Add(time.Hour)
+				h.save(nil, rs)
+				for h.res.ResolveNext != nil {
+					h.opt.ResolveFrom = h.res.ResolveNext
+					h.save(nil, nil)
 				}
+				h.opt.ResolveFrom = nil
+				for _, o := range h.res.Receipts {
+					if o == campaignd.ReceiptUnmatched || o == campaignd.ReceiptDuplicate {
+						t.Fatalf("outcome %s", o)
+					}
+				}
+				rs = nil
 			}
-			rs = nil
 		}
-	}
-	for i := 0; i < n; i++ {
-		if got := h.state(uint32(i)); got != stat(i) {
-			t.Fatalf("message %d (%X): %s, want %s", i, 0x3E0+i, got, stat(i))
+		for i := 0; i < n; i++ {
+			if got := h.state(uint32(i)); got != stat(i) {
+				t.Fatalf("message %d (%X): %s, want %s", i, 0x3E0+i, got, stat(i))
+			}
 		}
-	}
-	if n, _, _ := h.db.ExpireEarlyReceipts(time.Now().Add(time.Hour)); n != 0 {
-		t.Fatalf("%d receipts still held", n)
-	}
+		if n, _, _ := h.db.ExpireEarlyReceipts(time.Now().Add(time.Hour)); n != 0 {
+			t.Fatalf("%d receipts still held", n)
+		}
+	})
 }
 
 // A small decimal counter: ids 10–20 are nearly all ambiguous one by one
@@ -321,39 +331,41 @@ func TestAutoLearnsFromMisses(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			const n = 40
-			h := newMatchHarness(t, n, campaignd.IDFormatAuto)
-			// The second half's receipts overtake their submit_sm_resp: some
-			// of them find a message of the first half in a wrong form.
-			for i := 0; i < n/2; i++ {
-				h.submit(uint32(i), tt.resp(i+1))
-			}
-			stat := func(i int) campaignd.MessageState {
-				return []campaignd.MessageState{dlv, und, campaignd.StateExpired}[i%3]
-			}
-			learned := ""
-			for i := n - 1; i >= 0; i-- {
-				h.receipt(tt.receipt(i+1), stat(i))
-				if h.res.Learned != "" {
-					learned = h.res.Learned
+			forEachEngine(t, func(t *testing.T, db *store.DB) {
+				h := newMatchHarness(t, db, n, campaignd.IDFormatAuto)
+				// The second half's receipts overtake their submit_sm_resp: some
+				// of them find a message of the first half in a wrong form.
+				for i := 0; i < n/2; i++ {
+					h.submit(uint32(i), tt.resp(i+1))
 				}
-			}
-			for i := n / 2; i < n; i++ {
-				h.submit(uint32(i), tt.resp(i+1))
-				if h.res.Learned != "" {
-					learned = h.res.Learned
+				stat := func(i int) campaignd.MessageState {
+					return []campaignd.MessageState{dlv, und, campaignd.StateExpired}[i%3]
 				}
-			}
-			if learned != "" {
-				t.Fatalf("learned %q from receipts that had not waited", learned)
-			}
-			if learned = h.scan(); learned != tt.want {
-				t.Fatalf("learned %q, want %q", learned, tt.want)
-			}
-			for i := 0; i < n; i++ {
-				if got := h.state(uint32(i)); got != stat(i) {
-					t.Errorf("message %d: %s, want %s", i, got, stat(i))
+				learned := ""
+				for i := n - 1; i >= 0; i-- {
+					h.receipt(tt.receipt(i+1), stat(i))
+					if h.res.Learned != "" {
+						learned = h.res.Learned
+					}
 				}
-			}
+				for i := n / 2; i < n; i++ {
+					h.submit(uint32(i), tt.resp(i+1))
+					if h.res.Learned != "" {
+						learned = h.res.Learned
+					}
+				}
+				if learned != "" {
+					t.Fatalf("learned %q from receipts that had not waited", learned)
+				}
+				if learned = h.scan(); learned != tt.want {
+					t.Fatalf("learned %q, want %q", learned, tt.want)
+				}
+				for i := 0; i < n; i++ {
+					if got := h.state(uint32(i)); got != stat(i) {
+						t.Errorf("message %d: %s, want %s", i, got, stat(i))
+					}
+				}
+			})
 		})
 	}
 }
@@ -365,37 +377,39 @@ func TestAutoLearnsFromMisses(t *testing.T) {
 // forms find two parts, or one part only by a conversion, stays held, and
 // nothing is applied before SettleBefore.
 func TestAutoSettlesUniqueHeldReceiptsLate(t *testing.T) {
-	h := newMatchHarness(t, 15, campaignd.IDFormatAuto)
-	ids := []string{"1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12", "16", "13", "1f"}
-	for i, id := range ids {
-		h.submit(uint32(i), id)
-	}
-	// 1–9 read the same in every form: matched at once. 10 is ambiguous
-	// (decimal 10, or hex 10 = decimal 16, which exists); 11, 12 and 13 find
-	// only themselves (hex 11 = 17, 12 = 18, 13 = 19 do not exist).
-	for i := 0; i < 9; i++ {
-		if out := h.receipt(ids[i], dlv); out != campaignd.ReceiptMatched {
-			t.Fatalf("receipt %s: %s", ids[i], out)
+	forEachEngine(t, func(t *testing.T, db *store.DB) {
+		h := newMatchHarness(t, db, 15, campaignd.IDFormatAuto)
+		ids := []string{"1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12", "16", "13", "1f"}
+		for i, id := range ids {
+			h.submit(uint32(i), id)
 		}
-	}
-	// 31 finds only 1f, and only by reading 31 as decimal for hex 1f: a
-	// conversion, never applied before the scheme is learned.
-	for _, id := range []string{"10", "11", "12", "13", "31"} {
-		if out := h.receipt(id, und); out != campaignd.ReceiptHeld {
-			t.Fatalf("receipt %s before learning: %s", id, out)
+		// 1–9 read the same in every form: matched at once. 10 is ambiguous
+		// (decimal 10, or hex 10 = decimal 16, which exists); 11, 12 and 13 find
+		// only themselves (hex 11 = 17, 12 = 18, 13 = 19 do not exist).
+		for i := 0; i < 9; i++ {
+			if out := h.receipt(ids[i], dlv); out != campaignd.ReceiptMatched {
+				t.Fatalf("receipt %s: %s", ids[i], out)
+			}
 		}
-	}
-	// Passes before SettleBefore change nothing (too few votes to learn).
-	h.opt.SettleBefore = time.Now().Add(-time.Hour)
-	if learned := h.scan(); learned != "" {
-		t.Fatalf("learned %q from 4 receipts", learned)
-	}
-	h.wantStates(dlv, dlv, dlv, dlv, dlv, dlv, dlv, dlv, dlv, sub, sub, sub, sub, sub, sub)
-	// Later: the unique ones are applied, the ambiguous one stays held.
-	h.opt.SettleBefore = time.Now().Add(time.Hour)
-	h.scan()
-	h.wantStates(dlv, dlv, dlv, dlv, dlv, dlv, dlv, dlv, dlv, sub, und, und, sub, und, sub)
-	if n, _, _ := h.db.ExpireEarlyReceipts(time.Now().Add(time.Hour)); n != 2 {
-		t.Fatalf("%d receipts still held, want 2 (the ambiguous 10, and 31 found only by conversion)", n)
-	}
+		// 31 finds only 1f, and only by reading 31 as decimal for hex 1f: a
+		// conversion, never applied before the scheme is learned.
+		for _, id := range []string{"10", "11", "12", "13", "31"} {
+			if out := h.receipt(id, und); out != campaignd.ReceiptHeld {
+				t.Fatalf("receipt %s before learning: %s", id, out)
+			}
+		}
+		// Passes before SettleBefore change nothing (too few votes to learn).
+		h.opt.SettleBefore = time.Now().Add(-time.Hour)
+		if learned := h.scan(); learned != "" {
+			t.Fatalf("learned %q from 4 receipts", learned)
+		}
+		h.wantStates(dlv, dlv, dlv, dlv, dlv, dlv, dlv, dlv, dlv, sub, sub, sub, sub, sub, sub)
+		// Later: the unique ones are applied, the ambiguous one stays held.
+		h.opt.SettleBefore = time.Now().Add(time.Hour)
+		h.scan()
+		h.wantStates(dlv, dlv, dlv, dlv, dlv, dlv, dlv, dlv, dlv, sub, und, und, sub, und, sub)
+		if n, _, _ := h.db.ExpireEarlyReceipts(time.Now().Add(time.Hour)); n != 2 {
+			t.Fatalf("%d receipts still held, want 2 (the ambiguous 10, and 31 found only by conversion)", n)
+		}
+	})
 }
