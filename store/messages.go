@@ -204,41 +204,6 @@ func (c *stateCursor) fill(from uint32) error {
 	return nil
 }
 
-// SaveMessages writes the states of ms in one transaction, updating each
-// broadcast's counts with the moves from→to, and indexing settled messages
-// under dayOf(SettledAt). It is the engine's batched write; callers group
-// hundreds of changes per call.
-func (db *DB) SaveMessages(ms []*campaignd.Message, from []campaignd.MessageState, dayOf func(time.Time) string) error {
-	err := db.kv.Update(func(txn Txn) error {
-		deltas := map[uint64]*campaignd.Counts{}
-		for i, m := range ms {
-			day := ""
-			if m.State.Final() {
-				day = dayOf(m.SettledAt)
-			}
-			if err := putMessageState(txn, m, day); err != nil {
-				return err
-			}
-			d := deltas[m.BroadcastID]
-			if d == nil {
-				d = new(campaignd.Counts)
-				deltas[m.BroadcastID] = d
-			}
-			d.Add(from[i], m.State)
-		}
-		for bid, d := range deltas {
-			if err := addCountsTxn(txn, bid, d); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("store: save %d messages: %w", len(ms), err)
-	}
-	return nil
-}
-
 func addCounts(c, d *campaignd.Counts) {
 	c.Queued += d.Queued
 	c.Submitted += d.Submitted

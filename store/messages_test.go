@@ -8,7 +8,9 @@ import (
 	"campaignd/store"
 )
 
-func TestSaveMessagesCountsAndSettledIndex(t *testing.T) {
+// TestSaveChangesCountsAndSettledIndex: the counts follow the changes and
+// receipts, and settled messages are indexed under their day.
+func TestSaveChangesCountsAndSettledIndex(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, db *store.DB) {
 		b := ingest(t, db, "a.csv", 5, "")
 		at := time.Date(2026, 11, 21, 10, 0, 0, 0, time.UTC)
@@ -17,15 +19,17 @@ func TestSaveMessagesCountsAndSettledIndex(t *testing.T) {
 		if err != nil || m3.State != campaignd.StateQueued || m3.TrackingID != b.TrackingBase+3 {
 			t.Fatalf("Message(3) = %+v, %v", m3, err)
 		}
-		m3.State, m3.SMSCIDs, m3.SubmittedAt = campaignd.StateSubmitted, []string{"17"}, at
-		m1, _ := db.Message(b.ID, 1)
-		m1.State, m1.SettledAt, m1.ErrorCode = campaignd.StateRejected, at, 0x45
-		if err := db.SaveMessages([]*campaignd.Message{m3, m1}, []campaignd.MessageState{campaignd.StateQueued, campaignd.StateQueued}, day); err != nil {
+		opts := campaignd.SaveOptions{DayOf: day, IDFormat: campaignd.IDFormatExact}
+		_, err = db.SaveChanges([]campaignd.Change{
+			{BroadcastID: b.ID, Index: 3, From: campaignd.StateQueued, To: campaignd.StateSubmitted, SMSCIDs: []string{"17"}, At: at},
+			{BroadcastID: b.ID, Index: 1, From: campaignd.StateQueued, To: campaignd.StateRejected, ErrorCode: 0x45, At: at},
+		}, nil, opts)
+		if err != nil {
 			t.Fatal(err)
 		}
-		m3.State, m3.SettledAt = campaignd.StateDelivered, at.Add(time.Hour)
-		if err := db.SaveMessages([]*campaignd.Message{m3}, []campaignd.MessageState{campaignd.StateSubmitted}, day); err != nil {
-			t.Fatal(err)
+		res, err := db.SaveChanges(nil, []campaignd.ReceiptIn{{ID: "17", Stat: campaignd.StateDelivered, At: at.Add(time.Hour)}}, opts)
+		if err != nil || res.Receipts[0] != campaignd.ReceiptMatched {
+			t.Fatalf("receipt: %+v, %v", res, err)
 		}
 		got, _ := db.Broadcast(b.ID)
 		want := campaignd.Counts{Total: 5, Queued: 3, Delivered: 1, Failed: 1}

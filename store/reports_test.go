@@ -57,32 +57,48 @@ func TestReportMessages(t *testing.T) {
 		for i, n := range []int{600, 5, 1000, 1} {
 			all = append(all, ingest(t, db, fmt.Sprintf("b%d.csv", i), n, ""))
 		}
+		opts := campaignd.SaveOptions{DayOf: day, IDFormat: campaignd.IDFormatExact}
 		for k, b := range all {
-			var ms []*campaignd.Message
-			var from []campaignd.MessageState
+			var cs []campaignd.Change
+			var rs []campaignd.ReceiptIn
 			for i := 0; i < int(b.Counts.Total); i++ {
 				// Settle a varying pattern: runs, gaps of every size, other days.
 				if (i*7+k)%5 == 0 || i > 700 && i < 760 {
 					continue
 				}
-				m, err := db.Message(b.ID, uint32(i))
-				if err != nil {
-					t.Fatal(err)
-				}
-				m.State, m.SubmittedAt, m.SettledAt = campaignd.StateDelivered, on.Add(time.Duration(i)*time.Millisecond), on
-				if i%11 == 0 {
-					m.State, m.SubmittedAt = campaignd.StateRejected, time.Time{}
-				}
+				settled := on
 				if i%13 == 0 {
-					m.SettledAt = on.Add(24 * time.Hour)
+					settled = on.Add(24 * time.Hour)
 				}
-				if i%17 == 0 {
-					m.State = campaignd.StateSubmitted
+				c := campaignd.Change{BroadcastID: b.ID, Index: uint32(i), From: campaignd.StateQueued}
+				switch {
+				case i%11 == 0 && i%17 != 0: // a final submit error
+					c.To, c.At = campaignd.StateRejected, settled
+				default:
+					id := fmt.Sprintf("m%d-%d", b.ID, i)
+					c.To, c.SMSCIDs, c.At = campaignd.StateSubmitted, []string{id}, on.Add(time.Duration(i)*time.Millisecond)
+					if i%17 != 0 { // else it awaits its receipt
+						rs = append(rs, campaignd.ReceiptIn{ID: id, Stat: campaignd.StateDelivered, At: settled})
+					}
 				}
-				ms, from = append(ms, m), append(from, campaignd.StateQueued)
+				cs = append(cs, c)
 			}
-			if err := db.SaveMessages(ms, from, day); err != nil {
+			res, err := db.SaveChanges(cs, nil, opts)
+			if err != nil {
 				t.Fatal(err)
+			}
+			for i, ok := range res.Applied {
+				if !ok {
+					t.Fatalf("change %+v not applied", cs[i])
+				}
+			}
+			if res, err = db.SaveChanges(nil, rs, opts); err != nil {
+				t.Fatal(err)
+			}
+			for i, out := range res.Receipts {
+				if out != campaignd.ReceiptMatched {
+					t.Fatalf("receipt %+v: %s", rs[i], out)
+				}
 			}
 		}
 		collect := func(each func(string, func(*campaignd.Message) error) error, d string) []string {

@@ -26,22 +26,20 @@ func BenchmarkReport1M(b *testing.B) {
 		}
 		bc := reportBroadcast(b, db, fmt.Sprintf("Campaña %d, \"noviembre\"", k), "28776", rows)
 		base := reportAt(21, 8, 0, 0, 0)
-		const batch = 5000
-		ms := make([]*campaignd.Message, 0, batch)
-		from := make([]campaignd.MessageState, 0, batch)
+		const batch = 2000
+		cs := make([]campaignd.Change, 0, batch)
+		changes := make([]reportChange, 0, batch)
 		for i := 0; i < perBroadcast; i++ {
 			sub := base.Add(time.Duration(i) * 7 * time.Millisecond)
-			m := &campaignd.Message{BroadcastID: bc.ID, Index: uint32(i), TrackingID: bc.TrackingBase + uint64(i),
-				State: states[i%len(states)], SubmittedAt: sub, SettledAt: sub.Add(2 * time.Second)}
-			if m.State == campaignd.StateRejected {
-				m.SubmittedAt = time.Time{}
+			c := reportChange{idx: uint32(i), state: states[i%len(states)], submitted: sub, settled: sub.Add(2 * time.Second)}
+			if c.state == campaignd.StateRejected {
+				c.submitted = time.Time{}
 			}
-			ms, from = append(ms, m), append(from, campaignd.StateQueued)
-			if len(ms) == batch || i == perBroadcast-1 {
-				if err := db.SaveMessages(ms, from, reportDayIn(reportLoc)); err != nil {
-					b.Fatal(err)
-				}
-				ms, from = ms[:0], from[:0]
+			cs = append(cs, campaignd.Change{BroadcastID: bc.ID, Index: uint32(i), From: campaignd.StateQueued})
+			changes = append(changes, c)
+			if len(cs) == batch || i == perBroadcast-1 {
+				reportApply(b, db, bc.TrackingBase, cs, changes)
+				cs, changes = cs[:0], changes[:0]
 			}
 		}
 	}

@@ -92,26 +92,73 @@ func reportDayIn(loc *time.Location) func(time.Time) string {
 	return func(t time.Time) string { return t.In(loc).Format("20060102") }
 }
 
-// reportSettle applies changes to broadcast b's messages as the engine
-// would, indexing settled ones by their local day.
+// reportSettle applies changes to broadcast b's messages through the
+// engine's write, indexing settled ones by their local day: a change with a
+// submit time is a submit (one id per part) followed by a receipt per part
+// (none when it stays submitted); one without is a direct change (a final
+// submit error, a cancel).
 func reportSettle(tb testing.TB, db *store.DB, b *campaignd.Broadcast, changes ...reportChange) {
 	tb.Helper()
-	var ms []*campaignd.Message
-	var from []campaignd.MessageState
+	var cs []campaignd.Change
 	for _, c := range changes {
 		m, err := db.Message(b.ID, c.idx)
 		if err != nil {
 			tb.Fatal(err)
 		}
-		from = append(from, m.State)
-		m.State, m.SubmittedAt, m.SettledAt, m.Parts = c.state, c.submitted, c.settled, c.parts
-		if !c.submitted.IsZero() {
-			m.SMSCIDs = []string{fmt.Sprintf("%x", m.TrackingID)}
-		}
-		ms = append(ms, m)
+		cs = append(cs, campaignd.Change{BroadcastID: b.ID, Index: c.idx, From: m.State})
 	}
-	if err := db.SaveMessages(ms, from, reportDayIn(reportLoc)); err != nil {
+	reportApply(tb, db, b.TrackingBase, cs, changes)
+}
+
+// reportApply makes each message of cs (From set) what the change of the
+// same index in changes says, in two SaveChanges: the changes, then the
+// receipts.
+func reportApply(tb testing.TB, db *store.DB, trackingBase uint64, cs []campaignd.Change, changes []reportChange) {
+	tb.Helper()
+	var rs []campaignd.ReceiptIn
+	for i, c := range changes {
+		ch := &cs[i]
+		if c.submitted.IsZero() {
+			ch.To, ch.At = c.state, c.settled
+			continue
+		}
+		parts := c.parts
+		if len(parts) == 0 {
+			parts = []campaignd.MessageState{c.state}
+		}
+		tracking := trackingBase + uint64(c.idx)
+		for p := range parts {
+			id := fmt.Sprintf("%x", tracking)
+			if len(parts) > 1 {
+				id = fmt.Sprintf("%x-%d", tracking, p)
+			}
+			ch.SMSCIDs = append(ch.SMSCIDs, id)
+			if c.state != campaignd.StateSubmitted {
+				rs = append(rs, campaignd.ReceiptIn{ID: id, Stat: parts[p], At: c.settled})
+			}
+		}
+		ch.To, ch.At = campaignd.StateSubmitted, c.submitted
+	}
+	opts := campaignd.SaveOptions{DayOf: reportDayIn(reportLoc), IDFormat: campaignd.IDFormatExact}
+	res, err := db.SaveChanges(cs, nil, opts)
+	if err != nil {
 		tb.Fatal(err)
+	}
+	for i, ok := range res.Applied {
+		if !ok {
+			tb.Fatalf("change %+v not applied", cs[i])
+		}
+	}
+	if len(rs) == 0 {
+		return
+	}
+	if res, err = db.SaveChanges(nil, rs, opts); err != nil {
+		tb.Fatal(err)
+	}
+	for i, out := range res.Receipts {
+		if out != campaignd.ReceiptMatched {
+			tb.Fatalf("receipt %+v: %s", rs[i], out)
+		}
 	}
 }
 
