@@ -173,12 +173,16 @@ func (t *badgerTxn) Scan(o ScanOptions, fn func(key, value []byte) (bool, error)
 	case o.Reverse && (len(start) == 0 || !bytes.HasPrefix(start, o.Prefix)):
 		// Badger's reverse Seek finds the last key at or before its
 		// argument: seek to the first key after the prefix's range and step
-		// over that key if it exists.
+		// over that key if it exists. (A key of the prefix can be longer
+		// than any seek key built by appending 0xff bytes.) Badger's
+		// iterator ends at the first key outside its Prefix option, so the
+		// option is left out: the loop checks the prefix.
 		start = prefixEnd(o.Prefix)
 		skip = start
 		if start == nil && len(o.Prefix) > 0 { // all 0xff
 			start = append(bytes.Clone(o.Prefix), bytes.Repeat([]byte{0xff}, 64)...)
 		}
+		opts.Prefix = nil
 	}
 	it := t.txn.NewIterator(opts)
 	defer it.Close()
