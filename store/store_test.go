@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -144,6 +145,36 @@ func TestUpdateAndDeleteBroadcast(t *testing.T) {
 		db.Audit(campaignd.AuditEntry{BroadcastID: b.ID, User: "admin", Action: "delete"})
 		if log, _ := db.AuditLog(b.ID); len(log) != 1 || log[0].Action != "delete" {
 			t.Fatalf("audit = %+v", log)
+		}
+	})
+}
+
+// TestSaveJob: attempts are saved on an unfinished job, and saving a job
+// that has finished meanwhile does not bring it back.
+func TestSaveJob(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, db *store.DB) {
+		job, err := db.CreateUpload(&campaignd.Upload{Path: "/x.csv", FileName: "x.csv"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		job.Attempts, job.RetryAt, job.LastError = 3, time.Unix(1e9, 0), strings.Repeat("e", 2000)
+		if err := db.SaveJob(job); err != nil {
+			t.Fatal(err)
+		}
+		jobs, _ := db.Jobs()
+		if len(jobs) != 1 || jobs[0].Attempts != 3 || !jobs[0].RetryAt.Equal(time.Unix(1e9, 0)) || len(jobs[0].LastError) > 500+len("…") {
+			t.Fatalf("jobs %+v", jobs)
+		}
+		u := job.Upload
+		u.Outcome = campaignd.UploadRejected
+		if err := db.RejectUpload(&u); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.SaveJob(job); err != nil {
+			t.Fatal(err)
+		}
+		if jobs, _ := db.Jobs(); len(jobs) != 0 {
+			t.Fatalf("a finished job came back: %+v", jobs)
 		}
 	})
 }
