@@ -284,7 +284,7 @@ func TestAttemptLasting(t *testing.T) {
 	})
 	t.Run("a record the store refuses for its size", func(t *testing.T) {
 		db, root := testenv.OpenStoreOnDisk(t), t.TempDir()
-		flaky := &flakyDB{DB: db, fail: 1, err: fmt.Errorf("store: save: %w", errors.New("Value with size 70000000 exceeded 67108864 limit. Value:\n00000000"))}
+		flaky := &flakyDB{DB: db, fail: 1, err: fmt.Errorf("store: save: %w", store.ErrTooBig)}
 		job := upload(t, db, root, "x.csv", content)
 		b, retryAt, _ := NewIngester(flaky, testOptions()).Attempt(context.Background(), job)
 		u, _ := db.Upload(job.Upload.ID)
