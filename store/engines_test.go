@@ -1,8 +1,6 @@
 package store_test
 
 import (
-	"os"
-	"sync"
 	"testing"
 
 	"campaignd/store"
@@ -14,10 +12,25 @@ import (
 //
 // Registering an engine (the contract for kv_pg_test.go and any later
 // engine): from an init() in a file of package store_test, append a
-// testEngine:
+// testEngine, e.g. with a fresh database of a server shared by the package:
 //
 //	func init() {
-//		testEngines = append(testEngines, testEngine{name: "postgres", open: openPostgresForTest})
+//		testEngines = append(testEngines, testEngine{name: "postgres",
+//			open: func(t *testing.T, o store.Options) (*store.DB, func(store.Options) (*store.DB, error)) {
+//				dsn := newPGDatabaseForTest(t)
+//				db, err := store.OpenKV(openPG(t, dsn, store.PGOptions{}), o)
+//				if err != nil {
+//					t.Fatal(err)
+//				}
+//				t.Cleanup(func() { db.Close() })
+//				return db, func(o store.Options) (*store.DB, error) {
+//					kv, err := store.OpenPG(context.Background(), dsn, store.PGOptions{})
+//					if err != nil {
+//						return nil, err
+//					}
+//					return store.OpenKV(kv, o)
+//				}
+//			}})
 //	}
 //
 // open is called once per test and engine, with that subtest's t. It
@@ -29,10 +42,9 @@ import (
 // its crash after the writes it acknowledged); nil when the engine cannot
 // (Badger in memory), and tests that need it skip that engine. When an
 // engine cannot run here (no PostgreSQL installed), open calls t.Skip.
-//
-// Work shared by the tests of the package (one PostgreSQL server rather
-// than one per test) may be started lazily by open and stopped by a
-// function appended to atPackageEnd, which TestMain runs after every test.
+// Work shared by the package's tests (one PostgreSQL server rather than one
+// per test) is the engine's own business (kv_pg_test.go's TestMain); this
+// file has no TestMain, so that one can.
 type testEngine struct {
 	name string
 	open func(t *testing.T, o store.Options) (db *store.DB, reopen func(o store.Options) (*store.DB, error))
@@ -41,21 +53,6 @@ type testEngine struct {
 var testEngines = []testEngine{
 	{name: "badger-memory", open: openBadgerMemory},
 	{name: "badger-disk", open: openBadgerDisk},
-}
-
-var (
-	endMu        sync.Mutex
-	atPackageEnd []func()
-)
-
-func TestMain(m *testing.M) {
-	code := m.Run()
-	endMu.Lock()
-	for i := len(atPackageEnd) - 1; i >= 0; i-- {
-		atPackageEnd[i]()
-	}
-	endMu.Unlock()
-	os.Exit(code)
 }
 
 func openBadgerMemory(t *testing.T, o store.Options) (*store.DB, func(store.Options) (*store.DB, error)) {

@@ -177,7 +177,7 @@ func (t *badgerTxn) Scan(o ScanOptions, fn func(key, value []byte) (bool, error)
 		// than any seek key built by appending 0xff bytes.) Badger's
 		// iterator ends at the first key outside its Prefix option, so the
 		// option is left out: the loop checks the prefix.
-		start = prefixEnd(o.Prefix)
+		start = badgerPrefixEnd(o.Prefix)
 		skip = start
 		if start == nil && len(o.Prefix) > 0 { // all 0xff
 			start = append(bytes.Clone(o.Prefix), bytes.Repeat([]byte{0xff}, 64)...)
@@ -211,9 +211,9 @@ func (t *badgerTxn) Scan(o ScanOptions, fn func(key, value []byte) (bool, error)
 	return nil
 }
 
-// prefixEnd returns the first key after every key with prefix p (nil when
+// badgerPrefixEnd returns the first key after every key with prefix p (nil when
 // there is none: p is empty or all 0xff).
-func prefixEnd(p []byte) []byte {
+func badgerPrefixEnd(p []byte) []byte {
 	end := bytes.Clone(p)
 	for i := len(end) - 1; i >= 0; i-- {
 		if end[i] < 0xff {

@@ -16,7 +16,7 @@ import (
 // The KV contract: what the store's logic relies on from an engine, checked
 // on every engine of testEngines through the store's own handle on it.
 
-func kvSet(t *testing.T, kv store.KV, kvs ...string) {
+func engineSet(t *testing.T, kv store.KV, kvs ...string) {
 	t.Helper()
 	err := kv.Update(func(txn store.Txn) error {
 		for i := 0; i < len(kvs); i += 2 {
@@ -33,7 +33,7 @@ func kvSet(t *testing.T, kv store.KV, kvs ...string) {
 
 // kvScan returns "key=value" (or the key alone, keys only) of what Scan
 // visits, stopping after max (0: all).
-func kvScan(t *testing.T, txn store.Txn, o store.ScanOptions, max int) []string {
+func engineScan(t *testing.T, txn store.Txn, o store.ScanOptions, max int) []string {
 	t.Helper()
 	var out []string
 	err := txn.Scan(o, func(k, v []byte) (bool, error) {
@@ -53,10 +53,10 @@ func kvScan(t *testing.T, txn store.Txn, o store.ScanOptions, max int) []string 
 	return out
 }
 
-func TestKVGetSetDelete(t *testing.T) {
+func TestEngineKVGetSetDelete(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, db *store.DB) {
 		kv := db.KV()
-		kvSet(t, kv, "k/1", "one", "k/2", "")
+		engineSet(t, kv, "k/1", "one", "k/2", "")
 		err := kv.View(func(txn store.Txn) error {
 			v, err := txn.Get([]byte("k/1"))
 			if err != nil || string(v) != "one" {
@@ -88,7 +88,7 @@ func TestKVGetSetDelete(t *testing.T) {
 			if err := txn.Set([]byte("k/4"), []byte("four")); err != nil {
 				return err
 			}
-			if got := kvScan(t, txn, store.ScanOptions{Prefix: []byte("k/")}, 0); fmt.Sprint(got) != "[k/2= k/4=four]" {
+			if got := engineScan(t, txn, store.ScanOptions{Prefix: []byte("k/")}, 0); fmt.Sprint(got) != "[k/2= k/4=four]" {
 				t.Errorf("Scan in the transaction = %q", got)
 			}
 			return nil
@@ -97,7 +97,7 @@ func TestKVGetSetDelete(t *testing.T) {
 			t.Fatal(err)
 		}
 		kv.View(func(txn store.Txn) error {
-			if got := kvScan(t, txn, store.ScanOptions{Prefix: []byte("k/")}, 0); fmt.Sprint(got) != "[k/2= k/4=four]" {
+			if got := engineScan(t, txn, store.ScanOptions{Prefix: []byte("k/")}, 0); fmt.Sprint(got) != "[k/2= k/4=four]" {
 				t.Errorf("Scan after commit = %q", got)
 			}
 			return nil
@@ -120,13 +120,13 @@ func TestKVGetSetDelete(t *testing.T) {
 	})
 }
 
-func TestKVScan(t *testing.T) {
+func TestEngineKVScan(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, db *store.DB) {
 		kv := db.KV()
 		// Around the prefix "p/": a key before it, keys after it (p0 is
 		// the first key past every p/ key), and p/ keys with 0xff bytes,
 		// which sort after any seek key built by appending 0xff once.
-		kvSet(t, kv, "p", "x", "p.", "x", "p/", "e", "p/a", "1", "p/b", "2", "p/b/c", "3", "p/\xff", "4", "p/\xff\xff\x01", "5",
+		engineSet(t, kv, "p", "x", "p.", "x", "p/", "e", "p/a", "1", "p/b", "2", "p/b/c", "3", "p/\xff", "4", "p/\xff\xff\x01", "5",
 			"p0", "x", "q", "x")
 		all := []string{"p/=e", "p/a=1", "p/b=2", "p/b/c=3", "p/\xff=4", "p/\xff\xff\x01=5"}
 		rev := func(s []string) []string {
@@ -166,7 +166,7 @@ func TestKVScan(t *testing.T) {
 			{"a prefix that is a whole key", store.ScanOptions{Prefix: []byte("p/b")}, 0, all[2:4]},
 		} {
 			kv.View(func(txn store.Txn) error {
-				if got := kvScan(t, txn, tc.o, tc.max); fmt.Sprintf("%q", got) != fmt.Sprintf("%q", tc.want) {
+				if got := engineScan(t, txn, tc.o, tc.max); fmt.Sprintf("%q", got) != fmt.Sprintf("%q", tc.want) {
 					t.Errorf("%s: %q, want %q", tc.name, got, tc.want)
 				}
 				return nil
@@ -205,7 +205,7 @@ func TestKVScan(t *testing.T) {
 // TestKVUpdateConflicts: concurrent read-modify-writes of one key lose no
 // update. Each Update either commits (after its own retries) or returns
 // ErrConflict, and the counter ends equal to the commits.
-func TestKVUpdateConflicts(t *testing.T) {
+func TestEngineKVUpdateConflicts(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, db *store.DB) {
 		kv := db.KV()
 		const workers, each = 4, 15
@@ -255,7 +255,7 @@ func TestKVUpdateConflicts(t *testing.T) {
 
 // TestConcurrentIDsAreUnique: uploads created at once (by one node's
 // goroutines or by several nodes) get distinct upload and broadcast ids.
-func TestConcurrentIDsAreUnique(t *testing.T) {
+func TestEngineConcurrentIDsAreUnique(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, db *store.DB) {
 		const workers, each = 4, 10
 		var mu sync.Mutex
@@ -290,7 +290,7 @@ func TestConcurrentIDsAreUnique(t *testing.T) {
 	})
 }
 
-func TestKVTTL(t *testing.T) {
+func TestEngineKVTTL(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, db *store.DB) {
 		kv := db.KV()
 		err := kv.Update(func(txn store.Txn) error {
@@ -312,7 +312,7 @@ func TestKVTTL(t *testing.T) {
 			return errors.Is(get("t/short"), store.ErrNotFound)
 		})
 		kv.View(func(txn store.Txn) error {
-			if got := kvScan(t, txn, store.ScanOptions{Prefix: []byte("t/")}, 0); fmt.Sprint(got) != "[t/long=l]" {
+			if got := engineScan(t, txn, store.ScanOptions{Prefix: []byte("t/")}, 0); fmt.Sprint(got) != "[t/long=l]" {
 				t.Errorf("Scan after expiry = %q", got)
 			}
 			return nil
@@ -320,10 +320,10 @@ func TestKVTTL(t *testing.T) {
 	})
 }
 
-func TestKVBatch(t *testing.T) {
+func TestEngineKVBatch(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, db *store.DB) {
 		kv := db.KV()
-		kvSet(t, kv, "b/old", "x")
+		engineSet(t, kv, "b/old", "x")
 		b := kv.NewBatch()
 		for i := 0; i < 2000; i++ {
 			if err := b.Set([]byte(fmt.Sprintf("b/%04d", i)), bytes.Repeat([]byte{'v'}, 100)); err != nil {
@@ -337,7 +337,7 @@ func TestKVBatch(t *testing.T) {
 			t.Fatal(err)
 		}
 		kv.View(func(txn store.Txn) error {
-			if got := kvScan(t, txn, store.ScanOptions{Prefix: []byte("b/"), KeysOnly: true}, 0); len(got) != 2000 || got[0] != "b/0000" {
+			if got := engineScan(t, txn, store.ScanOptions{Prefix: []byte("b/"), KeysOnly: true}, 0); len(got) != 2000 || got[0] != "b/0000" {
 				t.Errorf("after Flush: %d keys from %q", len(got), got[:min(1, len(got))])
 			}
 			return nil
@@ -356,7 +356,7 @@ func TestKVBatch(t *testing.T) {
 
 // TestIsTooLargeRecognisesErrTooBig: callers tell a refusal for size by
 // ErrTooBig, whichever engine wrapped it.
-func TestIsTooLargeRecognisesErrTooBig(t *testing.T) {
+func TestEngineIsTooLargeRecognisesErrTooBig(t *testing.T) {
 	if !store.IsTooLarge(fmt.Errorf("store: save upload 1: %w", store.ErrTooBig)) {
 		t.Fatal("a wrapped ErrTooBig is not recognised")
 	}
@@ -367,7 +367,7 @@ func TestIsTooLargeRecognisesErrTooBig(t *testing.T) {
 
 // TestReopenKeepsState: what a store acknowledged is there when the same
 // database is opened again (a restart), and the ID counters go on.
-func TestReopenKeepsState(t *testing.T) {
+func TestEngineReopenKeepsState(t *testing.T) {
 	forEachReopenableEngine(t, store.Options{}, func(t *testing.T, s *engineStore) {
 		db := s.DB()
 		b := ingest(t, db, "a.csv", 300, "aa")
