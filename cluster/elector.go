@@ -87,6 +87,7 @@ type Elector struct {
 
 	conn     *pgx.Conn // owned by Run's goroutine
 	migrated bool
+	down     bool // the last round failed: log the next failures quietly
 
 	leader   atomic.Bool
 	changeMu sync.Mutex
@@ -226,8 +227,10 @@ loop:
 		ok, err := e.renew(rctx, epoch)
 		rcancel()
 		switch {
+		case err != nil && leadCtx.Err() != nil: // the watchdog cut it short
+			break loop
 		case err != nil:
-			e.log.Warn("lease renewal failed", keyEpoch, epoch, slog.Any(keyError, err))
+			e.failed("lease renewal failed", err)
 		case !ok:
 			watchdog.Stop()
 			lose()
@@ -292,6 +295,16 @@ func (e *Elector) connect(ctx context.Context) (*pgx.Conn, error) {
 	return c, nil
 }
 
+// failed logs a failed round: a warning for the first of an outage.
+func (e *Elector) failed(msg string, err error) {
+	if e.down {
+		e.log.Debug(msg, slog.Any(keyError, err))
+		return
+	}
+	e.down = true
+	e.log.Warn(msg, slog.Any(keyError, err))
+}
+
 // fail drops the connection after an error, so the next round reconnects.
 func (e *Elector) fail() {
 	closeConn(e.conn)
@@ -322,7 +335,7 @@ func (e *Elector) attempt(ctx context.Context) (epoch int64, won bool) {
 	defer cancel()
 	c, err := e.connect(ctx)
 	if err != nil {
-		e.log.Warn("cannot reach the database", slog.Any(keyError, err))
+		e.failed("cannot reach the database", err)
 		return 0, false
 	}
 	var l Leader
@@ -331,8 +344,8 @@ func (e *Elector) attempt(ctx context.Context) (epoch int64, won bool) {
 	err = c.QueryRow(ctx, attemptSQL, e.o.Node, e.instance, e.o.Addr, e.o.TTL.Milliseconds()).
 		Scan(&won, &l.Node, &instance, &l.Addr, &l.Epoch, &l.Since, &l.Expires, &valid)
 	if err != nil {
-		e.log.Warn("lease attempt failed", slog.Any(keyError, err))
 		e.fail()
+		e.failed("lease attempt failed", err)
 		return 0, false
 	}
 	e.record(l, instance, valid)
@@ -373,7 +386,7 @@ func (e *Elector) resign(epoch int64) {
 	defer cancel()
 	c, err := e.connect(ctx)
 	if err == nil {
-		_, err = c.Exec(ctx, `UPDATE cluster_leader SET expires_at = '-infinity'
+		_, err = c.Exec(ctx, `UPDATE cluster_leader SET expires_at = now() - interval '1 millisecond'
 			WHERE id = 1 AND instance = $1 AND epoch = $2`, e.instance, epoch)
 	}
 	if err != nil {
@@ -387,6 +400,10 @@ func (e *Elector) record(l Leader, instance string, valid bool) {
 		l = Leader{Epoch: l.Epoch}
 	}
 	l.Self = valid && instance == e.instance
+	if e.down {
+		e.down = false
+		e.log.Info("database reachable again")
+	}
 	e.mu.Lock()
 	e.view, e.viewAt = l, time.Now()
 	e.mu.Unlock()

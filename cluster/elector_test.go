@@ -214,10 +214,10 @@ func TestElectorDatabaseRestart(t *testing.T) {
 		t.Error("a node leads while the database is down")
 	}
 
-	t1 := time.Now()
 	p.Start()
+	t1 := time.Now()
 	l := waitOneLeader(t, takeoverBound, a, b)
-	t.Logf("database back: %s leads %v after the restart", l.name, time.Since(t1))
+	t.Logf("database back: %s leads %v after it accepts connections again", l.name, time.Since(t1))
 	if rec.count() != down+1 {
 		t.Errorf("%d terms began while the database was down", rec.count()-down-1)
 	}

@@ -19,7 +19,7 @@ CREATE TABLE IF NOT EXISTS cluster_leader (
 	expires_at timestamptz NOT NULL
 );
 INSERT INTO cluster_leader (id, node, instance, addr, epoch, since, expires_at)
-	VALUES (1, '', '', '', 0, now(), '-infinity') ON CONFLICT (id) DO NOTHING;
+	VALUES (1, '', '', '', 0, 'epoch', 'epoch') ON CONFLICT (id) DO NOTHING;
 CREATE TABLE IF NOT EXISTS cluster_node (
 	node      text        PRIMARY KEY,
 	instance  text        NOT NULL,
