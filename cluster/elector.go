@@ -85,6 +85,7 @@ type Elector struct {
 	log      *slog.Logger
 	stepDown time.Duration
 
+	running  atomic.Bool
 	conn     *pgx.Conn // owned by Run's goroutine
 	migrated bool
 	down     bool // the last round failed: log the next failures quietly
@@ -163,6 +164,9 @@ func (e *Elector) Nodes() ([]Node, error) {
 // current term, waits for lead to return, resigns the lease so another node
 // takes over at once, and returns ctx's error.
 func (e *Elector) Run(ctx context.Context, lead LeadFunc) error {
+	if !e.running.CompareAndSwap(false, true) {
+		return errors.New("cluster: Elector.Run called twice")
+	}
 	defer func() { closeConn(e.conn); e.conn = nil }()
 	t := time.NewTimer(0)
 	defer t.Stop()

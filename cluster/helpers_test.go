@@ -80,17 +80,6 @@ func (r *recorder) count() int {
 	return len(r.terms)
 }
 
-// last returns the latest term, or nil.
-func (r *recorder) last() *term {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if len(r.terms) == 0 {
-		return nil
-	}
-	tm := *r.terms[len(r.terms)-1]
-	return &tm
-}
-
 // node is one running Elector.
 type node struct {
 	name    string
