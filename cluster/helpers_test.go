@@ -195,11 +195,12 @@ func terminate(t *testing.T, dsn, app string) {
 // proxy relays TCP to PostgreSQL and can cut the relay the way a network
 // partition does: bytes vanish, nothing is closed, new connections hang.
 type proxy struct {
-	ln     net.Listener
-	target string
-	mu     sync.Mutex
-	cut    bool
-	conns  []net.Conn
+	ln       net.Listener
+	target   string
+	mu       sync.Mutex
+	cut      bool
+	conns    []net.Conn
+	accepted int
 }
 
 func newProxy(t *testing.T, target string) *proxy {
@@ -232,6 +233,7 @@ func (p *proxy) accept() {
 		}
 		p.mu.Lock()
 		p.conns = append(p.conns, c)
+		p.accepted++
 		cut := p.cut
 		p.mu.Unlock()
 		if cut {
@@ -293,3 +295,10 @@ func (p *proxy) close() {
 }
 
 func (n *node) String() string { return fmt.Sprintf("node %s", n.name) }
+
+// connections returns how many connections the proxy has accepted.
+func (p *proxy) connections() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.accepted
+}

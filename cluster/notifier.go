@@ -22,7 +22,7 @@ type NotifierOptions struct {
 	// Logger receives reconnects (system=cluster is added).
 	Logger *slog.Logger
 	// Check is how long the listening connection may stay silent before it
-	// is pinged, so a dead link is noticed. Default 10 s.
+	// is pinged, so a dead link is noticed within 2 × Check. Default 5 s.
 	Check time.Duration
 	// Retry is the pause between reconnect attempts. Default 1 s.
 	Retry time.Duration
@@ -56,7 +56,7 @@ type Notifier struct {
 // Run (to listen) or Notify is first called.
 func NewNotifier(dsn string, o NotifierOptions) (*Notifier, error) {
 	if o.Check <= 0 {
-		o.Check = 10 * time.Second
+		o.Check = 5 * time.Second
 	}
 	if o.Retry <= 0 {
 		o.Retry = time.Second

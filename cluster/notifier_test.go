@@ -200,3 +200,40 @@ func TestNotifierSlowReceiver(t *testing.T) {
 		}
 	})
 }
+
+// TestNotifierPartition: the listening connection's network goes silent
+// (nothing is closed): the notifier notices by itself within about two
+// Check periods and reconnects, and once the network heals the receiver gets
+// Rescan and then notifications again.
+func TestNotifierPartition(t *testing.T) {
+	p, dsn := database(t)
+	px := newProxy(t, fmt.Sprintf("127.0.0.1:%d", p.Port))
+	n := startNotifier(t, px.dsn(t, dsn), "a")
+	direct := startNotifier(t, dsn, "b")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ch := n.Listen(ctx, "w")
+	if v := recv(t, ch, testenv.WaitTimeout, "first value"); v != Rescan {
+		t.Fatalf("first value %q, want Rescan", v)
+	}
+	before := px.connections()
+	t0 := time.Now()
+	px.partition(true)
+	testenv.Eventually(t, 3*n.o.Check+5*time.Second, "a reconnect attempt during the partition", func() bool {
+		return px.connections() > before
+	})
+	t.Logf("dead listening connection noticed after %v (Check %v)", time.Since(t0), n.o.Check)
+	if err := direct.Notify(ctx, "w", "lost"); err != nil { // sent while cut off: lost
+		t.Fatal(err)
+	}
+	px.partition(false)
+	if v := recv(t, ch, 30*time.Second, "Rescan after the partition"); v != Rescan {
+		t.Errorf("after the partition got %q, want Rescan", v)
+	}
+	if err := direct.Notify(ctx, "w", "after"); err != nil {
+		t.Fatal(err)
+	}
+	if v := recvPayload(t, ch, "after the partition"); v != "after" {
+		t.Errorf("got %q, want after", v)
+	}
+}
