@@ -93,6 +93,7 @@ type Elector struct {
 	leader   atomic.Bool
 	changeMu sync.Mutex
 	reported bool
+	terms    uint64 // numbers the terms, so a late watchdog of an old one is ignored
 
 	mu     sync.Mutex
 	view   Leader
@@ -201,7 +202,8 @@ func (e *Elector) Run(ctx context.Context, lead LeadFunc) error {
 func (e *Elector) term(ctx context.Context, epoch int64, confirmed time.Time, lead LeadFunc) (returned bool) {
 	leadCtx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	lose := func() { e.setLeader(false); cancel(ErrLost) }
+	id := e.begin()
+	lose := func() { e.end(id); cancel(ErrLost) }
 	// The watchdog fires at the step-down deadline whatever the renewals
 	// are doing (a query to a partitioned database can hang).
 	deadline := confirmed.Add(e.stepDown)
@@ -209,7 +211,6 @@ func (e *Elector) term(ctx context.Context, epoch int64, confirmed time.Time, le
 	defer watchdog.Stop()
 
 	e.log.Info("leading", keyEpoch, epoch)
-	e.setLeader(true)
 	done := make(chan struct{})
 	go func() { defer close(done); lead(leadCtx, epoch) }()
 	e.heartbeat(leadCtx)
@@ -248,8 +249,7 @@ loop:
 		e.heartbeat(leadCtx)
 	}
 	watchdog.Stop()
-	e.setLeader(false)
-	cancel(ErrLost)
+	lose()
 	<-done
 	switch {
 	case returned:
@@ -264,9 +264,26 @@ loop:
 	return returned
 }
 
-func (e *Elector) setLeader(v bool) {
+// begin marks this node leader for a new term and returns its number.
+func (e *Elector) begin() uint64 {
 	e.changeMu.Lock()
 	defer e.changeMu.Unlock()
+	e.terms++
+	e.report(true)
+	return e.terms
+}
+
+// end marks this node no longer leader, unless term id is already over.
+func (e *Elector) end(id uint64) {
+	e.changeMu.Lock()
+	defer e.changeMu.Unlock()
+	if id == e.terms {
+		e.report(false)
+	}
+}
+
+// report sets IsLeader and calls OnChange on a change. e.changeMu held.
+func (e *Elector) report(v bool) {
 	e.leader.Store(v)
 	if v == e.reported {
 		return
