@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -50,6 +51,8 @@ type Notifier struct {
 	sendConn *pgx.Conn
 
 	maxPending int
+	running    atomic.Bool
+	pings      atomic.Int64 // successful health checks, for tests
 }
 
 // NewNotifier returns a notifier for the database at dsn. It connects when
@@ -170,6 +173,10 @@ func (n *Notifier) changed() {
 // re-LISTENs, and sends Rescan) whenever the connection fails. It returns
 // ctx's error.
 func (n *Notifier) Run(ctx context.Context) error {
+	if !n.running.CompareAndSwap(false, true) {
+		return errors.New("cluster: Notifier.Run called twice")
+	}
+	defer n.running.Store(false)
 	for failures := 0; ; failures++ {
 		began := time.Now()
 		err := n.session(ctx)
@@ -240,6 +247,7 @@ func (n *Notifier) session(ctx context.Context) error {
 			if err != nil {
 				return fmt.Errorf("ping: %w", err)
 			}
+			n.pings.Add(1)
 		case waitErr != nil: // interrupted: subscriptions changed
 		default:
 			return err

@@ -216,7 +216,13 @@ func TestNotifierPartition(t *testing.T) {
 	if v := recv(t, ch, testenv.WaitTimeout, "first value"); v != Rescan {
 		t.Fatalf("first value %q, want Rescan", v)
 	}
+	testenv.Eventually(t, 5*n.o.Check, "three health checks of the idle connection", func() bool {
+		return n.pings.Load() >= 3
+	})
 	before := px.connections()
+	if before != 1 {
+		t.Errorf("%d connections through the proxy before the partition, want 1", before)
+	}
 	t0 := time.Now()
 	px.partition(true)
 	testenv.Eventually(t, 3*n.o.Check+5*time.Second, "a reconnect attempt during the partition", func() bool {
