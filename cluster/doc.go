@@ -44,8 +44,21 @@
 // its lead function returns) resigns by expiring its lease, so another node
 // takes over at its next attempt, within Renew.
 //
+// One assumption remains: the database's clock must not jump forward by
+// more than Renew while a lease runs (a stepped NTP correction on the
+// database server); PostgreSQL's now() is wall-clock time. Slewing, and any
+// error in the nodes' clocks, do no harm.
+//
+// Writers that want the database itself to refuse a deposed leader's late
+// writes call Fence(ctx, tx, epoch) in their transaction: it checks the
+// term still holds the lease and share-locks the leader row, so no takeover
+// commits before the write does.
+//
 // The elector uses its own connection, not the store's pool, so a pool
-// saturated by sending cannot delay a renewal and cost the leadership.
+// saturated by sending cannot delay a renewal and cost the leadership. With
+// a Notifier that makes three dedicated connections per node (elector,
+// listen, notify) on top of the store's pool; the listening one must be a
+// real session (LISTEN does not survive transaction pooling).
 //
 // # Wake-ups
 //
