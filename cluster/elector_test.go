@@ -77,12 +77,12 @@ func TestElectorOneLeader(t *testing.T) {
 	// Stopping the leader resigns its lease: the next leads within Renew or so.
 	t0 := time.Now()
 	l.stop()
+	if holds := queryBool(t, dsn, `SELECT node = $1 AND expires_at > now() FROM cluster_leader`, l.name); holds {
+		t.Error("a stopped leader still holds its lease: it did not resign")
+	}
 	rest := others(l, all...)
 	l2 := waitOneLeader(t, takeoverBound, rest...)
-	t.Logf("takeover after the leader stopped: %v", time.Since(t0))
-	if d := time.Since(t0); d > 4*fast.Renew {
-		t.Errorf("takeover after a resignation took %v, want about Renew (%v)", d, fast.Renew)
-	}
+	t.Logf("takeover after the leader stopped (resigned): %v", time.Since(t0))
 	if v := nextChange(t, l); v {
 		t.Error("OnChange: stopped leader did not report false")
 	}

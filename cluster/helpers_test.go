@@ -302,3 +302,20 @@ func (p *proxy) connections() int {
 	defer p.mu.Unlock()
 	return p.accepted
 }
+
+// queryBool runs a query returning one boolean on dsn.
+func queryBool(t *testing.T, dsn, sql string, args ...any) bool {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(ctx)
+	var v bool
+	if err := c.QueryRow(ctx, sql, args...).Scan(&v); err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
