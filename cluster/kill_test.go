@@ -61,7 +61,10 @@ func TestElectorSIGKILL(t *testing.T) {
 		sc := bufio.NewScanner(out)
 		for sc.Scan() {
 			if strings.HasPrefix(sc.Text(), "LEADING") {
-				leading <- sc.Text()
+				select {
+				case leading <- sc.Text():
+				default:
+				}
 			}
 		}
 	}()
