@@ -217,6 +217,16 @@ var catalogES = map[string]string{
 	"Cancelled: the unsent messages will not be sent.": "Cancelada: los mensajes no enviados no se enviarán.",
 	"Broadcast “%s” deleted.":                          "Campaña “%s” eliminada.",
 	"Done.":                                            "Hecho.",
+	"Validity set to %s: each message may be delivered up to %s after it is sent.": "Vigencia fijada en %s: cada mensaje puede entregarse hasta %s después de enviarse.",
+	"Validity": "Vigencia",
+	"How long the SMSC keeps trying to deliver each message before it expires.": "Cuánto tiempo sigue intentando el SMSC entregar cada mensaje antes de que expire.",
+	"default": "predeterminada",
+	"10 minutes to 15 days, e.g. 90m, 48h, 2d": "de 10 minutos a 15 días, p. ej. 90m, 48h, 2d",
+	"Change validity":                          "Cambiar vigencia",
+	"changed":                                  "modificada",
+	"validity":                                 "vigencia",
+	"90m, 48h, 2d or 1d12h":                    "90m, 48h, 2d o 1d12h",
+	"A validity period can be set only with send or schedule.":                                                  "La vigencia solo se puede fijar al enviar o programar.",
 	"This page was out of date: the broadcast is now %s, so it cannot be %s. Its current state is shown below.": "Esta página no estaba al día: la campaña ahora está %s, así que ya no puede ser %s. Abajo se muestra su estado actual.",
 
 	// Reasons of row errors.
@@ -389,6 +399,10 @@ var patternsES = []pattern{
 	{regexp.MustCompile(`^(\w+) -> (\w+) at (.+)$`), "%s → %s para el %s"},
 	{regexp.MustCompile(`^deleted (\w+) broadcast (".*")$`), "se eliminó la campaña %[2]s, que estaba %[1]s"},
 	{regexp.MustCompile(`^scheduled for (.+)$`), "programada para el %s"},
+	{regexp.MustCompile(`^Invalid validity (".*"): write a duration such as (.+)\.$`), "Vigencia inválida %s: escribe una duración como %s."},
+	{regexp.MustCompile(`^Missing validity: write a duration such as (.+)\.$`), "Falta la vigencia: escribe una duración como %s."},
+	{regexp.MustCompile(`^Validity (\S+) is out of bounds: choose between 10 minutes \(10m\) and 15 days \(15d\)\.$`), "La vigencia %s está fuera de los límites: elige entre 10 minutos (10m) y 15 días (15d)."},
+	{regexp.MustCompile(`^validity (\S+) -> (\S+)$`), "vigencia %s → %s"},
 	{regexp.MustCompile(`^Invalid date (".*"): write a day as dd/mm/yyyy or YYYY-MM-DD\.$`), "Fecha inválida %s: escribe un día como dd/mm/aaaa o AAAA-MM-DD."},
 	{regexp.MustCompile(`^Invalid broadcast (".*"): give its number\.$`), "Campaña inválida %s: indica su número."},
 }

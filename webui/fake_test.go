@@ -318,8 +318,36 @@ func (f *fakeBackend) Act(ctx context.Context, r campaignd.ActionRequest) (*camp
 	if err != nil {
 		return nil, err
 	}
+	// As the engine: a validity only with send, schedule or validity, in
+	// bounds, checked before anything changes.
+	switch {
+	case r.Validity != 0 && r.Action != campaignd.ActionSend && r.Action != campaignd.ActionSchedule && r.Action != campaignd.ActionValidity:
+		return nil, campaignd.Errorf(campaignd.EINVALID, "A validity period can be set only with send or schedule.")
+	case r.Validity != 0:
+		if err := campaignd.CheckValidity(r.Validity); err != nil {
+			return nil, err
+		}
+	case r.Action == campaignd.ActionValidity:
+		return nil, campaignd.Errorf(campaignd.EINVALID, "Missing validity.")
+	}
 	now := time.Now()
 	detail := ""
+	if r.Validity != 0 {
+		if r.Action == campaignd.ActionSchedule && !r.At.After(f.now()) {
+			return nil, campaignd.Errorf(campaignd.EINVALID, "The date must be in the future.")
+		}
+		old := "default"
+		if fb.b.Validity != 0 {
+			old = campaignd.FormatValidity(fb.b.Validity)
+		}
+		fb.b.Validity = r.Validity
+		f.audit[r.BroadcastID] = append(f.audit[r.BroadcastID], campaignd.AuditEntry{At: now, User: r.User, RemoteAddr: r.RemoteAddr,
+			BroadcastID: r.BroadcastID, Action: "validity", Detail: fmt.Sprintf("validity %s -> %s", old, campaignd.FormatValidity(r.Validity))})
+		if r.Action == campaignd.ActionValidity {
+			b := fb.b
+			return &b, nil
+		}
+	}
 	switch r.Action {
 	case campaignd.ActionDelete:
 		fb.deleted = true

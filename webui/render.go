@@ -156,11 +156,15 @@ func (s *Server) funcs(l *locale) template.FuncMap {
 			return t.In(loc).Format(l.input)
 		},
 		"inputHint": func() string { return l.inputHint },
-		"zone":      func() string { return loc.String() },
-		"num":       formatNum,
-		"pct":       pct,
-		"shares":    shares,
-		"allowed":   func(st campaignd.Status, a string) bool { return campaignd.Allowed(st, campaignd.Action(a)) },
+		// validity is a broadcast's validity period, its own or the default.
+		"validity": func(b *campaignd.Broadcast) string {
+			return campaignd.FormatValidity(b.ValidityOr(s.o.DefaultValidity))
+		},
+		"zone":    func() string { return loc.String() },
+		"num":     formatNum,
+		"pct":     pct,
+		"shares":  shares,
+		"allowed": func(st campaignd.Status, a string) bool { return campaignd.Allowed(st, campaignd.Action(a)) },
 		"rate": func(f float64) string {
 			if f <= 0 {
 				return "—"
