@@ -229,18 +229,6 @@ var catalogES = map[string]string{
 	"A validity period can be set only with send or schedule.":                                                  "La vigencia solo se puede fijar al enviar o programar.",
 	"This page was out of date: the broadcast is now %s, so it cannot be %s. Its current state is shown below.": "Esta página no estaba al día: la campaña ahora está %s, así que ya no puede ser %s. Abajo se muestra su estado actual.",
 
-	// Reasons of row errors.
-	"the same number is on an earlier line; each number is sent once": "el mismo número está en una línea anterior; cada número se envía una vez",
-	"the message cell is empty":                                       "la celda del mensaje está vacía",
-	"the number is on the opt-out list":                               "el número está en la lista de bajas",
-	"the cell is empty":                                               "la celda está vacía",
-	"it contains “%s”: write only digits (spaces, dashes, dots and parentheses may separate them)": "contiene “%s”: escribe solo dígitos (se permiten espacios, guiones, puntos y paréntesis entre ellos)",
-	"+52 must be followed by 10 digits, not %d":                                                    "+52 debe ir seguido de 10 dígitos, no de %d",
-	"a number outside Mexico (+%s): its country is not allowed, or the number is not valid there":  "un número fuera de México (+%s): su país no está permitido o el número no es válido allí",
-	"%d-digit number: 10 are expected":                                                             "número de %d dígitos: se esperan 10",
-	"%d-digit number: 10 are expected, or 52 and 10":                                               "número de %d dígitos: se esperan 10, o 52 y 10",
-	"not a Mexican mobile number":                                                                  "no es un número móvil de México",
-
 	// Chart.
 	"Over time": "En el tiempo",
 	"Messages submitted and settled per %d min, from %s to %s": "Mensajes enviados y con estado final por cada %d min, de %s a %s",
@@ -344,22 +332,6 @@ var catalogES = map[string]string{
 	"A number is required.":                                                          "Se requiere un número.",
 	"No report FTP server is configured (report.ftp_url); reports are kept locally.": "No hay servidor FTP de reportes configurado (report.ftp_url); los reportes se guardan localmente.",
 	"This item could not be shown; the failure is logged with its id.":               "Este elemento no se pudo mostrar; el fallo quedó registrado con su id.",
-
-	// Row errors (the stable kinds of ingest) and file errors.
-	"invalid recipient":                     "destinatario inválido",
-	"duplicate":                             "duplicado",
-	"empty message":                         "mensaje vacío",
-	"message too long":                      "mensaje demasiado largo",
-	"wrong number of fields":                "número de campos incorrecto",
-	"opted out":                             "dado de baja",
-	"empty file":                            "archivo vacío",
-	"no header row: the file holds no text": "sin fila de encabezado: el archivo no contiene texto",
-	"no header row: line 1 looks like data (the first line must name the columns)":                          "sin fila de encabezado: la línea 1 parece de datos (la primera línea debe nombrar las columnas)",
-	"no recipient column (name one of: recipient, phone, mobile, msisdn, number, telefono, celular, movil)": "sin columna de destinatario (nómbrala con una de: recipient, phone, mobile, msisdn, number, telefono, celular, movil)",
-	"no message column (name one of: message, text, sms, mensaje, texto)":                                   "sin columna de mensaje (nómbrala con una de: message, text, sms, mensaje, texto)",
-	"not a text file (NUL bytes found); save it as CSV, UTF-8 or Windows-1252":                              "no es un archivo de texto (tiene bytes NUL); guárdalo como CSV, UTF-8 o Windows-1252",
-	"no valid row: the file has a header but no data rows":                                                  "ninguna fila válida: el archivo tiene encabezado pero no filas de datos",
-	"the uploaded file was removed before it could be ingested":                                             "el archivo cargado se eliminó antes de poder procesarlo",
 }
 
 // patternsES translate messages made with a format elsewhere (the
@@ -387,14 +359,6 @@ var patternsES = []pattern{
 	{regexp.MustCompile(`^(.+) is not on the suppression list\.$`), "%s no está en la lista de bajas."},
 	{regexp.MustCompile(`^The upload was cut off or is over (\d+) MB\.$`), "La carga se interrumpió o pasa de %s MB."},
 	{regexp.MustCompile(`^Invalid number (".*"): use 10 digits, or 52, \+52 or 0052 and 10 digits \(other countries: \+ and the international number, when allowed\)\.$`), "Número inválido %s: usa 10 dígitos, o 52, +52 o 0052 y 10 dígitos (otros países: + y el número internacional, si se permiten)."},
-	{regexp.MustCompile(`^no valid row: all (\d+) rows have errors$`), "ninguna fila válida: las %s filas tienen errores"},
-	{regexp.MustCompile(`^(\d+) of (\d+) rows are invalid \(([\d.]+)%\), more than the (\d+)% allowed$`), "%s de %s filas son inválidas (%s %%), más del %s %% permitido"},
-	{regexp.MustCompile(`^more than (\d+) rows$`), "más de %s filas"},
-	{regexp.MustCompile(`^(\d+) fields, the header has (\d+)$`), "%s campos; el encabezado tiene %s"},
-	{regexp.MustCompile(`^the file is over the size limit of (\d+) bytes$`), "el archivo pasa del límite de %s bytes"},
-	{regexp.MustCompile(`^the same file \(SHA-256 (\w+)\) was already accepted as broadcast (\d+)$`), "el mismo archivo (SHA-256 %s) ya se aceptó como la campaña %s"},
-	{regexp.MustCompile(`^and (\d+) more row errors not listed \((\d+) in all\)$`), "y %s errores de fila más sin listar (%s en total)"},
-	{regexp.MustCompile(`^unparseable date (".*") \(use e\.g\. .*\)$`), "fecha ilegible %s (usa p. ej. 31/12/2026 15:04 o 2026-12-31 15:04)"},
 	{regexp.MustCompile(`^Line (\d+): (.+)\.$`), "Línea %s: %s."},
 	{regexp.MustCompile(`^(\w+) -> (\w+) at (.+)$`), "%s → %s para el %s"},
 	{regexp.MustCompile(`^deleted (\w+) broadcast (".*")$`), "se eliminó la campaña %[2]s, que estaba %[1]s"},

@@ -49,9 +49,11 @@ type locale struct {
 
 func newLocales() (map[string]*locale, error) {
 	b := catalog.NewBuilder(catalog.Fallback(tagEN))
-	for k, v := range catalogES {
-		if err := b.SetString(tagES, k, v); err != nil {
-			return nil, err
+	for _, cat := range []map[string]string{campaignd.RowErrorsES, catalogES} {
+		for k, v := range cat {
+			if err := b.SetString(tagES, k, v); err != nil {
+				return nil, err
+			}
 		}
 	}
 	return map[string]*locale{
@@ -77,6 +79,9 @@ func (l *locale) T(key string, args ...any) string {
 func (l *locale) lookup(key string) string {
 	if l.lang == langES {
 		if v, ok := catalogES[key]; ok {
+			return v
+		}
+		if v, ok := campaignd.RowErrorsES[key]; ok {
 			return v
 		}
 	}
@@ -134,6 +139,9 @@ func (l *locale) Msg(s string) string {
 			}
 			return l.p.Sprintf(p.es, args...)
 		}
+	}
+	if v, ok := campaignd.TranslateRowError(s, l.Msg); ok {
+		return v
 	}
 	return s
 }

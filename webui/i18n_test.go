@@ -125,6 +125,9 @@ func TestCatalogueComplete(t *testing.T) {
 	for _, m := range msgs {
 		es, ok := catalogES[m]
 		if !ok {
+			es, ok = campaignd.RowErrorsES[m]
+		}
+		if !ok {
 			t.Errorf("no Spanish for %q", m)
 			continue
 		}
@@ -406,6 +409,7 @@ func TestRowErrorsExplained(t *testing.T) {
 		{campaignd.FileError{Error: "invalid recipient", Value: "+1 415 555 0100"}, "fuera de México (+141)", "outside Mexico (+141)"},
 		{campaignd.FileError{Error: "invalid recipient", Value: ""}, "la celda está vacía", "the cell is empty"},
 		{campaignd.FileError{Error: "duplicate", Value: "5512345678"}, "duplicado: el mismo número", "duplicate: the same number"},
+		{campaignd.FileError{Error: "duplicate", Value: "5512345678", FirstLine: 14}, "duplicado de la línea 14: cada número se envía una vez", "duplicate of line 14: each number is sent once"},
 		{campaignd.FileError{Error: "no message column (name one of: message, text, sms, mensaje, texto)"}, "sin columna de mensaje", "no message column"},
 	} {
 		if got := ls[langES].explain(tc.e); !strings.Contains(got, tc.es) {
