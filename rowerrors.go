@@ -46,6 +46,8 @@ func ExplainRowError(w Words, e FileError) string {
 		why = w.T("the message cell is empty")
 	case RowOptedOut:
 		why = w.T("the number is on the opt-out list")
+	case RowFieldCount, RowTooLong:
+		why = w.Msg(e.Value) // ingest wrote the detail there
 	}
 	if why == "" {
 		return kind
@@ -189,6 +191,8 @@ var RowErrorPatternsES = []MessagePattern{
 	{regexp.MustCompile(`^(\d+) of (\d+) rows are invalid \(([\d.]+)%\), more than the (\d+)% allowed$`), "%s de %s filas son inválidas (%s %%), más del %s %% permitido"},
 	{regexp.MustCompile(`^more than (\d+) rows$`), "más de %s filas"},
 	{regexp.MustCompile(`^(\d+) fields, the header has (\d+)$`), "%s campos; el encabezado tiene %s"},
+	{regexp.MustCompile(`^expands to (\d+) bytes, more than (\d+) segments: at most (\d+) allowed \((\d+) GSM-7 or (\d+) UCS-2 characters\)$`), "se expande a %s bytes, más de %s segmentos: se permiten %s como máximo (%s caracteres GSM-7 o %s UCS-2)"},
+	{regexp.MustCompile(`^(\d+) segments \(([\w-]+), (\d+) units\), at most (\d+) allowed \((\d+) GSM-7 or (\d+) UCS-2 characters\)$`), "%s segmentos (%s, %s unidades), se permiten %s como máximo (%s caracteres GSM-7 o %s UCS-2)"},
 	{regexp.MustCompile(`^the file is over the size limit of (\d+) bytes$`), "el archivo pasa del límite de %s bytes"},
 	{regexp.MustCompile(`^the same file \(SHA-256 (\w+)\) was already accepted as broadcast (\d+)$`), "el mismo archivo (SHA-256 %s) ya se aceptó como la campaña %s"},
 	{regexp.MustCompile(`^and (\d+) more row errors not listed \((\d+) in all\)$`), "y %s errores de fila más sin listar (%s en total)"},
