@@ -88,6 +88,25 @@ func (l *locale) lookup(key string) string {
 	return key
 }
 
+// messageStatesES are the states of a message whose Spanish differs from
+// the same word said of a broadcast (catalogES): mensaje is masculine.
+var messageStatesES = map[campaignd.MessageState]string{
+	campaignd.StateCancelled:  "cancelado",
+	campaignd.StateQueued:     "en cola",
+	campaignd.StateSubmitted:  "enviado, sin acuse",
+	campaignd.StateSuppressed: "suprimido",
+}
+
+// messageState names a message state in l's language.
+func (l *locale) messageState(s campaignd.MessageState) string {
+	if l.lang == langES {
+		if v, ok := messageStatesES[s]; ok {
+			return v
+		}
+	}
+	return l.T(string(s))
+}
+
 // Tn picks the singular or plural message for n and formats n into it.
 func (l *locale) Tn(n int64, one, other string) string {
 	if n == 1 {

@@ -481,3 +481,57 @@ func TestReportsChart(t *testing.T) {
 		t.Errorf("bars %+v, peak %d", bars, peak)
 	}
 }
+
+// TestMessageStateWording: in Spanish a cancelled message is "cancelado"
+// (un mensaje) where a cancelled broadcast is "cancelada" (una campaña).
+func TestMessageStateWording(t *testing.T) {
+	ls, err := newLocales()
+	if err != nil {
+		t.Fatal(err)
+	}
+	es, en := ls[langES], ls[langEN]
+	if got := es.messageState(campaignd.StateCancelled); got != "cancelado" {
+		t.Errorf("es message cancelled = %q", got)
+	}
+	if got := es.T(string(campaignd.StatusCancelled)); got != "cancelada" {
+		t.Errorf("es broadcast cancelled = %q", got)
+	}
+	if got := es.messageState(campaignd.StateExpired); got != es.T("EXPIRED") {
+		t.Errorf("es EXPIRED = %q", got)
+	}
+	if got := en.messageState(campaignd.StateCancelled); got != "cancelled" {
+		t.Errorf("en message cancelled = %q", got)
+	}
+	s, _ := MustOpenServer(t, func(o *Options) { o.Language = langES })
+	body := login(t, s.Handler(), "viewer").do("GET", "/broadcasts/7", nil, nil).Body.String()
+	if i := strings.Index(body, `id="breakdown"`); i >= 0 {
+		bd := body[i : strings.Index(body[i:], "</table>")+i]
+		if strings.Contains(bd, "<td>cancelada</td>") {
+			t.Errorf("breakdown calls messages cancelada:\n%s", bd)
+		}
+		if !strings.Contains(bd, "<td>cancelado</td>") {
+			t.Logf("breakdown of 7 has no cancelled row:\n%s", bd)
+		}
+	}
+}
+
+// TestAuditDetailsTranslated: the engine's audit details (transitions,
+// validity changes, a start because the date had passed) read in Spanish.
+func TestAuditDetailsTranslated(t *testing.T) {
+	ls, err := newLocales()
+	if err != nil {
+		t.Fatal(err)
+	}
+	es := ls[langES]
+	for in, want := range map[string]string{
+		"pending -> sending":                            "pendiente → enviando",
+		"scheduled -> sending, was scheduled for 03/05": "programada → enviando; estaba programada para el 03/05",
+		"validity default -> 2h":                        "vigencia predeterminada → 2h",
+		"validity 2h -> 1d":                             "vigencia 2h → 1d",
+		"started at once: its date 01/05/2026 09:00 had passed when the file was ingested": "iniciada de inmediato: su fecha, 01/05/2026 09:00, ya había pasado cuando se procesó el archivo",
+	} {
+		if got := es.Msg(in); got != want {
+			t.Errorf("%q → %q, want %q", in, got, want)
+		}
+	}
+}

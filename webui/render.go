@@ -145,7 +145,10 @@ func (s *Server) funcs(l *locale) template.FuncMap {
 			return l.Msg(d)
 		},
 		// word translates one domain word (a status, an outcome, an action).
-		"word":    func(v any) string { return l.T(fmt.Sprint(v)) },
+		"word": func(v any) string { return l.T(fmt.Sprint(v)) },
+		// state names a message's state: in Spanish a message (mensaje)
+		// is "cancelado" where a broadcast (campaña) is "cancelada".
+		"state":   l.messageState,
 		"when":    func(t time.Time) string { return l.When(t, loc, false) },
 		"whenSec": func(t time.Time) string { return l.When(t, loc, true) },
 		"day":     l.Day,

@@ -17,15 +17,50 @@ const SystemUser = "system"
 
 // Admit starts what a newly committed broadcast needs: a timer when it is
 // scheduled, a run when it is sending. Ingest calls it after the commit;
-// Start does the same for broadcasts whose Admit a crash prevented.
+// Start does the same for broadcasts whose Admit a crash prevented. A
+// broadcast that starts sending at once (its file's date had passed) gets
+// its Started time and a system entry in the audit log saying why.
 func (e *Engine) Admit(b *campaignd.Broadcast) error {
 	switch b.Status {
 	case campaignd.StatusScheduled:
 		return e.wheel.Schedule(TimerBroadcast, idOf(b.ID), b.ScheduledAt)
 	case campaignd.StatusSending:
+		if b.StartedAt.IsZero() {
+			b = e.recordPastStart(b)
+		}
 		e.startRun(b, false)
 	}
 	return nil
+}
+
+// recordPastStart sets the Started time of a broadcast admitted sending
+// and records the system's start with its reason. A failure is logged: the
+// broadcast is sent all the same.
+func (e *Engine) recordPastStart(b *campaignd.Broadcast) *campaignd.Broadcast {
+	e.actMu.Lock()
+	defer e.actMu.Unlock()
+	now := e.now()
+	nb, err := e.db.UpdateBroadcast(b.ID, func(s *campaignd.Broadcast) error {
+		if s.Status != campaignd.StatusSending || !s.StartedAt.IsZero() {
+			return errNoChange
+		}
+		s.StartedAt = now
+		return nil
+	})
+	if err != nil {
+		if !errors.Is(err, errNoChange) {
+			e.log.Error("record start", slog.Uint64(logBID, b.ID), slog.Any(logError, err))
+		}
+		return b
+	}
+	detail := "started at once: the file had no future date"
+	if !nb.ScheduledAt.IsZero() {
+		detail = fmt.Sprintf("started at once: its date %s had passed when the file was ingested", nb.ScheduledAt.In(e.loc).Format(time.RFC3339))
+	}
+	if err := e.db.Audit(campaignd.AuditEntry{At: now, User: SystemUser, BroadcastID: b.ID, Action: "start", Detail: detail}); err != nil {
+		e.log.Error("audit", slog.Uint64(logBID, b.ID), slog.Any(logError, err))
+	}
+	return nb
 }
 
 // Act carries out an operator action (SPEC §4) and records it in the audit
@@ -68,8 +103,14 @@ func (e *Engine) Act(ctx context.Context, req campaignd.ActionRequest) (*campaig
 	}
 	switch req.Action {
 	case campaignd.ActionSend:
-		if b, err = change(func(b *campaignd.Broadcast) { b.StartedAt = now }); err != nil {
+		// Send now clears the schedule: the date no longer says when it
+		// goes (the audit entry keeps it).
+		was := b.ScheduledAt
+		if b, err = change(func(b *campaignd.Broadcast) { b.StartedAt, b.ScheduledAt = now, time.Time{} }); err != nil {
 			return nil, err
+		}
+		if from == campaignd.StatusScheduled && !was.IsZero() {
+			detail = fmt.Sprintf("%s -> %s, was scheduled for %s", from, to, was.In(e.loc).Format(time.RFC3339))
 		}
 		if err := e.wheel.Cancel(TimerBroadcast, id); err != nil {
 			e.log.Error("cancel schedule timer", slog.Uint64(logBID, bid), slog.Any(logError, err))
