@@ -223,6 +223,7 @@ var catalogES = map[string]string{
 	"default": "predeterminada",
 	"10 minutes to 15 days, e.g. 90m, 48h, 2d":     "de 10 minutos a 15 días, p. ej. 90m, 48h, 2d",
 	"started at once: the file had no future date": "iniciada de inmediato: el archivo no traía una fecha futura",
+	"How long the SMSC keeps trying to deliver each message before it expires: from 10 minutes to 15 days, written 90m, 48h, 2d or 1d12h. Set it on a pending or scheduled broadcast (Change validity) or with a vigencia column in the file; otherwise it is %s.": "Cuánto tiempo sigue intentando el SMSC entregar cada mensaje antes de que expire: de 10 minutos a 15 días, escrito 90m, 48h, 2d o 1d12h. Se fija en una campaña pendiente o programada (Cambiar vigencia) o con una columna vigencia en el archivo; si no, es de %s.",
 	"Change validity":       "Cambiar vigencia",
 	"changed":               "modificada",
 	"validity":              "vigencia",

@@ -90,7 +90,7 @@ func newFake(now time.Time) *fakeBackend {
 	f.uploads[3].Errors = []campaignd.FileError{
 		{Line: 14, Column: "telefono", Value: "55-1234", Error: campaignd.RowInvalidRecipient},
 		{Line: 203, Column: "telefono", Value: "+1 415 555 0100", Error: campaignd.RowInvalidRecipient},
-		{Line: 377, Column: "telefono", Value: "5512345678", Error: campaignd.RowDuplicate},
+		{Line: 377, Column: "telefono", Value: "5512345678", Error: campaignd.RowDuplicate, FirstLine: 42},
 	}
 	f.uploads[3].ErrorCount = 3
 	f.uploads = append(f.uploads, &campaignd.Upload{
@@ -359,6 +359,7 @@ func (f *fakeBackend) Act(ctx context.Context, r campaignd.ActionRequest) (*camp
 		detail = r.At.Format(time.RFC3339)
 	case campaignd.ActionSend:
 		fb.b.StartedAt, fb.lastTick = now, now
+		fb.b.ScheduledAt = time.Time{} // as the engine: send now clears the schedule
 	case campaignd.ActionCancel:
 		fb.b.CompletedAt = now
 		if !f.slowCancel {

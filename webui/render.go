@@ -158,7 +158,8 @@ func (s *Server) funcs(l *locale) template.FuncMap {
 			}
 			return t.In(loc).Format(l.input)
 		},
-		"inputHint": func() string { return l.inputHint },
+		"inputHint":       func() string { return l.inputHint },
+		"defaultValidity": func() string { return campaignd.FormatValidity(s.o.DefaultValidity) },
 		// validity is a broadcast's validity period, its own or the default.
 		"validity": func(b *campaignd.Broadcast) string {
 			return campaignd.FormatValidity(b.ValidityOr(s.o.DefaultValidity))
