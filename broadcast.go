@@ -76,7 +76,15 @@ func Transition(s Status, a Action) (Status, error) {
 	default:
 		return s, Errorf(EINVALID, "Unknown action %q.", a)
 	}
-	return s, Errorf(ECONFLICT, "Cannot %s a broadcast that is %s.", a, s)
+	return s, NotAllowed(a, s)
+}
+
+// NotAllowed is the ECONFLICT error of action a refused in status s.
+func NotAllowed(a Action, s Status) error {
+	if a == ActionValidity {
+		return Errorf(ECONFLICT, "Cannot change the validity of a broadcast that is %s: it has started.", s)
+	}
+	return Errorf(ECONFLICT, "Cannot %s a broadcast that is %s.", a, s)
 }
 
 // Allowed reports whether action a is allowed in status s.

@@ -342,6 +342,7 @@ var catalogES = map[string]string{
 var patternsES = []pattern{
 	{regexp.MustCompile(`^Cannot (\w+) a broadcast that is (\w+)\.$`), "No se puede %s una campaña que está %s."},
 	{regexp.MustCompile(`^Unknown action (".*")\.$`), "Acción desconocida %s."},
+	{regexp.MustCompile(`^Cannot change the validity of a broadcast that is (\w+): it has started\.$`), "No se puede cambiar la vigencia de una campaña que está %s: ya empezó."},
 	{regexp.MustCompile(`^The date (.+) is not in the future\.$`), "La fecha %s no es futura."},
 	{regexp.MustCompile(`^The date (.+) is more than a year ahead\.$`), "La fecha %s está a más de un año."},
 	{regexp.MustCompile(`^Invalid date (".*"): write it as dd/mm/yyyy hh:mm \(24-hour clock\), e\.g\. (.+)\.$`), "Fecha inválida %s: escríbela como dd/mm/aaaa hh:mm (24 horas), p. ej. %s."},

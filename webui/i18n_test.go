@@ -528,7 +528,10 @@ func TestAuditDetailsTranslated(t *testing.T) {
 		"scheduled -> sending, was scheduled for 03/05": "programada → enviando; estaba programada para el 03/05",
 		"validity default -> 2h":                        "vigencia predeterminada → 2h",
 		"validity 2h -> 1d":                             "vigencia 2h → 1d",
-		"started at once: its date 01/05/2026 09:00 had passed when the file was ingested": "iniciada de inmediato: su fecha, 01/05/2026 09:00, ya había pasado cuando se procesó el archivo",
+		"Cannot change the validity of a broadcast that is sending: it has started.":        "No se puede cambiar la vigencia de una campaña que está enviando: ya empezó.",
+		"Validity 16d is out of bounds: choose between 10 minutes (10m) and 15 days (15d).": "La vigencia 16d está fuera de los límites: elige entre 10 minutos (10m) y 15 días (15d).",
+		`Invalid validity "x": write a duration such as 90m, 48h, 2d or 1d12h.`:             `Vigencia inválida "x": escribe una duración como 90m, 48h, 2d o 1d12h.`,
+		"started at once: its date 01/05/2026 09:00 had passed when the file was ingested":  "iniciada de inmediato: su fecha, 01/05/2026 09:00, ya había pasado cuando se procesó el archivo",
 	} {
 		if got := es.Msg(in); got != want {
 			t.Errorf("%q → %q, want %q", in, got, want)

@@ -34,7 +34,7 @@ func TestAPIValidity(t *testing.T) {
 		{"kept", "GET", "/api/v1/broadcasts/4", "", 200, `"validity": "2h"`},
 		{"with schedule", "POST", "/api/v1/broadcasts/6/schedule", `{"at":"` + future + `","validity":"90m"}`, 200, `"validity": "1h30m"`},
 		{"with send", "POST", "/api/v1/broadcasts/3/send", `{"validity":"15d"}`, 200, `"validity": "15d"`},
-		{"while sending", "POST", "/api/v1/broadcasts/3/validity", `{"validity":"1h"}`, 409, "Cannot validity"},
+		{"while sending", "POST", "/api/v1/broadcasts/3/validity", `{"validity":"1h"}`, 409, "Cannot change the validity of a broadcast that is sending: it has started."},
 		{"with pause", "POST", "/api/v1/broadcasts/2/pause", `{"validity":"1h"}`, 400, "only with send or schedule"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

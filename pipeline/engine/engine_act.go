@@ -91,7 +91,7 @@ func (e *Engine) Act(ctx context.Context, req campaignd.ActionRequest) (*campaig
 	change := func(fn func(*campaignd.Broadcast)) (*campaignd.Broadcast, error) {
 		return e.db.UpdateBroadcast(bid, func(b *campaignd.Broadcast) error {
 			if b.Status != from {
-				return campaignd.Errorf(campaignd.ECONFLICT, "Cannot %s a broadcast that is %s.", req.Action, b.Status)
+				return campaignd.NotAllowed(req.Action, b.Status)
 			}
 			b.Status = to
 			if req.Validity != 0 {
