@@ -39,6 +39,9 @@ const (
 	ActionResume   Action = "resume"
 	ActionCancel   Action = "cancel"
 	ActionDelete   Action = "delete"
+	// ActionValidity sets the validity period of a broadcast that has not
+	// started; the status does not change.
+	ActionValidity Action = "validity"
 )
 
 // Transition returns the status a broadcast in status s moves to when action
@@ -54,7 +57,7 @@ func Transition(s Status, a Action) (Status, error) {
 		if s == StatusPending || s == StatusScheduled {
 			return StatusScheduled, nil
 		}
-	case ActionDelete:
+	case ActionDelete, ActionValidity:
 		if s == StatusPending || s == StatusScheduled {
 			return s, nil
 		}
@@ -73,7 +76,15 @@ func Transition(s Status, a Action) (Status, error) {
 	default:
 		return s, Errorf(EINVALID, "Unknown action %q.", a)
 	}
-	return s, Errorf(ECONFLICT, "Cannot %s a broadcast that is %s.", a, s)
+	return s, NotAllowed(a, s)
+}
+
+// NotAllowed is the ECONFLICT error of action a refused in status s.
+func NotAllowed(a Action, s Status) error {
+	if a == ActionValidity {
+		return Errorf(ECONFLICT, "Cannot change the validity of a broadcast that is %s: it has started.", s)
+	}
+	return Errorf(ECONFLICT, "Cannot %s a broadcast that is %s.", a, s)
 }
 
 // Allowed reports whether action a is allowed in status s.
@@ -99,6 +110,11 @@ type Broadcast struct {
 	ScheduledAt time.Time `json:"scheduled_at"`
 	StartedAt   time.Time `json:"started_at"`
 	CompletedAt time.Time `json:"completed_at"`
+	// Validity is how long the SMSC may try to deliver each message
+	// (submit_sm validity_period), MinValidity–MaxValidity; 0 (omitted)
+	// means the configured default, smpp.validity. Set while the broadcast
+	// is pending or scheduled, by a file column or an operator.
+	Validity time.Duration `json:"validity,omitempty"`
 	// TrackingBase is the Tracking ID of the first message; message i (from
 	// 0) has Tracking ID TrackingBase+i. Bases are allocated from one
 	// system-wide sequence, so Tracking IDs are unique and increasing.

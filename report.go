@@ -35,8 +35,12 @@ type ActionRequest struct {
 	BroadcastID uint64
 	Action      Action
 	At          time.Time // schedule: the new date
-	User        string
-	RemoteAddr  string
+	// Validity, when not 0, sets the broadcast's validity period: with
+	// send, schedule or validity (which sets nothing else). The caller
+	// checks it with CheckValidity; Act checks it again.
+	Validity   time.Duration
+	User       string
+	RemoteAddr string
 }
 
 // Session is a logged-in web console session.

@@ -3,6 +3,7 @@ package campaignd
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // OutMessage is one SMS to submit: source address, destination and UTF-8
@@ -14,6 +15,9 @@ type OutMessage struct {
 	// would match nothing and, in auto mode, vote against the SMSC's id
 	// scheme.
 	NoReceipt bool
+	// Validity is the message's validity period (its broadcast's); 0 is
+	// the client's default (smpp.validity).
+	Validity time.Duration
 }
 
 // Submit errors, as the SMPP client returns them and the engine decides on

@@ -55,6 +55,9 @@ type FileError struct {
 	Column string `json:"column"`
 	Value  string `json:"value"`
 	Error  string `json:"error"`
+	// FirstLine is, for a duplicate recipient, the line where the number
+	// first appeared; 0 otherwise (and in errors stored before it existed).
+	FirstLine int `json:"first_line,omitempty"`
 }
 
 // Row error kinds, as written in the error column.

@@ -408,6 +408,9 @@ func (c *Client) build(m campaignd.OutMessage) ([]*pdu.SubmitSM, error) {
 		sm := pdu.NewSubmitSM().(*pdu.SubmitSM)
 		sm.SourceAddr, sm.DestAddr = src, dst
 		sm.ValidityPeriod = c.validity
+		if m.Validity > 0 {
+			sm.ValidityPeriod = relativeValidity(m.Validity)
+		}
 		sm.RegisteredDelivery = 1 // final receipt, success or failure
 		if m.NoReceipt {
 			sm.RegisteredDelivery = 0

@@ -656,3 +656,30 @@ func BenchmarkRateCap(b *testing.B) {
 		b.ReportMetric(100*(rate-tps)/tps, "error_%")
 	}
 }
+
+// A message carrying its own validity (its broadcast's) sends it in every
+// part; one without sends the client's default.
+func TestSubmitValidityPerMessage(t *testing.T) {
+	var got submits
+	sim := MustOpenSim(t, SimOptions{DeliveredPercent: 100, OnSubmit: got.add})
+	c := MustStartClient(t, sim, Options{Validity: 48 * time.Hour})
+	for _, m := range []campaignd.OutMessage{
+		{Source: "28776", Dest: "34600000001", Text: "dos horas", Validity: 2 * time.Hour},
+		{Source: "28776", Dest: "34600000002", Text: strings.Repeat("b", 200), Validity: 90 * time.Minute},
+		{Source: "28776", Dest: "34600000003", Text: "default"},
+	} {
+		if _, err := c.Submit(context.Background(), m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := map[string]string{"34600000001": "000000020000000R", "34600000002": "000000013000000R", "34600000003": "000002000000000R"}
+	parts := got.snapshot()
+	if len(parts) != 4 {
+		t.Fatalf("simulator got %d parts, want 4", len(parts))
+	}
+	for i, p := range parts {
+		if p.Validity != want[p.Dest] {
+			t.Fatalf("part %d to %s: validity %q, want %q", i+1, p.Dest, p.Validity, want[p.Dest])
+		}
+	}
+}

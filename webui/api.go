@@ -33,6 +33,11 @@ type APIBroadcast struct {
 	Segments    int64            `json:"segments"`
 	Counts      campaignd.Counts `json:"counts"`
 	Wait        string           `json:"wait,omitempty"`
+	// Validity is the broadcast's validity period as ParseValidity reads
+	// it ("2d", "1h30m"); ValidityDefault says it is smpp.validity, the
+	// broadcast setting none.
+	Validity        string `json:"validity"`
+	ValidityDefault bool   `json:"validity_default,omitempty"`
 }
 
 // APIUpload is an uploaded file in the JSON API.
@@ -91,8 +96,9 @@ func (t Time) MarshalJSON() ([]byte, error) {
 
 func jsonTime(t time.Time) Time { return Time{t} }
 
-func toAPIBroadcast(b *campaignd.Broadcast) *APIBroadcast {
+func (s *Server) toAPIBroadcast(b *campaignd.Broadcast) *APIBroadcast {
 	return &APIBroadcast{
+		Validity: campaignd.FormatValidity(b.ValidityOr(s.o.DefaultValidity)), ValidityDefault: b.Validity == 0,
 		ID: b.ID, Name: b.Name, FileName: b.FileName, Sender: b.Sender, Status: b.Status,
 		CreatedAt: jsonTime(b.CreatedAt), ScheduledAt: jsonTime(b.ScheduledAt),
 		StartedAt: jsonTime(b.StartedAt), CompletedAt: jsonTime(b.CompletedAt),
@@ -168,7 +174,7 @@ func (s *Server) apiBroadcasts(w http.ResponseWriter, r *http.Request) {
 	}
 	out := make([]*APIBroadcast, 0, len(list))
 	for _, b := range list {
-		out = append(out, toAPIBroadcast(b))
+		out = append(out, s.toAPIBroadcast(b))
 	}
 	s.writeJSON(w, r, http.StatusOK, struct {
 		Total      int               `json:"total"`
@@ -189,13 +195,19 @@ func (s *Server) apiBroadcast(w http.ResponseWriter, r *http.Request) {
 		s.Error(w, r, err)
 		return
 	}
-	s.writeJSON(w, r, http.StatusOK, toAPIBroadcast(b), keyBroadcast, b.ID)
+	s.writeJSON(w, r, http.StatusOK, s.toAPIBroadcast(b), keyBroadcast, b.ID)
 }
 
-// apiAction is POST /broadcasts/{id}/send|schedule|pause|resume|cancel;
-// schedule takes {"at": RFC 3339}.
+// apiAction is POST /broadcasts/{id}/send|schedule|pause|resume|cancel|validity;
+// schedule takes {"at": RFC 3339}, validity {"validity": "48h"}, and send
+// and schedule may carry a "validity" too.
 func (s *Server) apiAction(w http.ResponseWriter, r *http.Request) {
-	req, err := s.parseAction(r, func() (time.Time, error) { return parseAt(w, r) })
+	body, err := readActionBody(w, r)
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	req, err := s.parseAction(r, actionInput{at: body.parseAt, validity: body.Validity})
 	if err != nil {
 		s.Error(w, r, err)
 		return
@@ -206,17 +218,26 @@ func (s *Server) apiAction(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.log.Info("broadcast action", keyUser, req.User, keyRemote, req.RemoteAddr, keyBroadcast, req.BroadcastID, "action", req.Action, "api", true)
-	s.writeJSON(w, r, http.StatusOK, toAPIBroadcast(b), keyBroadcast, b.ID)
+	s.writeJSON(w, r, http.StatusOK, s.toAPIBroadcast(b), keyBroadcast, b.ID)
 }
 
-func parseAt(w http.ResponseWriter, r *http.Request) (time.Time, error) {
-	var body struct {
-		At string `json:"at"`
-	}
+// actionBody is the JSON body of an action: {"at": RFC 3339, "validity":
+// "48h"}, each optional; an empty body is none.
+type actionBody struct {
+	At       string `json:"at"`
+	Validity string `json:"validity"`
+}
+
+func readActionBody(w http.ResponseWriter, r *http.Request) (actionBody, error) {
+	var body actionBody
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 16<<10))
 	if err := dec.Decode(&body); err != nil && !errors.Is(err, io.EOF) {
-		return time.Time{}, campaignd.Errorf(campaignd.EINVALID, `Body must be {"at": "RFC 3339 time"}.`)
+		return body, campaignd.Errorf(campaignd.EINVALID, `Body must be {"at": "RFC 3339 time", "validity": "48h"} (each optional).`)
 	}
+	return body, nil
+}
+
+func (body actionBody) parseAt() (time.Time, error) {
 	if body.At == "" {
 		return time.Time{}, campaignd.Errorf(campaignd.EINVALID, `Missing "at": give the date as RFC 3339, e.g. 2026-05-01T09:00:00-06:00.`)
 	}

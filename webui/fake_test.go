@@ -90,7 +90,7 @@ func newFake(now time.Time) *fakeBackend {
 	f.uploads[3].Errors = []campaignd.FileError{
 		{Line: 14, Column: "telefono", Value: "55-1234", Error: campaignd.RowInvalidRecipient},
 		{Line: 203, Column: "telefono", Value: "+1 415 555 0100", Error: campaignd.RowInvalidRecipient},
-		{Line: 377, Column: "telefono", Value: "5512345678", Error: campaignd.RowDuplicate},
+		{Line: 377, Column: "telefono", Value: "5512345678", Error: campaignd.RowDuplicate, FirstLine: 42},
 	}
 	f.uploads[3].ErrorCount = 3
 	f.uploads = append(f.uploads, &campaignd.Upload{
@@ -318,8 +318,36 @@ func (f *fakeBackend) Act(ctx context.Context, r campaignd.ActionRequest) (*camp
 	if err != nil {
 		return nil, err
 	}
+	// As the engine: a validity only with send, schedule or validity, in
+	// bounds, checked before anything changes.
+	switch {
+	case r.Validity != 0 && r.Action != campaignd.ActionSend && r.Action != campaignd.ActionSchedule && r.Action != campaignd.ActionValidity:
+		return nil, campaignd.Errorf(campaignd.EINVALID, "A validity period can be set only with send or schedule.")
+	case r.Validity != 0:
+		if err := campaignd.CheckValidity(r.Validity); err != nil {
+			return nil, err
+		}
+	case r.Action == campaignd.ActionValidity:
+		return nil, campaignd.Errorf(campaignd.EINVALID, "Missing validity.")
+	}
 	now := time.Now()
 	detail := ""
+	if r.Validity != 0 {
+		if r.Action == campaignd.ActionSchedule && !r.At.After(f.now()) {
+			return nil, campaignd.Errorf(campaignd.EINVALID, "The date must be in the future.")
+		}
+		old := "default"
+		if fb.b.Validity != 0 {
+			old = campaignd.FormatValidity(fb.b.Validity)
+		}
+		fb.b.Validity = r.Validity
+		f.audit[r.BroadcastID] = append(f.audit[r.BroadcastID], campaignd.AuditEntry{At: now, User: r.User, RemoteAddr: r.RemoteAddr,
+			BroadcastID: r.BroadcastID, Action: "validity", Detail: fmt.Sprintf("validity %s -> %s", old, campaignd.FormatValidity(r.Validity))})
+		if r.Action == campaignd.ActionValidity {
+			b := fb.b
+			return &b, nil
+		}
+	}
 	switch r.Action {
 	case campaignd.ActionDelete:
 		fb.deleted = true
@@ -331,6 +359,7 @@ func (f *fakeBackend) Act(ctx context.Context, r campaignd.ActionRequest) (*camp
 		detail = r.At.Format(time.RFC3339)
 	case campaignd.ActionSend:
 		fb.b.StartedAt, fb.lastTick = now, now
+		fb.b.ScheduledAt = time.Time{} // as the engine: send now clears the schedule
 	case campaignd.ActionCancel:
 		fb.b.CompletedAt = now
 		if !f.slowCancel {

@@ -49,9 +49,11 @@ type locale struct {
 
 func newLocales() (map[string]*locale, error) {
 	b := catalog.NewBuilder(catalog.Fallback(tagEN))
-	for k, v := range catalogES {
-		if err := b.SetString(tagES, k, v); err != nil {
-			return nil, err
+	for _, cat := range []map[string]string{campaignd.RowErrorsES, catalogES} {
+		for k, v := range cat {
+			if err := b.SetString(tagES, k, v); err != nil {
+				return nil, err
+			}
 		}
 	}
 	return map[string]*locale{
@@ -79,8 +81,30 @@ func (l *locale) lookup(key string) string {
 		if v, ok := catalogES[key]; ok {
 			return v
 		}
+		if v, ok := campaignd.RowErrorsES[key]; ok {
+			return v
+		}
 	}
 	return key
+}
+
+// messageStatesES are the states of a message whose Spanish differs from
+// the same word said of a broadcast (catalogES): mensaje is masculine.
+var messageStatesES = map[campaignd.MessageState]string{
+	campaignd.StateCancelled:  "cancelado",
+	campaignd.StateQueued:     "en cola",
+	campaignd.StateSubmitted:  "enviado, sin acuse",
+	campaignd.StateSuppressed: "suprimido",
+}
+
+// messageState names a message state in l's language.
+func (l *locale) messageState(s campaignd.MessageState) string {
+	if l.lang == langES {
+		if v, ok := messageStatesES[s]; ok {
+			return v
+		}
+	}
+	return l.T(string(s))
 }
 
 // Tn picks the singular or plural message for n and formats n into it.
@@ -134,6 +158,9 @@ func (l *locale) Msg(s string) string {
 			}
 			return l.p.Sprintf(p.es, args...)
 		}
+	}
+	if v, ok := campaignd.TranslateRowError(s, l.Msg); ok {
+		return v
 	}
 	return s
 }

@@ -125,6 +125,9 @@ func TestCatalogueComplete(t *testing.T) {
 	for _, m := range msgs {
 		es, ok := catalogES[m]
 		if !ok {
+			es, ok = campaignd.RowErrorsES[m]
+		}
+		if !ok {
 			t.Errorf("no Spanish for %q", m)
 			continue
 		}
@@ -406,6 +409,7 @@ func TestRowErrorsExplained(t *testing.T) {
 		{campaignd.FileError{Error: "invalid recipient", Value: "+1 415 555 0100"}, "fuera de México (+141)", "outside Mexico (+141)"},
 		{campaignd.FileError{Error: "invalid recipient", Value: ""}, "la celda está vacía", "the cell is empty"},
 		{campaignd.FileError{Error: "duplicate", Value: "5512345678"}, "duplicado: el mismo número", "duplicate: the same number"},
+		{campaignd.FileError{Error: "duplicate", Value: "5512345678", FirstLine: 14}, "duplicado de la línea 14: cada número se envía una vez", "duplicate of line 14: each number is sent once"},
 		{campaignd.FileError{Error: "no message column (name one of: message, text, sms, mensaje, texto)"}, "sin columna de mensaje", "no message column"},
 	} {
 		if got := ls[langES].explain(tc.e); !strings.Contains(got, tc.es) {
@@ -475,5 +479,62 @@ func TestReportsChart(t *testing.T) {
 	bars, peak := dayBars([]*campaignd.Report{{Day: "2026-05-03", Rows: 300}, {Day: "2026-05-02", Rows: 100}, {Day: "2026-05-04", Partial: true, Rows: 9999}})
 	if peak != 300 || len(bars) != 2 || bars[0].Day != "2026-05-02" || bars[1].H != float64(chartH-4) || bars[0].H*3 != bars[1].H {
 		t.Errorf("bars %+v, peak %d", bars, peak)
+	}
+}
+
+// TestMessageStateWording: in Spanish a cancelled message is "cancelado"
+// (un mensaje) where a cancelled broadcast is "cancelada" (una campaña).
+func TestMessageStateWording(t *testing.T) {
+	ls, err := newLocales()
+	if err != nil {
+		t.Fatal(err)
+	}
+	es, en := ls[langES], ls[langEN]
+	if got := es.messageState(campaignd.StateCancelled); got != "cancelado" {
+		t.Errorf("es message cancelled = %q", got)
+	}
+	if got := es.T(string(campaignd.StatusCancelled)); got != "cancelada" {
+		t.Errorf("es broadcast cancelled = %q", got)
+	}
+	if got := es.messageState(campaignd.StateExpired); got != es.T("EXPIRED") {
+		t.Errorf("es EXPIRED = %q", got)
+	}
+	if got := en.messageState(campaignd.StateCancelled); got != "cancelled" {
+		t.Errorf("en message cancelled = %q", got)
+	}
+	s, _ := MustOpenServer(t, func(o *Options) { o.Language = langES })
+	body := login(t, s.Handler(), "viewer").do("GET", "/broadcasts/7", nil, nil).Body.String()
+	if i := strings.Index(body, `id="breakdown"`); i >= 0 {
+		bd := body[i : strings.Index(body[i:], "</table>")+i]
+		if strings.Contains(bd, "<td>cancelada</td>") {
+			t.Errorf("breakdown calls messages cancelada:\n%s", bd)
+		}
+		if !strings.Contains(bd, "<td>cancelado</td>") {
+			t.Logf("breakdown of 7 has no cancelled row:\n%s", bd)
+		}
+	}
+}
+
+// TestAuditDetailsTranslated: the engine's audit details (transitions,
+// validity changes, a start because the date had passed) read in Spanish.
+func TestAuditDetailsTranslated(t *testing.T) {
+	ls, err := newLocales()
+	if err != nil {
+		t.Fatal(err)
+	}
+	es := ls[langES]
+	for in, want := range map[string]string{
+		"pending -> sending":                            "pendiente → enviando",
+		"scheduled -> sending, was scheduled for 03/05": "programada → enviando; estaba programada para el 03/05",
+		"validity default -> 2h":                        "vigencia predeterminada → 2h",
+		"validity 2h -> 1d":                             "vigencia 2h → 1d",
+		"Cannot change the validity of a broadcast that is sending: it has started.":        "No se puede cambiar la vigencia de una campaña que está enviando: ya empezó.",
+		"Validity 16d is out of bounds: choose between 10 minutes (10m) and 15 days (15d).": "La vigencia 16d está fuera de los límites: elige entre 10 minutos (10m) y 15 días (15d).",
+		`Invalid validity "x": write a duration such as 90m, 48h, 2d or 1d12h.`:             `Vigencia inválida "x": escribe una duración como 90m, 48h, 2d o 1d12h.`,
+		"started at once: its date 01/05/2026 09:00 had passed when the file was ingested":  "iniciada de inmediato: su fecha, 01/05/2026 09:00, ya había pasado cuando se procesó el archivo",
+	} {
+		if got := es.Msg(in); got != want {
+			t.Errorf("%q → %q, want %q", in, got, want)
+		}
 	}
 }

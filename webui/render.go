@@ -145,7 +145,10 @@ func (s *Server) funcs(l *locale) template.FuncMap {
 			return l.Msg(d)
 		},
 		// word translates one domain word (a status, an outcome, an action).
-		"word":    func(v any) string { return l.T(fmt.Sprint(v)) },
+		"word": func(v any) string { return l.T(fmt.Sprint(v)) },
+		// state names a message's state: in Spanish a message (mensaje)
+		// is "cancelado" where a broadcast (campaña) is "cancelada".
+		"state":   l.messageState,
 		"when":    func(t time.Time) string { return l.When(t, loc, false) },
 		"whenSec": func(t time.Time) string { return l.When(t, loc, true) },
 		"day":     l.Day,
@@ -155,12 +158,17 @@ func (s *Server) funcs(l *locale) template.FuncMap {
 			}
 			return t.In(loc).Format(l.input)
 		},
-		"inputHint": func() string { return l.inputHint },
-		"zone":      func() string { return loc.String() },
-		"num":       formatNum,
-		"pct":       pct,
-		"shares":    shares,
-		"allowed":   func(st campaignd.Status, a string) bool { return campaignd.Allowed(st, campaignd.Action(a)) },
+		"inputHint":       func() string { return l.inputHint },
+		"defaultValidity": func() string { return campaignd.FormatValidity(s.o.DefaultValidity) },
+		// validity is a broadcast's validity period, its own or the default.
+		"validity": func(b *campaignd.Broadcast) string {
+			return campaignd.FormatValidity(b.ValidityOr(s.o.DefaultValidity))
+		},
+		"zone":    func() string { return loc.String() },
+		"num":     formatNum,
+		"pct":     pct,
+		"shares":  shares,
+		"allowed": func(st campaignd.Status, a string) bool { return campaignd.Allowed(st, campaignd.Action(a)) },
 		"rate": func(f float64) string {
 			if f <= 0 {
 				return "—"

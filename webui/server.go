@@ -131,6 +131,9 @@ type Options struct {
 	// Suppressions serves the Opt-outs and Replies pages and their API
 	// (suppressions.go); nil: the Backend's, if it implements it.
 	Suppressions SuppressionBackend
+	// DefaultValidity is the validity period of a broadcast that sets none
+	// (smpp.validity), shown on its page; default 48 h.
+	DefaultValidity time.Duration
 }
 
 // Server serves the console and the API.
@@ -213,6 +216,9 @@ func New(o Options) (*Server, error) {
 	}
 	if o.Language == "" {
 		o.Language = langES
+	}
+	if o.DefaultValidity <= 0 {
+		o.DefaultValidity = 48 * time.Hour
 	}
 	if o.Title == "" {
 		o.Title = "Payback · Campañas"

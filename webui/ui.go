@@ -283,6 +283,7 @@ func (s *Server) handlePanel(w http.ResponseWriter, r *http.Request) {
 var actions = map[string]campaignd.Action{
 	"send": campaignd.ActionSend, "schedule": campaignd.ActionSchedule, "pause": campaignd.ActionPause,
 	"resume": campaignd.ActionResume, "cancel": campaignd.ActionCancel, "delete": campaignd.ActionDelete,
+	"validity": campaignd.ActionValidity,
 }
 
 // parseInputTime reads a date and time as people write it (dd/mm/yyyy
@@ -313,7 +314,10 @@ func (s *Server) checkFuture(t time.Time) error {
 }
 
 func (s *Server) handleAction(w http.ResponseWriter, r *http.Request) {
-	req, err := s.parseAction(r, func() (time.Time, error) { return s.parseInputTime(r.PostFormValue("at")) })
+	req, err := s.parseAction(r, actionInput{
+		at:       func() (time.Time, error) { return s.parseInputTime(r.PostFormValue("at")) },
+		validity: r.PostFormValue("validity"),
+	})
 	if err != nil {
 		s.Error(w, r, err)
 		return
@@ -369,10 +373,21 @@ func (s *Server) staleAction(w http.ResponseWriter, r *http.Request, req campaig
 var pastParticiple = map[campaignd.Action]string{
 	campaignd.ActionSend: "sent", campaignd.ActionSchedule: "scheduled", campaignd.ActionPause: "paused",
 	campaignd.ActionResume: "resumed", campaignd.ActionCancel: "cancelled", campaignd.ActionDelete: "deleted",
+	campaignd.ActionValidity: "changed",
 }
 
-// parseAction reads an action request; at reads the date of a schedule.
-func (s *Server) parseAction(r *http.Request, at func() (time.Time, error)) (campaignd.ActionRequest, error) {
+// actionInput is what an action request carries besides its name: how to
+// read the date of a schedule, and a validity period as written ("" for
+// none).
+type actionInput struct {
+	at       func() (time.Time, error)
+	validity string
+}
+
+// parseAction reads an action request: the date of a schedule, and the
+// validity period of a validity action (or of a send or schedule that
+// gives one), checked against its bounds before anything is asked.
+func (s *Server) parseAction(r *http.Request, in actionInput) (campaignd.ActionRequest, error) {
 	id, err := parseID(r)
 	if err != nil {
 		return campaignd.ActionRequest{}, err
@@ -384,12 +399,20 @@ func (s *Server) parseAction(r *http.Request, at func() (time.Time, error)) (cam
 	p := principalFrom(r.Context())
 	req := campaignd.ActionRequest{BroadcastID: id, Action: a, User: p.User, RemoteAddr: remoteIP(r)}
 	if a == campaignd.ActionSchedule {
-		if req.At, err = at(); err != nil {
+		if req.At, err = in.at(); err != nil {
 			return req, err
 		}
 		if err := s.checkFuture(req.At); err != nil {
 			return req, err
 		}
+	}
+	switch {
+	case strings.TrimSpace(in.validity) != "":
+		if req.Validity, err = campaignd.ParseValidity(in.validity); err != nil {
+			return req, err
+		}
+	case a == campaignd.ActionValidity:
+		return req, campaignd.Errorf(campaignd.EINVALID, "Missing validity: write a duration such as %s.", campaignd.ValidityHint)
 	}
 	return req, nil
 }
@@ -409,6 +432,9 @@ func (s *Server) actionDone(r *http.Request, req campaignd.ActionRequest, b *cam
 		return l.T("Cancelled: the unsent messages will not be sent.")
 	case campaignd.ActionDelete:
 		return l.T("Broadcast “%s” deleted.", b.Name)
+	case campaignd.ActionValidity:
+		return l.T("Validity set to %s: each message may be delivered up to %s after it is sent.",
+			campaignd.FormatValidity(b.Validity), campaignd.FormatValidity(b.Validity))
 	}
 	return l.T("Done.")
 }

@@ -7,10 +7,13 @@ import (
 	"net/http/cookiejar"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"campaignd/smpp"
 )
 
 // TestBrowserMainFlowInBothLanguages walks the main flow — a real FTP upload
@@ -26,10 +29,27 @@ func TestBrowserMainFlowInBothLanguages(t *testing.T) {
 		"es": {"Campañas por archivo", "pendiente", "destinatario inválido", "completada", "Resultados por estado final", "aceptado", "Las horas se muestran en America/Mexico_City"},
 		"en": {"Broadcasts by File", "pending", "invalid recipient", "completed", "Results by final status", "accepted", "Times are shown in America/Mexico_City"},
 	}
+	// validity: the error for 16 days, the confirmation for 90 minutes.
+	validity := map[string][]string{
+		"es": {"La vigencia 16d está fuera de los límites", "Vigencia fijada en 1h30m"},
+		"en": {"Validity 16d is out of bounds", "Validity set to 1h30m"},
+	}
 	for _, lang := range []string{"es", "en"} {
 		t.Run(lang, func(t *testing.T) {
 			w := words[lang]
+			var mu sync.Mutex
+			var validities []string // validity_period of each submit_sm
+			sim := smpp.NewSimulator(smpp.SimOptions{Listen: "127.0.0.1:0", DeliveredPercent: 100, OnSubmit: func(s smpp.SimSubmit) {
+				mu.Lock()
+				validities = append(validities, s.Validity)
+				mu.Unlock()
+			}})
+			if err := sim.Open(); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { sim.Close() })
 			c := testConfig(t.TempDir())
+			c.SMPP.Addr = sim.Addr()
 			c.Ingest.MaxInvalidPercent = 50 // one bad row of three is shown, not a reject
 			m := MustRunMain(t, c)
 			name := "navidad_" + lang + ".csv"
@@ -71,8 +91,28 @@ func TestBrowserMainFlowInBothLanguages(t *testing.T) {
 			if s := text("#skipped"); !strings.Contains(s, w[2]) {
 				t.Errorf("skipped rows %q lack %q", s, w[2])
 			}
+			// The validity period: refused out of bounds, then set; each
+			// submit_sm carries it.
+			if v := text("#validity"); !strings.Contains(v, "2d") {
+				t.Errorf("validity shown %q, want the default 2d", v)
+			}
+			run(chromedp.SetValue(chromedp.CSS("#validity-input"), "16d"), chromedp.Click(chromedp.CSS("#btn-validity")))
+			waitText("#flash", validity[lang][0])
+			run(chromedp.SetValue(chromedp.CSS("#validity-input"), "90m"), chromedp.Click(chromedp.CSS("#btn-validity")))
+			waitText("#flash", validity[lang][1])
+			waitText("#validity", "1h30m")
 			run(chromedp.Click(chromedp.CSS("#on-date")), chromedp.Click(chromedp.CSS("#btn-send")))
 			waitText("#status", w[3])
+			mu.Lock()
+			if len(validities) != 2 {
+				t.Errorf("%d submits, want 2", len(validities))
+			}
+			for _, v := range validities {
+				if v != "000000013000000R" {
+					t.Errorf("submit_sm validity %q, want 90 minutes (000000013000000R)", v)
+				}
+			}
+			mu.Unlock()
 			waitText("#panel", w[4])
 			if a := text("#audit"); !strings.Contains(a, testAdmin) {
 				t.Errorf("audit trail lacks the send: %q", a)

@@ -94,6 +94,9 @@ type IngestConfig struct {
 	MaxFieldBytes     int      `toml:"max_field_bytes"`
 	MaxRecordBytes    int      `toml:"max_record_bytes"`
 	MaxErrorRows      int      `toml:"max_error_rows"`
+	// Language is the language of the reasons in <name>.errors.csv (es |
+	// en); en by default, since the uploader is Syniverse.
+	Language string `toml:"language"`
 }
 
 // WebConfig is [web].
@@ -180,7 +183,7 @@ func DefaultConfig() Config {
 			MaxRows: 5_000_000, MaxInvalidPercent: 10, MaxSegments: 6,
 			DuplicateWindow: Duration(720 * time.Hour), DefaultSender: "28776", AllowedCountries: []string{"MX"},
 			MaxFieldBytes: ingest.DefaultMaxFieldBytes, MaxRecordBytes: ingest.DefaultMaxRecordBytes,
-			MaxErrorRows: ingest.DefaultMaxErrorRows,
+			MaxErrorRows: ingest.DefaultMaxErrorRows, Language: campaignd.LangEN,
 		},
 		Web: WebConfig{Listen: "127.0.0.1:8080", Language: "es", Title: "Payback · Campañas"},
 		SMPP: SMPPConfig{
@@ -391,6 +394,9 @@ func (c *Config) Validate() error {
 		return bad("ingest.max_field_bytes", "must be at least 256 and at most ingest.max_record_bytes (%d)", c.Ingest.MaxRecordBytes)
 	case c.Ingest.MaxErrorRows < 1:
 		return bad("ingest.max_error_rows", "must be positive")
+	}
+	if c.Ingest.Language != campaignd.LangEN && c.Ingest.Language != campaignd.LangES {
+		return bad("ingest.language", "must be one of en, es, not %q", c.Ingest.Language)
 	}
 	for i, cc := range c.Ingest.AllowedCountries {
 		if len(cc) != 2 || strings.ToUpper(cc) != cc {

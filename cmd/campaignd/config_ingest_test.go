@@ -23,6 +23,8 @@ func TestIngestConfigLimits(t *testing.T) {
 		{"error rows zero", "[ingest]\nmax_error_rows = 0\n", "ingest.max_error_rows"},
 		{"raised caps", "[ingest]\nmax_field_bytes = 1048576\nmax_record_bytes = 4194304\nmax_error_rows = 50\n", ""},
 		{"alpha sender", "[ingest]\ndefault_sender = \"PAYBACK\"\n", ""},
+		{"errors in Spanish", "[ingest]\nlanguage = \"es\"\n", ""},
+		{"errors in French", "[ingest]\nlanguage = \"fr\"\n", "ingest.language"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "c.toml")
@@ -41,5 +43,18 @@ func TestIngestConfigLimits(t *testing.T) {
 				t.Fatalf("err = %v, want it to name %q", err, tt.want)
 			}
 		})
+	}
+}
+
+// TestIngestLanguageDefault: .errors.csv is in English unless configured,
+// and the configured language reaches ingest.
+func TestIngestLanguageDefault(t *testing.T) {
+	c := DefaultConfig()
+	if c.Ingest.Language != "en" || ingestOptions(c, nil).Language != "en" {
+		t.Fatalf("default ingest.language %q", c.Ingest.Language)
+	}
+	c.Ingest.Language = "es"
+	if ingestOptions(c, nil).Language != "es" {
+		t.Fatal("ingest.language does not reach ingest")
 	}
 }

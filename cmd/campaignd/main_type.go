@@ -76,6 +76,7 @@ func ingestOptions(c Config, loc *time.Location) ingest.Options {
 		MaxSegments: c.Ingest.MaxSegments, DefaultSender: c.Ingest.DefaultSender,
 		AllowedCountries: c.Ingest.AllowedCountries, MaxUploadBytes: c.FTP.MaxUploadBytes,
 		MaxFieldBytes: c.Ingest.MaxFieldBytes, MaxRecordBytes: c.Ingest.MaxRecordBytes, MaxErrorRows: c.Ingest.MaxErrorRows,
+		Language: c.Ingest.Language,
 	}
 }
 

@@ -225,6 +225,10 @@ type run struct {
 	gaps       int // queued messages seen below a recorded one, on the first pass
 	gapRun     int
 	ticks      [rateBuckets]rateBucket
+
+	// validity is the validity period of each submit_sm (the
+	// broadcast's); 0: the client's default.
+	validity time.Duration
 }
 
 const (
@@ -478,7 +482,7 @@ func (e *Engine) startRun(b *campaignd.Broadcast, fromStore bool) {
 		e.kickLocked()
 		return
 	}
-	r := &run{bid: b.ID, sender: b.Sender, status: campaignd.StatusSending,
+	r := &run{bid: b.ID, sender: b.Sender, validity: b.Validity, status: campaignd.StatusSending,
 		claimed: map[uint32]struct{}{}, skip: map[uint32]struct{}{}, retryAfter: map[uint32]struct{}{}}
 	e.runs[b.ID] = r
 	e.order = append(e.order, r)
@@ -697,7 +701,7 @@ func (e *Engine) submit(ctx context.Context, j *job) {
 	if e.skipSuppressed(j) { // opted out after ingest (optout_engine.go)
 		return
 	}
-	ids, err := e.sender.Submit(ctx, campaignd.OutMessage{Source: j.r.sender, Dest: m.Recipient, Text: m.Text})
+	ids, err := e.sender.Submit(ctx, campaignd.OutMessage{Source: j.r.sender, Dest: m.Recipient, Text: m.Text, Validity: j.r.validity})
 	now := e.now()
 	c := campaignd.Change{BroadcastID: m.BroadcastID, Index: m.Index, From: campaignd.StateQueued, At: now}
 	var se *campaignd.SubmitError

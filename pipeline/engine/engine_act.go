@@ -17,15 +17,50 @@ const SystemUser = "system"
 
 // Admit starts what a newly committed broadcast needs: a timer when it is
 // scheduled, a run when it is sending. Ingest calls it after the commit;
-// Start does the same for broadcasts whose Admit a crash prevented.
+// Start does the same for broadcasts whose Admit a crash prevented. A
+// broadcast that starts sending at once (its file's date had passed) gets
+// its Started time and a system entry in the audit log saying why.
 func (e *Engine) Admit(b *campaignd.Broadcast) error {
 	switch b.Status {
 	case campaignd.StatusScheduled:
 		return e.wheel.Schedule(TimerBroadcast, idOf(b.ID), b.ScheduledAt)
 	case campaignd.StatusSending:
+		if b.StartedAt.IsZero() {
+			b = e.recordPastStart(b)
+		}
 		e.startRun(b, false)
 	}
 	return nil
+}
+
+// recordPastStart sets the Started time of a broadcast admitted sending
+// and records the system's start with its reason. A failure is logged: the
+// broadcast is sent all the same.
+func (e *Engine) recordPastStart(b *campaignd.Broadcast) *campaignd.Broadcast {
+	e.actMu.Lock()
+	defer e.actMu.Unlock()
+	now := e.now()
+	nb, err := e.db.UpdateBroadcast(b.ID, func(s *campaignd.Broadcast) error {
+		if s.Status != campaignd.StatusSending || !s.StartedAt.IsZero() {
+			return errNoChange
+		}
+		s.StartedAt = now
+		return nil
+	})
+	if err != nil {
+		if !errors.Is(err, errNoChange) {
+			e.log.Error("record start", slog.Uint64(logBID, b.ID), slog.Any(logError, err))
+		}
+		return b
+	}
+	detail := "started at once: the file had no future date"
+	if !nb.ScheduledAt.IsZero() {
+		detail = fmt.Sprintf("started at once: its date %s had passed when the file was ingested", nb.ScheduledAt.In(e.loc).Format(time.RFC3339))
+	}
+	if err := e.db.Audit(campaignd.AuditEntry{At: now, User: SystemUser, BroadcastID: b.ID, Action: "start", Detail: detail}); err != nil {
+		e.log.Error("audit", slog.Uint64(logBID, b.ID), slog.Any(logError, err))
+	}
+	return nb
 }
 
 // Act carries out an operator action (SPEC §4) and records it in the audit
@@ -43,24 +78,39 @@ func (e *Engine) Act(ctx context.Context, req campaignd.ActionRequest) (*campaig
 	if err != nil {
 		return nil, err
 	}
+	if err := checkValidityRequest(req); err != nil {
+		return nil, err
+	}
 	now := e.now()
 	detail := fmt.Sprintf("%s -> %s", from, to)
 	bid, id := b.ID, idOf(b.ID)
-	// change applies fn to the stored broadcast if its status is still from.
+	// oldValidity is the validity the broadcast had when req sets one.
+	var oldValidity time.Duration
+	// change applies fn (and req's validity) to the stored broadcast if
+	// its status is still from.
 	change := func(fn func(*campaignd.Broadcast)) (*campaignd.Broadcast, error) {
 		return e.db.UpdateBroadcast(bid, func(b *campaignd.Broadcast) error {
 			if b.Status != from {
-				return campaignd.Errorf(campaignd.ECONFLICT, "Cannot %s a broadcast that is %s.", req.Action, b.Status)
+				return campaignd.NotAllowed(req.Action, b.Status)
 			}
 			b.Status = to
+			if req.Validity != 0 {
+				oldValidity, b.Validity = b.Validity, req.Validity
+			}
 			fn(b)
 			return nil
 		})
 	}
 	switch req.Action {
 	case campaignd.ActionSend:
-		if b, err = change(func(b *campaignd.Broadcast) { b.StartedAt = now }); err != nil {
+		// Send now clears the schedule: the date no longer says when it
+		// goes (the audit entry keeps it).
+		was := b.ScheduledAt
+		if b, err = change(func(b *campaignd.Broadcast) { b.StartedAt, b.ScheduledAt = now, time.Time{} }); err != nil {
 			return nil, err
+		}
+		if from == campaignd.StatusScheduled && !was.IsZero() {
+			detail = fmt.Sprintf("%s -> %s, was scheduled for %s", from, to, was.In(e.loc).Format(time.RFC3339))
 		}
 		if err := e.wheel.Cancel(TimerBroadcast, id); err != nil {
 			e.log.Error("cancel schedule timer", slog.Uint64(logBID, bid), slog.Any(logError, err))
@@ -99,6 +149,10 @@ func (e *Engine) Act(ctx context.Context, req campaignd.ActionRequest) (*campaig
 		}
 		e.setRunStatus(bid, campaignd.StatusCancelled)
 		e.startCancel(bid)
+	case campaignd.ActionValidity:
+		if b, err = change(func(*campaignd.Broadcast) {}); err != nil {
+			return nil, err
+		}
 	case campaignd.ActionDelete:
 		if err := e.wheel.Cancel(TimerBroadcast, id); err != nil {
 			return nil, err
@@ -108,14 +162,49 @@ func (e *Engine) Act(ctx context.Context, req campaignd.ActionRequest) (*campaig
 		}
 		detail = fmt.Sprintf("deleted %s broadcast %q", from, b.Name)
 	}
-	err = e.db.Audit(campaignd.AuditEntry{At: now, User: req.User, RemoteAddr: req.RemoteAddr,
-		BroadcastID: bid, Action: string(req.Action), Detail: detail})
-	if err != nil {
-		e.log.Error("audit", slog.Uint64(logBID, bid), slog.Any(logError, err))
+	if req.Action != campaignd.ActionValidity {
+		err = e.db.Audit(campaignd.AuditEntry{At: now, User: req.User, RemoteAddr: req.RemoteAddr,
+			BroadcastID: bid, Action: string(req.Action), Detail: detail})
+		if err != nil {
+			e.log.Error("audit", slog.Uint64(logBID, bid), slog.Any(logError, err))
+		}
+	}
+	if req.Validity != 0 {
+		err = e.db.Audit(campaignd.AuditEntry{At: now, User: req.User, RemoteAddr: req.RemoteAddr,
+			BroadcastID: bid, Action: string(campaignd.ActionValidity), Detail: validityDetail(oldValidity, req.Validity)})
+		if err != nil {
+			e.log.Error("audit", slog.Uint64(logBID, bid), slog.Any(logError, err))
+		}
 	}
 	e.log.Info("broadcast action", slog.Uint64(logBID, bid), slog.String("action", string(req.Action)),
 		slog.String("user", req.User), slog.String(logStatus, string(to)))
 	return b, nil
+}
+
+// checkValidityRequest refuses a validity period out of bounds, one given
+// with an action that cannot set it, and the validity action without one:
+// before anything changes.
+func checkValidityRequest(req campaignd.ActionRequest) error {
+	switch {
+	case req.Validity != 0:
+		if req.Action != campaignd.ActionSend && req.Action != campaignd.ActionSchedule && req.Action != campaignd.ActionValidity {
+			return campaignd.Errorf(campaignd.EINVALID, "A validity period can be set only with send or schedule.")
+		}
+		return campaignd.CheckValidity(req.Validity)
+	case req.Action == campaignd.ActionValidity:
+		return campaignd.Errorf(campaignd.EINVALID, "Missing validity: write a duration such as %s.", campaignd.ValidityHint)
+	}
+	return nil
+}
+
+// validityDetail is the audit detail of a change of validity, old -> new;
+// "default" is the configured smpp.validity.
+func validityDetail(old, new time.Duration) string {
+	o := "default"
+	if old != 0 {
+		o = campaignd.FormatValidity(old)
+	}
+	return fmt.Sprintf("validity %s -> %s", o, campaignd.FormatValidity(new))
 }
 
 // setRunStatus changes the in-memory status of bid's run, if it has one. A

@@ -40,10 +40,14 @@ type smppConfig struct {
 func startSMPP(tb testing.TB, cfg smppConfig) *smppEnv {
 	tb.Helper()
 	env := &smppEnv{events: &recEvents{}}
-	cfg.sim.OnSubmit = func(smpp.SimSubmit) {
+	onSubmit := cfg.sim.OnSubmit
+	cfg.sim.OnSubmit = func(s smpp.SimSubmit) {
 		env.mu.Lock()
 		env.submits = append(env.submits, time.Now())
 		env.mu.Unlock()
+		if onSubmit != nil {
+			onSubmit(s)
+		}
 	}
 	env.sim = smpp.NewSimulator(cfg.sim)
 	if err := env.sim.Open(); err != nil {

@@ -168,10 +168,11 @@ const (
 	colDate
 	colCampaign
 	colSender
+	colValidity
 	numKnownCols
 )
 
-var knownColNames = [numKnownCols]string{"recipient", "message", "member id", "date", "campaign name", "sender"}
+var knownColNames = [numKnownCols]string{"recipient", "message", "member id", "date", "campaign name", "sender", "validity"}
 
 // headerAliases maps a normalised header (see headerKey) to its column.
 var headerAliases = func() map[string]int {
@@ -183,6 +184,7 @@ var headerAliases = func() map[string]int {
 		colDate:      {"date", "send date", "schedule", "send at", "fecha", "fecha envio"},
 		colCampaign:  {"campaign", "campaign name", "campana", "nombre campana"},
 		colSender:    {"sender", "short code", "alpha id", "from", "remitente"},
+		colValidity:  {"validity", "validity period", "expiry", "vigencia", "validez"},
 	} {
 		for _, n := range names {
 			m[headerKey(n)] = col

@@ -71,9 +71,13 @@ type Options struct {
 	// back from the store has no RealPath or UserRoot (they are not
 	// serialised); they are rebuilt as FTPRoot/<user> and its Path.
 	FTPRoot string
-	Now     func() time.Time
-	Logger  *slog.Logger
-	Events  Events // nil: none
+	// Language is the language of the error column of <name>.errors.csv:
+	// "en" (default: the uploader is Syniverse) or "es". The errors stored
+	// on the upload stay in English; the console translates them.
+	Language string
+	Now      func() time.Time
+	Logger   *slog.Logger
+	Events   Events // nil: none
 }
 
 // Events receives ingest metrics as events.
@@ -126,6 +130,9 @@ func NewIngester(db Store, o Options) *Ingester {
 	}
 	if o.MaxRows <= 0 {
 		o.MaxRows = DefaultMaxRows
+	}
+	if o.Language != campaignd.LangES {
+		o.Language = campaignd.LangEN
 	}
 	if o.MaxInvalidPercent == 0 {
 		o.MaxInvalidPercent = DefaultMaxInvalidPercent
@@ -185,10 +192,12 @@ type CheckResult struct {
 	Name        string           `json:"name,omitempty"`
 	Sender      string           `json:"sender,omitempty"`
 	ScheduledAt time.Time        `json:"scheduled_at,omitzero"`
-	Charset     string           `json:"charset,omitempty"`
-	Notes       []string         `json:"notes,omitempty"`
-	Size        int64            `json:"size"`
-	SHA256      string           `json:"sha256,omitempty"`
+	// Validity is the validity column's period ("2d"); empty: smpp.validity.
+	Validity string   `json:"validity,omitempty"`
+	Charset  string   `json:"charset,omitempty"`
+	Notes    []string `json:"notes,omitempty"`
+	Size     int64    `json:"size"`
+	SHA256   string   `json:"sha256,omitempty"`
 	// DuplicateOf is the broadcast made from the same file, when rejected
 	// as a duplicate.
 	DuplicateOf uint64 `json:"duplicate_of,omitempty"`
@@ -281,6 +290,9 @@ func (in *Ingester) Check(r io.Reader, name string) (*CheckResult, error) {
 	if oc.accepted() {
 		res.Decision = campaignd.UploadAccepted
 		res.Status, res.ScheduledAt = oc.status, oc.scheduledAt
+		if oc.v.Validity != 0 {
+			res.Validity = campaignd.FormatValidity(oc.v.Validity)
+		}
 		res.Name, res.Sender = oc.name, oc.sender
 	}
 	return res, nil

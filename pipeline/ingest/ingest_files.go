@@ -30,6 +30,8 @@ type errorSink struct {
 	f       *os.File
 	w       *csv.Writer
 	rec     [4]string
+	// words is the language of the error column; nil: English.
+	words campaignd.Words
 }
 
 func (s *errorSink) add(e campaignd.FileError) error {
@@ -52,15 +54,19 @@ func (s *errorSink) add(e campaignd.FileError) error {
 		s.f, s.w = f, csv.NewWriter(f)
 		s.w.UseCRLF = true
 	}
-	s.rec = errorRecord(e)
+	s.rec = errorRecord(e, s.words)
 	return s.w.Write(s.rec[:])
 }
 
 // errorRecord is one line of <name>.errors.csv, its user-supplied text
 // neutralised against spreadsheet formulas (campaignd.SafeCSV). The error
-// text is neutralised too: it may start with a column name.
-func errorRecord(e campaignd.FileError) [4]string {
-	return [4]string{strconv.Itoa(e.Line), campaignd.SafeCSV(e.Column), campaignd.SafeCSV(e.Value), campaignd.SafeCSV(e.Error)}
+// is explained in w's language (nil: English), as the console explains it,
+// and neutralised too: it may start with a column name.
+func errorRecord(e campaignd.FileError, w campaignd.Words) [4]string {
+	if w == nil {
+		w = campaignd.RowErrorWords(campaignd.LangEN)
+	}
+	return [4]string{strconv.Itoa(e.Line), campaignd.SafeCSV(e.Column), campaignd.SafeCSV(e.Value), campaignd.SafeCSV(campaignd.ExplainRowError(w, e))}
 }
 
 // rows returns a reader of the row errors written so far.
@@ -266,7 +272,7 @@ func writeErrorsFile(p string, fileErrs []campaignd.FileError, errs *errorSink) 
 	w.UseCRLF = true
 	w.Write(errorsHeader)
 	for _, e := range fileErrs {
-		rec := errorRecord(e)
+		rec := errorRecord(e, errs.words)
 		w.Write(rec[:])
 	}
 	w.Flush()
@@ -281,7 +287,7 @@ func writeErrorsFile(p string, fileErrs []campaignd.FileError, errs *errorSink) 
 		return err
 	}
 	if errs.n > errs.written {
-		rec := errorRecord(moreErrors(errs.n-errs.written, errs.n))
+		rec := errorRecord(moreErrors(errs.n-errs.written, errs.n), errs.words)
 		w.Write(rec[:])
 		w.Flush()
 		if err := w.Error(); err != nil {

@@ -114,6 +114,7 @@ func (in *Ingester) Run(ctx context.Context, job *campaignd.Job) (*campaignd.Bro
 		Notes:       oc.v.Notes,
 		CreatedAt:   in.o.Now(),
 		ScheduledAt: oc.scheduledAt,
+		Validity:    oc.v.Validity,
 		Segments:    oc.v.Segments,
 		Counts:      campaignd.Counts{Invalid: int64(oc.v.Invalid), Duplicate: int64(oc.v.Dup), OptedOut: int64(oc.v.OptedOut)},
 	}
@@ -170,7 +171,7 @@ func (in *Ingester) ingestFile(ctx context.Context, job *campaignd.Job, u *campa
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	errs := &errorSink{max: in.o.MaxErrorRows}
+	errs := &errorSink{max: in.o.MaxErrorRows, words: campaignd.RowErrorWords(in.o.Language)}
 	oc, err := in.evaluate(ctx, f, u.FileName, u.Via == campaignd.ViaSTOR, w.Add, errs.add)
 	if err != nil {
 		errs.close()

@@ -163,14 +163,14 @@ func TestRunAcceptedWithSkippedRows(t *testing.T) {
 		t.Errorf("broadcast %+v", b)
 	}
 	want := "line,column,value,error\r\n" +
-		"3,telefono,+52 55 1111 2222,duplicate\r\n" +
-		"5,telefono,044 55 1111 2222,duplicate\r\n" +
-		"6,telefono,5511113333,duplicate\r\n"
+		"3,telefono,+52 55 1111 2222,duplicate of line 2: each number is sent once\r\n" +
+		"5,telefono,044 55 1111 2222,duplicate of line 2: each number is sent once\r\n" +
+		"6,telefono,5511113333,duplicate of line 4: each number is sent once\r\n"
 	if got := readFile(t, filepath.Join(root, "processed", "duplicates.csv.errors.csv")); got != want {
 		t.Errorf("errors.csv =\n%s\nwant\n%s", got, want)
 	}
 	u, _ := db.Upload(job.Upload.ID)
-	if u.ErrorCount != 3 || len(u.Errors) != 3 || u.Errors[0].Line != 3 {
+	if u.ErrorCount != 3 || len(u.Errors) != 3 || u.Errors[0].Line != 3 || u.Errors[0].Error != campaignd.RowDuplicate || u.Errors[0].FirstLine != 2 || u.Errors[2].FirstLine != 4 {
 		t.Errorf("upload errors %d %+v", u.ErrorCount, u.Errors)
 	}
 	if ev.rows[ResultDuplicate] != 3 || ev.rows[ResultValid] != 2 {
@@ -195,8 +195,8 @@ func TestRunRejected(t *testing.T) {
 	mustNotExist(t, filepath.Join(root, "too-many-invalid.csv"))
 	want := "line,column,value,error\r\n" +
 		"0,,,\"2 of 10 rows are invalid (20.0%), more than the 10% allowed\"\r\n" +
-		"10,phone,bad,invalid recipient\r\n" +
-		"11,phone,bad2,invalid recipient\r\n"
+		"10,phone,bad,\"invalid recipient: it contains “b”: write only digits (spaces, dashes, dots and parentheses may separate them)\"\r\n" +
+		"11,phone,bad2,\"invalid recipient: it contains “b”: write only digits (spaces, dashes, dots and parentheses may separate them)\"\r\n"
 	if got := readFile(t, filepath.Join(root, "rejected", "too-many-invalid.csv.errors.csv")); got != want {
 		t.Errorf("errors.csv =\n%s\nwant\n%s", got, want)
 	}

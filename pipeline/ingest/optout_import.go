@@ -58,7 +58,7 @@ func (in *Ingester) importSuppressions(ctx context.Context, u *campaignd.Upload,
 		return err
 	}
 	defer f.Close()
-	errs := &errorSink{}
+	errs := &errorSink{words: campaignd.RowErrorWords(in.o.Language)}
 	defer errs.close()
 	v := &validation{}
 	res, err := in.readSuppressions(ctx, f, u, ss, v, errs)
