@@ -6,7 +6,6 @@ import (
 
 	"campaignd"
 	"campaignd/internal/testenv"
-	"campaignd/store"
 )
 
 func TestAuditSearch(t *testing.T) {
