@@ -3,15 +3,17 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
+	"slices"
 	"sync"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // A batch is sent in pieces of at most pgPieceKeys keys or pgPieceBytes
-// bytes of values, each one round trip (a pipeline of a DELETE and an unnest
-// upsert, which the server runs as one implicit transaction), with up to
+// bytes of values, each its own transaction (see copyPiece), with up to
 // pgPieceDepth pieces in flight on their own connections, so that encoding
 // the next piece and the server's work on the last overlap.
 const (
@@ -140,15 +142,25 @@ func (b *pgBatch) Cancel() {
 	b.wait()
 }
 
-// writePiece writes w in one implicit transaction, again after a
-// serialization failure, a deadlock or a broken connection: blind writes
-// can be repeated.
+// writePiece writes w in one transaction, again after a serialization
+// failure, a deadlock or a broken connection: blind writes can be repeated.
 func (kv *pgKV) writePiece(w map[string]pgWrite) error {
+	keys := make([]string, 0, len(w))
+	for k := range w {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys) // rows locked in key order: concurrent writers do not deadlock
+	var dels, ks, vs [][]byte
+	for _, k := range keys {
+		if e := w[k]; e.del {
+			dels = append(dels, []byte(k))
+		} else {
+			ks, vs = append(ks, []byte(k)), append(vs, e.v)
+		}
+	}
 	for attempt := 1; ; attempt++ {
-		b := &pgx.Batch{}
-		queueWrites(b, w)
 		ctx, cancel := context.WithTimeout(kv.ctx, kv.o.QueryTimeout)
-		err := kv.pool.SendBatch(ctx, b).Close()
+		err := kv.copyPiece(ctx, ks, vs, dels)
 		cancel()
 		if err == nil {
 			return nil
@@ -163,3 +175,72 @@ func (kv *pgKV) writePiece(w map[string]pgWrite) error {
 		}
 	}
 }
+
+// A piece's values are copied (COPY, binary) into a temporary table of the
+// connection, then upserted from it: for row chunks this costs the client
+// a fifth of the CPU of binding them as one bytea[] parameter of an unnest
+// upsert (which Txn uses, for its single round trip), and the server the
+// same.
+const (
+	pgLoadTableSQL = `CREATE TEMPORARY TABLE IF NOT EXISTS kv_load (k bytea, v bytea) ON COMMIT DELETE ROWS`
+	pgLoadSQL      = `INSERT INTO kv (k, v) SELECT k, v FROM kv_load
+ON CONFLICT (k) DO UPDATE SET v = excluded.v, expires_at = NULL`
+)
+
+// copyPiece writes one piece in three round trips: BEGIN (and the load
+// table), COPY, then the DELETE, the upsert and COMMIT.
+func (kv *pgKV) copyPiece(ctx context.Context, ks, vs, dels [][]byte) (err error) {
+	conn, err := kv.pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		pc := conn.Conn().PgConn()
+		if err != nil && !pc.IsClosed() && pc.TxStatus() != 'I' {
+			rctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			_, _ = conn.Exec(rctx, "ROLLBACK")
+			cancel()
+		}
+		conn.Release()
+	}()
+	b := &pgx.Batch{}
+	b.Queue("BEGIN")
+	if len(ks) > 0 {
+		b.Queue(pgLoadTableSQL)
+	}
+	if err := conn.SendBatch(ctx, b).Close(); err != nil {
+		return err
+	}
+	if len(ks) > 0 {
+		src := &pieceSource{ks: ks, vs: vs, i: -1}
+		if _, err := conn.CopyFrom(ctx, pgx.Identifier{"kv_load"}, []string{"k", "v"}, src); err != nil {
+			return err
+		}
+	}
+	b = &pgx.Batch{}
+	if len(dels) > 0 {
+		b.Queue(pgDeleteSQL, dels)
+	}
+	if len(ks) > 0 {
+		b.Queue(pgLoadSQL)
+	}
+	b.Queue("COMMIT").Exec(func(ct pgconn.CommandTag) error {
+		if ct.String() != "COMMIT" {
+			return fmt.Errorf("store: commit: server answered %s", ct)
+		}
+		return nil
+	})
+	return conn.SendBatch(ctx, b).Close()
+}
+
+// pieceSource feeds a piece's keys and values to CopyFrom.
+type pieceSource struct {
+	ks, vs [][]byte
+	i      int
+}
+
+func (s *pieceSource) Next() bool { s.i++; return s.i < len(s.ks) }
+
+func (s *pieceSource) Values() ([]any, error) { return []any{s.ks[s.i], s.vs[s.i]}, nil }
+
+func (s *pieceSource) Err() error { return nil }

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -446,7 +447,7 @@ func BenchmarkPGBatchSet(b *testing.B) {
 	}
 	b.SetBytes(int64(len(chunks[0])))
 	b.ResetTimer()
-	cpu0 := pgServerCPU(b, p)
+	cpu0, self0 := pgServerCPU(b, p), selfCPU()
 	start := time.Now()
 	batch := kv.NewBatch()
 	for i := range b.N {
@@ -460,6 +461,7 @@ func BenchmarkPGBatchSet(b *testing.B) {
 	}
 	secs := time.Since(start).Seconds()
 	b.ReportMetric(float64((pgServerCPU(b, p)-cpu0).Microseconds())/float64(b.N), "server-cpu-µs/op")
+	b.ReportMetric(float64((selfCPU()-self0).Microseconds())/float64(b.N), "client-cpu-µs/op")
 	b.ReportMetric(float64(b.N)/secs, "keys/s")
 	b.ReportMetric(float64(b.N*store.RowsPerChunk)/secs, "rows/s")
 }
@@ -471,7 +473,7 @@ func BenchmarkPGUpdate1000(b *testing.B) {
 	kv := openPG(b, p.NewDatabase(b), store.PGOptions{MaintainEvery: -1})
 	val := make([]byte, 16)
 	b.ResetTimer()
-	cpu0 := pgServerCPU(b, p)
+	cpu0, self0 := pgServerCPU(b, p), selfCPU()
 	start := time.Now()
 	for i := range b.N {
 		err := kv.Update(func(txn store.Txn) error {
@@ -492,6 +494,7 @@ func BenchmarkPGUpdate1000(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N*1000)/time.Since(start).Seconds(), "keys/s")
 	b.ReportMetric(float64((pgServerCPU(b, p)-cpu0).Microseconds())/float64(b.N), "server-cpu-µs/op")
+	b.ReportMetric(float64((selfCPU()-self0).Microseconds())/float64(b.N), "client-cpu-µs/op")
 }
 
 // pgServerCPU returns the CPU time the server's processes have used so far
@@ -532,4 +535,13 @@ func pgServerCPU(tb testing.TB, p *testenv.Postgres) time.Duration {
 		total += ticks(c, false)
 	}
 	return time.Duration(total) * time.Second / 100 // USER_HZ
+}
+
+// selfCPU returns the CPU time this process has used so far.
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
