@@ -161,6 +161,9 @@ func migratePG(ctx context.Context, pool *pgxpool.Pool, logger *slog.Logger) err
 	if err != nil {
 		return err
 	}
+	if len(ms) == 0 {
+		return errors.New("store: no embedded migrations")
+	}
 	for _, m := range ms {
 		applied, err := applyPGMigration(ctx, pool, m)
 		if err != nil {
@@ -169,6 +172,16 @@ func migratePG(ctx context.Context, pool *pgxpool.Pool, logger *slog.Logger) err
 		if applied {
 			logger.Info("applied database migration", slog.String("migration", m.name))
 		}
+	}
+	// A node of a newer release may have migrated the database further (a
+	// rolling upgrade): go on, as migrations only add, but say so.
+	var newest int
+	if err := pool.QueryRow(ctx, "SELECT coalesce(max(version), 0) FROM schema_migrations").Scan(&newest); err != nil {
+		return fmt.Errorf("store: schema version: %w", err)
+	}
+	if known := ms[len(ms)-1].version; newest > known {
+		logger.Warn("the database schema is newer than this program's",
+			slog.Int("schema_version", newest), slog.Int("known_version", known))
 	}
 	return nil
 }

@@ -108,10 +108,21 @@ func newPGDatabaseForTest(tb testing.TB) string {
 }
 
 // openPGStoreForTest returns a PostgreSQL KV on a fresh database of the
-// shared server, closed by the test's cleanup.
+// shared server, closed by the test's cleanup. It is the "postgres" entry of
+// the store's table of engines; an engine test that reopens its store uses
+// openPGWithDSNForTest and reopenPGForTest.
 func openPGStoreForTest(t *testing.T) store.KV {
 	t.Helper()
-	return openPG(t, newPGDatabaseForTest(t), store.PGOptions{})
+	kv, _ := openPGWithDSNForTest(t)
+	return kv
+}
+
+// openPGWithDSNForTest is openPGStoreForTest that also returns the
+// database's DSN, for reopenPGForTest.
+func openPGWithDSNForTest(t *testing.T) (store.KV, string) {
+	t.Helper()
+	dsn := newPGDatabaseForTest(t)
+	return openPG(t, dsn, store.PGOptions{}), dsn
 }
 
 // reopenPGForTest opens the PostgreSQL KV at dsn again (close the previous
@@ -208,8 +219,7 @@ func TestPGMigrationsConcurrent(t *testing.T) {
 // TestPGMigrationsIdempotent reopens a database: nothing is applied again
 // and the data stays.
 func TestPGMigrationsIdempotent(t *testing.T) {
-	dsn := newPGDatabaseForTest(t)
-	kv := reopenPGForTest(t, dsn)
+	kv, dsn := openPGWithDSNForTest(t)
 	kvPut(t, kv, "k", "v")
 	var first time.Time
 	pgQuery(t, dsn, "SELECT max(applied_at) FROM schema_migrations", &first)

@@ -85,6 +85,9 @@ func (t *pgTxn) commit() error {
 		}
 		return nil
 	})
+	if err := t.acquire(); err != nil {
+		return err // nothing was sent: safe to run again
+	}
 	t.commitSent = true
 	return t.send(b)
 }
@@ -170,17 +173,11 @@ func (t *pgTxn) send(b *pgx.Batch) error {
 	if t.err != nil {
 		return t.err
 	}
+	if err := t.acquire(); err != nil {
+		return err
+	}
 	ctx, cancel := context.WithTimeout(t.kv.ctx, t.kv.o.QueryTimeout)
 	defer cancel()
-	if t.conn == nil {
-		c, err := t.kv.pool.Acquire(ctx)
-		if err != nil {
-			t.lost = true
-			t.err = fmt.Errorf("store: postgres: %w", err)
-			return t.err
-		}
-		t.conn = c
-	}
 	err := t.conn.SendBatch(ctx, b).Close()
 	if err != nil {
 		t.err = err
@@ -190,6 +187,23 @@ func (t *pgTxn) send(b *pgx.Batch) error {
 		}
 	}
 	return err
+}
+
+// acquire takes the transaction's connection from the pool, once.
+func (t *pgTxn) acquire() error {
+	if t.err != nil || t.conn != nil {
+		return t.err
+	}
+	ctx, cancel := context.WithTimeout(t.kv.ctx, t.kv.o.QueryTimeout)
+	defer cancel()
+	c, err := t.kv.pool.Acquire(ctx)
+	if err != nil {
+		t.lost = true
+		t.err = fmt.Errorf("store: postgres: %w", err)
+		return t.err
+	}
+	t.conn = c
+	return nil
 }
 
 // Get returns the value of key: from the transaction's own writes, else from
