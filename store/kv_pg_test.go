@@ -292,6 +292,41 @@ func TestPGRestart(t *testing.T) {
 	}
 }
 
+// TestPGUpdateRetriesBrokenConnection: a transaction whose connection is
+// killed before it commits is run again on another connection, and its
+// effect is applied once.
+func TestPGUpdateRetriesBrokenConnection(t *testing.T) {
+	kv, dsn := openPGWithDSNForTest(t)
+	kvPut(t, kv, "n", "0")
+	calls := 0
+	err := kv.Update(func(txn store.Txn) error {
+		calls++
+		v, err := txn.Get([]byte("n"))
+		if err != nil {
+			return err
+		}
+		if calls == 1 {
+			var killed int
+			pgQuery(t, dsn, `SELECT count(*) FROM (SELECT pg_terminate_backend(pid, 10000) AS done FROM pg_stat_activity
+				WHERE datname = current_database() AND state = 'idle in transaction' AND pid <> pg_backend_pid()) AS x
+				WHERE done`, &killed)
+			if killed != 1 {
+				return fmt.Errorf("killed %d backends, want 1", killed)
+			}
+			if _, err := txn.Get([]byte("other")); err == nil || errors.Is(err, store.ErrNotFound) {
+				return fmt.Errorf("Get on a killed connection: %v, want an error", err)
+			}
+		}
+		return txn.Set([]byte("n"), append(v, '+'))
+	})
+	if err != nil || calls != 2 {
+		t.Fatalf("Update: %v after %d calls, want success after 2", err, calls)
+	}
+	if v, _ := kvGet(t, kv, "n"); v != "0+" {
+		t.Fatalf("n = %q, want 0+", v)
+	}
+}
+
 // TestPGConflictBound: an Update that keeps failing with serialization
 // failures is run MaxRetries+1 times, then returns ErrConflict.
 func TestPGConflictBound(t *testing.T) {
