@@ -26,15 +26,17 @@ import (
 // concurrent commit, which forbids write skew; REPEATABLE READ would allow
 // it (two transactions each reading what the other writes), so only
 // SERIALIZABLE gives the store's logic the guarantees it was written for.
-// View runs in REPEATABLE READ READ ONLY: a consistent snapshot, which for a
-// read-only transaction is all SERIALIZABLE would add short of DEFERRABLE.
+// View runs in REPEATABLE READ READ ONLY: a consistent snapshot, which is
+// what Badger's View gives (SERIALIZABLE would add predicate locks and could
+// fail a reader, for nothing the store relies on).
 //
 // A transaction buffers its writes and sends them in one round trip (an
 // unnest upsert and a DELETE ... = ANY) before a Scan and at commit; a
 // transaction that only writes costs one round trip in all (BEGIN, writes
-// and COMMIT pipelined). Commits are durable when they return as long as the
-// server runs with synchronous_commit = on (its default), so Sync has nothing
-// to do.
+// and COMMIT pipelined). A Batch sends pieces of a few thousand keys through
+// COPY (kv_pg_batch.go). Expired keys are invisible at once and deleted by
+// Maintain. Commits are durable when they return as long as the server runs
+// with synchronous_commit = on (its default), so Sync has nothing to do.
 
 //go:embed migrations/pg/*.sql
 var pgMigrations embed.FS
