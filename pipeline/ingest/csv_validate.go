@@ -357,7 +357,7 @@ func (vr *validator) run(ctx context.Context, r io.Reader, delim rune, v *valida
 	if date.col >= 0 && date.seen && date.value != "" {
 		t, ok := parseDate(date.value, vr.loc)
 		if !ok {
-			v.fileError(date.line, h.names[date.col], date.value, "unparseable date \""+clip(date.value, maxErrorTextLen)+"\" (use e.g. 2006-01-02 15:04 or 02/01/2006 15:04)")
+			v.fileError(date.line, h.names[date.col], date.value, "unparseable date \""+clip(date.value, maxErrorTextLen)+"\" (use e.g. 31/12/2026 15:04 or 2026-12-31 15:04)")
 			return nil
 		}
 		if err := campaignd.CheckHorizon(vr.now, t); err != nil {
