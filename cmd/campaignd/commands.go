@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"campaignd"
 	"campaignd/pipeline/ingest"
 	"campaignd/smpp"
 )
@@ -62,7 +63,7 @@ func checkFile(args []string, stdout io.Writer) error {
 			return err
 		}
 	} else {
-		printCheck(stdout, res, loc)
+		printCheck(stdout, res, loc, campaignd.RowErrorWords(c.Ingest.Language))
 	}
 	if res.Decision != "accepted" {
 		return fmt.Errorf("%s: rejected", path)
@@ -70,7 +71,9 @@ func checkFile(args []string, stdout io.Writer) error {
 	return nil
 }
 
-func printCheck(w io.Writer, r *ingest.CheckResult, loc *time.Location) {
+// printCheck writes r for a person: errors in ingest.language, as in
+// .errors.csv.
+func printCheck(w io.Writer, r *ingest.CheckResult, loc *time.Location, words campaignd.Words) {
 	fmt.Fprintf(w, "file:      %s (%d bytes, %s)\n", r.FileName, r.Size, r.Charset)
 	fmt.Fprintf(w, "decision:  %s\n", r.Decision)
 	if r.Decision == "accepted" {
@@ -79,6 +82,11 @@ func printCheck(w io.Writer, r *ingest.CheckResult, loc *time.Location) {
 			when = " at " + r.ScheduledAt.In(loc).Format("2006-01-02 15:04:05 MST")
 		}
 		fmt.Fprintf(w, "broadcast: %q from %s, would be %s%s\n", r.Name, r.Sender, r.Status, when)
+		validity := r.Validity
+		if validity == "" {
+			validity = "smpp.validity (default)"
+		}
+		fmt.Fprintf(w, "validity:  %s\n", validity)
 	}
 	fmt.Fprintf(w, "rows:      %d (%d valid, %d invalid, %d duplicate), %d segments in all\n", r.Rows, r.Valid, r.Invalid, r.Duplicate, r.Segments)
 	for _, n := range r.Notes {
@@ -90,7 +98,7 @@ func printCheck(w io.Writer, r *ingest.CheckResult, loc *time.Location) {
 	if len(r.Errors) > 0 {
 		fmt.Fprintln(w, "errors (line, column, value, error):")
 		for _, e := range r.Errors {
-			fmt.Fprintf(w, "  %d\t%s\t%q\t%s\n", e.Line, e.Column, e.Value, e.Error)
+			fmt.Fprintf(w, "  %d\t%s\t%q\t%s\n", e.Line, e.Column, e.Value, campaignd.ExplainRowError(words, e))
 		}
 	}
 }
