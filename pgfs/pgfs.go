@@ -1,0 +1,557 @@
+// Package pgfs is an afero.Fs kept in PostgreSQL, so that every campaignd
+// node serves the same FTP jails: any node can take an upload, any node lists
+// the same files, and an upload taken by a node that then dies is on the
+// database for another to ingest.
+//
+// Files are streamed in chunks of ChunkSize bytes, one row each; neither a
+// writer nor a reader ever holds more than one chunk (plus the driver's
+// buffers) in memory, whatever the file's size.
+//
+// # Semantics
+//
+// Like a local disk (os and afero.OsFs), with these rules where a shared
+// database has to choose:
+//
+//   - A created file is visible under its name at once (empty). Written bytes
+//     reach the database a chunk at a time as chunks fill; Sync and Close
+//     commit everything written so far durably (a synchronous commit), so
+//     after a successful Close a crash of the node or of the database loses
+//     nothing. A crash mid-write leaves the file visibly partial: a prefix
+//     of what was written, with a size that matches its bytes, never torn.
+//     Chunks before a Sync are committed with synchronous_commit off (one
+//     fsync per Sync or Close, not per chunk); a database crash may lose the
+//     last of those, which only shortens the partial prefix.
+//   - Opening with O_TRUNC (Create) gives the name a new file; so does a
+//     Rename over it. A handle still open on the old file then fails its
+//     next read or write with an error that Is fs.ErrNotExist (like a stale
+//     NFS handle) instead of mixing bytes with the new one. So two writers of
+//     one name never produce a torn file: with O_TRUNC the last to open owns
+//     the name and the other fails; with write-to-temp-then-Rename (what
+//     ftpd does) the last Rename wins.
+//   - A reader sees a consistent prefix of a file being written: each chunk
+//     is read in one statement together with the file's size at that moment,
+//     and sizes only grow as chunks are committed.
+//   - Rename is one transaction: atomic, replaces a file or an empty
+//     directory at the target, moves a directory with everything under it.
+//   - Writers that do not truncate (O_APPEND, REST offsets) write in place,
+//     like on a disk; two of them on one file at once are not coordinated.
+//
+// Errors are *fs.PathError whose Err is fs.ErrNotExist, fs.ErrExist,
+// fs.ErrPermission, fs.ErrInvalid, fs.ErrClosed or a syscall.Errno
+// (ENOTDIR, EISDIR, ENOTEMPTY), so errors.Is works as with os; the path is
+// the name inside the Fs's root, never the database's.
+package pgfs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/spf13/afero"
+)
+
+// ChunkSize is the number of bytes of a file in one row of pgfs_chunk. It is
+// part of the stored format (a chunk's seq is its offset / ChunkSize), so
+// every node must agree on it: it is a constant, not an option.
+const ChunkSize = 256 << 10
+
+// Options tune a DB. The zero value is usable.
+type Options struct {
+	// Timeout bounds each database round of one operation (a lookup, a
+	// chunk written or read); 0 means one minute.
+	Timeout time.Duration
+}
+
+// DB is the file store on one pool. It is safe for concurrent use.
+type DB struct {
+	pool    *pgxpool.Pool
+	timeout time.Duration
+}
+
+// Open creates or upgrades the schema (under an advisory lock, so nodes
+// starting together do not race) and returns the store.
+func Open(ctx context.Context, pool *pgxpool.Pool, opts Options) (*DB, error) {
+	if err := migrate(ctx, pool); err != nil {
+		return nil, fmt.Errorf("pgfs: migrate: %w", err)
+	}
+	return newDB(pool, opts), nil
+}
+
+func newDB(pool *pgxpool.Pool, opts Options) *DB {
+	if opts.Timeout <= 0 {
+		opts.Timeout = time.Minute
+	}
+	return &DB{pool: pool, timeout: opts.Timeout}
+}
+
+// New returns the Fs confined to root on a pool whose schema Open has
+// already created (by this node or another), with default options.
+func New(pool *pgxpool.Pool, root string) *Fs { return newDB(pool, Options{}).Fs(root) }
+
+// Fs returns the filesystem confined to root ("/" sees everything): every
+// name is cleaned as an absolute path under root, so ".." cannot leave it.
+// root itself need not exist yet (MkdirAll("/") creates it).
+func (db *DB) Fs(root string) *Fs {
+	return &Fs{db: db, root: path.Clean("/" + filepath.ToSlash(root))}
+}
+
+// Fs is an afero.Fs on the database, confined to one root.
+type Fs struct {
+	db   *DB
+	root string
+}
+
+var _ afero.Fs = (*Fs)(nil)
+
+// Name identifies the filesystem.
+func (f *Fs) Name() string { return "pgfs" }
+
+// clean is name as an absolute path inside the Fs ("/" for its root).
+func clean(name string) string { return path.Clean("/" + filepath.ToSlash(name)) }
+
+// real is where name lives in the database.
+func (f *Fs) real(name string) string { return path.Join(f.root, clean(name)) }
+
+func (f *Fs) ctx() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), f.db.timeout)
+}
+
+// node is one row of pgfs_node; id 0 is the implicit "/" of the database.
+type node struct {
+	id    int64
+	name  string
+	isDir bool
+	mode  fs.FileMode
+	size  int64
+	mtime time.Time
+}
+
+// info is a node as an fs.FileInfo.
+func (n node) info() fs.FileInfo {
+	return &fileInfo{name: n.name, size: n.size, mode: n.mode, mtime: n.mtime}
+}
+
+var rootNode = node{id: 0, name: "/", isDir: true, mode: fs.ModeDir | 0o755}
+
+// split is the (dir, name) key of an absolute path other than "/".
+func split(p string) (string, string) { return path.Dir(p), path.Base(p) }
+
+type querier interface {
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// lookup finds the node at absolute path p; lock is "", "FOR SHARE" or
+// "FOR UPDATE". A missing node is fs.ErrNotExist.
+func lookup(ctx context.Context, q querier, p, lock string) (node, error) {
+	if p == "/" {
+		return rootNode, nil
+	}
+	d, b := split(p)
+	n := node{name: b}
+	var mode int64
+	err := q.QueryRow(ctx, `SELECT id, is_dir, mode, size, mtime FROM pgfs_node WHERE dir = $1 AND name = $2 `+lock,
+		d, b).Scan(&n.id, &n.isDir, &mode, &n.size, &n.mtime)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return n, fs.ErrNotExist
+	}
+	n.mode = fs.FileMode(mode)
+	return n, err
+}
+
+// parentDir checks, and locks against removal until the transaction ends,
+// the directory that is to hold p.
+func parentDir(ctx context.Context, q querier, p string) error {
+	n, err := lookup(ctx, q, path.Dir(p), "FOR SHARE")
+	if err != nil {
+		return err
+	}
+	if !n.isDir {
+		return syscall.ENOTDIR
+	}
+	return nil
+}
+
+// tx runs fn in a transaction, again when it loses a race that a fresh try
+// resolves (a unique violation from a concurrent create, a deadlock between
+// two renames, a serialization failure).
+func (f *Fs) tx(fn func(ctx context.Context, tx pgx.Tx) error) error {
+	ctx, cancel := f.ctx()
+	defer cancel()
+	for try := 0; ; try++ {
+		err := pgx.BeginFunc(ctx, f.db.pool, func(tx pgx.Tx) error { return fn(ctx, tx) })
+		if err == nil || try >= 20 || !retryable(err) {
+			return err
+		}
+	}
+}
+
+func retryable(err error) bool {
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) {
+		return false
+	}
+	switch pe.Code {
+	case "23505", "40001", "40P01": // unique_violation, serialization_failure, deadlock_detected
+		return true
+	}
+	return false
+}
+
+// errStale is what a handle gets when its file was removed or replaced.
+var errStale = fmt.Errorf("file removed or replaced while open: %w", fs.ErrNotExist)
+
+// known are the errors passed to callers as they are; anything else (a
+// database error) is wrapped.
+var known = []error{fs.ErrNotExist, fs.ErrExist, fs.ErrPermission, fs.ErrInvalid, fs.ErrClosed,
+	syscall.ENOTDIR, syscall.EISDIR, syscall.ENOTEMPTY, syscall.EINVAL, syscall.EBADF}
+
+// pathErr makes err an *fs.PathError on the Fs-relative name.
+func pathErr(op, name string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return err
+	}
+	var pg *pgconn.PgError
+	if errors.As(err, &pg) {
+		switch pg.Code {
+		case "23503": // foreign_key_violation: the chunk's file is gone
+			err = errStale
+		case "22021", "54000": // bad byte in a name; a name too long
+			err = syscall.EINVAL
+		}
+	}
+	for _, k := range known {
+		if errors.Is(err, k) {
+			return &fs.PathError{Op: op, Path: clean(name), Err: err}
+		}
+	}
+	return &fs.PathError{Op: op, Path: clean(name), Err: fmt.Errorf("pgfs: %w", err)}
+}
+
+// checkName refuses names PostgreSQL's text cannot hold.
+func checkName(name string) error {
+	if strings.IndexByte(name, 0) >= 0 {
+		return syscall.EINVAL
+	}
+	return nil
+}
+
+// Create creates or truncates name for reading and writing (mode 0666).
+func (f *Fs) Create(name string) (afero.File, error) {
+	return f.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o666)
+}
+
+// Open opens name for reading.
+func (f *Fs) Open(name string) (afero.File, error) { return f.OpenFile(name, os.O_RDONLY, 0) }
+
+// OpenFile opens name with os flags. A file it creates gets perm's
+// permission bits (no umask).
+func (f *Fs) OpenFile(name string, flag int, perm os.FileMode) (afero.File, error) {
+	if err := checkName(name); err != nil {
+		return nil, pathErr("open", name, err)
+	}
+	p := f.real(name)
+	acc := flag & (os.O_RDONLY | os.O_WRONLY | os.O_RDWR)
+	write := acc != os.O_RDONLY
+	var n node
+	err := f.tx(func(ctx context.Context, tx pgx.Tx) error {
+		lock := ""
+		if write || flag&os.O_CREATE != 0 {
+			lock = "FOR UPDATE"
+		}
+		var err error
+		n, err = lookup(ctx, tx, p, lock)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			if flag&os.O_CREATE == 0 {
+				return err
+			}
+			if err := parentDir(ctx, tx, p); err != nil {
+				return err
+			}
+			d, b := split(p)
+			n = node{name: b, mode: perm & fs.ModePerm}
+			return tx.QueryRow(ctx, `INSERT INTO pgfs_node (dir, name, is_dir, mode) VALUES ($1, $2, false, $3)
+				RETURNING id, mtime`, d, b, int64(n.mode)).Scan(&n.id, &n.mtime)
+		case err != nil:
+			return err
+		case flag&(os.O_CREATE|os.O_EXCL) == os.O_CREATE|os.O_EXCL:
+			return fs.ErrExist
+		case n.isDir && (write || flag&os.O_CREATE != 0):
+			return syscall.EISDIR
+		case n.isDir || !write || flag&os.O_TRUNC == 0:
+			return nil
+		}
+		// O_TRUNC: the name gets a new, empty file (see the package doc).
+		if _, err := tx.Exec(ctx, `DELETE FROM pgfs_node WHERE id = $1`, n.id); err != nil {
+			return err
+		}
+		d, b := split(p)
+		n.size = 0
+		return tx.QueryRow(ctx, `INSERT INTO pgfs_node (dir, name, is_dir, mode) VALUES ($1, $2, false, $3)
+			RETURNING id, mtime`, d, b, int64(n.mode)).Scan(&n.id, &n.mtime)
+	})
+	if err != nil {
+		return nil, pathErr("open", name, err)
+	}
+	return newFile(f, name, p, n, flag), nil
+}
+
+// Mkdir creates the directory name.
+func (f *Fs) Mkdir(name string, perm os.FileMode) error {
+	if err := checkName(name); err != nil {
+		return pathErr("mkdir", name, err)
+	}
+	p := f.real(name)
+	if p == "/" {
+		return pathErr("mkdir", name, fs.ErrExist)
+	}
+	return pathErr("mkdir", name, f.tx(func(ctx context.Context, tx pgx.Tx) error {
+		if _, err := lookup(ctx, tx, p, ""); err == nil {
+			return fs.ErrExist
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		if err := parentDir(ctx, tx, p); err != nil {
+			return err
+		}
+		d, b := split(p)
+		_, err := tx.Exec(ctx, `INSERT INTO pgfs_node (dir, name, is_dir, mode) VALUES ($1, $2, true, $3)`,
+			d, b, int64(fs.ModeDir|perm&fs.ModePerm))
+		return err
+	}))
+}
+
+// MkdirAll creates the directory name and any missing parents; it is not an
+// error if it exists as a directory.
+func (f *Fs) MkdirAll(name string, perm os.FileMode) error {
+	if err := checkName(name); err != nil {
+		return pathErr("mkdir", name, err)
+	}
+	p := f.real(name)
+	return pathErr("mkdir", name, f.tx(func(ctx context.Context, tx pgx.Tx) error {
+		for i := 1; i <= len(p); i++ {
+			if i < len(p) && p[i] != '/' {
+				continue
+			}
+			q := p[:i]
+			if q == "/" {
+				continue
+			}
+			d, b := split(q)
+			if _, err := tx.Exec(ctx, `INSERT INTO pgfs_node (dir, name, is_dir, mode) VALUES ($1, $2, true, $3)
+				ON CONFLICT (dir, name) DO NOTHING`, d, b, int64(fs.ModeDir|perm&fs.ModePerm)); err != nil {
+				return err
+			}
+			n, err := lookup(ctx, tx, q, "FOR SHARE")
+			if err != nil {
+				return err
+			}
+			if !n.isDir {
+				return syscall.ENOTDIR
+			}
+		}
+		return nil
+	}))
+}
+
+// Remove removes a file or an empty directory.
+func (f *Fs) Remove(name string) error {
+	p := f.real(name)
+	if p == f.root {
+		return pathErr("remove", name, fs.ErrPermission)
+	}
+	return pathErr("remove", name, f.tx(func(ctx context.Context, tx pgx.Tx) error {
+		n, err := lookup(ctx, tx, p, "FOR UPDATE")
+		if err != nil {
+			return err
+		}
+		if n.isDir {
+			var any bool
+			if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pgfs_node WHERE dir = $1)`, p).Scan(&any); err != nil {
+				return err
+			}
+			if any {
+				return syscall.ENOTEMPTY
+			}
+		}
+		_, err = tx.Exec(ctx, `DELETE FROM pgfs_node WHERE id = $1`, n.id)
+		return err
+	}))
+}
+
+// subtree matches the nodes under the directory $1 (not $1 itself). With
+// COLLATE "C", "/" < "0" and nothing sorts between p+"/" and p+"0" but the
+// paths under p, so the range uses the (dir, name) index.
+const subtree = `(dir = $1 OR (dir >= $1 || '/' AND dir < $1 || '0'))`
+
+// RemoveAll removes name and everything under it; a missing name is not an
+// error. The Fs's root cannot be removed.
+func (f *Fs) RemoveAll(name string) error {
+	p := f.real(name)
+	if p == f.root {
+		return pathErr("remove", name, fs.ErrPermission)
+	}
+	return pathErr("remove", name, f.tx(func(ctx context.Context, tx pgx.Tx) error {
+		n, err := lookup(ctx, tx, p, "FOR UPDATE")
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		} else if err != nil {
+			return err
+		}
+		if n.isDir {
+			// Again until nothing is left: a create that held a lock on a
+			// directory in the subtree commits while the first DELETE waits,
+			// and its row is only visible to the next statement.
+			for {
+				tag, err := tx.Exec(ctx, `DELETE FROM pgfs_node WHERE `+subtree, p)
+				if err != nil {
+					return err
+				}
+				if tag.RowsAffected() == 0 {
+					break
+				}
+			}
+		}
+		_, err = tx.Exec(ctx, `DELETE FROM pgfs_node WHERE id = $1`, n.id)
+		return err
+	}))
+}
+
+// Rename moves oldname to newname in one transaction. It replaces a file at
+// newname; a directory at newname is fs.ErrExist, as with os.Rename.
+func (f *Fs) Rename(oldname, newname string) error {
+	if err := checkName(newname); err != nil {
+		return pathErr("rename", newname, err)
+	}
+	from, to := f.real(oldname), f.real(newname)
+	if from == f.root || to == f.root {
+		return pathErr("rename", newname, fs.ErrPermission)
+	}
+	return pathErr("rename", newname, f.tx(func(ctx context.Context, tx pgx.Tx) error {
+		src, err := lookup(ctx, tx, from, "FOR UPDATE")
+		if err != nil {
+			return &fs.PathError{Op: "rename", Path: clean(oldname), Err: err}
+		}
+		if from == to {
+			return nil
+		}
+		if src.isDir && strings.HasPrefix(to, from+"/") {
+			return syscall.EINVAL
+		}
+		if err := parentDir(ctx, tx, to); err != nil {
+			return err
+		}
+		dst, err := lookup(ctx, tx, to, "FOR UPDATE")
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+		case err != nil:
+			return err
+		case dst.isDir:
+			// Go's os.Rename never replaces a directory (so that it acts
+			// the same on every platform); nor does this.
+			return fs.ErrExist
+		case src.isDir:
+			return syscall.ENOTDIR
+		default:
+			if _, err := tx.Exec(ctx, `DELETE FROM pgfs_node WHERE id = $1`, dst.id); err != nil {
+				return err
+			}
+		}
+		d, b := split(to)
+		if _, err := tx.Exec(ctx, `UPDATE pgfs_node SET dir = $2, name = $3 WHERE id = $1`, src.id, d, b); err != nil {
+			return err
+		}
+		if src.isDir {
+			// Again until nothing moves, for the same reason as RemoveAll.
+			for {
+				tag, err := tx.Exec(ctx, `UPDATE pgfs_node SET dir = $2 || substr(dir, length($1) + 1) WHERE `+subtree,
+					from, to)
+				if err != nil {
+					return err
+				}
+				if tag.RowsAffected() == 0 {
+					break
+				}
+			}
+		}
+		return nil
+	}))
+}
+
+// Stat describes name.
+func (f *Fs) Stat(name string) (os.FileInfo, error) {
+	ctx, cancel := f.ctx()
+	defer cancel()
+	n, err := lookup(ctx, f.db.pool, f.real(name), "")
+	if err != nil {
+		return nil, pathErr("stat", name, err)
+	}
+	if f.real(name) == f.root {
+		n.name = path.Base(clean(name))
+	}
+	return n.info(), nil
+}
+
+// Chmod sets the permission bits of name.
+func (f *Fs) Chmod(name string, mode os.FileMode) error {
+	return f.update("chmod", name, `UPDATE pgfs_node SET mode = (mode & ~511) | $3 WHERE dir = $1 AND name = $2`,
+		int64(mode&fs.ModePerm))
+}
+
+// Chtimes sets the modification time of name (access times are not kept).
+func (f *Fs) Chtimes(name string, _ time.Time, mtime time.Time) error {
+	return f.update("chtimes", name, `UPDATE pgfs_node SET mtime = $3 WHERE dir = $1 AND name = $2`, mtime)
+}
+
+// Chown checks that name exists; owners are not kept.
+func (f *Fs) Chown(name string, _, _ int) error {
+	_, err := f.Stat(name)
+	if err != nil {
+		return pathErr("chown", name, err)
+	}
+	return nil
+}
+
+func (f *Fs) update(op, name, sql string, arg any) error {
+	p := f.real(name)
+	if p == "/" {
+		return pathErr(op, name, fs.ErrPermission)
+	}
+	ctx, cancel := f.ctx()
+	defer cancel()
+	d, b := split(p)
+	tag, err := f.db.pool.Exec(ctx, sql, d, b, arg)
+	if err == nil && tag.RowsAffected() == 0 {
+		err = fs.ErrNotExist
+	}
+	return pathErr(op, name, err)
+}
+
+// fileInfo is what Stat and Readdir return.
+type fileInfo struct {
+	name  string
+	size  int64
+	mode  fs.FileMode
+	mtime time.Time
+}
+
+func (i *fileInfo) Name() string       { return i.name }
+func (i *fileInfo) Size() int64        { return i.size }
+func (i *fileInfo) Mode() fs.FileMode  { return i.mode }
+func (i *fileInfo) ModTime() time.Time { return i.mtime }
+func (i *fileInfo) IsDir() bool        { return i.mode.IsDir() }
+func (i *fileInfo) Sys() any           { return nil }
