@@ -3,12 +3,14 @@ package pgfs
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"os"
 	"path"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/spf13/afero"
@@ -44,6 +46,11 @@ type File struct {
 	wbuf  []byte
 	dirty bool
 	async bool // chunks committed without a synchronous commit since the last one
+	// epoch is the server's start time at the first of those commits: if
+	// it changes before a synchronous commit, the server crashed (or
+	// failed over) and may have lost them, and the handle fails.
+	epoch  time.Time
+	broken error // once set, every operation returns it
 
 	rseq  int64 // chunk held in rbuf, -1 for none
 	rbuf  []byte
@@ -70,6 +77,8 @@ func (f *File) check(op string, dirOK bool) error {
 	switch {
 	case f.closed:
 		return f.err(op, fs.ErrClosed)
+	case f.broken != nil:
+		return f.err(op, f.broken)
 	case f.isDir && !dirOK:
 		return f.err(op, syscall.EISDIR)
 	}
@@ -86,7 +95,10 @@ func (f *File) Close() error {
 	if f.closed {
 		return f.err("close", fs.ErrClosed)
 	}
-	err := f.commit(true)
+	err := f.broken
+	if err == nil {
+		err = f.commit(true)
+	}
 	f.closed = true
 	f.wbuf, f.rbuf, f.dirents = nil, nil, nil
 	return f.err("close", err)
@@ -117,14 +129,46 @@ func (f *File) commit(durable bool) error {
 	}
 	ctx, cancel := f.fs.ctx()
 	defer cancel()
-	tag, err := f.fs.db.pool.Exec(ctx, `UPDATE pgfs_node SET mtime = mtime WHERE id = $1`, f.id)
-	if err == nil && tag.RowsAffected() == 0 {
-		err = errStale
+	return f.settle(pgx.BeginFunc(ctx, f.fs.db.pool, func(tx pgx.Tx) error {
+		return f.touch(ctx, tx, `UPDATE pgfs_node SET mtime = mtime WHERE id = $1 RETURNING pg_postmaster_start_time()`,
+			f.id)
+	}), true)
+}
+
+// errLost is the error of a handle whose unsynced writes a database crash
+// may have lost: what was committed is a consistent prefix, but this
+// handle's view of the file is no longer true, so it stops.
+var errLost = fmt.Errorf("the database restarted and may have lost writes not yet synced: %w", syscall.EIO)
+
+// touch runs sql (an UPDATE of the handle's node returning the server's
+// start time) and checks that the node is there and that the server did
+// not restart since this handle's first unsynced commit.
+func (f *File) touch(ctx context.Context, tx pgx.Tx, sql string, args ...any) error {
+	var epoch time.Time
+	err := tx.QueryRow(ctx, sql, args...).Scan(&epoch)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return errStale
 	}
-	if err == nil {
-		f.async = false
+	if err != nil {
+		return err
 	}
-	return err
+	if f.async && !epoch.Equal(f.epoch) {
+		return errLost
+	}
+	f.epoch = epoch
+	return nil
+}
+
+// settle records the outcome of a commit: errLost breaks the handle.
+func (f *File) settle(err error, durable bool) error {
+	if errors.Is(err, errLost) {
+		f.broken = errLost
+	}
+	if err != nil {
+		return err
+	}
+	f.async = !durable
+	return nil
 }
 
 // flush commits the held chunk and the file's new size in one transaction.
@@ -138,23 +182,18 @@ func (f *File) flush(durable bool) error {
 				return err
 			}
 		}
-		tag, err := tx.Exec(ctx, `UPDATE pgfs_node SET size = greatest(size, $2), mtime = clock_timestamp()
-			WHERE id = $1`, f.id, end)
-		if err != nil {
+		if err := f.touch(ctx, tx, `UPDATE pgfs_node SET size = greatest(size, $2), mtime = clock_timestamp()
+			WHERE id = $1 RETURNING pg_postmaster_start_time()`, f.id, end); err != nil {
 			return err
 		}
-		if tag.RowsAffected() == 0 {
-			return errStale
-		}
-		_, err = tx.Exec(ctx, `INSERT INTO pgfs_chunk (node_id, seq, data) VALUES ($1, $2, $3)
+		_, err := tx.Exec(ctx, `INSERT INTO pgfs_chunk (node_id, seq, data) VALUES ($1, $2, $3)
 			ON CONFLICT (node_id, seq) DO UPDATE SET data = excluded.data`, f.id, f.wseq, f.wbuf)
 		return err
 	})
-	if err != nil {
+	if err := f.settle(err, durable); err != nil {
 		return err
 	}
 	f.dirty = false
-	f.async = !durable
 	f.stored = max(f.stored, end)
 	if f.rseq == f.wseq {
 		f.rseq = -1
@@ -406,7 +445,7 @@ func (f *File) Truncate(size int64) error {
 	if size < 0 {
 		return f.err("truncate", syscall.EINVAL)
 	}
-	if err := f.commit(false); err != nil {
+	if err := f.commit(true); err != nil {
 		return f.err("truncate", err)
 	}
 	f.wseq, f.rseq = -1, -1

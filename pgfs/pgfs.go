@@ -20,7 +20,8 @@
 //     of what was written, with a size that matches its bytes, never torn.
 //     Chunks before a Sync are committed with synchronous_commit off (one
 //     fsync per Sync or Close, not per chunk); a database crash may lose the
-//     last of those, which only shortens the partial prefix.
+//     last of those, which only shortens the partial prefix, and the handle
+//     then fails (syscall.EIO) rather than write on after a gap.
 //   - Opening with O_TRUNC (Create) gives the name a new file; so does a
 //     Rename over it. A handle still open on the old file then fails its
 //     next read or write with an error that Is fs.ErrNotExist (like a stale
@@ -213,7 +214,7 @@ var errStale = fmt.Errorf("file removed or replaced while open: %w", fs.ErrNotEx
 // known are the errors passed to callers as they are; anything else (a
 // database error) is wrapped.
 var known = []error{fs.ErrNotExist, fs.ErrExist, fs.ErrPermission, fs.ErrInvalid, fs.ErrClosed,
-	syscall.ENOTDIR, syscall.EISDIR, syscall.ENOTEMPTY, syscall.EINVAL, syscall.EBADF}
+	syscall.ENOTDIR, syscall.EISDIR, syscall.ENOTEMPTY, syscall.EINVAL, syscall.EBADF, syscall.EIO}
 
 // pathErr makes err an *fs.PathError on the Fs-relative name.
 func pathErr(op, name string, err error) error {
