@@ -26,7 +26,7 @@ func (d *ftpDriver) GetSettings() (*ftpserver.Settings, error) {
 }
 func (d *ftpDriver) ClientConnected(ftpserver.ClientContext) (string, error) { return "pgfs test", nil }
 func (d *ftpDriver) ClientDisconnected(ftpserver.ClientContext)              {}
-func (d *ftpDriver) GetTLSConfig() (*tls.Config, error)                     { return nil, errors.New("no TLS") }
+func (d *ftpDriver) GetTLSConfig() (*tls.Config, error)                      { return nil, errors.New("no TLS") }
 func (d *ftpDriver) AuthUser(_ ftpserver.ClientContext, user, _ string) (ftpserver.ClientDriver, error) {
 	jail := d.db.Fs("/users/" + user)
 	if err := jail.MkdirAll("/", 0o755); err != nil {
