@@ -103,3 +103,27 @@ func sum(tb testing.TB, r io.Reader) [32]byte {
 	}
 	return [32]byte(h.Sum(nil))
 }
+
+// TestOpenRace: nodes starting together each run Open on an empty database;
+// the advisory lock makes one create the schema and the others find it.
+func TestOpenRace(t *testing.T) {
+	p := testenv.StartPostgres(t)
+	dsn := p.NewDatabase(t)
+	errs := make(chan error, 4)
+	for range 4 {
+		pool := mustPool(t, dsn)
+		go func() {
+			_, err := pgfs.Open(context.Background(), pool, pgfs.Options{})
+			errs <- err
+		}()
+	}
+	for range 4 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	var n int
+	if err := mustPool(t, dsn).QueryRow(context.Background(), `SELECT count(*) FROM pgfs_migrations`).Scan(&n); err != nil || n != 1 {
+		t.Fatalf("pgfs_migrations has %d rows, %v", n, err)
+	}
+}

@@ -48,8 +48,8 @@ func heapPeak() (stop func() uint64) {
 // file is never whole in memory, on either side.
 func TestLargeFileStreams(t *testing.T) {
 	size := int64(100 << 20)
-	if testing.Short() {
-		size = 20 << 20
+	if testing.Short() || testenv.RaceEnabled {
+		size = 20 << 20 // the race detector makes 100 MB take minutes
 	}
 	p := testenv.StartPostgres(t)
 	db, _ := mustOpen(t, p)
