@@ -130,7 +130,7 @@ func (f *File) commit(durable bool) error {
 	ctx, cancel := f.fs.ctx()
 	defer cancel()
 	return f.settle(pgx.BeginFunc(ctx, f.fs.db.pool, func(tx pgx.Tx) error {
-		return f.touch(ctx, tx, `UPDATE pgfs_node SET mtime = mtime WHERE id = $1 RETURNING pg_postmaster_start_time()`,
+		return f.touch(ctx, tx, `UPDATE pgfs_node SET mtime = mtime WHERE id = $1 AND dir <> '' RETURNING pg_postmaster_start_time()`,
 			f.id)
 	}), true)
 }
@@ -183,7 +183,7 @@ func (f *File) flush(durable bool) error {
 			}
 		}
 		if err := f.touch(ctx, tx, `UPDATE pgfs_node SET size = greatest(size, $2), mtime = clock_timestamp()
-			WHERE id = $1 RETURNING pg_postmaster_start_time()`, f.id, end); err != nil {
+			WHERE id = $1 AND dir <> '' RETURNING pg_postmaster_start_time()`, f.id, end); err != nil {
 			return err
 		}
 		_, err := tx.Exec(ctx, `INSERT INTO pgfs_chunk (node_id, seq, data) VALUES ($1, $2, $3)
@@ -451,7 +451,8 @@ func (f *File) Truncate(size int64) error {
 	f.wseq, f.rseq = -1, -1
 	last := (size+ChunkSize-1)/ChunkSize - 1 // the last chunk that keeps bytes
 	err := f.fs.tx(func(ctx context.Context, tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `UPDATE pgfs_node SET size = $2, mtime = clock_timestamp() WHERE id = $1`, f.id, size)
+		tag, err := tx.Exec(ctx, `UPDATE pgfs_node SET size = $2, mtime = clock_timestamp() WHERE id = $1 AND dir <> ''`,
+			f.id, size)
 		if err != nil {
 			return err
 		}

@@ -23,15 +23,18 @@
 //     last of those, which only shortens the partial prefix, and the handle
 //     then fails (syscall.EIO) rather than write on after a gap.
 //   - Opening with O_TRUNC (Create) gives the name a new file; so does a
-//     Rename over it. A handle still open on the old file then fails its
-//     next read or write with an error that Is fs.ErrNotExist (like a stale
-//     NFS handle) instead of mixing bytes with the new one. So two writers of
-//     one name never produce a torn file: with O_TRUNC the last to open owns
-//     the name and the other fails; with write-to-temp-then-Rename (what
-//     ftpd does) the last Rename wins.
-//   - A reader sees a consistent prefix of a file being written: each chunk
-//     is read in one statement together with the file's size at that moment,
-//     and sizes only grow as chunks are committed.
+//     Rename over it. The old file is unlinked, as on Unix: a reader still
+//     open on it reads the old bytes to the end (for Options.Grace, after
+//     which they are deleted and its next read fails with fs.ErrNotExist);
+//     a writer still open on it fails its next write or Close with an error
+//     that Is fs.ErrNotExist, so its bytes never mix with the new file's nor
+//     vanish unnoticed. So two writers of one name never produce a torn
+//     file: with O_TRUNC the last to open owns the name and the other fails;
+//     with write-to-temp-then-Rename (what ftpd does) the last Rename wins.
+//     Remove and RemoveAll unlink the same way.
+//   - A reader of a file being written in place sees a consistent prefix:
+//     each chunk is read in one statement together with the file's size at
+//     that moment, and sizes only grow as chunks are committed.
 //   - Rename is one transaction: atomic, replaces a file or an empty
 //     directory at the target, moves a directory with everything under it.
 //   - Writers that do not truncate (O_APPEND, REST offsets) write in place,
@@ -71,12 +74,16 @@ type Options struct {
 	// Timeout bounds each database round of one operation (a lookup, a
 	// chunk written or read); 0 means one minute.
 	Timeout time.Duration
+	// Grace is how long a removed or replaced file's bytes stay for the
+	// handles still reading it; 0 means ten minutes.
+	Grace time.Duration
 }
 
 // DB is the file store on one pool. It is safe for concurrent use.
 type DB struct {
 	pool    *pgxpool.Pool
 	timeout time.Duration
+	grace   time.Duration
 }
 
 // Open creates or upgrades the schema (under an advisory lock, so nodes
@@ -85,14 +92,19 @@ func Open(ctx context.Context, pool *pgxpool.Pool, opts Options) (*DB, error) {
 	if err := migrate(ctx, pool); err != nil {
 		return nil, fmt.Errorf("pgfs: migrate: %w", err)
 	}
-	return newDB(pool, opts), nil
+	db := newDB(pool, opts)
+	db.sweep()
+	return db, nil
 }
 
 func newDB(pool *pgxpool.Pool, opts Options) *DB {
 	if opts.Timeout <= 0 {
 		opts.Timeout = time.Minute
 	}
-	return &DB{pool: pool, timeout: opts.Timeout}
+	if opts.Grace <= 0 {
+		opts.Grace = 10 * time.Minute
+	}
+	return &DB{pool: pool, timeout: opts.Timeout, grace: opts.Grace}
 }
 
 // New returns the Fs confined to root on a pool whose schema Open has
@@ -268,6 +280,7 @@ func (f *Fs) OpenFile(name string, flag int, perm os.FileMode) (afero.File, erro
 	acc := flag & (os.O_RDONLY | os.O_WRONLY | os.O_RDWR)
 	write := acc != os.O_RDONLY
 	var n node
+	swept := false
 	err := f.tx(func(ctx context.Context, tx pgx.Tx) error {
 		lock := ""
 		if write || flag&os.O_CREATE != 0 {
@@ -297,9 +310,10 @@ func (f *Fs) OpenFile(name string, flag int, perm os.FileMode) (afero.File, erro
 			return nil
 		}
 		// O_TRUNC: the name gets a new, empty file (see the package doc).
-		if _, err := tx.Exec(ctx, `DELETE FROM pgfs_node WHERE id = $1`, n.id); err != nil {
+		if err := unlink(ctx, tx, n); err != nil {
 			return err
 		}
+		swept = true
 		d, b := split(p)
 		n.size = 0
 		return tx.QueryRow(ctx, `INSERT INTO pgfs_node (dir, name, is_dir, mode) VALUES ($1, $2, false, $3)
@@ -307,6 +321,9 @@ func (f *Fs) OpenFile(name string, flag int, perm os.FileMode) (afero.File, erro
 	})
 	if err != nil {
 		return nil, pathErr("open", name, err)
+	}
+	if swept {
+		f.db.sweep()
 	}
 	return newFile(f, name, p, n, flag), nil
 }
@@ -375,7 +392,7 @@ func (f *Fs) Remove(name string) error {
 	if p == f.root {
 		return pathErr("remove", name, fs.ErrPermission)
 	}
-	return pathErr("remove", name, f.tx(func(ctx context.Context, tx pgx.Tx) error {
+	err := pathErr("remove", name, f.tx(func(ctx context.Context, tx pgx.Tx) error {
 		n, err := lookup(ctx, tx, p, "FOR UPDATE")
 		if err != nil {
 			return err
@@ -389,9 +406,10 @@ func (f *Fs) Remove(name string) error {
 				return syscall.ENOTEMPTY
 			}
 		}
-		_, err = tx.Exec(ctx, `DELETE FROM pgfs_node WHERE id = $1`, n.id)
-		return err
+		return unlink(ctx, tx, n)
 	}))
+	f.db.sweep()
+	return err
 }
 
 // subtree matches the nodes under the directory $1 (not $1 itself). With
@@ -406,7 +424,7 @@ func (f *Fs) RemoveAll(name string) error {
 	if p == f.root {
 		return pathErr("remove", name, fs.ErrPermission)
 	}
-	return pathErr("remove", name, f.tx(func(ctx context.Context, tx pgx.Tx) error {
+	err := pathErr("remove", name, f.tx(func(ctx context.Context, tx pgx.Tx) error {
 		n, err := lookup(ctx, tx, p, "FOR UPDATE")
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil
@@ -418,18 +436,50 @@ func (f *Fs) RemoveAll(name string) error {
 			// directory in the subtree commits while the first DELETE waits,
 			// and its row is only visible to the next statement.
 			for {
-				tag, err := tx.Exec(ctx, `DELETE FROM pgfs_node WHERE `+subtree, p)
+				files, err := tx.Exec(ctx, `UPDATE pgfs_node SET `+tombstone+` WHERE `+subtree+` AND NOT is_dir`, p)
 				if err != nil {
 					return err
 				}
-				if tag.RowsAffected() == 0 {
+				dirs, err := tx.Exec(ctx, `DELETE FROM pgfs_node WHERE `+subtree, p)
+				if err != nil {
+					return err
+				}
+				if files.RowsAffected()+dirs.RowsAffected() == 0 {
 					break
 				}
 			}
 		}
-		_, err = tx.Exec(ctx, `DELETE FROM pgfs_node WHERE id = $1`, n.id)
-		return err
+		return unlink(ctx, tx, n)
 	}))
+	f.db.sweep()
+	return err
+}
+
+// tombstone is the SET clause that unlinks a file: out of every directory
+// (the empty dir is no path), under a unique name, stamped with the time.
+const tombstone = `dir = '', name = id::text, mtime = clock_timestamp()`
+
+// unlink takes n out of the tree. A directory goes at once; a file becomes
+// a tombstone that handles still open on it keep reading (and writers fail
+// on), until sweep deletes it after the grace period.
+func unlink(ctx context.Context, tx pgx.Tx, n node) error {
+	sql := `UPDATE pgfs_node SET ` + tombstone + ` WHERE id = $1`
+	if n.isDir {
+		sql = `DELETE FROM pgfs_node WHERE id = $1`
+	}
+	_, err := tx.Exec(ctx, sql, n.id)
+	return err
+}
+
+// sweep deletes, with their chunks, some files unlinked longer than the
+// grace period ago. It is called after each unlink and at Open, best
+// effort: what it leaves, the next call takes.
+func (db *DB) sweep() {
+	ctx, cancel := context.WithTimeout(context.Background(), db.timeout)
+	defer cancel()
+	_, _ = db.pool.Exec(ctx, `DELETE FROM pgfs_node WHERE id IN (
+		SELECT id FROM pgfs_node WHERE dir = '' AND mtime < clock_timestamp() - make_interval(secs => $1) LIMIT 16)`,
+		db.grace.Seconds())
 }
 
 // Rename moves oldname to newname in one transaction. It replaces a file at
@@ -442,7 +492,7 @@ func (f *Fs) Rename(oldname, newname string) error {
 	if from == f.root || to == f.root {
 		return pathErr("rename", newname, fs.ErrPermission)
 	}
-	return pathErr("rename", newname, f.tx(func(ctx context.Context, tx pgx.Tx) error {
+	err := pathErr("rename", newname, f.tx(func(ctx context.Context, tx pgx.Tx) error {
 		src, err := lookup(ctx, tx, from, "FOR UPDATE")
 		if err != nil {
 			return &fs.PathError{Op: "rename", Path: clean(oldname), Err: err}
@@ -468,7 +518,7 @@ func (f *Fs) Rename(oldname, newname string) error {
 		case src.isDir:
 			return syscall.ENOTDIR
 		default:
-			if _, err := tx.Exec(ctx, `DELETE FROM pgfs_node WHERE id = $1`, dst.id); err != nil {
+			if err := unlink(ctx, tx, dst); err != nil {
 				return err
 			}
 		}
@@ -491,6 +541,8 @@ func (f *Fs) Rename(oldname, newname string) error {
 		}
 		return nil
 	}))
+	f.db.sweep()
+	return err
 }
 
 // Stat describes name.

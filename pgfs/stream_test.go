@@ -15,6 +15,8 @@ import (
 
 	"campaignd/internal/testenv"
 	"campaignd/pgfs"
+
+	"github.com/spf13/afero"
 )
 
 // heapPeak samples HeapInuse until stop is called and returns the peak.
@@ -351,4 +353,68 @@ func readAll(fsys *pgfs.Fs, name string) ([]byte, error) {
 	}
 	defer f.Close()
 	return io.ReadAll(f)
+}
+
+// TestUnlinkedFileStaysForReaders: a reader open on a file that is removed
+// or replaced reads the old bytes to the end, until the grace period has
+// passed and a sweep deletes them; then it fails with ErrNotExist, and no
+// chunk is left behind.
+func TestUnlinkedFileStaysForReaders(t *testing.T) {
+	p := testenv.StartPostgres(t)
+	dsn := p.NewDatabase(t)
+	pool := mustPool(t, dsn)
+	long, err := pgfs.Open(t.Context(), pool, pgfs.Options{Grace: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fsys := long.Fs("/")
+	old := make([]byte, 3*pgfs.ChunkSize+5)
+	io.ReadFull(newPattern(int64(len(old))), old)
+	for _, unlink := range []func() error{
+		func() error { return fsys.Remove("/d/f") },
+		func() error { return afero.WriteFile(fsys, "/d/f", []byte("new"), 0o644) },
+		func() error { afero.WriteFile(fsys, "/g", []byte("new"), 0o644); return fsys.Rename("/g", "/d/f") },
+		func() error { return fsys.RemoveAll("/d") },
+	} {
+		fsys.MkdirAll("/d", 0o755)
+		if err := afero.WriteFile(fsys, "/d/f", old, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		r, _ := fsys.Open("/d/f")
+		first := make([]byte, 10)
+		io.ReadFull(r, first)
+		if err := unlink(); err != nil {
+			t.Fatal(err)
+		}
+		if b, _ := afero.ReadFile(fsys, "/d/f"); bytes.Equal(b, old) {
+			t.Fatal("the file was not unlinked")
+		}
+		rest, err := io.ReadAll(r)
+		r.Close()
+		if err != nil || !bytes.Equal(append(first, rest...), old) {
+			t.Fatalf("the reader of the unlinked file got %d bytes, %v", 10+len(rest), err)
+		}
+	}
+	// With a grace of a nanosecond, the next unlink sweeps.
+	short := pgfs.New(pool, "/")
+	afero.WriteFile(short, "/f", old, 0o644)
+	r, _ := short.Open("/f")
+	defer r.Close()
+	if err := short.Remove("/f"); err != nil {
+		t.Fatal(err)
+	}
+	short2, _ := pgfs.Open(t.Context(), pool, pgfs.Options{Grace: time.Nanosecond})
+	for i := 0; i < 20; i++ { // each sweep takes up to 16
+		afero.WriteFile(short2.Fs("/"), "/h", nil, 0o644)
+		short2.Fs("/").Remove("/h")
+	}
+	if _, err := io.ReadAll(r); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("reading a swept file: %v, want ErrNotExist", err)
+	}
+	var chunks, nodes int
+	pool.QueryRow(t.Context(), `SELECT (SELECT count(*) FROM pgfs_chunk), (SELECT count(*) FROM pgfs_node WHERE dir = '')`).
+		Scan(&chunks, &nodes)
+	if chunks != 0 || nodes != 0 {
+		t.Fatalf("after the sweep: %d chunks, %d unlinked nodes left", chunks, nodes)
+	}
 }
