@@ -404,8 +404,9 @@ func (f *File) stat() (node, error) {
 	defer cancel()
 	n := node{name: path.Base(clean(f.name))}
 	var mode int64
-	err := f.fs.db.pool.QueryRow(ctx, `SELECT is_dir, mode, size, mtime FROM pgfs_node WHERE id = $1`, f.id).
-		Scan(&n.isDir, &mode, &n.size, &n.mtime)
+	n.id = f.id
+	err := f.fs.db.pool.QueryRow(ctx, `SELECT is_dir, mode, size, mtime, ctime FROM pgfs_node WHERE id = $1`, f.id).
+		Scan(&n.isDir, &mode, &n.size, &n.mtime, &n.ctime)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return n, errStale
 	}
@@ -503,7 +504,8 @@ func (f *File) Readdir(count int) ([]os.FileInfo, error) {
 func (f *File) list() error {
 	ctx, cancel := f.fs.ctx()
 	defer cancel()
-	rows, err := f.fs.db.pool.Query(ctx, `SELECT name, mode, size, mtime FROM pgfs_node WHERE dir = $1 ORDER BY name`, f.p)
+	rows, err := f.fs.db.pool.Query(ctx, `SELECT id, name, mode, size, mtime, ctime FROM pgfs_node WHERE dir = $1
+		ORDER BY name`, f.p)
 	if err != nil {
 		return err
 	}
@@ -511,7 +513,7 @@ func (f *File) list() error {
 	for rows.Next() {
 		var i fileInfo
 		var mode int64
-		if err := rows.Scan(&i.name, &mode, &i.size, &i.mtime); err != nil {
+		if err := rows.Scan(&i.sys.ID, &i.name, &mode, &i.size, &i.mtime, &i.sys.Changed); err != nil {
 			return err
 		}
 		i.mode = fs.FileMode(mode)

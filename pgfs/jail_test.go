@@ -6,8 +6,10 @@ import (
 	"io/fs"
 	"strings"
 	"testing"
+	"time"
 
 	"campaignd/internal/testenv"
+	"campaignd/pgfs"
 
 	"github.com/spf13/afero"
 )
@@ -94,5 +96,44 @@ func TestJail(t *testing.T) {
 	d.Close()
 	if strings.Join(got, " ") != "B _ a a-1 a.csv b" {
 		t.Errorf("listing %q is not sorted by bytes", got)
+	}
+}
+
+// TestSys: FileInfo.Sys() gives the file's id, which a rename keeps and a
+// re-creation changes, and its change time, which a rename moves while the
+// modification time stays.
+func TestSys(t *testing.T) {
+	p := testenv.StartPostgres(t)
+	db, _ := mustOpen(t, p)
+	fsys := db.Fs("/")
+	sys := func(name string) (*pgfs.Sys, time.Time) {
+		t.Helper()
+		fi, err := fsys.Stat(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fi.Sys().(*pgfs.Sys), fi.ModTime()
+	}
+	afero.WriteFile(fsys, "/a", []byte("x"), 0o644)
+	s1, m1 := sys("/a")
+	testenv.Wait(t, "the database clock to move", func() bool {
+		var later bool
+		db.Pool().QueryRow(t.Context(), `SELECT clock_timestamp() > $1`, s1.Changed).Scan(&later)
+		return later
+	})
+	fsys.Rename("/a", "/b")
+	s2, m2 := sys("/b")
+	if s2.ID != s1.ID || !m2.Equal(m1) || !s2.Changed.After(s1.Changed) {
+		t.Errorf("after a rename: id %d→%d, mtime %v→%v, changed %v→%v", s1.ID, s2.ID, m1, m2, s1.Changed, s2.Changed)
+	}
+	afero.WriteFile(fsys, "/b", []byte("y"), 0o644)
+	if s3, _ := sys("/b"); s3.ID == s2.ID {
+		t.Error("a re-created file kept its id")
+	}
+	d, _ := fsys.Open("/")
+	fis, _ := d.Readdir(-1)
+	d.Close()
+	if len(fis) != 1 || fis[0].Sys().(*pgfs.Sys).ID == 0 {
+		t.Errorf("Readdir: %v", fis)
 	}
 }

@@ -39,6 +39,7 @@ CREATE TABLE pgfs_node (
 	mode   bigint NOT NULL,
 	size   bigint NOT NULL DEFAULT 0,
 	mtime  timestamptz NOT NULL DEFAULT clock_timestamp(),
+	ctime  timestamptz NOT NULL DEFAULT clock_timestamp(),
 	CONSTRAINT pgfs_node_path UNIQUE (dir, name)
 );
 CREATE TABLE pgfs_chunk (

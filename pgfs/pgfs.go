@@ -3,9 +3,9 @@
 // the same files, and an upload taken by a node that then dies is on the
 // database for another to ingest.
 //
-// Files are streamed in chunks of ChunkSize bytes, one row each; neither a
-// writer nor a reader ever holds more than one chunk (plus the driver's
-// buffers) in memory, whatever the file's size.
+// Files are streamed in chunks of ChunkSize bytes, one row each; a handle
+// holds at most one chunk for writing and one for reading (plus the
+// driver's buffers) in memory, whatever the file's size.
 //
 // # Semantics
 //
@@ -35,15 +35,20 @@
 //   - A reader of a file being written in place sees a consistent prefix:
 //     each chunk is read in one statement together with the file's size at
 //     that moment, and sizes only grow as chunks are committed.
-//   - Rename is one transaction: atomic, replaces a file or an empty
-//     directory at the target, moves a directory with everything under it.
+//   - Rename is one transaction: atomic, durable when it returns, replaces a
+//     file at the target, moves a directory with everything under it. A
+//     directory at the target is fs.ErrExist, as with Go's os.Rename.
 //   - Writers that do not truncate (O_APPEND, REST offsets) write in place,
 //     like on a disk; two of them on one file at once are not coordinated.
 //
 // Errors are *fs.PathError whose Err is fs.ErrNotExist, fs.ErrExist,
-// fs.ErrPermission, fs.ErrInvalid, fs.ErrClosed or a syscall.Errno
-// (ENOTDIR, EISDIR, ENOTEMPTY), so errors.Is works as with os; the path is
-// the name inside the Fs's root, never the database's.
+// fs.ErrPermission, fs.ErrClosed or a syscall.Errno (ENOTDIR, EISDIR,
+// ENOTEMPTY, EINVAL, EBADF, EIO), so errors.Is works as with os; the path is
+// the name inside the Fs's root, never the database's. A database failure
+// is wrapped ("pgfs: ...") and Is none of those.
+//
+// "Durably" means as durable as the server makes a commit (fsync and
+// synchronous_commit on, as PostgreSQL ships).
 package pgfs
 
 import (
@@ -107,6 +112,9 @@ func newDB(pool *pgxpool.Pool, opts Options) *DB {
 	return &DB{pool: pool, timeout: opts.Timeout, grace: opts.Grace}
 }
 
+// Pool is the pool the store works on.
+func (db *DB) Pool() *pgxpool.Pool { return db.pool }
+
 // New returns the Fs confined to root on a pool whose schema Open has
 // already created (by this node or another), with default options.
 func New(pool *pgxpool.Pool, root string) *Fs { return newDB(pool, Options{}).Fs(root) }
@@ -147,11 +155,12 @@ type node struct {
 	mode  fs.FileMode
 	size  int64
 	mtime time.Time
+	ctime time.Time
 }
 
 // info is a node as an fs.FileInfo.
 func (n node) info() fs.FileInfo {
-	return &fileInfo{name: n.name, size: n.size, mode: n.mode, mtime: n.mtime}
+	return &fileInfo{name: n.name, size: n.size, mode: n.mode, mtime: n.mtime, sys: Sys{ID: n.id, Changed: n.ctime}}
 }
 
 var rootNode = node{id: 0, name: "/", isDir: true, mode: fs.ModeDir | 0o755}
@@ -172,8 +181,8 @@ func lookup(ctx context.Context, q querier, p, lock string) (node, error) {
 	d, b := split(p)
 	n := node{name: b}
 	var mode int64
-	err := q.QueryRow(ctx, `SELECT id, is_dir, mode, size, mtime FROM pgfs_node WHERE dir = $1 AND name = $2 `+lock,
-		d, b).Scan(&n.id, &n.isDir, &mode, &n.size, &n.mtime)
+	err := q.QueryRow(ctx, `SELECT id, is_dir, mode, size, mtime, ctime FROM pgfs_node WHERE dir = $1 AND name = $2 `+lock,
+		d, b).Scan(&n.id, &n.isDir, &mode, &n.size, &n.mtime, &n.ctime)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return n, fs.ErrNotExist
 	}
@@ -299,7 +308,7 @@ func (f *Fs) OpenFile(name string, flag int, perm os.FileMode) (afero.File, erro
 			d, b := split(p)
 			n = node{name: b, mode: perm & fs.ModePerm}
 			return tx.QueryRow(ctx, `INSERT INTO pgfs_node (dir, name, is_dir, mode) VALUES ($1, $2, false, $3)
-				RETURNING id, mtime`, d, b, int64(n.mode)).Scan(&n.id, &n.mtime)
+				RETURNING id, mtime, ctime`, d, b, int64(n.mode)).Scan(&n.id, &n.mtime, &n.ctime)
 		case err != nil:
 			return err
 		case flag&(os.O_CREATE|os.O_EXCL) == os.O_CREATE|os.O_EXCL:
@@ -317,7 +326,7 @@ func (f *Fs) OpenFile(name string, flag int, perm os.FileMode) (afero.File, erro
 		d, b := split(p)
 		n.size = 0
 		return tx.QueryRow(ctx, `INSERT INTO pgfs_node (dir, name, is_dir, mode) VALUES ($1, $2, false, $3)
-			RETURNING id, mtime`, d, b, int64(n.mode)).Scan(&n.id, &n.mtime)
+			RETURNING id, mtime, ctime`, d, b, int64(n.mode)).Scan(&n.id, &n.mtime, &n.ctime)
 	})
 	if err != nil {
 		return nil, pathErr("open", name, err)
@@ -457,7 +466,7 @@ func (f *Fs) RemoveAll(name string) error {
 
 // tombstone is the SET clause that unlinks a file: out of every directory
 // (the empty dir is no path), under a unique name, stamped with the time.
-const tombstone = `dir = '', name = id::text, mtime = clock_timestamp()`
+const tombstone = `dir = '', name = id::text, ctime = clock_timestamp()`
 
 // unlink takes n out of the tree. A directory goes at once; a file becomes
 // a tombstone that handles still open on it keep reading (and writers fail
@@ -478,7 +487,7 @@ func (db *DB) sweep() {
 	ctx, cancel := context.WithTimeout(context.Background(), db.timeout)
 	defer cancel()
 	_, _ = db.pool.Exec(ctx, `DELETE FROM pgfs_node WHERE id IN (
-		SELECT id FROM pgfs_node WHERE dir = '' AND mtime < clock_timestamp() - make_interval(secs => $1) LIMIT 16)`,
+		SELECT id FROM pgfs_node WHERE dir = '' AND ctime < clock_timestamp() - make_interval(secs => $1) LIMIT 16)`,
 		db.grace.Seconds())
 }
 
@@ -523,7 +532,7 @@ func (f *Fs) Rename(oldname, newname string) error {
 			}
 		}
 		d, b := split(to)
-		if _, err := tx.Exec(ctx, `UPDATE pgfs_node SET dir = $2, name = $3 WHERE id = $1`, src.id, d, b); err != nil {
+		if _, err := tx.Exec(ctx, `UPDATE pgfs_node SET dir = $2, name = $3, ctime = clock_timestamp() WHERE id = $1`, src.id, d, b); err != nil {
 			return err
 		}
 		if src.isDir {
@@ -561,13 +570,15 @@ func (f *Fs) Stat(name string) (os.FileInfo, error) {
 
 // Chmod sets the permission bits of name.
 func (f *Fs) Chmod(name string, mode os.FileMode) error {
-	return f.update("chmod", name, `UPDATE pgfs_node SET mode = (mode & ~511) | $3 WHERE dir = $1 AND name = $2`,
+	return f.update("chmod", name, `UPDATE pgfs_node SET mode = (mode & ~511) | $3, ctime = clock_timestamp()
+		WHERE dir = $1 AND name = $2`,
 		int64(mode&fs.ModePerm))
 }
 
 // Chtimes sets the modification time of name (access times are not kept).
 func (f *Fs) Chtimes(name string, _ time.Time, mtime time.Time) error {
-	return f.update("chtimes", name, `UPDATE pgfs_node SET mtime = $3 WHERE dir = $1 AND name = $2`, mtime)
+	return f.update("chtimes", name, `UPDATE pgfs_node SET mtime = $3, ctime = clock_timestamp()
+		WHERE dir = $1 AND name = $2`, mtime)
 }
 
 // Chown checks that name exists; owners are not kept.
@@ -594,12 +605,25 @@ func (f *Fs) update(op, name, sql string, arg any) error {
 	return pathErr(op, name, err)
 }
 
+// Sys is what the FileInfo of a pgfs file returns from Sys().
+type Sys struct {
+	// ID is the file's id: it changes when the name gets another file
+	// (O_TRUNC, a Rename over it), never on a rename of the file itself.
+	ID int64
+	// Changed is when the file was created, last renamed, chmod-ed or
+	// Chtimes-ed (Unix's ctime). Unlike ModTime it moves on a rename, so
+	// it tells how long a file has been at its name: a sweep of a queue
+	// directory fed by renames should go by it.
+	Changed time.Time
+}
+
 // fileInfo is what Stat and Readdir return.
 type fileInfo struct {
 	name  string
 	size  int64
 	mode  fs.FileMode
 	mtime time.Time
+	sys   Sys
 }
 
 func (i *fileInfo) Name() string       { return i.name }
@@ -607,4 +631,4 @@ func (i *fileInfo) Size() int64        { return i.size }
 func (i *fileInfo) Mode() fs.FileMode  { return i.mode }
 func (i *fileInfo) ModTime() time.Time { return i.mtime }
 func (i *fileInfo) IsDir() bool        { return i.mode.IsDir() }
-func (i *fileInfo) Sys() any           { return nil }
+func (i *fileInfo) Sys() any           { return &i.sys }
