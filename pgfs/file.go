@@ -119,10 +119,7 @@ func (f *File) Sync() error {
 // flushes the WAL up to itself).
 func (f *File) commit(durable bool) error {
 	if f.dirty {
-		if err := f.flush(durable); err != nil {
-			return err
-		}
-		return nil
+		return f.flush(durable)
 	}
 	if !durable || !f.async {
 		return nil

@@ -132,7 +132,10 @@ type Fs struct {
 	root string
 }
 
-var _ afero.Fs = (*Fs)(nil)
+var (
+	_ afero.Fs      = (*Fs)(nil)
+	_ afero.Lstater = (*Fs)(nil)
+)
 
 // Name identifies the filesystem.
 func (f *Fs) Name() string { return "pgfs" }
@@ -566,6 +569,12 @@ func (f *Fs) Stat(name string) (os.FileInfo, error) {
 		n.name = path.Base(clean(name))
 	}
 	return n.info(), nil
+}
+
+// LstatIfPossible is Stat: there are no symbolic links (afero.Lstater).
+func (f *Fs) LstatIfPossible(name string) (os.FileInfo, bool, error) {
+	fi, err := f.Stat(name)
+	return fi, false, err
 }
 
 // Chmod sets the permission bits of name.
