@@ -49,6 +49,18 @@
 //
 // "Durably" means as durable as the server makes a commit (fsync and
 // synchronous_commit on, as PostgreSQL ships).
+//
+// # Serving FTP jails
+//
+// Open once at start (it creates the schema), then db.Fs("/<jail>") per
+// user. ftpserverlib closes an upload before it sends the 226, and Close
+// commits durably, so a 226 means every node can read the file; a
+// committed Rename is durable too, so ftpd's directory fsyncs have no
+// counterpart here. A node that dies mid-upload leaves its temporary file:
+// its ModTime moves with every chunk written, so a sweep of temporary files
+// by ModTime age does not take uploads in progress on live nodes. Files
+// reach the upload queue by Rename, which keeps ModTime: a sweep of the
+// queue should go by Sys().(*pgfs.Sys).Changed, which a rename moves.
 package pgfs
 
 import (
