@@ -1,6 +1,8 @@
 package pgfs_test
 
 import (
+	"bytes"
+	"crypto/sha256"
 	"fmt"
 	"io"
 	"os"
@@ -82,6 +84,25 @@ func run(t *testing.T, fsys afero.Fs, script []string) []string {
 				f.Close()
 			}
 			res = class(err)
+		case "big": // Create and write SIZE pattern bytes in odd-sized writes
+			f, err := fsys.Create(arg(1))
+			if err == nil {
+				_, err = io.CopyBuffer(struct{ io.Writer }{f}, newPattern(num(2)), make([]byte, 70_001))
+				if cerr := f.Close(); err == nil {
+					err = cerr
+				}
+			}
+			res = class(err)
+		case "sum": // size and SHA-256 of the content, read in odd-sized reads
+			f, err := fsys.Open(arg(1))
+			if err == nil {
+				h := sha256.New()
+				var n int64
+				n, err = io.CopyBuffer(h, dirty{f}, make([]byte, 50_003))
+				f.Close()
+				res = fmt.Sprintf("%d %x ", n, h.Sum(nil)[:8])
+			}
+			res += class(err)
 		case "read":
 			b, err := afero.ReadFile(fsys, arg(1))
 			res = class(err) + " " + strconv.Quote(string(b))
@@ -89,7 +110,7 @@ func run(t *testing.T, fsys afero.Fs, script []string) []string {
 			f, err := fsys.Open(arg(1))
 			var b []byte
 			if err == nil {
-				b = make([]byte, num(3))
+				b = bytes.Repeat([]byte{'#'}, int(num(3))) // a read must overwrite all it returns
 				var n int
 				n, err = f.ReadAt(b, num(2))
 				b = b[:n]
@@ -217,6 +238,17 @@ func run(t *testing.T, fsys afero.Fs, script []string) []string {
 	return out
 }
 
+// dirty fills the buffer with garbage before each Read, so that a read
+// that returns bytes it did not write (a hole left unzeroed) shows.
+type dirty struct{ r io.Reader }
+
+func (d dirty) Read(b []byte) (int, error) {
+	for i := range b {
+		b[i] = 0xA5
+	}
+	return d.r.Read(b)
+}
+
 // TestLikeOsFs plays the same scripts on pgfs and on the local disk
 // (afero.OsFs under a temporary directory) and wants the same results: the
 // same errors (by errors.Is), bytes, sizes, listings.
@@ -253,6 +285,14 @@ func TestLikeOsFs(t *testing.T) {
 		{"chmod", []string{"write /a x", "chmod /a 600", "mode /a", "chmod /nope 600"}},
 		{"chtimes", []string{"write /a x", "chtimes /a", "chtimes /nope"}},
 		{"use after close", []string{"closed /a"}},
+		// Across chunks (256 KiB): holes, partial rewrites, truncation.
+		{"big file", []string{"big /a 1000000", "sum /a", "stat /a", "readat /a 262140 8", "seekend /a 10"}},
+		{"big holes", []string{"writeat /a 600000 tail", "sum /a", "readat /a 262142 4", "readat /a 599998 6",
+			"writeat /a 262143 XY", "sum /a", "readat /a 262142 4"}},
+		{"big rewrite", []string{"big /a 800000", "writeat /a 262000 " + strings.Repeat("z", 1000), "sum /a",
+			"seekwrite /a 524287 q", "sum /a", "append /a more", "sum /a"}},
+		{"big truncate", []string{"big /a 800000", "truncate /a 524289", "sum /a", "truncate /a 262144", "sum /a",
+			"truncate /a 700000", "sum /a", "readat /a 262143 3", "truncate /a 1", "sum /a"}},
 		{"dot-dot inside", []string{"write a/../b y", "read /b"}},
 	}
 	for i, c := range cases {
