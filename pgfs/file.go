@@ -20,8 +20,9 @@ import (
 // concurrent use (they take turns).
 //
 // A writer keeps one chunk in memory (wbuf, the chunk wseq) and commits it
-// when a write moves to another chunk, on Sync and on Close; a reader keeps
-// the last chunk it fetched (rbuf).
+// when a write moves to another chunk (in the background, while it fills
+// the next: two chunks in memory), on Sync and on Close; a reader keeps the
+// last chunk it fetched (rbuf).
 type File struct {
 	fs    *Fs
 	name  string // as given to OpenFile
@@ -45,7 +46,11 @@ type File struct {
 	wseq  int64 // chunk held in wbuf, -1 for none
 	wbuf  []byte
 	dirty bool
-	async bool // chunks committed without a synchronous commit since the last one
+	// pending is the previous chunk, being committed in the background
+	// from spare (see flushBehind).
+	pending *inflight
+	spare   []byte
+	async   bool // chunks committed without a synchronous commit since the last one
 	// epoch is the server's start time at the first of those commits: if
 	// it changes before a synchronous commit, the server crashed (or
 	// failed over) and may have lost them, and the handle fails.
@@ -99,8 +104,11 @@ func (f *File) Close() error {
 	if err == nil {
 		err = f.commit(true)
 	}
+	if werr := f.wait(); err == nil {
+		err = werr // a Close after a failure still waits for the commit in flight
+	}
 	f.closed = true
-	f.wbuf, f.rbuf, f.dirents = nil, nil, nil
+	f.wbuf, f.spare, f.rbuf, f.dirents = nil, nil, nil, nil
 	return f.err("close", err)
 }
 
@@ -118,6 +126,9 @@ func (f *File) Sync() error {
 // earlier asynchronous commit of this handle durable (a synchronous commit
 // flushes the WAL up to itself).
 func (f *File) commit(durable bool) error {
+	if err := f.wait(); err != nil {
+		return err
+	}
 	if f.dirty {
 		return f.flush(durable)
 	}
@@ -126,10 +137,13 @@ func (f *File) commit(durable bool) error {
 	}
 	ctx, cancel := f.fs.ctx()
 	defer cancel()
-	return f.settle(pgx.BeginFunc(ctx, f.fs.db.pool, func(tx pgx.Tx) error {
-		return f.touch(ctx, tx, `UPDATE pgfs_node SET mtime = mtime WHERE id = $1 AND dir <> '' RETURNING pg_postmaster_start_time()`,
-			f.id)
-	}), true)
+	var epoch time.Time
+	err := pgx.BeginFunc(ctx, f.fs.db.pool, func(tx pgx.Tx) (err error) {
+		epoch, err = touch(ctx, tx, f.async, f.epoch,
+			`UPDATE pgfs_node SET mtime = mtime WHERE id = $1 AND dir <> '' RETURNING pg_postmaster_start_time()`, f.id)
+		return err
+	})
+	return f.settle(err, true, epoch)
 }
 
 // errLost is the error of a handle whose unsynced writes a database crash
@@ -138,63 +152,129 @@ func (f *File) commit(durable bool) error {
 var errLost = fmt.Errorf("the database restarted and may have lost writes not yet synced: %w", syscall.EIO)
 
 // touch runs sql (an UPDATE of the handle's node returning the server's
-// start time) and checks that the node is there and that the server did
-// not restart since this handle's first unsynced commit.
-func (f *File) touch(ctx context.Context, tx pgx.Tx, sql string, args ...any) error {
-	var epoch time.Time
-	err := tx.QueryRow(ctx, sql, args...).Scan(&epoch)
+// start time) and checks that the node is there and, if the handle has
+// unsynced commits (async), that the server has not restarted since the
+// first of them (epoch). It returns the server's start time.
+func touch(ctx context.Context, tx pgx.Tx, async bool, epoch time.Time, sql string, args ...any) (time.Time, error) {
+	var now time.Time
+	err := tx.QueryRow(ctx, sql, args...).Scan(&now)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return errStale
+		return now, errStale
 	}
 	if err != nil {
-		return err
+		return now, err
 	}
-	if f.async && !epoch.Equal(f.epoch) {
-		return errLost
+	if async && !now.Equal(epoch) {
+		return now, errLost
 	}
-	f.epoch = epoch
-	return nil
+	return now, nil
 }
 
 // settle records the outcome of a commit: errLost breaks the handle.
-func (f *File) settle(err error, durable bool) error {
+func (f *File) settle(err error, durable bool, epoch time.Time) error {
 	if errors.Is(err, errLost) {
 		f.broken = errLost
 	}
 	if err != nil {
 		return err
 	}
-	f.async = !durable
+	f.async, f.epoch = !durable, epoch
 	return nil
 }
 
-// flush commits the held chunk and the file's new size in one transaction.
-func (f *File) flush(durable bool) error {
-	end := f.wseq*ChunkSize + int64(len(f.wbuf))
+// write commits chunk seq (data, the file reaching end) and the file's new
+// size in one transaction; async and epoch are the handle's (see touch).
+// It touches no field of f, so it can run beside the handle's owner.
+func (f *File) write(seq int64, data []byte, end int64, durable, async bool, epoch time.Time) (time.Time, error) {
 	ctx, cancel := f.fs.ctx()
 	defer cancel()
+	var now time.Time
 	err := pgx.BeginFunc(ctx, f.fs.db.pool, func(tx pgx.Tx) error {
 		if !durable {
 			if _, err := tx.Exec(ctx, `SET LOCAL synchronous_commit = off`); err != nil {
 				return err
 			}
 		}
-		if err := f.touch(ctx, tx, `UPDATE pgfs_node SET size = greatest(size, $2), mtime = clock_timestamp()
-			WHERE id = $1 AND dir <> '' RETURNING pg_postmaster_start_time()`, f.id, end); err != nil {
+		var err error
+		now, err = touch(ctx, tx, async, epoch, `UPDATE pgfs_node SET size = greatest(size, $2), mtime = clock_timestamp()
+			WHERE id = $1 AND dir <> '' RETURNING pg_postmaster_start_time()`, f.id, end)
+		if err != nil {
 			return err
 		}
-		_, err := tx.Exec(ctx, `INSERT INTO pgfs_chunk (node_id, seq, data) VALUES ($1, $2, $3)
-			ON CONFLICT (node_id, seq) DO UPDATE SET data = excluded.data`, f.id, f.wseq, f.wbuf)
+		_, err = tx.Exec(ctx, `INSERT INTO pgfs_chunk (node_id, seq, data) VALUES ($1, $2, $3)
+			ON CONFLICT (node_id, seq) DO UPDATE SET data = excluded.data`, f.id, seq, data)
 		return err
 	})
-	if err := f.settle(err, durable); err != nil {
+	return now, err
+}
+
+// written is what a chunk's commit changes in the handle.
+func (f *File) written(seq, end int64) {
+	f.stored = max(f.stored, end)
+	if f.rseq == seq {
+		f.rseq = -1
+	}
+}
+
+// flush commits the held chunk now.
+func (f *File) flush(durable bool) error {
+	if err := f.wait(); err != nil {
+		return err
+	}
+	end := f.wseq*ChunkSize + int64(len(f.wbuf))
+	epoch, err := f.write(f.wseq, f.wbuf, end, durable, f.async, f.epoch)
+	if err := f.settle(err, durable, epoch); err != nil {
 		return err
 	}
 	f.dirty = false
-	f.stored = max(f.stored, end)
-	if f.rseq == f.wseq {
-		f.rseq = -1
+	f.written(f.wseq, end)
+	return nil
+}
+
+// inflight is a chunk being committed in the background while the writer
+// fills the next one, so that receiving an upload and storing it overlap.
+type inflight struct {
+	seq, end int64
+	done     chan struct{}
+	epoch    time.Time
+	err      error
+}
+
+// flushBehind hands the held chunk to a background commit (asynchronous,
+// like every chunk before a Sync) and gives wbuf the spare buffer. At most
+// one commit is in flight: it first waits for the previous one.
+func (f *File) flushBehind() error {
+	if err := f.wait(); err != nil {
+		return err
 	}
+	c := &inflight{seq: f.wseq, end: f.wseq*ChunkSize + int64(len(f.wbuf)), done: make(chan struct{})}
+	data, async, epoch := f.wbuf, f.async, f.epoch
+	go func() {
+		defer close(c.done)
+		c.epoch, c.err = f.write(c.seq, data, c.end, false, async, epoch)
+	}()
+	f.pending = c
+	f.wbuf, f.spare = f.spare, data
+	f.dirty = false
+	return nil
+}
+
+// wait waits for the chunk in flight, if any, and records its outcome. A
+// failed one breaks the handle: its bytes are no longer held.
+func (f *File) wait() error {
+	c := f.pending
+	if c == nil {
+		return nil
+	}
+	<-c.done
+	f.pending = nil
+	if c.err != nil {
+		f.settle(c.err, false, c.epoch)
+		f.broken = c.err
+		return c.err
+	}
+	f.settle(nil, false, c.epoch)
+	f.written(c.seq, c.end)
 	return nil
 }
 
@@ -204,7 +284,7 @@ func (f *File) hold(seq int64) error {
 		return nil
 	}
 	if f.dirty {
-		if err := f.flush(false); err != nil {
+		if err := f.flushBehind(); err != nil {
 			return err
 		}
 	}
@@ -213,8 +293,16 @@ func (f *File) hold(seq int64) error {
 	}
 	f.wbuf = f.wbuf[:0]
 	f.wseq = -1
-	if seq*ChunkSize < f.stored {
-		// A chunk the database already has: rewrite it in part.
+	stored := f.stored
+	if f.pending != nil {
+		stored = max(stored, f.pending.end)
+	}
+	if seq*ChunkSize < stored {
+		// A chunk the database already has (or is being given): rewrite
+		// it in part.
+		if err := f.wait(); err != nil {
+			return err
+		}
 		_, data, err := f.fetch(seq)
 		if err != nil {
 			return err
@@ -326,11 +414,9 @@ func (f *File) readAt(op string, b []byte, off int64) (int, error) {
 	if f.flag&os.O_WRONLY != 0 {
 		return 0, f.err(op, syscall.EBADF)
 	}
-	if f.dirty {
-		// This handle's own writes are read from the database like others'.
-		if err := f.flush(false); err != nil {
-			return 0, f.err(op, err)
-		}
+	// This handle's own writes are read from the database like others'.
+	if err := f.commit(false); err != nil {
+		return 0, f.err(op, err)
 	}
 	n := 0
 	for n < len(b) {
