@@ -4,8 +4,8 @@
 // database for another to ingest.
 //
 // Files are streamed in chunks of ChunkSize bytes, one row each; a handle
-// holds at most one chunk for writing and one for reading (plus the
-// driver's buffers) in memory, whatever the file's size.
+// holds at most two chunks for writing (one filling, one being committed)
+// and one for reading, plus the driver's buffers, whatever the file's size.
 //
 // # Semantics
 //
