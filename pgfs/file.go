@@ -22,7 +22,8 @@ import (
 // A writer keeps one chunk in memory (wbuf, the chunk wseq) and commits it
 // when a write moves to another chunk (in the background, while it fills
 // the next: two chunks in memory), on Sync and on Close; a reader keeps the
-// last chunk it fetched (rbuf).
+// last chunk it fetched (rbuf) and, read-only, fetches the next one in the
+// background (ahead).
 type File struct {
 	fs    *Fs
 	name  string // as given to OpenFile
@@ -60,6 +61,7 @@ type File struct {
 	rseq  int64 // chunk held in rbuf, -1 for none
 	rbuf  []byte
 	rsize int64 // the file's size when rbuf was fetched
+	ahead *ahead
 
 	dirents []fs.FileInfo // a directory's listing, read on the first Readdir
 	dirpos  int
@@ -108,7 +110,7 @@ func (f *File) Close() error {
 		err = werr // a Close after a failure still waits for the commit in flight
 	}
 	f.closed = true
-	f.wbuf, f.spare, f.rbuf, f.dirents = nil, nil, nil, nil
+	f.wbuf, f.spare, f.rbuf, f.dirents, f.ahead = nil, nil, nil, nil, nil
 	return f.err("close", err)
 }
 
@@ -313,6 +315,45 @@ func (f *File) hold(seq int64) error {
 	return nil
 }
 
+// ahead is the chunk after the last one read, fetched in the background
+// while the reader consumes that one.
+type ahead struct {
+	seq, size int64
+	data      []byte
+	err       error
+	done      chan struct{}
+}
+
+// next returns chunk seq and the file's size: from the read-ahead if it
+// holds seq, else fetched now. A read-only handle then starts fetching the
+// chunk after it, if the file has one; at most one fetch is in flight.
+func (f *File) next(seq int64) (int64, []byte, error) {
+	var size int64
+	var data []byte
+	err := errors.New("not read ahead")
+	if a := f.ahead; a != nil {
+		f.ahead = nil
+		<-a.done
+		if a.seq == seq {
+			size, data, err = a.size, a.data, a.err
+		}
+	}
+	if err != nil {
+		if size, data, err = f.fetch(seq); err != nil {
+			return 0, nil, err
+		}
+	}
+	if !f.writable() && (seq+1)*ChunkSize < size {
+		a := &ahead{seq: seq + 1, done: make(chan struct{})}
+		go func() {
+			defer close(a.done)
+			a.size, a.data, a.err = f.fetch(a.seq)
+		}()
+		f.ahead = a
+	}
+	return size, data, nil
+}
+
 // fetch reads chunk seq and the file's size in one statement, so the two
 // agree. A chunk that was never written (a hole) is nil.
 func (f *File) fetch(seq int64) (int64, []byte, error) {
@@ -422,11 +463,11 @@ func (f *File) readAt(op string, b []byte, off int64) (int, error) {
 	for n < len(b) {
 		seq, in := off/ChunkSize, int(off%ChunkSize)
 		if f.rseq != seq || off >= f.rsize {
-			size, data, err := f.fetch(seq)
+			size, data, err := f.next(seq)
 			if err != nil {
 				return n, f.err(op, err)
 			}
-			f.rbuf = append(f.rbuf[:0], data...)
+			f.rbuf = data
 			f.rseq, f.rsize = seq, size
 			f.size = max(f.size, size)
 		}

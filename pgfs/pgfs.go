@@ -5,7 +5,8 @@
 //
 // Files are streamed in chunks of ChunkSize bytes, one row each; a handle
 // holds at most two chunks for writing (one filling, one being committed)
-// and one for reading, plus the driver's buffers, whatever the file's size.
+// and two for reading (one read, the next being fetched), plus the driver's
+// buffers, whatever the file's size.
 //
 // # Semantics
 //
