@@ -67,13 +67,12 @@ type Options struct {
 	// first failure, doubled after each. 0: 8 and 5 s.
 	MaxAttempts int
 	RetryBase   time.Duration
-	// FTPRoot is the directory of the FTP jails (DATA_DIR/ftp). A job read
-	// back from the store has no RealPath or UserRoot (they are not
-	// serialised); they are rebuilt as FTPRoot/<user> and its Path.
-	FTPRoot string
-	Now     func() time.Time
-	Logger  *slog.Logger
-	Events  Events // nil: none
+	// Inbox is where uploads are read and their results placed (ftpd's
+	// jails); Run needs it, Check does not.
+	Inbox  campaignd.Inbox
+	Now    func() time.Time
+	Logger *slog.Logger
+	Events Events // nil: none
 }
 
 // Events receives ingest metrics as events.
