@@ -203,7 +203,7 @@ type Engine struct {
 	submitCancel context.CancelFunc
 	stopWriter   context.CancelFunc
 	workersWG    sync.WaitGroup
-	fx           *effects // the side effects decided under mu (effects.go)
+	fx           *effects       // the side effects decided under mu (effects.go)
 	acksWG       sync.WaitGroup // receipt acknowledgements after a batch is on disk
 }
 
