@@ -28,7 +28,6 @@ const (
 // upload after the session has ended.
 type jailFs struct {
 	root *os.Root
-	dir  string // absolute path of the jail directory
 	// raw keeps the errors as they are, for the server's own use (the
 	// Inbox), instead of turning them into what an FTP client may see.
 	raw bool
@@ -41,7 +40,7 @@ func openJail(dir string) (*jailFs, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &jailFs{root: r, dir: dir}, nil
+	return &jailFs{root: r}, nil
 }
 
 // Close releases the root's directory handle.

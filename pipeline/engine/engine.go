@@ -137,7 +137,7 @@ const (
 // in index order a page at a time.
 //
 // Durability: a state change is committed before anything depends on it (a
-// receipt is acknowledged, a message unclaimed); Badger's write-ahead log
+// receipt is acknowledged, a message unclaimed); the store's write-ahead log
 // survives a process crash. The writer also syncs to disk at most once a
 // second, which bounds what a power failure can take.
 //
@@ -191,7 +191,6 @@ type Engine struct {
 	wait         string // why nothing is sent, "" when sending freely
 	windowArmed  bool
 	started      bool
-	earlyArmed   bool
 	completing   map[uint64]completion
 	writes       chan *writeReq
 	rcpt         *receiptQueue // receipts for the writer, from the SMPP readers
