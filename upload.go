@@ -28,8 +28,6 @@ type Upload struct {
 	// Via is what completed the upload: ViaSTOR, ViaRename or ViaMarker.
 	Via        string    `json:"via,omitempty"`
 	FileName   string    `json:"file_name"` // base name
-	RealPath   string    `json:"-"`
-	UserRoot   string    `json:"-"`
 	Size       int64     `json:"size"`
 	SHA256     string    `json:"sha256"`
 	RemoteAddr string    `json:"remote_addr"`

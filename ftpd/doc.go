@@ -53,6 +53,18 @@
 // processed/, rejected/ and reports/ at the top of the jail are read-only to
 // the client; the queue is invisible.
 //
+// # The inbox
+//
+// Ingest reads uploads and places their results only through an Inbox
+// (campaignd.Inbox): it opens an upload where it was queued, moves it to
+// processed/ or rejected/ under a name that replaces nothing (link then
+// unlink, so a crash in between leaves two names, cleaned up at the next
+// look), writes its errors file through a temporary file, and records the
+// chosen name before the move so that a job cut short finds its file. The
+// Inbox works over one afero.Fs per user: the os.Root jail on disk, or
+// another filesystem given as InboxOptions.Jail. No other package builds a
+// path into a jail.
+//
 // # What cannot be detected
 //
 // FTP has no length header. A client that closes its data connection

@@ -45,10 +45,11 @@ var testHash = sync.OnceValue(func() string {
 
 // recorder is an OnUpload callback that remembers what it got.
 type recorder struct {
+	root    string // Options.Root, where the queued files are read
 	mu      sync.Mutex
 	uploads []Upload
 	fail    error             // returned by OnUpload when set
-	inPlace []bool            // per call: was RealPath's content the announced one?
+	inPlace []bool            // per call: was the queued file's content the announced one?
 	block   chan struct{}     // when set, OnUpload waits on it
 	entered chan struct{}     // when set, OnUpload signals entry
 	ctxs    []context.Context // contexts OnUpload was given
@@ -61,7 +62,7 @@ func (r *recorder) onUpload(ctx context.Context, u Upload) error {
 	if r.block != nil {
 		<-r.block
 	}
-	data, err := os.ReadFile(u.RealPath)
+	data, err := os.ReadFile(r.path(u))
 	sum := sha256.Sum256(data)
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -69,6 +70,11 @@ func (r *recorder) onUpload(ctx context.Context, u Upload) error {
 	r.ctxs = append(r.ctxs, ctx)
 	r.inPlace = append(r.inPlace, err == nil && int64(len(data)) == u.Size && hex.EncodeToString(sum[:]) == u.SHA256)
 	return r.fail
+}
+
+// path is where the queued file of u is on disk.
+func (r *recorder) path(u Upload) string {
+	return filepath.Join(r.root, u.User, filepath.FromSlash(u.Stored))
 }
 
 func (r *recorder) list() []Upload {
@@ -126,7 +132,8 @@ type testServer struct {
 // at the end of the test.
 func mustOpenServer(tb testing.TB, mutate func(*Options)) *testServer {
 	tb.Helper()
-	ts := &testServer{root: filepath.Join(tb.TempDir(), "ftp"), rec: &recorder{}, ev: &eventCounter{}}
+	root := filepath.Join(tb.TempDir(), "ftp")
+	ts := &testServer{root: root, rec: &recorder{root: root}, ev: &eventCounter{}}
 	logs := &testOutput{w: tb.Output()}
 	tb.Cleanup(logs.stop) // registered first, so it runs after the server's Close
 	opts := Options{

@@ -28,7 +28,9 @@ const (
 // upload after the session has ended.
 type jailFs struct {
 	root *os.Root
-	dir  string // absolute path of the jail directory
+	// raw keeps the errors as they are, for the server's own use (the
+	// Inbox), instead of turning them into what an FTP client may see.
+	raw bool
 }
 
 var _ afero.Fs = (*jailFs)(nil)
@@ -38,7 +40,7 @@ func openJail(dir string) (*jailFs, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &jailFs{root: r, dir: dir}, nil
+	return &jailFs{root: r}, nil
 }
 
 // Close releases the root's directory handle.
@@ -55,11 +57,6 @@ func rel(name string) string {
 	return p[1:]
 }
 
-// realPath is where the FTP path name lives on disk (for Upload.RealPath).
-func (j *jailFs) realPath(name string) string {
-	return filepath.Join(j.dir, filepath.FromSlash(rel(name)))
-}
-
 // Create creates or truncates name for writing.
 func (j *jailFs) Create(name string) (afero.File, error) {
 	return j.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_TRUNC, filePerm)
@@ -67,19 +64,19 @@ func (j *jailFs) Create(name string) (afero.File, error) {
 
 // Mkdir creates a directory; the requested mode is replaced by 0750.
 func (j *jailFs) Mkdir(name string, _ os.FileMode) error {
-	return clean("mkdir", name, j.root.Mkdir(rel(name), dirPerm))
+	return j.clean("mkdir", name, j.root.Mkdir(rel(name), dirPerm))
 }
 
 // MkdirAll creates a directory and its parents with mode 0750.
 func (j *jailFs) MkdirAll(name string, _ os.FileMode) error {
-	return clean("mkdir", name, j.root.MkdirAll(rel(name), dirPerm))
+	return j.clean("mkdir", name, j.root.MkdirAll(rel(name), dirPerm))
 }
 
 // Open opens name for reading.
 func (j *jailFs) Open(name string) (afero.File, error) {
 	f, err := j.root.Open(rel(name))
 	if err != nil {
-		return nil, clean("open", name, err)
+		return nil, j.clean("open", name, err)
 	}
 	return f, nil
 }
@@ -88,34 +85,34 @@ func (j *jailFs) Open(name string) (afero.File, error) {
 func (j *jailFs) OpenFile(name string, flag int, _ os.FileMode) (afero.File, error) {
 	f, err := j.root.OpenFile(rel(name), flag, filePerm)
 	if err != nil {
-		return nil, clean("open", name, err)
+		return nil, j.clean("open", name, err)
 	}
 	return f, nil
 }
 
 // Remove removes a file or an empty directory.
 func (j *jailFs) Remove(name string) error {
-	return clean("remove", name, j.root.Remove(rel(name)))
+	return j.clean("remove", name, j.root.Remove(rel(name)))
 }
 
 // RemoveAll removes name and everything under it.
 func (j *jailFs) RemoveAll(name string) error {
 	if rel(name) == "." {
-		return clean("remove", name, fs.ErrPermission)
+		return j.clean("remove", name, fs.ErrPermission)
 	}
-	return clean("remove", name, j.root.RemoveAll(rel(name)))
+	return j.clean("remove", name, j.root.RemoveAll(rel(name)))
 }
 
 // Rename renames oldname to newname, both inside the jail.
 func (j *jailFs) Rename(oldname, newname string) error {
-	return clean("rename", newname, j.root.Rename(rel(oldname), rel(newname)))
+	return j.clean("rename", newname, j.root.Rename(rel(oldname), rel(newname)))
 }
 
 // Stat describes name, following symlinks that stay inside the jail.
 func (j *jailFs) Stat(name string) (os.FileInfo, error) {
 	fi, err := j.root.Stat(rel(name))
 	if err != nil {
-		return nil, clean("stat", name, err)
+		return nil, j.clean("stat", name, err)
 	}
 	return fi, nil
 }
@@ -124,7 +121,7 @@ func (j *jailFs) Stat(name string) (os.FileInfo, error) {
 func (j *jailFs) Lstat(name string) (os.FileInfo, error) {
 	fi, err := j.root.Lstat(rel(name))
 	if err != nil {
-		return nil, clean("stat", name, err)
+		return nil, j.clean("stat", name, err)
 	}
 	return fi, nil
 }
@@ -134,17 +131,17 @@ func (j *jailFs) Name() string { return "ftpd.jail" }
 
 // Chmod is refused: modes in the jail are the server's business.
 func (j *jailFs) Chmod(name string, _ os.FileMode) error {
-	return clean("chmod", name, fs.ErrPermission)
+	return j.clean("chmod", name, fs.ErrPermission)
 }
 
 // Chown is refused.
 func (j *jailFs) Chown(name string, _, _ int) error {
-	return clean("chown", name, fs.ErrPermission)
+	return j.clean("chown", name, fs.ErrPermission)
 }
 
 // Chtimes is refused (MFMT is disabled).
 func (j *jailFs) Chtimes(name string, _, _ time.Time) error {
-	return clean("chtimes", name, fs.ErrPermission)
+	return j.clean("chtimes", name, fs.ErrPermission)
 }
 
 // syncDir fsyncs the directory holding name, so a rename in it is durable.
@@ -158,6 +155,20 @@ func (j *jailFs) syncDir(name string) error {
 		err = cerr
 	}
 	return err
+}
+
+// clean is clean, unless the jail is raw.
+func (j *jailFs) clean(op, name string, err error) error {
+	if j.raw || err == nil {
+		return err
+	}
+	return clean(op, name, err)
+}
+
+// Link makes newname a second name of the file oldname; it fails if
+// newname exists.
+func (j *jailFs) Link(oldname, newname string) error {
+	return j.clean("link", newname, j.root.Link(rel(oldname), rel(newname)))
 }
 
 // clean is the one place where filesystem errors are turned into what an

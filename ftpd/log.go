@@ -15,7 +15,6 @@ const (
 	keyError      = "error"
 	keySessionID  = "session_id"
 	keyRemoteAddr = "remote_addr"
-	keyRemoteIP   = "remote_ip"
 	keyUser       = "user"
 	keyPath       = "path"
 	keyFrom       = "from"

@@ -57,6 +57,9 @@ type Options struct {
 	Root string
 	// Users are the accounts; each gets its own jail.
 	Users []User
+	// Folders are created at the top of each jail on Open (mode 0750),
+	// e.g. campaignd.SuppressionsDir, where partners drop opt-out lists.
+	Folders []string
 
 	// PassivePortStart and PassivePortEnd bound the passive data ports;
 	// 0, 0 lets the OS pick. ftpserverlib listens for data connections on
@@ -123,8 +126,7 @@ type Options struct {
 // Upload describes a completed upload handed to Options.OnUpload.
 type Upload struct {
 	// User is the FTP account that uploaded.
-	User     string
-	UserRoot string // absolute path of the user's jail directory
+	User string
 	// Path is the file inside the jail as the partner named it,
 	// slash-separated and rooted: "/in/x.csv".
 	Path string
@@ -132,8 +134,6 @@ type Upload struct {
 	// name in the hidden queue directory, so that another upload to Path
 	// never touches them.
 	Stored string
-	// RealPath is Stored's absolute path on disk.
-	RealPath string
 	// Size and SHA256 (lower-case hex) describe the file's content: computed
 	// while streaming for STOR, read back from the file for RNTO.
 	Size   int64
@@ -447,6 +447,12 @@ func (s *Server) openJails() error {
 			return fmt.Errorf("ftpd: open jail for %s: %w", name, err)
 		}
 		s.jails[name] = j
+		for _, f := range s.opts.Folders {
+			if err := j.root.Mkdir(rel(f), dirPerm); err != nil && !errors.Is(err, os.ErrExist) {
+				s.log.Warn("cannot create a folder in the jail", slog.String(keyUser, name),
+					slog.String(keyPath, "/"+rel(f)), slog.Any(keyError, err))
+			}
+		}
 		if s.opts.Queued != nil {
 			s.sweepQueue(name, j)
 		}

@@ -495,10 +495,8 @@ func (s *session) undoRename(from, to string) {
 func (s *session) newUpload(name, stored string, size int64, sum, via string) Upload {
 	return Upload{
 		User:       s.user,
-		UserRoot:   s.jail.dir,
 		Path:       path.Clean("/" + name),
 		Stored:     stored,
-		RealPath:   s.jail.realPath(stored),
 		Size:       size,
 		SHA256:     sum,
 		RemoteAddr: s.remote,

@@ -39,10 +39,8 @@ func TestStorCSVTriggersBeforeReply(t *testing.T) {
 	}
 	want := Upload{
 		User:       testUser,
-		UserRoot:   ts.jail(),
 		Path:       "/in/x.csv",
 		Stored:     u.Stored,
-		RealPath:   filepath.Join(ts.jail(), filepath.FromSlash(u.Stored)),
 		Size:       int64(len(data)),
 		SHA256:     sha256Hex(data),
 		RemoteAddr: u.RemoteAddr,
@@ -59,13 +57,13 @@ func TestStorCSVTriggersBeforeReply(t *testing.T) {
 		t.Errorf("At = %v", u.At)
 	}
 	if !ts.rec.wasInPlace(0) {
-		t.Error("the file was not complete at RealPath when OnUpload ran")
+		t.Error("the file was not complete in the queue when OnUpload ran")
 	}
-	onDisk, err := os.ReadFile(u.RealPath)
+	onDisk, err := os.ReadFile(ts.rec.path(u))
 	if err != nil || !bytes.Equal(onDisk, data) {
 		t.Fatalf("file on disk differs: %v", err)
 	}
-	if fi, _ := os.Stat(u.RealPath); fi.Mode().Perm() != filePerm {
+	if fi, _ := os.Stat(ts.rec.path(u)); fi.Mode().Perm() != filePerm {
 		t.Errorf("file mode = %v, want %v", fi.Mode().Perm(), os.FileMode(filePerm))
 	}
 	if names := filesIn(t, filepath.Join(ts.jail(), "in")); len(names) != 0 {
@@ -128,7 +126,7 @@ func TestRenameToCSVTriggers(t *testing.T) {
 	}
 	u := got[0]
 	if u.Via != "RNTO" || u.Path != "/in/x.csv" || u.Size != int64(len(data)) || u.SHA256 != sha256Hex(data) ||
-		u.RealPath != filepath.Join(ts.jail(), filepath.FromSlash(u.Stored)) || u.User != testUser ||
+		u.User != testUser ||
 		!strings.HasPrefix(u.Stored, "/"+queueDir+"/") {
 		t.Errorf("Upload = %+v", u)
 	}
@@ -602,7 +600,7 @@ func TestLargeUploadSizeAndSHA256(t *testing.T) {
 	if got[0].Size != int64(len(data)) || got[0].SHA256 != sha256Hex(data) {
 		t.Errorf("Size, SHA256 = %d, %s; want %d, %s", got[0].Size, got[0].SHA256, len(data), sha256Hex(data))
 	}
-	onDisk, err := os.ReadFile(got[0].RealPath)
+	onDisk, err := os.ReadFile(ts.rec.path(got[0]))
 	if err != nil || !bytes.Equal(onDisk, data) {
 		t.Fatalf("file on disk differs (%d bytes, %v)", len(onDisk), err)
 	}

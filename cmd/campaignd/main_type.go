@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path"
 	"path/filepath"
 	"runtime/debug"
 	"strings"
@@ -48,6 +49,7 @@ type Main struct {
 	DB       Store
 	Metrics  *metrics.Metrics
 	FTP      *ftpd.Server
+	Inbox    *ftpd.Inbox // the jails as ingest reads and places uploads
 	Ingester *ingest.Ingester
 	Web      *webui.Server
 	Sim      *smpp.Simulator
@@ -157,7 +159,8 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	}
 
 	opts := ingestOptions(*c, m.loc)
-	opts.DuplicateWindow, opts.FTPRoot = time.Duration(c.Ingest.DuplicateWindow), filepath.Join(c.DataDir, "ftp")
+	m.Inbox = ftpd.NewInbox(ftpd.InboxOptions{Root: m.ftpRoot(), Location: m.loc})
+	opts.DuplicateWindow, opts.Inbox = time.Duration(c.Ingest.DuplicateWindow), m.Inbox
 	opts.Now, opts.Logger, opts.Events = m.Now, m.Logger, m.Metrics
 	m.Ingester = ingest.NewIngester(m.DB, opts)
 	if err := m.openSending(); err != nil {
@@ -192,6 +195,9 @@ func (m *Main) Close() error {
 			m.cancel()
 		}
 		m.wg.Wait()
+		if m.Inbox != nil {
+			errs = append(errs, m.Inbox.Close())
+		}
 		errs = append(errs, m.closeSending(ctx))
 		if m.metricsSrv != nil {
 			errs = append(errs, m.metricsSrv.Shutdown(ctx))
@@ -255,7 +261,7 @@ func (m *Main) openFTP() error {
 	}
 	var err error
 	m.FTP, err = ftpd.New(ftpd.Options{
-		Listen: c.Listen, Root: filepath.Join(m.Config.DataDir, "ftp"), Users: users,
+		Listen: c.Listen, Root: m.ftpRoot(), Users: users, Folders: []string{campaignd.SuppressionsDir},
 		PassivePortStart: lo, PassivePortEnd: hi, PublicHost: c.PublicHost,
 		TLSMode: c.TLS, TLSCertFile: c.TLSCertFile, TLSKeyFile: c.TLSKeyFile,
 		MaxUploadBytes: c.MaxUploadBytes, IdleTimeout: time.Duration(c.IdleTimeout),
@@ -272,14 +278,16 @@ func (m *Main) openFTP() error {
 	return nil
 }
 
+// ftpRoot is where ftpd keeps the users' jails.
+func (m *Main) ftpRoot() string { return filepath.Join(m.Config.DataDir, "ftp") }
+
 // onUpload runs before the 226: it records the upload and its ingest job
 // durably, then wakes the ingest worker.
 func (m *Main) onUpload(ctx context.Context, u ftpd.Upload) error {
 	// Path is the name the partner gave (results are placed under its base
 	// name); Stored is where ftpd queued these bytes, unique to this upload.
 	up := &campaignd.Upload{
-		User: u.User, Path: u.Path, Stored: u.Stored, FileName: filepath.Base(filepath.FromSlash(u.Path)), RealPath: u.RealPath,
-		UserRoot: u.UserRoot, Size: u.Size, SHA256: u.SHA256, RemoteAddr: u.RemoteAddr, ReceivedAt: u.At, Via: u.Via,
+		User: u.User, Path: u.Path, Stored: u.Stored, FileName: path.Base(u.Path), Size: u.Size, SHA256: u.SHA256, RemoteAddr: u.RemoteAddr, ReceivedAt: u.At, Via: u.Via,
 	}
 	if _, err := m.DB.CreateUpload(up); err != nil {
 		m.Logger.Error("recording upload failed", "path", u.Path, slog.Any("error", err))

@@ -5,9 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
-	"os"
-	"path/filepath"
 
 	"campaignd"
 	"campaignd/pipeline/ingest"
@@ -45,15 +42,6 @@ func (m *Main) openReplies() {
 		ConfirmSource: c.Ingest.DefaultSender, Sender: m.Sender, Countries: c.Ingest.AllowedCountries,
 		Now: m.Now, Logger: m.Logger, Events: m.Metrics,
 	})
-	// Each FTP user's jail gets the folder opt-out lists are dropped into.
-	for _, u := range c.FTP.Users {
-		if u.Name == filepath.Base(u.Name) && u.Name != "." && u.Name != ".." {
-			dir := filepath.Join(c.DataDir, "ftp", u.Name, campaignd.SuppressionsDir)
-			if err := os.MkdirAll(dir, 0o750); err != nil {
-				m.Logger.Warn("cannot create the suppressions folder", "path", dir, slog.Any("error", err))
-			}
-		}
-	}
 	m.Metrics.SuppressionListSize(func() int {
 		n, _ := m.DB.SuppressionCount()
 		return n

@@ -8,4 +8,10 @@
 // receipts through QueueReceipt. Start reading at Engine and NewEngine
 // (engine.go), then submit (engine.go), Act (engine_act.go) and the writer
 // (receipt.go).
+//
+// Concurrency is read in one place, effects.go: the submitters, the writer
+// (and its acknowledgements of receipts), and a fixed pair of workers that
+// run every side effect decided under the engine's lock, in order. Every
+// wait uses the injected clock (Options.Now and After), so tests step a
+// fake clock.
 package engine

@@ -137,7 +137,7 @@ const (
 // in index order a page at a time.
 //
 // Durability: a state change is committed before anything depends on it (a
-// receipt is acknowledged, a message unclaimed); Badger's write-ahead log
+// receipt is acknowledged, a message unclaimed); the store's write-ahead log
 // survives a process crash. The writer also syncs to disk at most once a
 // second, which bounds what a power failure can take.
 //
@@ -191,7 +191,6 @@ type Engine struct {
 	wait         string // why nothing is sent, "" when sending freely
 	windowArmed  bool
 	started      bool
-	earlyArmed   bool
 	completing   map[uint64]completion
 	writes       chan *writeReq
 	rcpt         *receiptQueue // receipts for the writer, from the SMPP readers
@@ -203,7 +202,7 @@ type Engine struct {
 	submitCancel context.CancelFunc
 	stopWriter   context.CancelFunc
 	workersWG    sync.WaitGroup
-	bgWG         sync.WaitGroup
+	fx           *effects       // the side effects decided under mu (effects.go)
 	acksWG       sync.WaitGroup // receipt acknowledgements after a batch is on disk
 }
 
@@ -303,7 +302,7 @@ func NewEngine(o Options) (*Engine, error) {
 		receiptTimeout: o.ReceiptTimeout, earlyHold: o.EarlyHold, batchSize: o.BatchSize,
 		sweepEvery: max(time.Second, o.ReceiptTimeout/100),
 		runs:       map[uint64]*run{}, wake: make(chan struct{}), completing: map[uint64]completion{},
-		writes: make(chan *writeReq, 4*workers), rcpt: rcpt,
+		writes: make(chan *writeReq, 4*workers), rcpt: rcpt, fx: newEffects(),
 	}
 	e.wheel.Handle(TimerBroadcast, e.onBroadcastTimer)
 	e.wheel.Handle(TimerRetry, e.onRetryTimer)
@@ -337,6 +336,7 @@ func (e *Engine) Start(ctx context.Context) error {
 	e.mu.Unlock()
 
 	go e.writer()
+	e.fx.start(effectWorkers)
 	if err := e.recover(); err != nil {
 		e.Close(context.Background())
 		return err
@@ -424,16 +424,14 @@ func (e *Engine) Close(ctx context.Context) error {
 		e.workersWG.Wait()
 		close(done)
 	}()
-	grace := time.NewTimer(e.responseTimeout + time.Second)
-	defer grace.Stop()
 	select {
 	case <-done:
-	case <-grace.C:
+	case <-e.after(e.responseTimeout + time.Second):
 	case <-ctx.Done():
 	}
 	submitCancel() // submits still waiting for a bind or a token: not sent, they stay queued
 	<-done
-	e.bgWG.Wait()
+	e.fx.stop()
 	stopWriter()
 	<-e.writerDone
 	e.acksWG.Wait()
@@ -511,18 +509,13 @@ type job struct {
 	m *campaignd.Message
 }
 
-// background runs fn on a goroutine of its own, counted so that Close waits
-// for it. Every piece of background work the engine starts (store writes
-// and timers decided under e.mu, loading a run's next messages, completing
-// or cancelling a broadcast) goes through here; the submitters, the writer
-// and its acknowledgements, and the watchers of Start and Close are the only
-// other goroutines.
+// background queues fn on the engine's one path of side effects
+// (effects.go); it never blocks, so it is called with e.mu held. Every
+// piece of work the engine decides under the lock goes through here.
 func (e *Engine) background(fn func()) {
-	e.bgWG.Add(1)
-	go func() {
-		defer e.bgWG.Done()
-		fn()
-	}()
+	if !e.fx.do(fn) {
+		e.log.Debug("engine closed: background work dropped")
+	}
 }
 
 // take waits for the next message to submit, round-robin between runs.

@@ -396,11 +396,13 @@ func TestEngineRejectsAfterMaxAttempts(t *testing.T) {
 	b := mustBroadcast(t, h.db, 4, nil)
 	h.mustAct(t, b.ID, campaignd.ActionSend, time.Time{})
 	for attempt := 1; attempt < 3; attempt++ {
-		testenv.Wait(t, "attempt", func() bool { return h.sender.Count(dest(1)) == attempt })
+		// Stepping on while waiting: the wheel may arm its wait against a
+		// time read just before the last Advance.
+		testenv.AdvanceUntil(t, h.clk, time.Second, "attempt", func() bool { return h.sender.Count(dest(1)) == attempt })
 		testenv.Wait(t, "retry timer", func() bool { _, ok, _ := h.wheel.Due(engine.TimerRetry, fmt.Sprintf("%d/1", b.ID)); return ok })
 		h.clk.Advance(time.Duration(attempt) * 5 * time.Second)
 	}
-	got := h.waitStatus(t, b.ID, campaignd.StatusCompleted)
+	got := h.advanceToStatus(t, b.ID, campaignd.StatusCompleted)
 	if got.Counts.Failed != 2 || got.Counts.Submitted != 2 {
 		t.Fatalf("counts = %+v", got.Counts)
 	}

@@ -31,7 +31,7 @@ var errClosed = errors.New("pipeline: engine closed")
 // deliver_sm_resp only for what is durable. The receipt's part takes its
 // status; the message settles as the worst of its parts once every part has
 // one. The receipt is looked up in the forms MessageIDFormat allows (see
-// store.SaveChanges); one whose id is not recorded yet (it overtook its
+// Store.SaveChanges); one whose id is not recorded yet (it overtook its
 // submit_sm_resp), or that auto cannot tell apart yet, is held and applied
 // later, or counted unmatched after EarlyHold. A repeated receipt, or one for
 // a message already final, changes nothing. The settle time is the time of
@@ -60,20 +60,6 @@ func (e *Engine) QueueReceipt(r campaignd.Receipt, ack func(error)) {
 	if !e.rcpt.push(req) {
 		ack(errClosed)
 	}
-}
-
-// HandleReceipt is QueueReceipt waiting for the outcome: the receipt is
-// durable when it returns nil.
-func (e *Engine) HandleReceipt(r campaignd.Receipt) error {
-	e.mu.Lock()
-	started := e.started
-	e.mu.Unlock()
-	if !started {
-		return errors.New("pipeline: engine not started")
-	}
-	ch := make(chan error, 1)
-	e.QueueReceipt(r, func(err error) { ch <- err })
-	return <-ch
 }
 
 func (e *Engine) countReceipt(id, outcome string) {

@@ -30,7 +30,7 @@ func idSender(parts map[string]int, before func(m campaignd.OutMessage)) *fakeSe
 
 func (h *harness) receipt(tb testing.TB, id, stat string) {
 	tb.Helper()
-	if err := h.eng.HandleReceipt(campaignd.Receipt{MessageID: id, Stat: stat}); err != nil {
+	if err := handleReceipt(h.eng, campaignd.Receipt{MessageID: id, Stat: stat}); err != nil {
 		tb.Fatal(err)
 	}
 }
@@ -68,7 +68,7 @@ func TestReceiptBeforeSubmitResponse(t *testing.T) {
 	// The receipt overtakes the submit_sm_resp: it arrives (and is stored)
 	// before Submit returns the id.
 	s := idSender(nil, func(m campaignd.OutMessage) {
-		if err := h.eng.HandleReceipt(campaignd.Receipt{MessageID: "id-" + m.Dest, Stat: "DELIVRD"}); err != nil {
+		if err := handleReceipt(h.eng, campaignd.Receipt{MessageID: "id-" + m.Dest, Stat: "DELIVRD"}); err != nil {
 			t.Error(err)
 		}
 	})
@@ -166,4 +166,12 @@ func TestReceiptTimeoutSettlesUnknown(t *testing.T) {
 		_, ok, _ := h.wheel.Due(engine.TimerReceipt, strconv.FormatUint(b.ID, 10))
 		return !ok
 	})
+}
+
+// handleReceipt queues a receipt and waits for its outcome: the receipt is
+// durable when it returns nil.
+func handleReceipt(eng *engine.Engine, r campaignd.Receipt) error {
+	ch := make(chan error, 1)
+	eng.QueueReceipt(r, func(err error) { ch <- err })
+	return <-ch
 }

@@ -1,9 +1,10 @@
 // Package ingest turns an uploaded CSV file into a broadcast: reading,
 // validating, personalising and deciding (accepted or rejected), placing the
-// file in processed/ or rejected/ with its errors file. It also imports
-// opt-out lists uploaded to suppressions/ and normalises numbers for the
-// rest of the pipeline (NumberRules). It declares the small interfaces it
-// needs from the store (Store and the suppression views).
+// file in processed/ or rejected/ with its errors file (through the Inbox
+// ftpd implements). It also imports opt-out lists uploaded to
+// suppressions/ and normalises numbers for the rest of the pipeline
+// (NumberRules). It declares the small interfaces it needs from the store
+// (Store and the suppression views).
 //
 // An Ingester validates a file in two streaming passes and never holds the
 // file in memory. The first pass hashes it (SHA-256, for duplicate files),
@@ -43,10 +44,11 @@
 //     matched twice: {Header} would be ambiguous.
 //   - A file that starts with a UTF-8 BOM but is not valid UTF-8 is read
 //     as Windows-1252 without the BOM bytes.
-//   - processed/ and rejected/ are at the root of the uploader's jail.
-//     A taken name becomes name_YYYYMMDD-HHMMSS.csv (local time), then
-//     …-2.csv and so on; the errors file follows the chosen name. Files
-//     are moved with link+unlink, so nothing is ever overwritten.
+//   - Files are read and placed only through a campaignd.Inbox (ftpd's
+//     jails): ingest never builds a path. processed/ and rejected/ are at
+//     the root of the uploader's jail; a taken name becomes
+//     name_YYYYMMDD-HHMMSS.csv (local time), then …-2.csv and so on; the
+//     errors file follows the chosen name and nothing is ever overwritten.
 //   - errors.csv uses CRLF line ends (RFC 4180); file-level errors first.
 //   - Runs are serialised: one ingest at a time bounds memory (SPEC §10)
 //     and makes duplicate-file detection exact.

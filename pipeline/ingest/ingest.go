@@ -67,10 +67,9 @@ type Options struct {
 	// first failure, doubled after each. 0: 8 and 5 s.
 	MaxAttempts int
 	RetryBase   time.Duration
-	// FTPRoot is the directory of the FTP jails (DATA_DIR/ftp). A job read
-	// back from the store has no RealPath or UserRoot (they are not
-	// serialised); they are rebuilt as FTPRoot/<user> and its Path.
-	FTPRoot string
+	// Inbox is where uploads are read and their results placed (ftpd's
+	// jails); Run needs it, Check does not.
+	Inbox campaignd.Inbox
 	// Language is the language of the error column of <name>.errors.csv:
 	// "en" (default: the uploader is Syniverse) or "es". The errors stored
 	// on the upload stay in English; the console translates them.

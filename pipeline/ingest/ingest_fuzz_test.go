@@ -102,14 +102,14 @@ func BenchmarkIngest1M(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; b.Loop(); i++ {
 		b.StopTimer()
-		db, root := testenv.OpenStoreOnDisk(b), b.TempDir()
-		in := NewIngester(db, testOptions())
+		db, root := testenv.OpenStoreOnDisk(b), jailDir(b)
+		in := newIngester(b, db, root, testOptions())
 		name := fmt.Sprintf("big%d.csv", i)
 		if err := os.Link(src, filepath.Join(root, name)); err != nil {
 			b.Fatal(err)
 		}
-		job, err := db.CreateUpload(&campaignd.Upload{User: "bench", Path: "/" + name, FileName: name,
-			RealPath: filepath.Join(root, name), UserRoot: root, Size: size, ReceivedAt: testNow})
+		job, err := db.CreateUpload(&campaignd.Upload{User: "syniverse", Path: "/" + name, FileName: name,
+			Size: size, ReceivedAt: testNow})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"campaignd"
 	"campaignd/internal/testenv"
@@ -53,9 +54,9 @@ func TestTruncatedUpload(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			for _, via := range []string{campaignd.ViaSTOR, campaignd.ViaRename, campaignd.ViaMarker} {
-				db, root := testenv.OpenStoreOnDisk(t), t.TempDir()
+				db, root := testenv.OpenStoreOnDisk(t), jailDir(t)
 				job := uploadVia(t, db, root, "x.csv", []byte(tc.data), via)
-				b, err := NewIngester(db, testOptions()).Run(context.Background(), job)
+				b, err := newIngester(t, db, root, testOptions()).Run(context.Background(), job)
 				if err != nil {
 					t.Fatalf("%s: %v", via, err)
 				}
@@ -141,14 +142,12 @@ func TestAttemptTransient(t *testing.T) {
 		{"never passes", 100, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			db, ftpRoot := testenv.OpenStoreOnDisk(t), t.TempDir()
-			root := filepath.Join(ftpRoot, "syniverse")
-			os.MkdirAll(root, 0o755)
+			db, root := testenv.OpenStoreOnDisk(t), jailDir(t)
 			flaky := &flakyDB{DB: db, fail: tc.fails}
 			clock := &testClock{t: testNow}
 			ev := &recordedEvents{}
 			o := testOptions()
-			o.Now, o.Events, o.FTPRoot = clock.Now, ev, ftpRoot
+			o.Now, o.Events = clock.Now, ev
 			upload(t, db, root, "x.csv", fixture(t, "pending-example.csv"))
 			var b *campaignd.Broadcast
 			for i := 1; ; i++ {
@@ -167,7 +166,7 @@ func TestAttemptTransient(t *testing.T) {
 				if jobs[0].Attempts != i-1 {
 					t.Fatalf("attempt %d: the store says %d attempts", i, jobs[0].Attempts)
 				}
-				in := NewIngester(flaky, o)
+				in := newIngester(t, flaky, root, o)
 				var retryAt time.Time
 				b, retryAt, err = in.Attempt(context.Background(), jobs[0])
 				if retryAt.IsZero() {
@@ -213,14 +212,14 @@ func TestAttemptTransient(t *testing.T) {
 // that kills the process (say out of memory) still counts: after
 // MaxAttempts such starts the job ends without running again.
 func TestAttemptCountsCrashes(t *testing.T) {
-	db, root := testenv.OpenStoreOnDisk(t), t.TempDir()
+	db, root := testenv.OpenStoreOnDisk(t), jailDir(t)
 	job := upload(t, db, root, "x.csv", fixture(t, "pending-example.csv"))
 	job.Attempts, job.LastError = DefaultMaxAttempts, ""
 	if err := db.SaveJob(job); err != nil {
 		t.Fatal(err)
 	}
 	jobs, _ := db.Jobs()
-	b, retryAt, err := NewIngester(db, testOptions()).Attempt(context.Background(), jobs[0])
+	b, retryAt, err := newIngester(t, db, root, testOptions()).Attempt(context.Background(), jobs[0])
 	if b != nil || !retryAt.IsZero() || err != nil {
 		t.Fatalf("Attempt = %v, %v, %v", b, retryAt, err)
 	}
@@ -241,10 +240,10 @@ func TestAttemptCountsCrashes(t *testing.T) {
 func TestAttemptLasting(t *testing.T) {
 	content := fixture(t, "pending-example.csv")
 	t.Run("a file named processed is in the way", func(t *testing.T) {
-		db, root := testenv.OpenStoreOnDisk(t), t.TempDir()
+		db, root := testenv.OpenStoreOnDisk(t), jailDir(t)
 		os.WriteFile(filepath.Join(root, "processed"), []byte("not a folder"), 0o644)
 		job := upload(t, db, root, "x.csv", content)
-		b, retryAt, _ := NewIngester(db, testOptions()).Attempt(context.Background(), job)
+		b, retryAt, _ := newIngester(t, db, root, testOptions()).Attempt(context.Background(), job)
 		u, _ := db.Upload(job.Upload.ID)
 		if b != nil || !retryAt.IsZero() || u.Outcome != campaignd.UploadRejected || !strings.Contains(u.Errors[0].Error, "in the way") {
 			t.Fatalf("broadcast %v, retry %v, upload %+v", b, retryAt, u)
@@ -257,25 +256,25 @@ func TestAttemptLasting(t *testing.T) {
 		}
 	})
 	t.Run("the upload itself is named processed", func(t *testing.T) {
-		db, root := testenv.OpenStoreOnDisk(t), t.TempDir()
+		db, root := testenv.OpenStoreOnDisk(t), jailDir(t)
 		job := upload(t, db, root, "processed", content)
-		b, retryAt, _ := NewIngester(db, testOptions()).Attempt(context.Background(), job)
+		b, retryAt, _ := newIngester(t, db, root, testOptions()).Attempt(context.Background(), job)
 		u, _ := db.Upload(job.Upload.ID)
 		if b != nil || !retryAt.IsZero() || u.Outcome != campaignd.UploadRejected || u.ResultPath != "rejected/processed" {
 			t.Fatalf("broadcast %v, retry %v, upload %+v", b, retryAt, u)
 		}
 	})
 	t.Run("both result folders blocked", func(t *testing.T) {
-		db, root := testenv.OpenStoreOnDisk(t), t.TempDir()
+		db, root := testenv.OpenStoreOnDisk(t), jailDir(t)
 		os.WriteFile(filepath.Join(root, "processed"), nil, 0o644)
 		os.WriteFile(filepath.Join(root, "rejected"), nil, 0o644)
 		job := upload(t, db, root, "x.csv", content)
-		b, retryAt, _ := NewIngester(db, testOptions()).Attempt(context.Background(), job)
+		b, retryAt, _ := newIngester(t, db, root, testOptions()).Attempt(context.Background(), job)
 		u, _ := db.Upload(job.Upload.ID)
 		if b != nil || !retryAt.IsZero() || u.Outcome != campaignd.UploadRejected || u.ResultPath != "" || !strings.Contains(u.Errors[0].Error, "in the way") {
 			t.Fatalf("broadcast %v, retry %v, upload %+v", b, retryAt, u)
 		}
-		if readFile(t, job.Upload.RealPath) != string(content) {
+		if readFile(t, waitingPath(root, job)) != string(content) {
 			t.Error("the file is not left where it was")
 		}
 		if jobs, _ := db.Jobs(); len(jobs) != 0 {
@@ -283,20 +282,20 @@ func TestAttemptLasting(t *testing.T) {
 		}
 	})
 	t.Run("a record the store refuses for its size", func(t *testing.T) {
-		db, root := testenv.OpenStoreOnDisk(t), t.TempDir()
+		db, root := testenv.OpenStoreOnDisk(t), jailDir(t)
 		flaky := &flakyDB{DB: db, fail: 1, err: fmt.Errorf("store: save: %w", store.ErrTooBig)}
 		job := upload(t, db, root, "x.csv", content)
-		b, retryAt, _ := NewIngester(flaky, testOptions()).Attempt(context.Background(), job)
+		b, retryAt, _ := newIngester(t, flaky, root, testOptions()).Attempt(context.Background(), job)
 		u, _ := db.Upload(job.Upload.ID)
 		if b != nil || !retryAt.IsZero() || u.Outcome != campaignd.UploadRejected || !strings.Contains(u.Errors[0].Error, "too large") || u.ResultPath != "rejected/x.csv" {
 			t.Fatalf("broadcast %v, retry %v, upload %+v", b, retryAt, u)
 		}
 	})
 	t.Run("file gone", func(t *testing.T) {
-		db, root := testenv.OpenStoreOnDisk(t), t.TempDir()
+		db, root := testenv.OpenStoreOnDisk(t), jailDir(t)
 		job := upload(t, db, root, "x.csv", content)
-		os.Remove(job.Upload.RealPath)
-		if _, retryAt, _ := NewIngester(db, testOptions()).Attempt(context.Background(), job); !retryAt.IsZero() {
+		os.Remove(waitingPath(root, job))
+		if _, retryAt, _ := newIngester(t, db, root, testOptions()).Attempt(context.Background(), job); !retryAt.IsZero() {
 			t.Fatal("retried")
 		}
 		if u, _ := db.Upload(job.Upload.ID); u.Outcome != campaignd.UploadRejected {
@@ -310,32 +309,37 @@ func TestAttemptLasting(t *testing.T) {
 // and errors file) fit a file name.
 func TestLongNames(t *testing.T) {
 	content := fixture(t, "duplicates.csv") // accepted with an errors file
+	// The errors file's temporary name ("." + name + ".errors.csv.tmp")
+	// must fit the 255 bytes of a file name.
+	const maxResultName = 255 - len("..errors.csv.tmp")
 	for _, n := range []int{200, 235, 239, 240, 245, 250, 251, 255} {
 		for _, unit := range []string{"a", "ñ", "€"} {
 			stem := strings.Repeat(unit, (n-4)/len(unit))
 			stem += strings.Repeat("x", n-4-len(stem))
 			name := stem + ".csv"
+			fitted := "" // the name a first upload gets, taken for the second
 			for _, taken := range []bool{false, true} {
-				db, root := testenv.OpenStoreOnDisk(t), t.TempDir()
+				db, root := testenv.OpenStoreOnDisk(t), jailDir(t)
 				if taken {
 					os.MkdirAll(filepath.Join(root, "processed"), 0o755)
-					fitted := fitName(stem, ".csv")
 					os.WriteFile(filepath.Join(root, "processed", fitted), []byte("earlier"), 0o644)
 				}
 				job := upload(t, db, root, name, content)
-				b, retryAt, err := NewIngester(db, testOptions()).Attempt(context.Background(), job)
+				b, retryAt, err := newIngester(t, db, root, testOptions()).Attempt(context.Background(), job)
 				if b == nil || !retryAt.IsZero() || err != nil {
 					t.Fatalf("%d bytes of %q, taken %v: %v, %v, %v", n, unit, taken, b, retryAt, err)
 				}
 				u, _ := db.Upload(job.Upload.ID)
 				base := strings.TrimPrefix(u.ResultPath, "processed/")
-				if len(base) > maxResultName || !strings.HasSuffix(base, ".csv") || !strings.HasPrefix(name, base[:min(len(base), 100)]) && !taken {
-					t.Fatalf("result %q (%d bytes)", base, len(base))
+				if len(base) > maxResultName || !utf8.ValidString(base) || !strings.HasSuffix(base, ".csv") ||
+					!strings.HasPrefix(name, base[:min(len(base), 100)]) && !taken || taken && base == fitted {
+					t.Fatalf("result %q (%d bytes), taken %v", base, len(base), taken)
 				}
 				if readFile(t, filepath.Join(root, "processed", base)) != string(content) {
 					t.Fatal("file not moved")
 				}
 				readFile(t, filepath.Join(root, "processed", base+".errors.csv"))
+				fitted = base
 			}
 		}
 	}
@@ -360,14 +364,14 @@ func (f *rejectFailDB) RejectUpload(u *campaignd.Upload) error {
 // time to try again, and a later attempt records the rejection. An
 // acknowledged upload never ends in silence.
 func TestAttemptRejectionNotRecorded(t *testing.T) {
-	db, root := testenv.OpenStoreOnDisk(t), t.TempDir()
+	db, root := testenv.OpenStoreOnDisk(t), jailDir(t)
 	os.WriteFile(filepath.Join(root, "processed"), []byte("not a folder"), 0o644)
 	os.WriteFile(filepath.Join(root, "rejected"), []byte("not a folder"), 0o644)
 	job := upload(t, db, root, "x.csv", fixture(t, "pending-example.csv"))
 	clock := &testClock{t: testNow}
 	o := testOptions()
 	o.Now = clock.Now
-	in := NewIngester(&rejectFailDB{DB: db, fail: 1}, o)
+	in := newIngester(t, &rejectFailDB{DB: db, fail: 1}, root, o)
 	_, retryAt, err := in.Attempt(context.Background(), job)
 	if retryAt.IsZero() || err == nil {
 		t.Fatalf("retry %v, err %v: the job ended though its rejection was not recorded", retryAt, err)

@@ -368,7 +368,7 @@ func TestErrorOutputBounded(t *testing.T) {
 		{"over the cap", 5000, 100},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			db, root := testenv.OpenStoreOnDisk(t), t.TempDir()
+			db, root := testenv.OpenStoreOnDisk(t), jailDir(t)
 			var sb strings.Builder
 			phone := "tele" + strings.Repeat("_", 60_000) + "fono"
 			sb.WriteString(phone + ",message\n")
@@ -378,7 +378,7 @@ func TestErrorOutputBounded(t *testing.T) {
 			o := testOptions()
 			o.MaxErrorRows = tc.maxRows
 			job := upload(t, db, root, "x.csv", []byte(sb.String()))
-			if b, err := NewIngester(db, o).Run(context.Background(), job); err != nil || b != nil {
+			if b, err := newIngester(t, db, root, o).Run(context.Background(), job); err != nil || b != nil {
 				t.Fatalf("Run = %v, %v", b, err)
 			}
 			data, err := os.ReadFile(filepath.Join(root, "rejected", "x.csv.errors.csv"))

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"path/filepath"
 	"syscall"
 	"time"
 
@@ -130,7 +129,6 @@ func (in *Ingester) giveUp(job *campaignd.Job, reason string) error {
 	} else if err != nil {
 		return fmt.Errorf("ingest: give up upload %d: %w", job.Upload.ID, err)
 	}
-	in.fillPaths(u, &job.Upload)
 	if u.Outcome == campaignd.UploadAccepted || u.Outcome == campaignd.UploadRejected {
 		return nil // it did end, after all
 	}
@@ -138,13 +136,10 @@ func (in *Ingester) giveUp(job *campaignd.Job, reason string) error {
 	u.Outcome, u.FinishedAt = campaignd.UploadRejected, in.o.Now()
 	u.Errors = []campaignd.FileError{clipError(campaignd.FileError{Error: reason})}
 	u.ErrorCount = 0
-	if src, err := locate(u); err == nil {
-		v := &validation{FileErrors: u.Errors}
-		if perr := in.placeResult(u, src, campaignd.RejectedDir, v, &errorSink{}); perr != nil {
+	if in.o.Inbox != nil && !in.o.Inbox.Gone(u) {
+		// On a failure the inbox clears ResultPath unless the file is there.
+		if perr := in.place(u, campaignd.RejectedDir, u.Errors, &errorSink{words: campaignd.RowErrorWords(in.o.Language)}); perr != nil {
 			log.Warn("rejected file left in place: it cannot be moved to rejected/", slog.Any(ingestKeyError, perr))
-			if u.ResultPath != "" && !exists(filepath.Join(jailRoot(u), filepath.FromSlash(u.ResultPath))) {
-				u.ResultPath = ""
-			}
 		}
 	}
 	if err := in.db.RejectUpload(u); err != nil {

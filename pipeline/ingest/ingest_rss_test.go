@@ -118,20 +118,20 @@ func TestIngestRSSHelper(t *testing.T) {
 		t.Skip("run by TestIngestPeakRSS")
 	}
 	debug.SetMemoryLimit(192 << 20) // as cmd/campaignd does unless GOMEMLIMIT is set
-	db, root := testenv.OpenStoreOnDisk(t), t.TempDir()
+	db, root := testenv.OpenStoreOnDisk(t), jailDir(t)
 	name := "upload.csv"
 	if err := os.Link(p, filepath.Join(root, name)); err != nil {
 		t.Fatal(err)
 	}
 	fi, _ := os.Stat(p)
-	job, err := db.CreateUpload(&campaignd.Upload{User: "rss", Path: "/" + name, FileName: name, Via: campaignd.ViaSTOR,
-		RealPath: filepath.Join(root, name), UserRoot: root, Size: fi.Size(), ReceivedAt: testNow})
+	job, err := db.CreateUpload(&campaignd.Upload{User: "syniverse", Path: "/" + name, FileName: name, Via: campaignd.ViaSTOR,
+		Size: fi.Size(), ReceivedAt: testNow})
 	if err != nil {
 		t.Fatal(err)
 	}
 	o := testOptions()
 	o.MaxUploadBytes = 1 << 30
-	b, err := NewIngester(db, o).Run(context.Background(), job)
+	b, err := newIngester(t, db, root, o).Run(context.Background(), job)
 	if err != nil {
 		t.Fatal(err)
 	}

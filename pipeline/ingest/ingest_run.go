@@ -5,9 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"path"
-	"path/filepath"
 	"time"
 
 	"campaignd"
@@ -38,9 +36,11 @@ func (in *Ingester) Run(ctx context.Context, job *campaignd.Job) (*campaignd.Bro
 	} else if err != nil {
 		return nil, fmt.Errorf("ingest: upload %d: %w", job.Upload.ID, err)
 	}
-	in.fillPaths(u, &job.Upload)
+	if in.o.Inbox == nil {
+		return nil, errors.New("ingest: no inbox to read uploads from")
+	}
 	if u.FileName == "" {
-		u.FileName = filepath.Base(u.RealPath)
+		u.FileName = path.Base(path.Clean("/" + u.Path))
 	}
 	log := in.logger.With(slog.Uint64(ingestKeyUpload, u.ID), slog.String(ingestKeyFile, u.FileName))
 	switch u.Outcome {
@@ -54,9 +54,8 @@ func (in *Ingester) Run(ctx context.Context, job *campaignd.Job) (*campaignd.Bro
 		return nil, nil
 	}
 
-	src, err := locate(u)
-	if errors.Is(err, errNotFound) {
-		log.Warn("uploaded file is gone; rejecting", slog.String("path", u.RealPath))
+	if in.o.Inbox.Gone(u) {
+		log.Warn("uploaded file is gone; rejecting", slog.String("path", u.Path), slog.String("stored", u.Stored))
 		u.Outcome, u.FinishedAt = campaignd.UploadRejected, in.o.Now()
 		u.Errors = []campaignd.FileError{{Error: "the uploaded file was removed before it could be ingested"}}
 		if err := in.db.RejectUpload(u); err != nil {
@@ -66,12 +65,12 @@ func (in *Ingester) Run(ctx context.Context, job *campaignd.Job) (*campaignd.Bro
 		return nil, nil
 	}
 	if IsSuppressionUpload(u) { // a list for the suppression list, not a broadcast (optout_import.go)
-		if err := in.importSuppressions(ctx, u, src, log, start); err != nil {
+		if err := in.importSuppressions(ctx, u, log, start); err != nil {
 			return nil, fmt.Errorf("ingest: suppression list %d (%s): %w", u.ID, u.FileName, err)
 		}
 		return nil, nil
 	}
-	oc, errs, w, err := in.ingestFile(ctx, job, u, src)
+	oc, errs, w, err := in.ingestFile(ctx, job, u)
 	if err != nil {
 		return nil, fmt.Errorf("ingest: upload %d (%s): %w", u.ID, u.FileName, err)
 	}
@@ -84,7 +83,7 @@ func (in *Ingester) Run(ctx context.Context, job *campaignd.Job) (*campaignd.Bro
 	if !oc.accepted() {
 		dir = campaignd.RejectedDir
 	}
-	if err := in.placeResult(u, src, dir, &oc.v, errs); err != nil {
+	if err := in.place(u, dir, oc.v.FileErrors, errs); err != nil {
 		if w != nil {
 			w.Abort()
 		}
@@ -132,37 +131,11 @@ func (in *Ingester) Run(ctx context.Context, job *campaignd.Job) (*campaignd.Bro
 	return b, nil
 }
 
-// fillPaths restores the upload's on-disk paths, which the store does not
-// keep: from the job handed over by ftpd, else from FTPRoot, the user and
-// the path inside the jail where the bytes wait (Stored, ftpd's unique queue
-// name, when set; else Path).
-func (in *Ingester) fillPaths(u, fromJob *campaignd.Upload) {
-	if u.RealPath == "" {
-		u.RealPath = fromJob.RealPath
-	}
-	if u.UserRoot == "" {
-		u.UserRoot = fromJob.UserRoot
-	}
-	if u.UserRoot == "" && in.o.FTPRoot != "" && u.User != "" && u.User == filepath.Base(u.User) {
-		u.UserRoot = filepath.Join(in.o.FTPRoot, u.User)
-	}
-	if u.Stored == "" {
-		u.Stored = fromJob.Stored
-	}
-	p := u.Stored
-	if p == "" {
-		p = u.Path
-	}
-	if u.RealPath == "" && u.UserRoot != "" && p != "" {
-		u.RealPath = filepath.Join(u.UserRoot, filepath.FromSlash(path.Clean("/"+p)))
-	}
-}
-
-// ingestFile evaluates the file at src, streaming valid rows into a
+// ingestFile evaluates the file of u, read from the inbox, streaming valid rows into a
 // broadcast writer. The writer is returned (open) when the file is
 // accepted, and aborted otherwise.
-func (in *Ingester) ingestFile(ctx context.Context, job *campaignd.Job, u *campaignd.Upload, src string) (*outcome, *errorSink, campaignd.RowWriter, error) {
-	f, err := os.Open(src)
+func (in *Ingester) ingestFile(ctx context.Context, job *campaignd.Job, u *campaignd.Upload) (*outcome, *errorSink, campaignd.RowWriter, error) {
+	f, err := in.o.Inbox.Open(u)
 	if err != nil {
 		return nil, nil, nil, err
 	}

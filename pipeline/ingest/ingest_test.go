@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"campaignd"
+	"campaignd/ftpd"
 	"campaignd/internal/testenv"
 	"campaignd/store"
 )
@@ -54,13 +55,39 @@ func upload(tb testing.TB, db *store.DB, root, name string, content []byte) *cam
 		tb.Fatal(err)
 	}
 	job, err := db.CreateUpload(&campaignd.Upload{
-		User: "syniverse", Path: "/" + name, FileName: name, RealPath: p, UserRoot: root,
+		User: "syniverse", Path: "/" + name, FileName: name,
 		Size: int64(len(content)), ReceivedAt: testNow,
 	})
 	if err != nil {
 		tb.Fatal(err)
 	}
 	return job
+}
+
+// jailDir makes the jail of user syniverse, who makes every upload here,
+// in a new FTP root.
+func jailDir(tb testing.TB) string {
+	tb.Helper()
+	root := filepath.Join(tb.TempDir(), "syniverse")
+	if err := os.Mkdir(root, 0o750); err != nil {
+		tb.Fatal(err)
+	}
+	return root
+}
+
+// newIngester is an Ingester over db reading uploads from the jail root
+// (made by jailDir) through ftpd's Inbox, as campaignd runs it.
+func newIngester(tb testing.TB, db Store, root string, o Options) *Ingester {
+	tb.Helper()
+	inbox := ftpd.NewInbox(ftpd.InboxOptions{Root: filepath.Dir(root), Location: o.Location})
+	tb.Cleanup(func() { inbox.Close() })
+	o.Inbox = inbox
+	return NewIngester(db, o)
+}
+
+// waitingPath is where the file of job waits on disk (upload puts it there).
+func waitingPath(root string, job *campaignd.Job) string {
+	return filepath.Join(root, filepath.FromSlash(job.Upload.Path))
 }
 
 func fixture(tb testing.TB, name string) []byte {
@@ -98,11 +125,11 @@ func countBroadcasts(tb testing.TB, db *store.DB) int {
 }
 
 func TestRunAccepted(t *testing.T) {
-	db, root := testenv.OpenStoreOnDisk(t), t.TempDir()
+	db, root := testenv.OpenStoreOnDisk(t), jailDir(t)
 	ev := &recordedEvents{}
 	o := testOptions()
 	o.Events = ev
-	in := NewIngester(db, o)
+	in := newIngester(t, db, root, o)
 	content := fixture(t, "scheduled-example.csv")
 	job := upload(t, db, root, "scheduled-example.csv", content)
 
@@ -150,12 +177,12 @@ func TestRunAccepted(t *testing.T) {
 }
 
 func TestRunAcceptedWithSkippedRows(t *testing.T) {
-	db, root := testenv.OpenStoreOnDisk(t), t.TempDir()
+	db, root := testenv.OpenStoreOnDisk(t), jailDir(t)
 	ev := &recordedEvents{}
 	o := testOptions()
 	o.Events = ev
 	job := upload(t, db, root, "duplicates.csv", fixture(t, "duplicates.csv"))
-	b, err := NewIngester(db, o).Run(context.Background(), job)
+	b, err := newIngester(t, db, root, o).Run(context.Background(), job)
 	if err != nil || b == nil {
 		t.Fatalf("Run = %v, %v", b, err)
 	}
@@ -179,13 +206,13 @@ func TestRunAcceptedWithSkippedRows(t *testing.T) {
 }
 
 func TestRunRejected(t *testing.T) {
-	db, root := testenv.OpenStoreOnDisk(t), t.TempDir()
+	db, root := testenv.OpenStoreOnDisk(t), jailDir(t)
 	ev := &recordedEvents{}
 	o := testOptions()
 	o.Events = ev
 	content := fixture(t, "too-many-invalid.csv")
 	job := upload(t, db, root, "too-many-invalid.csv", content)
-	b, err := NewIngester(db, o).Run(context.Background(), job)
+	b, err := newIngester(t, db, root, o).Run(context.Background(), job)
 	if err != nil || b != nil {
 		t.Fatalf("Run = %v, %v; want nil, nil", b, err)
 	}
@@ -228,9 +255,9 @@ func TestRunRejectedFiles(t *testing.T) {
 		{"date-mixed.csv", "3", "differs between rows"},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
-			db, root := testenv.OpenStoreOnDisk(t), t.TempDir()
+			db, root := testenv.OpenStoreOnDisk(t), jailDir(t)
 			job := upload(t, db, root, tc.file, fixture(t, tc.file))
-			b, err := NewIngester(db, testOptions()).Run(context.Background(), job)
+			b, err := newIngester(t, db, root, testOptions()).Run(context.Background(), job)
 			if err != nil || b != nil {
 				t.Fatalf("Run = %v, %v", b, err)
 			}
@@ -244,8 +271,8 @@ func TestRunRejectedFiles(t *testing.T) {
 }
 
 func TestRunDuplicateFile(t *testing.T) {
-	db, root := testenv.OpenStoreOnDisk(t), t.TempDir()
-	in := NewIngester(db, testOptions())
+	db, root := testenv.OpenStoreOnDisk(t), jailDir(t)
+	in := newIngester(t, db, root, testOptions())
 	content := fixture(t, "pending-example.csv")
 	first, err := in.Run(context.Background(), upload(t, db, root, "a.csv", content))
 	if err != nil || first == nil {
@@ -268,7 +295,7 @@ func TestRunDuplicateFile(t *testing.T) {
 	// Outside the window, the same file is accepted again.
 	o := testOptions()
 	o.Now = func() time.Time { return testNow.Add(DefaultDuplicateWindow + time.Hour) }
-	b, err = NewIngester(db, o).Run(context.Background(), upload(t, db, root, "c.csv", content))
+	b, err = newIngester(t, db, root, o).Run(context.Background(), upload(t, db, root, "c.csv", content))
 	if err != nil || b == nil {
 		t.Fatalf("Run after the window = %v, %v", b, err)
 	}
@@ -279,8 +306,8 @@ func itoa(n uint64) string { return strconv.FormatUint(n, 10) }
 func TestRunRerun(t *testing.T) {
 	content := fixture(t, "duplicates.csv")
 	t.Run("finished job returns its broadcast", func(t *testing.T) {
-		db, root := testenv.OpenStoreOnDisk(t), t.TempDir()
-		in := NewIngester(db, testOptions())
+		db, root := testenv.OpenStoreOnDisk(t), jailDir(t)
+		in := newIngester(t, db, root, testOptions())
 		job := upload(t, db, root, "x.csv", content)
 		b1, err := in.Run(context.Background(), job)
 		if err != nil {
@@ -295,16 +322,14 @@ func TestRunRerun(t *testing.T) {
 		}
 	})
 	t.Run("crash after the move, before the commit, then restart", func(t *testing.T) {
-		db, ftpRoot := testenv.OpenStoreOnDisk(t), t.TempDir()
-		root := filepath.Join(ftpRoot, "syniverse")
-		os.MkdirAll(root, 0o755)
+		db, root := testenv.OpenStoreOnDisk(t), jailDir(t)
 		job := upload(t, db, root, "x.csv", content)
 		// What a run that died after moving the file leaves behind.
 		u, _ := db.Upload(job.Upload.ID)
 		u.ResultPath = "processed/x.csv"
 		db.SaveUpload(u)
 		os.MkdirAll(filepath.Join(root, "processed"), 0o755)
-		if err := os.Rename(job.Upload.RealPath, filepath.Join(root, "processed", "x.csv")); err != nil {
+		if err := os.Rename(waitingPath(root, job), filepath.Join(root, "processed", "x.csv")); err != nil {
 			t.Fatal(err)
 		}
 		// At start-up the job comes back from the store, without paths.
@@ -313,8 +338,7 @@ func TestRunRerun(t *testing.T) {
 			t.Fatalf("%d jobs", len(jobs))
 		}
 		o := testOptions()
-		o.FTPRoot = ftpRoot
-		b, err := NewIngester(db, o).Run(context.Background(), jobs[0])
+		b, err := newIngester(t, db, root, o).Run(context.Background(), jobs[0])
 		if err != nil || b == nil || b.ID != job.BroadcastID || b.Counts.Total != 2 {
 			t.Fatalf("rerun = %+v, %v", b, err)
 		}
@@ -330,14 +354,11 @@ func TestRunRerun(t *testing.T) {
 		}
 	})
 	t.Run("restart before the move", func(t *testing.T) {
-		db, ftpRoot := testenv.OpenStoreOnDisk(t), t.TempDir()
-		root := filepath.Join(ftpRoot, "syniverse")
-		os.MkdirAll(root, 0o755)
+		db, root := testenv.OpenStoreOnDisk(t), jailDir(t)
 		upload(t, db, root, "x.csv", content)
 		jobs, _ := db.Jobs()
 		o := testOptions()
-		o.FTPRoot = ftpRoot
-		b, err := NewIngester(db, o).Run(context.Background(), jobs[0])
+		b, err := newIngester(t, db, root, o).Run(context.Background(), jobs[0])
 		if err != nil || b == nil {
 			t.Fatalf("run = %+v, %v", b, err)
 		}
@@ -345,24 +366,24 @@ func TestRunRerun(t *testing.T) {
 		readFile(t, filepath.Join(root, "processed", "x.csv"))
 	})
 	t.Run("crash between link and unlink", func(t *testing.T) {
-		db, root := testenv.OpenStoreOnDisk(t), t.TempDir()
+		db, root := testenv.OpenStoreOnDisk(t), jailDir(t)
 		job := upload(t, db, root, "x.csv", content)
 		u, _ := db.Upload(job.Upload.ID)
 		u.ResultPath = "processed/x.csv"
 		db.SaveUpload(u)
 		os.MkdirAll(filepath.Join(root, "processed"), 0o755)
-		if err := os.Link(job.Upload.RealPath, filepath.Join(root, "processed", "x.csv")); err != nil {
+		if err := os.Link(waitingPath(root, job), filepath.Join(root, "processed", "x.csv")); err != nil {
 			t.Fatal(err)
 		}
-		b, err := NewIngester(db, testOptions()).Run(context.Background(), job)
+		b, err := newIngester(t, db, root, testOptions()).Run(context.Background(), job)
 		if err != nil || b == nil {
 			t.Fatalf("rerun = %+v, %v", b, err)
 		}
-		mustNotExist(t, job.Upload.RealPath)
+		mustNotExist(t, waitingPath(root, job))
 		readFile(t, filepath.Join(root, "processed", "x.csv"))
 	})
 	t.Run("crash mid-ingest leaves rows", func(t *testing.T) {
-		db, root := testenv.OpenStoreOnDisk(t), t.TempDir()
+		db, root := testenv.OpenStoreOnDisk(t), jailDir(t)
 		job := upload(t, db, root, "x.csv", content)
 		// A first attempt that wrote rows and died.
 		w, err := db.NewBroadcastWriter(job)
@@ -372,7 +393,7 @@ func TestRunRerun(t *testing.T) {
 		for i := 0; i < 300; i++ {
 			w.Add(&campaignd.Row{Line: i, Recipient: "525500000000", Text: "stale", Encoding: "GSM-7", Segments: 1})
 		}
-		b, err := NewIngester(db, testOptions()).Run(context.Background(), job)
+		b, err := newIngester(t, db, root, testOptions()).Run(context.Background(), job)
 		if err != nil || b == nil {
 			t.Fatalf("rerun = %+v, %v", b, err)
 		}
@@ -391,12 +412,12 @@ func TestRunRerun(t *testing.T) {
 }
 
 func TestRunTakenName(t *testing.T) {
-	db, root := testenv.OpenStoreOnDisk(t), t.TempDir()
+	db, root := testenv.OpenStoreOnDisk(t), jailDir(t)
 	os.MkdirAll(filepath.Join(root, "processed"), 0o755)
 	old := filepath.Join(root, "processed", "x.csv")
 	os.WriteFile(old, []byte("earlier file"), 0o644)
 	job := upload(t, db, root, "x.csv", fixture(t, "pending-example.csv"))
-	if b, err := NewIngester(db, testOptions()).Run(context.Background(), job); err != nil || b == nil {
+	if b, err := newIngester(t, db, root, testOptions()).Run(context.Background(), job); err != nil || b == nil {
 		t.Fatalf("Run = %v, %v", b, err)
 	}
 	if readFile(t, old) != "earlier file" {
@@ -413,10 +434,10 @@ func TestRunTakenName(t *testing.T) {
 }
 
 func TestRunFileGone(t *testing.T) {
-	db, root := testenv.OpenStoreOnDisk(t), t.TempDir()
+	db, root := testenv.OpenStoreOnDisk(t), jailDir(t)
 	job := upload(t, db, root, "x.csv", fixture(t, "pending-example.csv"))
-	os.Remove(job.Upload.RealPath)
-	b, err := NewIngester(db, testOptions()).Run(context.Background(), job)
+	os.Remove(waitingPath(root, job))
+	b, err := newIngester(t, db, root, testOptions()).Run(context.Background(), job)
 	if err != nil || b != nil {
 		t.Fatalf("Run = %v, %v", b, err)
 	}
@@ -430,7 +451,7 @@ func TestRunFileGone(t *testing.T) {
 }
 
 func TestRunCancelled(t *testing.T) {
-	db, root := testenv.OpenStoreOnDisk(t), t.TempDir()
+	db, root := testenv.OpenStoreOnDisk(t), jailDir(t)
 	var sb strings.Builder
 	sb.WriteString("phone,message\n")
 	for i := 0; i < 10000; i++ {
@@ -439,16 +460,16 @@ func TestRunCancelled(t *testing.T) {
 	job := upload(t, db, root, "x.csv", []byte(sb.String()))
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if _, err := NewIngester(db, testOptions()).Run(ctx, job); err == nil {
+	if _, err := newIngester(t, db, root, testOptions()).Run(ctx, job); err == nil {
 		t.Fatal("Run with a cancelled context succeeded")
 	}
 	if jobs, _ := db.Jobs(); len(jobs) != 1 {
 		t.Fatalf("job not kept: %d jobs", len(jobs))
 	}
-	if _, err := os.Stat(job.Upload.RealPath); err != nil {
+	if _, err := os.Stat(waitingPath(root, job)); err != nil {
 		t.Error("file moved by a cancelled run")
 	}
-	b, err := NewIngester(db, testOptions()).Run(context.Background(), job)
+	b, err := newIngester(t, db, root, testOptions()).Run(context.Background(), job)
 	if err != nil || b == nil || b.Counts.Total != 10000 {
 		t.Fatalf("rerun = %+v, %v", b, err)
 	}

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"path"
 	"strconv"
 	"strings"
@@ -48,12 +47,12 @@ type ImportResult struct {
 // source the file), bad lines go to the errors file, and the file moves to
 // processed/ (or rejected/ when nothing in it could be read) like any
 // upload. Re-running it after a crash adds nothing twice.
-func (in *Ingester) importSuppressions(ctx context.Context, u *campaignd.Upload, src string, log *slog.Logger, start time.Time) error {
+func (in *Ingester) importSuppressions(ctx context.Context, u *campaignd.Upload, log *slog.Logger, start time.Time) error {
 	ss, ok := in.db.(SuppressionStore)
 	if !ok {
 		return errors.New("the store keeps no suppression list")
 	}
-	f, err := os.Open(src)
+	f, err := in.o.Inbox.Open(u)
 	if err != nil {
 		return err
 	}
@@ -73,9 +72,9 @@ func (in *Ingester) importSuppressions(ctx context.Context, u *campaignd.Upload,
 	if v.rejected() {
 		dir, outcome = campaignd.RejectedDir, campaignd.UploadRejected
 	}
-	// The outcome is set only after the move: placeResult saves the upload,
+	// The outcome is set only after the move: placing saves the upload,
 	// and a rerun takes a saved outcome for a finished job.
-	if err := in.placeResult(u, src, dir, v, errs); err != nil {
+	if err := in.place(u, dir, v.FileErrors, errs); err != nil {
 		return err
 	}
 	u.Outcome = outcome
@@ -100,7 +99,7 @@ func (in *Ingester) importSuppressions(ctx context.Context, u *campaignd.Upload,
 // column is named like the recipient column of an upload (else its first
 // column); a header line is optional. Valid numbers are added in batches
 // as they are read; file-level problems go to v, bad lines to errs.
-func (in *Ingester) readSuppressions(ctx context.Context, f *os.File, u *campaignd.Upload, ss SuppressionStore, v *validation, errs *errorSink) (ImportResult, error) {
+func (in *Ingester) readSuppressions(ctx context.Context, f io.ReadSeeker, u *campaignd.Upload, ss SuppressionStore, v *validation, errs *errorSink) (ImportResult, error) {
 	var res ImportResult
 	scan, err := scanFile(f, in.o.MaxUploadBytes)
 	if err != nil {
@@ -332,12 +331,15 @@ var listNumberNames = map[string]bool{"numero": true, "numeros": true, "telefono
 	"celulares": true, "numerotelefono": true, "numerocelular": true, "phonenumber": true}
 
 // lastLineCut reports whether a non-empty file's last byte is not a line end.
-func lastLineCut(f *os.File, size int64) (bool, error) {
+func lastLineCut(f io.ReadSeeker, size int64) (bool, error) {
 	if size == 0 {
 		return false, nil
 	}
 	var b [1]byte
-	if _, err := f.ReadAt(b[:], size-1); err != nil {
+	if _, err := f.Seek(size-1, io.SeekStart); err != nil {
+		return false, err
+	}
+	if _, err := io.ReadFull(f, b[:]); err != nil {
 		return false, err
 	}
 	return b[0] != '\n' && b[0] != '\r', nil

@@ -29,13 +29,13 @@ func mustSuppress(tb testing.TB, db *store.DB, numbers ...string) {
 // written in, counted apart from invalid rows and never toward
 // max_invalid_percent.
 func TestIngestSkipsOptedOut(t *testing.T) {
-	db, root := testenv.OpenStoreOnDisk(t), t.TempDir()
+	db, root := testenv.OpenStoreOnDisk(t), jailDir(t)
 	mustSuppress(t, db, "525512345678", "525500000002")
 	ev := &recordedEvents{}
 	o := testOptions()
 	o.Events = ev
 	o.MaxInvalidPercent = -1 // no invalid row allowed: opted-out rows must not count
-	in := NewIngester(db, o)
+	in := newIngester(t, db, root, o)
 	content := "Telefono,Mensaje\n" +
 		"5512345678,hola\n" + // line 2: listed, national form
 		"5500000001,hola\n" +
@@ -75,12 +75,11 @@ func runImport(tb testing.TB, db *store.DB, root, name, content, via string) (*c
 	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
 		tb.Fatal(err)
 	}
-	job, err := db.CreateUpload(&campaignd.Upload{User: "syniverse", Path: campaignd.SuppressionsDir + "/" + name, FileName: name,
-		RealPath: p, UserRoot: root, Size: int64(len(content)), Via: via, ReceivedAt: testNow})
+	job, err := db.CreateUpload(&campaignd.Upload{User: "syniverse", Path: campaignd.SuppressionsDir + "/" + name, FileName: name, Size: int64(len(content)), Via: via, ReceivedAt: testNow})
 	if err != nil {
 		tb.Fatal(err)
 	}
-	in := NewIngester(db, testOptions())
+	in := newIngester(tb, db, root, testOptions())
 	b, err := in.Run(context.Background(), job)
 	if b != nil {
 		tb.Fatalf("an import made broadcast %d", b.ID)
@@ -105,7 +104,7 @@ func TestSuppressionImportForms(t *testing.T) {
 		{"bom and quotes", "\uFEFF\"msisdn\"\n\"55 1234 5678\"\n", []string{"525512345678"}, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			db, root := testenv.OpenStoreOnDisk(t), t.TempDir()
+			db, root := testenv.OpenStoreOnDisk(t), jailDir(t)
 			u, err := runImport(t, db, root, "list.csv", tc.content, campaignd.ViaSTOR)
 			if err != nil {
 				t.Fatal(err)
@@ -154,7 +153,7 @@ func TestSuppressionImportRejected(t *testing.T) {
 		{"record over 1 MB", strings.Repeat("x,", 600<<10) + "\n", campaignd.ViaSTOR, "longer than 1048576 bytes"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			db, root := testenv.OpenStoreOnDisk(t), t.TempDir()
+			db, root := testenv.OpenStoreOnDisk(t), jailDir(t)
 			u, err := runImport(t, db, root, "list.csv", tc.content, tc.via)
 			if err != nil {
 				t.Fatal(err)
@@ -172,7 +171,7 @@ func TestSuppressionImportRejected(t *testing.T) {
 	}
 	// A last line without a line end is fine when a rename or a marker
 	// said the file is complete.
-	db, root := testenv.OpenStoreOnDisk(t), t.TempDir()
+	db, root := testenv.OpenStoreOnDisk(t), jailDir(t)
 	if u, err := runImport(t, db, root, "list.csv", "5512345678\n5500000001", campaignd.ViaRename); err != nil || u.Imported != 2 {
 		t.Fatalf("renamed: %+v, %v", u, err)
 	}
@@ -181,7 +180,7 @@ func TestSuppressionImportRejected(t *testing.T) {
 // A bad line's value is cut in the errors file as in an upload's, so a
 // list of long lines does not come back many times its size.
 func TestSuppressionImportErrorsBounded(t *testing.T) {
-	db, root := testenv.OpenStore(t), t.TempDir()
+	db, root := testenv.OpenStore(t), jailDir(t)
 	long := "abc" + strings.Repeat("x", 60<<10)
 	content := "5512345678\n" + strings.Repeat(long+"\n", 20)
 	u, err := runImport(t, db, root, "list.csv", content, campaignd.ViaSTOR)
@@ -253,7 +252,7 @@ func (f *failingStore) SuppressMany(ss []campaignd.Suppression) (int, error) {
 // A job whose import fails stays recorded and, run again, finishes with
 // every number once.
 func TestSuppressionImportRerun(t *testing.T) {
-	db, root := testenv.OpenStoreOnDisk(t), t.TempDir()
+	db, root := testenv.OpenStoreOnDisk(t), jailDir(t)
 	var b bytes.Buffer
 	for i := range 12_000 {
 		fmt.Fprintf(&b, "55%08d\n", i)
@@ -262,19 +261,18 @@ func TestSuppressionImportRerun(t *testing.T) {
 	os.MkdirAll(dir, 0o755)
 	p := filepath.Join(dir, "big.csv")
 	os.WriteFile(p, b.Bytes(), 0o644)
-	job, err := db.CreateUpload(&campaignd.Upload{User: "syniverse", Path: "suppressions/big.csv", FileName: "big.csv",
-		RealPath: p, UserRoot: root, Via: campaignd.ViaSTOR})
+	job, err := db.CreateUpload(&campaignd.Upload{User: "syniverse", Path: "suppressions/big.csv", FileName: "big.csv", Via: campaignd.ViaSTOR})
 	if err != nil {
 		t.Fatal(err)
 	}
-	in := NewIngester(&failingStore{DB: db, after: 1}, testOptions())
+	in := newIngester(t, &failingStore{DB: db, after: 1}, root, testOptions())
 	if _, err := in.Run(context.Background(), job); err == nil {
 		t.Fatal("no error from a failing store")
 	}
 	if jobs, _ := db.Jobs(); len(jobs) != 1 {
 		t.Fatalf("%d jobs after a failure, want 1", len(jobs))
 	}
-	if _, err := NewIngester(db, testOptions()).Run(context.Background(), job); err != nil {
+	if _, err := newIngester(t, db, root, testOptions()).Run(context.Background(), job); err != nil {
 		t.Fatal(err)
 	}
 	u, _ := db.Upload(job.Upload.ID)
@@ -342,7 +340,7 @@ func BenchmarkSuppressImport100k(b *testing.B) {
 	b.SetBytes(int64(len(content)))
 	for b.Loop() {
 		b.StopTimer()
-		db, root := testenv.OpenStoreOnDisk(b), b.TempDir()
+		db, root := testenv.OpenStoreOnDisk(b), jailDir(b)
 		b.StartTimer()
 		u, err := runImport(b, db, root, "repep.csv", content, campaignd.ViaSTOR)
 		if err != nil || u.Imported != 100_000 {
@@ -368,17 +366,17 @@ func BenchmarkIngest1MOptedOut(b *testing.B) {
 	}
 	for i := 0; b.Loop(); i++ {
 		b.StopTimer()
-		db, root := testenv.OpenStoreOnDisk(b), b.TempDir()
+		db, root := testenv.OpenStoreOnDisk(b), jailDir(b)
 		if _, err := db.SuppressMany(list); err != nil {
 			b.Fatal(err)
 		}
-		in := NewIngester(db, testOptions())
+		in := newIngester(b, db, root, testOptions())
 		name := fmt.Sprintf("big%d.csv", i)
 		if err := os.Link(src, filepath.Join(root, name)); err != nil {
 			b.Fatal(err)
 		}
-		job, err := db.CreateUpload(&campaignd.Upload{User: "bench", Path: "/" + name, FileName: name,
-			RealPath: filepath.Join(root, name), UserRoot: root, Size: size, ReceivedAt: testNow})
+		job, err := db.CreateUpload(&campaignd.Upload{User: "syniverse", Path: "/" + name, FileName: name,
+			Size: size, ReceivedAt: testNow})
 		if err != nil {
 			b.Fatal(err)
 		}
