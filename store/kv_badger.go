@@ -211,19 +211,6 @@ func (t *badgerTxn) Scan(o ScanOptions, fn func(key, value []byte) (bool, error)
 	return nil
 }
 
-// prefixEnd returns the first key after every key with prefix p (nil when
-// there is none: p is empty or all 0xff).
-func prefixEnd(p []byte) []byte {
-	end := bytes.Clone(p)
-	for i := len(end) - 1; i >= 0; i-- {
-		if end[i] < 0xff {
-			end[i]++
-			return end[:i+1]
-		}
-	}
-	return nil
-}
-
 type badgerBatch struct{ wb *badger.WriteBatch }
 
 func (b *badgerBatch) Set(key, value []byte) error { return badgerErr(b.wb.Set(key, value)) }

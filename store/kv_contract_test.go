@@ -33,7 +33,7 @@ func kvSet(t *testing.T, kv store.KV, kvs ...string) {
 
 // kvScan returns "key=value" (or the key alone, keys only) of what Scan
 // visits, stopping after max (0: all).
-func kvScan(t *testing.T, txn store.Txn, o store.ScanOptions, max int) []string {
+func kvScanList(t *testing.T, txn store.Txn, o store.ScanOptions, max int) []string {
 	t.Helper()
 	var out []string
 	err := txn.Scan(o, func(k, v []byte) (bool, error) {
@@ -88,7 +88,7 @@ func TestKVGetSetDelete(t *testing.T) {
 			if err := txn.Set([]byte("k/4"), []byte("four")); err != nil {
 				return err
 			}
-			if got := kvScan(t, txn, store.ScanOptions{Prefix: []byte("k/")}, 0); fmt.Sprint(got) != "[k/2= k/4=four]" {
+			if got := kvScanList(t, txn, store.ScanOptions{Prefix: []byte("k/")}, 0); fmt.Sprint(got) != "[k/2= k/4=four]" {
 				t.Errorf("Scan in the transaction = %q", got)
 			}
 			return nil
@@ -97,7 +97,7 @@ func TestKVGetSetDelete(t *testing.T) {
 			t.Fatal(err)
 		}
 		kv.View(func(txn store.Txn) error {
-			if got := kvScan(t, txn, store.ScanOptions{Prefix: []byte("k/")}, 0); fmt.Sprint(got) != "[k/2= k/4=four]" {
+			if got := kvScanList(t, txn, store.ScanOptions{Prefix: []byte("k/")}, 0); fmt.Sprint(got) != "[k/2= k/4=four]" {
 				t.Errorf("Scan after commit = %q", got)
 			}
 			return nil
@@ -166,7 +166,7 @@ func TestKVScan(t *testing.T) {
 			{"a prefix that is a whole key", store.ScanOptions{Prefix: []byte("p/b")}, 0, all[2:4]},
 		} {
 			kv.View(func(txn store.Txn) error {
-				if got := kvScan(t, txn, tc.o, tc.max); fmt.Sprintf("%q", got) != fmt.Sprintf("%q", tc.want) {
+				if got := kvScanList(t, txn, tc.o, tc.max); fmt.Sprintf("%q", got) != fmt.Sprintf("%q", tc.want) {
 					t.Errorf("%s: %q, want %q", tc.name, got, tc.want)
 				}
 				return nil
@@ -312,7 +312,7 @@ func TestKVTTL(t *testing.T) {
 			return errors.Is(get("t/short"), store.ErrNotFound)
 		})
 		kv.View(func(txn store.Txn) error {
-			if got := kvScan(t, txn, store.ScanOptions{Prefix: []byte("t/")}, 0); fmt.Sprint(got) != "[t/long=l]" {
+			if got := kvScanList(t, txn, store.ScanOptions{Prefix: []byte("t/")}, 0); fmt.Sprint(got) != "[t/long=l]" {
 				t.Errorf("Scan after expiry = %q", got)
 			}
 			return nil
@@ -337,7 +337,7 @@ func TestKVBatch(t *testing.T) {
 			t.Fatal(err)
 		}
 		kv.View(func(txn store.Txn) error {
-			if got := kvScan(t, txn, store.ScanOptions{Prefix: []byte("b/"), KeysOnly: true}, 0); len(got) != 2000 || got[0] != "b/0000" {
+			if got := kvScanList(t, txn, store.ScanOptions{Prefix: []byte("b/"), KeysOnly: true}, 0); len(got) != 2000 || got[0] != "b/0000" {
 				t.Errorf("after Flush: %d keys from %q", len(got), got[:min(1, len(got))])
 			}
 			return nil
