@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -168,6 +169,7 @@ type clusterNode struct {
 	notifier *cluster.Notifier
 	log      *slog.Logger
 	timeout  time.Duration // relay timeout
+	grace    time.Duration // relayGrace
 
 	// mu guards m's sending components (Engine, SMPP, Sender, Wheel,
 	// Reporter, Replies, Sim) while a term starts or ends; readers take a
@@ -184,7 +186,7 @@ type clusterNode struct {
 
 func newClusterNode(m *Main) (*clusterNode, error) {
 	name, dsn := m.Config.nodeName(), m.Config.Store.DSN
-	c := &clusterNode{m: m, name: name, timeout: defaultRelayTimeout, waiters: map[string]chan struct{}{},
+	c := &clusterNode{m: m, name: name, timeout: defaultRelayTimeout, grace: relayGrace, waiters: map[string]chan struct{}{},
 		log: m.Logger.With("system", "cluster", "node", name)}
 	var err error
 	addr := m.Config.Web.BaseURL
@@ -469,7 +471,7 @@ func (c *clusterNode) relay(ctx context.Context, kind string, payload, out any) 
 		}
 		// The leader took it: it runs; wait a little for its result.
 		taken = true
-		deadline.Reset(relayGrace)
+		deadline.Reset(c.grace)
 		if ctx.Err() != nil {
 			return errLateAnswer
 		}
@@ -596,8 +598,18 @@ func (m *Main) ingestsHere(j *campaignd.Job) bool {
 	if m.cluster == nil {
 		return true
 	}
-	_, err := os.Stat(j.Upload.RealPath)
-	return err == nil
+	u := j.Upload
+	real := u.RealPath
+	if real == "" && u.User != "" && u.User == filepath.Base(u.User) {
+		// As the ingester rebuilds it (the store does not keep it).
+		p := u.Stored
+		if p == "" {
+			p = u.Path
+		}
+		real = filepath.Join(m.Config.DataDir, "ftp", u.User, filepath.FromSlash(path.Clean("/"+p)))
+	}
+	_, err := os.Stat(real)
+	return real != "" && err == nil
 }
 
 // uploaded wakes the other nodes' ingest workers.
