@@ -578,6 +578,15 @@ func (c *clusterNode) leaderName() string {
 	return l.Node
 }
 
+// clusterNames is the console header's view of the cluster (nil alone).
+func (m *Main) clusterNames() func() (node, leader string) {
+	c := m.cluster
+	if c == nil {
+		return nil
+	}
+	return func() (string, string) { return c.name, c.leaderName() }
+}
+
 // ready adds the node's role to /readyz.
 func (c *clusterNode) ready(detail map[string]string) {
 	detail["node"] = c.name

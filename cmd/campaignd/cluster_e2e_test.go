@@ -2,6 +2,10 @@ package main
 
 import (
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -51,6 +55,11 @@ func TestClusterFailover(t *testing.T) {
 		t.Fatal("campaignd_leader is not 1 on A and 0 on B")
 	}
 
+	// B's console header names the sending node.
+	if page := consolePage(t, b, "/broadcasts"); !strings.Contains(page, `id="cluster-node"`) || !strings.Contains(page, "node-a") {
+		t.Fatalf("node B's console does not show node-a leading:\n%s", page)
+	}
+
 	// Upload to B (B ingests the files it took); the broadcast is pending.
 	const rows = 1500
 	upload(t, b.FTP.Addr(), "cluster.csv", csvFile("", rows))
@@ -98,4 +107,26 @@ func TestClusterFailover(t *testing.T) {
 	if code, _ := apiPost(t, webBase(b), "POST", path+"/pause", testAdmin, ""); code != 409 {
 		t.Fatalf("pause completed on B = %d, want 409 from B's own engine", code)
 	}
+}
+
+// consolePage logs in to m's console as admin and returns a page.
+func consolePage(t *testing.T, m *Main, path string) string {
+	t.Helper()
+	jar, _ := cookiejar.New(nil)
+	client := &http.Client{Jar: jar}
+	resp, err := client.PostForm(webBase(m)+"/login", url.Values{"username": {testAdmin}, "password": {testPass}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	resp, err = client.Get(webBase(m) + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 {
+		t.Fatalf("GET %s: %d", path, resp.StatusCode)
+	}
+	return string(body)
 }

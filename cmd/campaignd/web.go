@@ -41,7 +41,7 @@ func (m *Main) openWeb() error {
 		Listen: c.Listen, BaseURL: c.BaseURL, Users: users, Location: m.loc,
 		Backend: &backend{m: m}, Logger: m.Logger, Now: m.Now,
 		TLSConfig: tlsConfig, TLS: strings.HasPrefix(c.BaseURL, "https://"),
-		OnLogin: m.Metrics.WebLogin,
+		OnLogin: m.Metrics.WebLogin, Cluster: m.clusterNames(), // cluster.go
 	})
 	if err != nil {
 		return fmt.Errorf("web: %w", err)
