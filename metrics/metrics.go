@@ -40,6 +40,7 @@ type Metrics struct {
 	receiptIDCollisions prometheus.Counter
 	ingestRetries       prometheus.Counter
 	optout              *optoutMetrics // optout.go
+	leader              prometheus.Gauge
 }
 
 // New returns a Metrics with Go and process collectors registered.
@@ -72,6 +73,7 @@ func New(broadcasts func() map[string]int) *Metrics {
 	m.reg.MustRegister(m.submitLatency)
 	m.bound = gauge("smpp_bound", "1 while the SMPP session is bound, else 0.")
 	m.windowInUse = gauge("smpp_window_in_use", "submit_sm awaiting a response.")
+	m.leader = gauge("leader", "1 while this node leads (holds the SMPP binds and runs the engine; always 1 with the Badger store), else 0.")
 	m.settled = counterVec("messages_settled_total", "Messages that reached a final status, by status.", "status")
 	m.receipts = counterVec("receipts_total", "Delivery receipts by outcome: matched, early, duplicate, held, unmatched.", "outcome")
 	m.duplicates = prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "duplicates_after_crash_total",
@@ -210,6 +212,17 @@ func (m *Metrics) SubmitDone(result string, d time.Duration) {
 		if result == "ok" {
 			m.submitLatency.Observe(d.Seconds())
 		}
+	}
+}
+
+// Leader records whether this node leads (SPEC §12).
+func (m *Metrics) Leader(leads bool) {
+	if m != nil {
+		v := 0.0
+		if leads {
+			v = 1
+		}
+		m.leader.Set(v)
 	}
 }
 

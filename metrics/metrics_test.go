@@ -19,6 +19,7 @@ func TestEverySeriesIsExposed(t *testing.T) {
 	m.LastReportPush(time.Unix(1600000000, 0))
 	m.ReportPushed("ok", time.Unix(1700000000, 0))
 	m.MessageSettled("DELIVRD")
+	m.Leader(true)
 	srv := httptest.NewServer(m.Handler())
 	defer srv.Close()
 	resp, err := srv.Client().Get(srv.URL)
@@ -39,6 +40,7 @@ func TestEverySeriesIsExposed(t *testing.T) {
 		`campaignd_smpp_submit_latency_seconds_count 1`,
 		`campaignd_smpp_bound 0`,
 		`campaignd_smpp_window_in_use 0`,
+		`campaignd_leader 1`,
 		`campaignd_messages_settled_total{status="DELIVRD"} 1`,
 		`campaignd_receipts_total{outcome="unmatched"} 0`,
 		`campaignd_duplicates_after_crash_total 0`,

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"errors"
 	"time"
 )
@@ -82,4 +83,17 @@ type Batch interface {
 	Flush() error
 	// Cancel drops what was not yet flushed.
 	Cancel()
+}
+
+// prefixEnd returns the first key after every key with prefix p (nil when
+// there is none: p is empty or all 0xff).
+func prefixEnd(p []byte) []byte {
+	end := bytes.Clone(p)
+	for i := len(end) - 1; i >= 0; i-- {
+		if end[i] < 0xff {
+			end[i]++
+			return end[:i+1]
+		}
+	}
+	return nil
 }

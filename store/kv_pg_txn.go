@@ -361,19 +361,6 @@ func scanRange(o ScanOptions) (r keyRange, ok bool) {
 	return r, true
 }
 
-// prefixEnd returns the least key greater than every key with prefix p, or
-// nil when there is none (p empty or all 0xFF).
-func prefixEnd(p []byte) []byte {
-	end := bytes.Clone(p)
-	for i := len(end) - 1; i >= 0; i-- {
-		if end[i] < 0xFF {
-			end[i]++
-			return end[:i+1]
-		}
-	}
-	return nil
-}
-
 // sql returns the query for one page of r.
 func (r keyRange) sql(o ScanOptions, limit int) (string, []any) {
 	var s strings.Builder

@@ -19,6 +19,7 @@
 //	d/<YYYYMMDD>/<tracking id>     messages settled on a local day (daily report)
 //	p/<YYYYMMDD>                   report push state
 //	s/<session id>                 web console session (with TTL)
+//	q/p/<id>, q/r/<id>             a request relayed to the leader, and its result (actions.go; with TTL)
 //
 // Rows are stored in chunks so that a million-row file is a few thousand
 // writes; per-message state is a separate small key so the engine can

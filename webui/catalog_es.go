@@ -16,6 +16,7 @@ var catalogES = map[string]string{
 	"Opt-outs":                              "Bajas",
 	"Replies":                               "Respuestas",
 	"Signed in":                             "Sesión iniciada",
+	"Sending node":                          "Nodo de envío",
 	"Sign out":                              "Cerrar sesión",
 	"Sign in":                               "Iniciar sesión",
 	"Times are shown in %s, 24-hour clock.": "Las horas se muestran en %s, formato de 24 horas.",

@@ -131,6 +131,18 @@ func (s *Server) funcs(l *locale) template.FuncMap {
 		"tn":    l.Tn,
 		// msg translates a message made elsewhere (errors, row errors).
 		"msg": l.Msg,
+		// cluster is this node and the leader when running as several
+		// nodes, nil alone.
+		"cluster": func() *struct{ Node, Leader string } {
+			if s.o.Cluster == nil {
+				return nil
+			}
+			n, l := s.o.Cluster()
+			if l == "" {
+				l = "?"
+			}
+			return &struct{ Node, Leader string }{n, l}
+		},
 		// rowError explains a row or file error.
 		"rowError": l.explain,
 		// detail shows an audit detail: a time in it (a schedule's date,

@@ -128,6 +128,9 @@ type Options struct {
 	// LogoName is its file name (for its type).
 	Logo     []byte
 	LogoName string
+	// Cluster, if set, names this node and the node that sends (leads), ""
+	// when unknown; the header shows them. Nil when running alone.
+	Cluster func() (node, leader string)
 	// Suppressions serves the Opt-outs and Replies pages and their API
 	// (suppressions.go); nil: the Backend's, if it implements it.
 	Suppressions SuppressionBackend

@@ -51,6 +51,7 @@ type Config struct {
 	Optout    OptoutConfig    `toml:"optout"` // optout.go
 	Metrics   MetricsConfig   `toml:"metrics"`
 	Simulator SimulatorConfig `toml:"simulator"`
+	Store     StoreConfig     `toml:"store"` // cluster.go
 }
 
 // LogConfig is [log].
@@ -198,6 +199,7 @@ func DefaultConfig() Config {
 		Optout:    OptoutConfig{Keywords: []string{"BAJA", "STOP", "ALTO", "CANCELAR", "NO MAS"}},
 		Metrics:   MetricsConfig{Listen: "127.0.0.1:9102"},
 		Simulator: SimulatorConfig{DeliveredPercent: 95, ReceiptDelay: Duration(2 * time.Second)},
+		Store:     StoreConfig{Engine: "badger"},
 	}
 }
 
@@ -487,6 +489,9 @@ func (c *Config) Validate() error {
 		return bad("simulator.receipt_delay", "must not be negative")
 	}
 	if err := c.Optout.validate(); err != nil {
+		return err
+	}
+	if err := c.Store.validate(); err != nil {
 		return err
 	}
 	return nil

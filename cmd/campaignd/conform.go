@@ -25,8 +25,19 @@ type Store interface {
 	replies.Store
 	report.Store
 	ConsoleStore
+	ActionQueue
 	Ping() error
 	Close() error
+}
+
+// ActionQueue relays requests to the leader of a cluster (cluster.go).
+type ActionQueue interface {
+	QueueAction(a store.Action) (string, error)
+	PendingActions(limit int) ([]string, error)
+	TakeAction(id string) (*store.Action, error)
+	CancelAction(id string) (bool, error)
+	FinishAction(r store.ActionResult) error
+	ActionResult(id string) (*store.ActionResult, error)
 }
 
 // ConsoleStore is what the console, the API and the opt-out commands read

@@ -30,7 +30,6 @@ import (
 	"campaignd/pipeline/report"
 	"campaignd/pipeline/wheel"
 	"campaignd/smpp"
-	"campaignd/store"
 	"campaignd/webui"
 )
 
@@ -59,6 +58,8 @@ type Main struct {
 	Engine   *engine.Engine
 	Reporter *report.Reporter
 	Replies  *replies.Replies // optout.go
+
+	cluster *clusterNode // with [store] engine = "postgres" (cluster.go)
 
 	metricsLn  net.Listener
 	metricsSrv *http.Server
@@ -149,7 +150,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	}
 	m.ctx, m.cancel = context.WithCancel(context.Background())
 
-	m.DB, err = store.Open(store.Options{Dir: filepath.Join(c.DataDir, "store"), Logger: m.Logger.With("system", "store"), Now: m.Now})
+	m.DB, err = m.openStore() // cluster.go
 	if err != nil {
 		return err
 	}
@@ -163,7 +164,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	opts.DuplicateWindow, opts.Inbox = time.Duration(c.Ingest.DuplicateWindow), m.Inbox
 	opts.Now, opts.Logger, opts.Events = m.Now, m.Logger, m.Metrics
 	m.Ingester = ingest.NewIngester(m.DB, opts)
-	if err := m.openSending(); err != nil {
+	if err := m.openLeading(); err != nil { // cluster.go: alone, openSending
 		return err
 	}
 	m.wg.Add(1)
@@ -174,6 +175,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if err := m.openWeb(); err != nil {
 		return err
 	}
+	m.startCluster()
 	m.Logger.Info("campaignd ready", "ftp", m.FTP.Addr(), "web", m.WebAddr(), "metrics", m.MetricsAddr(), "data_dir", c.DataDir, "demo", m.Demo)
 	if m.Demo {
 		fmt.Fprintf(m.stdout, "\nReady. Upload a file:  curl -T file.csv ftp://syniverse:PASSWORD@%s/\nConsole: http://%s/   Metrics: http://%s/metrics\n\n", m.FTP.Addr(), m.WebAddr(), m.MetricsAddr())
@@ -297,6 +299,7 @@ func (m *Main) onUpload(ctx context.Context, u ftpd.Upload) error {
 	case m.kick <- struct{}{}:
 	default:
 	}
+	m.uploaded(ctx)
 	return nil
 }
 
@@ -319,6 +322,9 @@ func (m *Main) ingestLoop() {
 		for _, job := range jobs {
 			if m.ctx.Err() != nil {
 				return
+			}
+			if !m.ingestsHere(job) {
+				continue
 			}
 			b, retryAt, err := m.Ingester.Attempt(m.ctx, job)
 			if m.ctx.Err() != nil {

@@ -18,7 +18,11 @@ import (
 
 // openSending starts the SMSC side (the bundled simulator when smpp.addr is
 // empty), the durable timing wheel, the engine and the daily report.
-func (m *Main) openSending() error {
+func (m *Main) openSending() error { return m.openSendingCtx(m.ctx) }
+
+// openSendingCtx is openSending for as long as ctx lasts (a leader's term,
+// cluster.go).
+func (m *Main) openSendingCtx(ctx context.Context) error {
 	c := &m.Config
 	addr, systemID, password := c.SMPP.Addr, c.SMPP.SystemID, c.SMPP.Password
 	if addr == "" {
@@ -77,14 +81,14 @@ func (m *Main) openSending() error {
 		return fmt.Errorf("report: %w", err)
 	}
 
-	m.SMPP.Start(m.ctx)
-	if err := m.Engine.Start(m.ctx); err != nil {
+	m.SMPP.Start(ctx)
+	if err := m.Engine.Start(ctx); err != nil {
 		return fmt.Errorf("engine: %w", err)
 	}
-	if err := m.Reporter.Start(m.ctx); err != nil {
+	if err := m.Reporter.Start(ctx); err != nil {
 		return fmt.Errorf("report: %w", err)
 	}
-	if reports, err := m.Reporter.Reports(m.ctx); err == nil {
+	if reports, err := m.Reporter.Reports(ctx); err == nil {
 		var last time.Time
 		for _, r := range reports {
 			if r.PushedAt.After(last) {
@@ -93,7 +97,7 @@ func (m *Main) openSending() error {
 		}
 		m.Metrics.LastReportPush(last)
 	}
-	if err := m.Wheel.Start(m.ctx); err != nil {
+	if err := m.Wheel.Start(ctx); err != nil {
 		return fmt.Errorf("timers: %w", err)
 	}
 	return nil
@@ -123,6 +127,10 @@ func (m *Main) closeSending(ctx context.Context) error {
 // schedule). A failure here is repaired by the engine's start-up
 // reconciliation, so it is only logged.
 func (m *Main) admit(b *campaignd.Broadcast) {
+	if m.cluster != nil {
+		m.cluster.admit(b) // cluster.go
+		return
+	}
 	if err := m.Engine.Admit(b); err != nil {
 		m.Logger.Error("admitting broadcast failed", "broadcast_id", b.ID, slog.Any("error", err))
 	}

@@ -42,6 +42,7 @@ func (m *Main) openWeb() error {
 		Backend: &backend{m: m}, Logger: m.Logger, Now: m.Now,
 		TLSConfig: tlsConfig, TLS: strings.HasPrefix(c.BaseURL, "https://"),
 		OnLogin: m.Metrics.WebLogin, DefaultValidity: time.Duration(m.Config.SMPP.Validity),
+		Cluster: m.clusterNames(), // cluster.go
 	})
 	if err != nil {
 		return fmt.Errorf("web: %w", err)
@@ -134,21 +135,53 @@ func (b *backend) AuditLog(_ context.Context, id uint64) ([]campaignd.AuditEntry
 	return b.m.DB.AuditLog(id)
 }
 
+// In a cluster, actions and pushes run on the leader (relayed through the
+// database from any other node), and a node that does not send shows no
+// rate or ETA (cluster.go).
+
 func (b *backend) Act(ctx context.Context, r campaignd.ActionRequest) (*campaignd.Broadcast, error) {
+	if c := b.m.cluster; c != nil {
+		return c.act(ctx, r)
+	}
 	return b.m.Engine.Act(ctx, r)
 }
 
-func (b *backend) Progress(id uint64) (float64, time.Duration) { return b.m.Engine.Progress(id) }
+func (b *backend) Progress(id uint64) (float64, time.Duration) {
+	if c := b.m.cluster; c != nil {
+		if e := b.m.sending().engine; e != nil {
+			return e.Progress(id)
+		}
+		return 0, 0
+	}
+	return b.m.Engine.Progress(id)
+}
 
 func (b *backend) Reports(ctx context.Context) ([]*campaignd.Report, error) {
+	if c := b.m.cluster; c != nil {
+		r, err := c.reports()
+		if err != nil {
+			return nil, err
+		}
+		return r.Reports(ctx)
+	}
 	return b.m.Reporter.Reports(ctx)
 }
 
 func (b *backend) ReportCSV(ctx context.Context, day string, w io.Writer) (*campaignd.Report, error) {
+	if c := b.m.cluster; c != nil {
+		r, err := c.reports()
+		if err != nil {
+			return nil, err
+		}
+		return r.ReportCSV(ctx, day, w)
+	}
 	return b.m.Reporter.ReportCSV(ctx, day, w)
 }
 
 func (b *backend) PushReport(ctx context.Context, day, user, remoteAddr string) (*campaignd.Report, error) {
+	if c := b.m.cluster; c != nil {
+		return c.pushReport(ctx, day, user, remoteAddr)
+	}
 	return b.m.Reporter.PushReport(ctx, day, user, remoteAddr)
 }
 
@@ -167,12 +200,19 @@ func (b *backend) Ready(context.Context) (bool, map[string]string) {
 	if b.m.FTP == nil {
 		ok, detail["ftp"] = false, "not listening"
 	}
-	if b.m.Sender == nil || !b.m.Sender.Bound() {
+	p := b.m.sending() // in a cluster, nil on a node that does not lead
+	if p.sender == nil || !p.sender.Bound() {
 		detail["smsc"] = "not bound"
 	}
-	if b.m.SMPP != nil {
+	if c := b.m.cluster; c != nil {
+		c.ready(detail) // role: leader or follower, and who leads
+		if p.sender == nil {
+			detail["smsc"] = "not bound here (the leader sends)"
+		}
+	}
+	if p.client != nil {
 		// One entry per bind: "smsc_transceiver#2": "bound", "smsc_receiver": "not bound", ...
-		for _, st := range b.m.SMPP.Binds() {
+		for _, st := range p.client.Binds() {
 			state := "not bound"
 			if st.Bound {
 				state = "bound"
