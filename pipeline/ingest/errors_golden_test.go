@@ -30,7 +30,7 @@ func TestErrorsFileGolden(t *testing.T) {
 	} {
 		for _, lang := range []string{campaignd.LangEN, campaignd.LangES} {
 			t.Run(tc.fixture+"/"+lang, func(t *testing.T) {
-				db, root := testenv.OpenStoreOnDisk(t), t.TempDir()
+				db, root := testenv.OpenStoreOnDisk(t), jailDir(t)
 				o := testOptions()
 				o.Language = lang
 				o.AllowedCountries = []string{"MX"}
@@ -38,7 +38,7 @@ func TestErrorsFileGolden(t *testing.T) {
 					o.MaxInvalidPercent = 100
 				}
 				job := upload(t, db, root, tc.fixture, fixture(t, tc.fixture))
-				b, err := NewIngester(db, o).Run(context.Background(), job)
+				b, err := newIngester(t, db, root, o).Run(context.Background(), job)
 				if err != nil {
 					t.Fatal(err)
 				}
