@@ -45,6 +45,8 @@ func TestSMSCSimReplyHook(t *testing.T) {
 	}})
 	c.Start(ctx)
 	t.Cleanup(func() { c.Close(context.Background()) })
+	// Replies reach a bound client; on a loaded machine binding takes a while.
+	testenv.Eventually(t, 30*time.Second, "the client bound", c.Bound)
 	for _, body := range []string{
 		`{"from":"525500000001","to":"28776","text":"BAJA"}`,
 		`{"from":"525500000002","to":"28776","text":"no más","data_coding":8}`,
