@@ -271,18 +271,22 @@ func (c *clusterNode) lead(term context.Context, epoch int64) {
 	c.mu.Unlock()
 	log.Info("this node leads: it sends")
 
-	tick := time.NewTicker(actionScan)
-	defer tick.Stop()
-	for running := true; running; {
-		c.runActions(lead)
-		select {
-		case <-lead.Done():
-			running = false
-		case _, ok := <-wake:
-			running = ok
-		case <-tick.C:
+	// Queued requests are run beside, so that a store call hanging on a
+	// lost database never delays the end of the term.
+	go func() {
+		tick := time.NewTicker(actionScan)
+		defer tick.Stop()
+		for {
+			c.runActions(lead)
+			select {
+			case <-lead.Done():
+				return
+			case <-wake:
+			case <-tick.C:
+			}
 		}
-	}
+	}()
+	<-lead.Done()
 	c.mu.Lock()
 	c.leading = false
 	c.m.stopSending(log)
