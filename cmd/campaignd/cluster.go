@@ -174,8 +174,7 @@ type clusterNode struct {
 	// mu guards m's sending components (Engine, SMPP, Sender, Wheel,
 	// Reporter, Replies, Sim) while a term starts or ends; readers take a
 	// snapshot (Main.sending) and never hold it while they work.
-	mu      sync.RWMutex
-	leading bool
+	mu sync.RWMutex
 
 	waitMu  sync.Mutex
 	waiters map[string]chan struct{}
@@ -267,7 +266,6 @@ func (c *clusterNode) lead(term context.Context, epoch int64) {
 		log.Error("cannot start sending on this node; giving the lead up", slog.Any("error", err))
 		return
 	}
-	c.leading = true
 	c.mu.Unlock()
 	log.Info("this node leads: it sends")
 
@@ -288,7 +286,6 @@ func (c *clusterNode) lead(term context.Context, epoch int64) {
 	}()
 	<-lead.Done()
 	c.mu.Lock()
-	c.leading = false
 	c.m.stopSending(log)
 	c.mu.Unlock()
 	log.Info("this node no longer leads: sending stopped", slog.Any("cause", context.Cause(lead)))
