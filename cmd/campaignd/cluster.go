@@ -173,8 +173,7 @@ type clusterNode struct {
 	// mu guards m's sending components (Engine, SMPP, Sender, Wheel,
 	// Reporter, Replies, Sim) while a term starts or ends; readers take a
 	// snapshot (Main.sending) and never hold it while they work.
-	mu      sync.RWMutex
-	leading bool
+	mu sync.RWMutex
 
 	waitMu  sync.Mutex
 	waiters map[string]chan struct{}
@@ -250,8 +249,13 @@ func (m *Main) kickIngest() {
 // lead is one term: open sending with the term's context, run the queued
 // requests as they come, and stop sending within stopBudget of the term's
 // end (the SMPP binds first, so no submit_sm leaves after).
-func (c *clusterNode) lead(lead context.Context, epoch int64) {
+func (c *clusterNode) lead(term context.Context, epoch int64) {
 	log := c.log.With("epoch", epoch)
+	// The term also ends when this node's store stops answering: sending
+	// on while its results cannot be recorded would only make duplicates.
+	lead, giveUp := context.WithCancelCause(term)
+	defer giveUp(nil)
+	go c.watchStore(lead, giveUp)
 	wake := c.notifier.Listen(lead, chanActions)
 	c.mu.Lock()
 	err := c.m.openSendingCtx(lead)
@@ -261,27 +265,76 @@ func (c *clusterNode) lead(lead context.Context, epoch int64) {
 		log.Error("cannot start sending on this node; giving the lead up", slog.Any("error", err))
 		return
 	}
-	c.leading = true
 	c.mu.Unlock()
 	log.Info("this node leads: it sends")
 
-	tick := time.NewTicker(actionScan)
-	defer tick.Stop()
-	for running := true; running; {
-		c.runActions(lead)
-		select {
-		case <-lead.Done():
-			running = false
-		case _, ok := <-wake:
-			running = ok
-		case <-tick.C:
+	// Queued requests are run beside, so that a store call hanging on a
+	// lost database never delays the end of the term.
+	go func() {
+		tick := time.NewTicker(actionScan)
+		defer tick.Stop()
+		for {
+			c.runActions(lead)
+			select {
+			case <-lead.Done():
+				return
+			case <-wake:
+			case <-tick.C:
+			}
 		}
-	}
+	}()
+	<-lead.Done()
 	c.mu.Lock()
-	c.leading = false
 	c.m.stopSending(log)
 	c.mu.Unlock()
 	log.Info("this node no longer leads: sending stopped", slog.Any("cause", context.Cause(lead)))
+}
+
+// errStoreLost ends a term whose node cannot reach its store.
+var errStoreLost = errors.New("cluster: the store does not answer")
+
+// Store health while leading: pinged every storeCheck; storeFailures
+// failures in a row (an error, or no answer within storeCheckTimeout) end
+// the term.
+const (
+	storeCheck        = 250 * time.Millisecond
+	storeCheckTimeout = 2 * time.Second
+	storeFailures     = 2
+)
+
+// watchStore ends the term (giveUp) when the store stops answering, long
+// before the lease runs out: the binds close, so at most what was in flight
+// goes out unrecorded.
+func (c *clusterNode) watchStore(ctx context.Context, giveUp context.CancelCauseFunc) {
+	t := time.NewTicker(storeCheck)
+	defer t.Stop()
+	failed := 0
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		answer := make(chan error, 1)
+		go func() { answer <- c.m.DB.Ping() }()
+		var err error
+		select {
+		case err = <-answer:
+		case <-time.After(storeCheckTimeout):
+			err = errors.New("no answer")
+		case <-ctx.Done():
+			return
+		}
+		if err == nil {
+			failed = 0
+			continue
+		}
+		if failed++; failed >= storeFailures {
+			c.log.Error("the store does not answer: stopping sending", slog.Any("error", err))
+			giveUp(errStoreLost)
+			return
+		}
+	}
 }
 
 // stopSending closes the term's sending components within stopBudget: the
