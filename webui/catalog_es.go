@@ -335,6 +335,9 @@ var catalogES = map[string]string{
 	"A number is required.":                                                          "Se requiere un número.",
 	"No report FTP server is configured (report.ftp_url); reports are kept locally.": "No hay servidor FTP de reportes configurado (report.ftp_url); los reportes se guardan localmente.",
 	"This item could not be shown; the failure is logged with its id.":               "Este elemento no se pudo mostrar; el fallo quedó registrado con su id.",
+	// Why a broadcast is waiting (pipeline/engine Wait*).
+	"SMSC not bound; sending resumes when the bind is up":                       "el SMSC no está enlazado; el envío se reanuda cuando vuelva el enlace",
+	"the store is not answering; sending resumes when it records what was sent": "el almacén no responde; el envío se reanuda cuando registre lo ya enviado",
 }
 
 // patternsES translate messages made with a format elsewhere (the
@@ -342,6 +345,7 @@ var catalogES = map[string]string{
 // (a status, an action) are translated too.
 var patternsES = []pattern{
 	{regexp.MustCompile(`^Cannot (\w+) a broadcast that is (\w+)\.$`), "No se puede %s una campaña que está %s."},
+	{regexp.MustCompile(`^outside the send window (\S+); sending resumes at (.+)$`), "fuera de la ventana de envío %s; el envío se reanuda el %s"},
 	{regexp.MustCompile(`^Unknown action (".*")\.$`), "Acción desconocida %s."},
 	{regexp.MustCompile(`^Cannot change the validity of a broadcast that is (\w+): it has started\.$`), "No se puede cambiar la vigencia de una campaña que está %s: ya empezó."},
 	{regexp.MustCompile(`^The date (.+) is not in the future\.$`), "La fecha %s no es futura."},

@@ -122,7 +122,10 @@ const (
 // Reasons shown in Broadcast.Wait.
 const (
 	WaitUnbound = "SMSC not bound; sending resumes when the bind is up"
-	waitWindow  = "outside the send window %s; sending resumes at %s"
+	// WaitStore: the store refused the record of a submit; nothing more is
+	// sent until it takes it.
+	WaitStore  = "the store is not answering; sending resumes when it records what was sent"
+	waitWindow = "outside the send window %s; sending resumes at %s"
 )
 
 // Engine sends broadcasts (SPEC §5): it hands queued messages to a pool of
@@ -204,6 +207,15 @@ type Engine struct {
 	workersWG    sync.WaitGroup
 	fx           *effects       // the side effects decided under mu (effects.go)
 	acksWG       sync.WaitGroup // receipt acknowledgements after a batch is on disk
+	unrecorded   []outcome      // submit outcomes the store refused, written again (recordLater)
+	recording    bool           // a write of unrecorded is in flight
+}
+
+// outcome is the known result of one submit, to be recorded.
+type outcome struct {
+	r *run
+	m *campaignd.Message
+	c campaignd.Change
 }
 
 // run is the in-memory state of a broadcast that is sending (or paused, or
@@ -542,6 +554,11 @@ func (e *Engine) pickLocked() *job {
 	if len(e.order) == 0 {
 		return nil
 	}
+	if len(e.unrecorded) > 0 {
+		e.setWaitLocked(WaitStore)
+		e.recordLaterLocked()
+		return nil
+	}
 	if !e.sender.Bound() {
 		e.setWaitLocked(WaitUnbound)
 		return nil
@@ -742,27 +759,69 @@ func (e *Engine) submit(ctx context.Context, j *job) {
 		e.mu.Lock()
 		defer e.mu.Unlock()
 		if err != nil {
-			// Not recorded: the message is still queued; send it again.
-			j.r.requeue = append(j.r.requeue, m)
-			e.kickLocked()
+			// Not recorded. The outcome is known (the SMSC took the message,
+			// or refused it): sending it again would be a duplicate. Keep it
+			// and write it again; meanwhile nothing more is submitted, so at
+			// most the messages in flight are unrecorded if this node stops.
+			if !errors.Is(err, errClosed) {
+				e.log.Error("recording a submit failed; sending waits for the store", slog.Uint64(logBID, m.BroadcastID),
+					slog.Uint64("index", uint64(m.Index)), slog.Any(logError, err))
+				e.unrecorded = append(e.unrecorded, outcome{r: j.r, m: m, c: c})
+			}
 			return
 		}
-		if !res.Applied[0] {
-			e.log.Warn("stale message change ignored", slog.Uint64(logBID, m.BroadcastID), slog.Uint64("index", uint64(m.Index)))
-		}
-		delete(j.r.claimed, m.Index)
-		if _, ok := j.r.retryAfter[m.Index]; ok {
-			delete(j.r.retryAfter, m.Index)
-			e.background(func() { // not on the writer: the retry reads the store
-				e.mu.Lock()
-				defer e.mu.Unlock()
-				if err := e.retryLocked(m.BroadcastID, m.Index); err != nil {
-					e.log.Error("retry message", slog.Uint64(logBID, m.BroadcastID), slog.Any(logError, err))
-				}
-			})
-		}
-		e.maybeCompleteLocked(j.r)
+		e.recordedLocked(j.r, m, res.Applied[0])
 	}})
+}
+
+// recordLaterLocked writes the unrecorded outcomes again, one write at a
+// time; the submitters call it (through pickLocked) every time they look
+// for work, at least every 250 ms, until the store takes them.
+func (e *Engine) recordLaterLocked() {
+	if e.recording || len(e.unrecorded) == 0 {
+		return
+	}
+	e.recording = true
+	batch := e.unrecorded
+	cs := make([]campaignd.Change, len(batch))
+	for i, o := range batch {
+		cs[i] = o.c
+	}
+	e.background(func() { // not under mu: write may wait for the writer's queue
+		e.write(&writeReq{changes: cs, after: func(res *campaignd.ChangeResult, err error) {
+			e.mu.Lock()
+			defer e.mu.Unlock()
+			e.recording = false
+			if err != nil {
+				return // tried again at the next pick
+			}
+			e.unrecorded = e.unrecorded[len(batch):]
+			for i, o := range batch {
+				e.recordedLocked(o.r, o.m, res.Applied[i])
+			}
+			e.log.Info("the store recorded the submits it had refused; sending resumes", slog.Int("messages", len(batch)))
+			e.kickLocked()
+		}})
+	})
+}
+
+// recordedLocked ends a submit once its outcome is on the store.
+func (e *Engine) recordedLocked(r *run, m *campaignd.Message, applied bool) {
+	if !applied {
+		e.log.Warn("stale message change ignored", slog.Uint64(logBID, m.BroadcastID), slog.Uint64("index", uint64(m.Index)))
+	}
+	delete(r.claimed, m.Index)
+	if _, ok := r.retryAfter[m.Index]; ok {
+		delete(r.retryAfter, m.Index)
+		e.background(func() { // not on the writer: the retry reads the store
+			e.mu.Lock()
+			defer e.mu.Unlock()
+			if err := e.retryLocked(m.BroadcastID, m.Index); err != nil {
+				e.log.Error("retry message", slog.Uint64(logBID, m.BroadcastID), slog.Any(logError, err))
+			}
+		})
+	}
+	e.maybeCompleteLocked(r)
 }
 
 func (e *Engine) cancelled(r *run) bool {
