@@ -152,6 +152,9 @@ const (
 	// stopBudget bounds how long a node that stopped leading takes to stop
 	// sending: under the elector's 2 s margin.
 	stopBudget = 1500 * time.Millisecond
+	// ingestScan is how often the leader looks for ingest jobs whose
+	// notification (chanIngest) was lost.
+	ingestScan = 5 * time.Second
 )
 
 // errNoAnswer is what an operator sees when the leader did not take the

@@ -365,11 +365,16 @@ func (m *Main) ingestLoop(ctx context.Context) {
 		if !next.IsZero() {
 			retry = time.After(max(next.Sub(m.Now()), 10*time.Millisecond))
 		}
+		var scan <-chan time.Time // a cluster's leader also looks now and then (cluster.go)
+		if m.cluster != nil {
+			scan = time.After(ingestScan)
+		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-m.kick:
 		case <-retry:
+		case <-scan:
 		}
 	}
 }
