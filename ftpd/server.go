@@ -9,8 +9,10 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"path"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -473,8 +475,39 @@ func (s *Server) openJails() error {
 		if s.opts.Queued != nil {
 			s.sweepQueue(name, j)
 		}
+		if j.shared() {
+			s.sweepTemps(name, j, "/")
+		}
 	}
 	return nil
+}
+
+// sweepTemps removes, under dir of a shared jail, the temporary files of
+// uploads cut short by the death of the node that took them: those not
+// written to for QueueSweepAge (a live upload writes, or its idle timeout
+// ends it, long before). On disk a node restarts on its own jails and
+// keeps what it always did.
+func (s *Server) sweepTemps(user string, j *userJail, dir string) {
+	entries, err := j.readDir(dir)
+	if err != nil {
+		s.log.Warn("upload sweep: list", slog.String(keyUser, user), slog.String(keyPath, dir), slog.Any(keyError, err))
+		return
+	}
+	for _, fi := range entries {
+		p := path.Join(dir, fi.Name())
+		switch {
+		case fi.IsDir() && fi.Name() != queueDir:
+			s.sweepTemps(user, j, p)
+		case fi.Mode().IsRegular() && strings.HasPrefix(fi.Name(), tempPrefix) && strings.HasSuffix(fi.Name(), ".tmp") &&
+			s.now().Sub(fi.ModTime()) >= s.opts.QueueSweepAge:
+			if err := j.fs.Remove(p); err != nil {
+				s.log.Warn("upload sweep: remove", slog.String(keyUser, user), slog.String(keyPath, p), slog.Any(keyError, err))
+				continue
+			}
+			s.log.Warn("upload sweep: removed an upload left unfinished by a node that stopped",
+				slog.String(keyUser, user), slog.String(keyPath, p))
+		}
+	}
 }
 
 // openJail opens (creating it) the jail of user: Options.Jail's, or

@@ -359,7 +359,8 @@ func TestJailConcurrentReupload(t *testing.T) {
 
 // Open sweeps queued files no job claims; on a shared jail only those
 // queued longer than QueueSweepAge ago, since a young one may be another
-// live node's upload whose job is being recorded.
+// live node's upload whose job is being recorded. On a shared jail it also
+// removes the temporary files of uploads not written to for as long.
 func TestJailSweep(t *testing.T) {
 	for _, late := range []bool{false, true} {
 		t.Run(fmt.Sprintf("late=%v", late), func(t *testing.T) {
@@ -372,6 +373,13 @@ func TestJailSweep(t *testing.T) {
 						panic(err)
 					}
 				}
+				// An upload cut short by a node that died, in a folder.
+				if err := view.MkdirAll("/in/deep", 0o750); err != nil {
+					panic(err)
+				}
+				if err := afero.WriteFile(view, "/in/deep/"+tempPrefix+"X.tmp", []byte("part"), 0o640); err != nil {
+					panic(err)
+				}
 				o.Queued = func(_, stored string) bool { return stored == "/"+queueDir+"/KEEP" }
 				if late {
 					o.Now = func() time.Time { return time.Now().Add(DefaultQueueSweepAge + time.Minute) }
@@ -382,6 +390,12 @@ func TestJailSweep(t *testing.T) {
 				if ts.opts.Jail != nil && !late {
 					want = append(want, "/"+queueDir+"/ORPHAN") // too young to tell
 				}
+				if ts.opts.Jail == nil || !late {
+					// On disk temporary files stay, as they always did; on
+					// a shared jail a young one may be a live upload.
+					want = append(want, "/in/deep/"+tempPrefix+"X.tmp")
+				}
+				slices.Sort(want)
 				if got := keys(tree(t, view)); !slices.Equal(got, want) {
 					t.Errorf("queue after Open = %v, want %v", got, want)
 				}
