@@ -12,6 +12,14 @@
 // extension is not implemented), chmod/chown/MFMT are refused, and active mode
 // (PORT/EPRT) is disabled, so the server never dials out.
 //
+// Options.Jail replaces the disk with any afero.Fs per user (pgfs, so that
+// every node of a cluster serves the same files). The sessions then do
+// every operation through it; "fsynced" below means the Fs's durable Sync
+// and Close, and a rename is durable when Rename returns, so there is no
+// directory fsync. Open's sweep of the queue (Options.Queued) spares files
+// queued less than Options.QueueSweepAge ago: another live node may be
+// recording their job.
+//
 // # The upload lifecycle
 //
 // A STOR is written to a hidden temporary file in the target directory (LIST

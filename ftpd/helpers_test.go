@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/jlaffaye/ftp"
+	"github.com/spf13/afero"
 	"golang.org/x/crypto/bcrypt"
 )
 
@@ -45,7 +46,8 @@ var testHash = sync.OnceValue(func() string {
 
 // recorder is an OnUpload callback that remembers what it got.
 type recorder struct {
-	root    string // Options.Root, where the queued files are read
+	root    string   // Options.Root, where the queued files are read
+	fs      afero.Fs // when set, the jail the queued files are read from instead
 	mu      sync.Mutex
 	uploads []Upload
 	fail    error             // returned by OnUpload when set
@@ -62,7 +64,7 @@ func (r *recorder) onUpload(ctx context.Context, u Upload) error {
 	if r.block != nil {
 		<-r.block
 	}
-	data, err := os.ReadFile(r.path(u))
+	data, err := r.read(u)
 	sum := sha256.Sum256(data)
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -70,6 +72,17 @@ func (r *recorder) onUpload(ctx context.Context, u Upload) error {
 	r.ctxs = append(r.ctxs, ctx)
 	r.inPlace = append(r.inPlace, err == nil && int64(len(data)) == u.Size && hex.EncodeToString(sum[:]) == u.SHA256)
 	return r.fail
+}
+
+// read returns the queued file of u.
+func (r *recorder) read(u Upload) ([]byte, error) {
+	r.mu.Lock()
+	fsys := r.fs
+	r.mu.Unlock()
+	if fsys != nil {
+		return afero.ReadFile(fsys, u.Stored)
+	}
+	return os.ReadFile(r.path(u))
 }
 
 // path is where the queued file of u is on disk.

@@ -5,17 +5,23 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"os"
+	"path"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	ftpserver "github.com/fclairamb/ftpserverlib"
+	"github.com/spf13/afero"
 	"golang.org/x/crypto/bcrypt"
+
+	"campaignd/pgfs"
 )
 
 // bcryptConcurrency is how many FTP password checks run at once; more
@@ -55,6 +61,18 @@ type Options struct {
 	// Root is DATA_DIR/ftp. Each user is jailed in Root/<user>/, created on
 	// Open with mode 0750.
 	Root string
+	// Jail, when set, replaces Root: the filesystem of user's jail, its
+	// names FTP paths ("/in/x.csv"), e.g. a pgfs.Fs shared by every node of
+	// a cluster. It is called once per user in Open, whose MkdirAll("/")
+	// creates the jail. Such an Fs must make Sync and Close durable and a
+	// Rename durable when it returns (ftpd does no directory fsync there),
+	// and is swept with QueueSweepAge (see Queued).
+	Jail func(user string) (afero.Fs, error)
+	// QueueSweepAge applies to a shared Jail only: Open's sweep of the
+	// upload queue leaves a file alone until it has been in the queue this
+	// long (by pgfs.Sys.Changed, else ModTime), since another live node may
+	// have queued it and not yet recorded its job. Default one hour.
+	QueueSweepAge time.Duration
 	// Users are the accounts; each gets its own jail.
 	Users []User
 	// Folders are created at the top of each jail on Open (mode 0750),
@@ -113,7 +131,8 @@ type Options struct {
 	// user belongs to a recorded ingest job that has not finished. Open
 	// removes queued files for which it returns false: a crash between
 	// queueing an upload and recording its job leaves one (the client got
-	// no 226 and uploads again). Nil keeps every queued file.
+	// no 226 and uploads again). Nil keeps every queued file. With a shared
+	// Jail only files older than QueueSweepAge are removed.
 	Queued func(user, stored string) bool
 	// Events receives counters for metrics; nil means none.
 	Events Events
@@ -214,10 +233,10 @@ type Server struct {
 	passwordChecks atomic.Int64
 
 	ftp      *ftpserver.FtpServer
-	listener net.Listener       // what ftpserverlib accepts from
-	track    *trackListener     // the control connections, for Close
-	jails    map[string]*jailFs // by user, opened in Open
-	served   chan struct{}      // closed when Serve returns
+	listener net.Listener         // what ftpserverlib accepts from
+	track    *trackListener       // the control connections, for Close
+	jails    map[string]*userJail // by user, opened in Open
+	served   chan struct{}        // closed when Serve returns
 
 	// ctx is given to OnUpload; it is cancelled when Close gives up waiting.
 	ctx    context.Context
@@ -283,8 +302,11 @@ func fillDefaults(o *Options) error {
 	if o.Listen == "" {
 		return errors.New("ftpd: listen address is empty")
 	}
-	if o.Root == "" {
+	if o.Root == "" && o.Jail == nil {
 		return errors.New("ftpd: root directory is empty")
+	}
+	if o.QueueSweepAge <= 0 {
+		o.QueueSweepAge = DefaultQueueSweepAge
 	}
 	if o.MaxUploadBytes == 0 {
 		o.MaxUploadBytes = DefaultMaxUploadBytes
@@ -431,24 +453,21 @@ func (s *Server) Open() error {
 }
 
 func (s *Server) openJails() error {
-	if err := os.MkdirAll(s.root, 0o750); err != nil {
-		return fmt.Errorf("ftpd: create root: %w", err)
-	}
-	s.jails = make(map[string]*jailFs, len(s.users))
-	for name := range s.users {
-		dir := filepath.Join(s.root, name)
-		if err := os.Mkdir(dir, 0o750); err != nil && !errors.Is(err, os.ErrExist) {
-			s.closeJails()
-			return fmt.Errorf("ftpd: create jail for %s: %w", name, err)
+	s.jails = make(map[string]*userJail, len(s.users))
+	if s.opts.Jail == nil {
+		if err := os.MkdirAll(s.root, 0o750); err != nil {
+			return fmt.Errorf("ftpd: create root: %w", err)
 		}
-		j, err := openJail(dir)
+	}
+	for name := range s.users {
+		j, err := s.openJail(name)
 		if err != nil {
 			s.closeJails()
-			return fmt.Errorf("ftpd: open jail for %s: %w", name, err)
+			return err
 		}
 		s.jails[name] = j
 		for _, f := range s.opts.Folders {
-			if err := j.root.Mkdir(rel(f), dirPerm); err != nil && !errors.Is(err, os.ErrExist) {
+			if err := j.fs.Mkdir("/"+rel(f), dirPerm); err != nil && !errors.Is(err, os.ErrExist) {
 				s.log.Warn("cannot create a folder in the jail", slog.String(keyUser, name),
 					slog.String(keyPath, "/"+rel(f)), slog.Any(keyError, err))
 			}
@@ -456,30 +475,88 @@ func (s *Server) openJails() error {
 		if s.opts.Queued != nil {
 			s.sweepQueue(name, j)
 		}
+		if j.shared() {
+			s.sweepTemps(name, j, "/")
+		}
 	}
 	return nil
 }
 
-// sweepQueue removes the queued files of user that no recorded job claims
-// (see Options.Queued).
-func (s *Server) sweepQueue(user string, j *jailFs) {
-	d, err := j.root.Open(queueDir)
+// sweepTemps removes, under dir of a shared jail, the temporary files of
+// uploads cut short by the death of the node that took them: those not
+// written to for QueueSweepAge (a live upload writes, or its idle timeout
+// ends it, long before). On disk a node restarts on its own jails and
+// keeps what it always did.
+func (s *Server) sweepTemps(user string, j *userJail, dir string) {
+	entries, err := j.readDir(dir)
 	if err != nil {
-		return // no queue yet
-	}
-	entries, err := d.ReadDir(-1)
-	_ = d.Close()
-	if err != nil {
-		s.log.Warn("upload queue: list", slog.String(keyUser, user), slog.Any(keyError, err))
+		s.log.Warn("upload sweep: list", slog.String(keyUser, user), slog.String(keyPath, dir), slog.Any(keyError, err))
 		return
 	}
+	for _, fi := range entries {
+		p := path.Join(dir, fi.Name())
+		switch {
+		case fi.IsDir() && fi.Name() != queueDir:
+			s.sweepTemps(user, j, p)
+		case fi.Mode().IsRegular() && strings.HasPrefix(fi.Name(), tempPrefix) && strings.HasSuffix(fi.Name(), ".tmp") &&
+			s.now().Sub(fi.ModTime()) >= s.opts.QueueSweepAge:
+			if err := j.fs.Remove(p); err != nil {
+				s.log.Warn("upload sweep: remove", slog.String(keyUser, user), slog.String(keyPath, p), slog.Any(keyError, err))
+				continue
+			}
+			s.log.Warn("upload sweep: removed an upload left unfinished by a node that stopped",
+				slog.String(keyUser, user), slog.String(keyPath, p))
+		}
+	}
+}
+
+// openJail opens (creating it) the jail of user: Options.Jail's, or
+// Root/<user> on disk.
+func (s *Server) openJail(name string) (*userJail, error) {
+	if s.opts.Jail != nil {
+		fsys, err := s.opts.Jail(name)
+		if err == nil {
+			err = fsys.MkdirAll("/", dirPerm)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("ftpd: open jail for %s: %w", name, err)
+		}
+		return &userJail{fs: fsys}, nil
+	}
+	dir := filepath.Join(s.root, name)
+	if err := os.Mkdir(dir, 0o750); err != nil && !errors.Is(err, os.ErrExist) {
+		return nil, fmt.Errorf("ftpd: create jail for %s: %w", name, err)
+	}
+	j, err := openJail(dir)
+	if err != nil {
+		return nil, fmt.Errorf("ftpd: open jail for %s: %w", name, err)
+	}
+	return diskJail(j), nil
+}
+
+// DefaultQueueSweepAge is Options.QueueSweepAge's default.
+const DefaultQueueSweepAge = time.Hour
+
+// sweepQueue removes the queued files of user that no recorded job claims
+// (see Options.Queued). On a shared jail it only takes those queued longer
+// than QueueSweepAge ago: a younger one may be another node's upload whose
+// job is being recorded right now.
+func (s *Server) sweepQueue(user string, j *userJail) {
+	entries, err := j.readDir("/" + queueDir)
+	if err != nil {
+		if !errors.Is(err, fs.ErrNotExist) {
+			s.log.Warn("upload queue: list", slog.String(keyUser, user), slog.Any(keyError, err))
+		}
+		return // no queue yet
+	}
 	removed := 0
-	for _, e := range entries {
-		stored := "/" + queueDir + "/" + e.Name()
-		if !e.Type().IsRegular() || s.opts.Queued(user, stored) {
+	for _, fi := range entries {
+		stored := "/" + queueDir + "/" + fi.Name()
+		if !fi.Mode().IsRegular() || (j.shared() && s.now().Sub(queuedAt(fi)) < s.opts.QueueSweepAge) ||
+			s.opts.Queued(user, stored) {
 			continue
 		}
-		if err := j.root.Remove(rel(stored)); err != nil {
+		if err := j.fs.Remove(stored); err != nil {
 			s.log.Warn("upload queue: remove unrecorded upload", slog.String(keyUser, user),
 				slog.String(keyPath, stored), slog.Any(keyError, err))
 			continue
@@ -493,9 +570,18 @@ func (s *Server) sweepQueue(user string, j *jailFs) {
 	}
 }
 
+// queuedAt is when a queued file got its name: a rename moves pgfs's
+// Changed (Unix's ctime), not the ModTime the upload's last write set.
+func queuedAt(fi os.FileInfo) time.Time {
+	if sys, ok := fi.Sys().(*pgfs.Sys); ok {
+		return sys.Changed
+	}
+	return fi.ModTime()
+}
+
 func (s *Server) closeJails() {
 	for _, j := range s.jails {
-		_ = j.Close()
+		_ = j.close()
 	}
 }
 

@@ -105,7 +105,7 @@ func hidden(p string) bool {
 // user's jail plus the upload and trigger policy.
 type session struct {
 	srv    *Server
-	jail   *jailFs
+	jail   *userJail
 	user   string
 	remote string
 	log    *slog.Logger
@@ -163,7 +163,7 @@ func (s *session) GetHandle(name string, flags int, offset int64) (ftpserver.Fil
 }
 
 func (s *session) openRead(name string) (ftpserver.FileTransfer, error) {
-	f, err := s.jail.root.Open(rel(name))
+	f, err := s.jail.fs.Open(name)
 	if err != nil {
 		return nil, clean("open", name, err)
 	}
@@ -174,32 +174,21 @@ func (s *session) openRead(name string) (ftpserver.FileTransfer, error) {
 	return f, nil
 }
 
-// ReadDir lists a directory, leaving out uploads in progress. Entries are
-// described with Lstat through the jail, so a symlink is listed as a link
-// and never followed.
+// ReadDir lists a directory, leaving out uploads in progress (see
+// userJail.readDir: a symlink on disk is listed as a link, never followed).
 func (s *session) ReadDir(name string) ([]os.FileInfo, error) {
 	if hidden(name) {
 		return nil, clean("list", name, fs.ErrNotExist)
 	}
-	d, err := s.jail.root.Open(rel(name))
+	entries, err := s.jail.readDir(name)
 	if err != nil {
 		return nil, clean("list", name, err)
 	}
-	entries, err := d.ReadDir(-1)
-	_ = d.Close()
-	if err != nil {
-		return nil, clean("list", name, err)
-	}
-	infos := make([]os.FileInfo, 0, len(entries))
-	for _, e := range entries {
-		if strings.HasPrefix(e.Name(), tempPrefix) {
-			continue
+	infos := entries[:0]
+	for _, fi := range entries {
+		if !strings.HasPrefix(fi.Name(), tempPrefix) {
+			infos = append(infos, fi)
 		}
-		fi, err := s.jail.root.Lstat(path.Join(rel(name), e.Name()))
-		if err != nil {
-			continue // removed meanwhile
-		}
-		infos = append(infos, fi)
 	}
 	return infos, nil
 }
@@ -217,7 +206,7 @@ func (s *session) Mkdir(name string, perm os.FileMode) error {
 	if readOnly(name) {
 		return errReadOnly("mkdir", name)
 	}
-	return s.jail.Mkdir(name, perm)
+	return clean("mkdir", name, s.jail.fs.Mkdir(name, dirPerm))
 }
 
 // MkdirAll creates a directory and its parents.
@@ -228,7 +217,7 @@ func (s *session) MkdirAll(name string, perm os.FileMode) error {
 	if readOnly(name) {
 		return errReadOnly("mkdir", name)
 	}
-	return s.jail.MkdirAll(name, perm)
+	return clean("mkdir", name, s.jail.fs.MkdirAll(name, dirPerm))
 }
 
 // Open opens name for reading.
@@ -236,7 +225,11 @@ func (s *session) Open(name string) (afero.File, error) {
 	if hidden(name) {
 		return nil, clean("open", name, fs.ErrNotExist)
 	}
-	return s.jail.Open(name)
+	f, err := s.jail.fs.Open(name)
+	if err != nil {
+		return nil, clean("open", name, err)
+	}
+	return f, nil
 }
 
 // OpenFile opens name read-only; writing is only possible through GetHandle,
@@ -256,7 +249,7 @@ func (s *session) Remove(name string) error {
 	if rel(name) == "." || readOnly(name) || fixedDir(name) {
 		return clean("remove", name, fs.ErrPermission)
 	}
-	return s.jail.Remove(name)
+	return clean("remove", name, s.jail.fs.Remove(name))
 }
 
 // RemoveAll is not reachable through FTP; it is refused.
@@ -274,21 +267,27 @@ func (s *session) Stat(name string) (os.FileInfo, error) {
 		// learns at once that nothing under processed/ etc. can move.
 		return nil, errReadOnly("rename", name)
 	}
-	return s.jail.Stat(name)
+	fi, err := s.jail.fs.Stat(name)
+	if err != nil {
+		return nil, clean("stat", name, err)
+	}
+	return fi, nil
 }
 
 // Name identifies the filesystem.
-func (s *session) Name() string { return s.jail.Name() }
+func (s *session) Name() string { return s.jail.fs.Name() }
 
 // Chmod is refused.
-func (s *session) Chmod(name string, mode os.FileMode) error { return s.jail.Chmod(name, mode) }
+func (s *session) Chmod(name string, _ os.FileMode) error {
+	return clean("chmod", name, fs.ErrPermission)
+}
 
 // Chown is refused.
-func (s *session) Chown(name string, uid, gid int) error { return s.jail.Chown(name, uid, gid) }
+func (s *session) Chown(name string, _, _ int) error { return clean("chown", name, fs.ErrPermission) }
 
 // Chtimes is refused.
-func (s *session) Chtimes(name string, atime, mtime time.Time) error {
-	return s.jail.Chtimes(name, atime, mtime)
+func (s *session) Chtimes(name string, _, _ time.Time) error {
+	return clean("chtimes", name, fs.ErrPermission)
 }
 
 // Rename is RNFR/RNTO. It completes an upload (see Options.CompleteOn):
@@ -315,18 +314,18 @@ func (s *session) Rename(from, to string) error {
 		return errReadOnly("rename", to)
 	}
 	if (s.completeOn(CompleteOnSTOR) || s.completeOn(CompleteOnRename)) && triggers(to) {
-		if fi, err := s.jail.root.Lstat(rel(from)); err == nil && fi.Mode().IsRegular() {
+		if fi, err := s.jail.lstat(from); err == nil && fi.Mode().IsRegular() {
 			return s.renameTrigger(from, to)
 		}
 	}
-	if err := s.jail.Rename(from, to); err != nil {
-		return err
+	if err := s.jail.fs.Rename(from, to); err != nil {
+		return clean("rename", to, err)
 	}
 	if err := s.syncDirs(from, to); err != nil {
 		s.log.Warn("rename: sync directory", slog.String(keyPath, to), slog.Any(keyError, err))
 	}
 	if _, ok := markerFor(to); ok && s.completeOn(CompleteOnMarker) {
-		if fi, err := s.jail.root.Lstat(rel(to)); err == nil && fi.Mode().IsRegular() {
+		if fi, err := s.jail.lstat(to); err == nil && fi.Mode().IsRegular() {
 			if err := s.completeMarker(to); err != nil {
 				s.undoRename(from, to)
 				return err
@@ -349,17 +348,17 @@ func (s *session) syncDirs(from, to string) error {
 // queue directory, durably, and returns that name as an FTP path.
 func (s *session) enqueue(src string) (string, error) {
 	q := "/" + queueDir + "/" + rand.Text()
-	err := s.jail.root.Rename(rel(src), rel(q))
+	err := s.jail.fs.Rename(src, q)
 	if errors.Is(err, fs.ErrNotExist) {
 		// The queue is created on first use (a jail that only receives,
 		// say reports, never shows it); then the rename is retried.
-		if merr := s.jail.root.Mkdir(queueDir, dirPerm); merr != nil && !errors.Is(merr, fs.ErrExist) {
+		if merr := s.jail.fs.Mkdir("/"+queueDir, dirPerm); merr != nil && !errors.Is(merr, fs.ErrExist) {
 			return "", merr
 		}
 		if err := s.jail.syncDir(queueDir); err != nil {
 			return "", err
 		}
-		err = s.jail.root.Rename(rel(src), rel(q))
+		err = s.jail.fs.Rename(src, q)
 	}
 	if err != nil {
 		return "", err
@@ -376,9 +375,9 @@ func (s *session) enqueue(src string) (string, error) {
 func (s *session) unqueue(q, dst string) {
 	var err error
 	if dst == "" {
-		err = s.jail.root.Remove(rel(q))
+		err = s.jail.fs.Remove(q)
 	} else {
-		err = s.jail.root.Rename(rel(q), rel(dst))
+		err = s.jail.fs.Rename(q, dst)
 	}
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		s.log.Error("upload queue: undo failed", slog.String(keyPath, q), slog.String("to", dst), slog.Any(keyError, err))
@@ -415,7 +414,7 @@ func (s *session) completeMarker(marker string) error {
 		return errShuttingDown
 	}
 	defer s.srv.leave()
-	if fi, err := s.jail.root.Lstat(rel(csv)); err != nil || !fi.Mode().IsRegular() {
+	if fi, err := s.jail.lstat(csv); err != nil || !fi.Mode().IsRegular() {
 		s.srv.events.UploadFinished(resultFailed)
 		s.log.Warn("marker without its file", slog.String(keyPath, path.Clean("/"+marker)))
 		return fmt.Errorf("marker %s: %w", path.Clean("/"+marker), clean("complete", csv, fs.ErrNotExist))
@@ -435,7 +434,7 @@ func (s *session) completeMarker(marker string) error {
 // removeMarker deletes a marker once it has done its job, so that the
 // directory holds no stale marker for the next upload of the same name.
 func (s *session) removeMarker(marker string) {
-	if err := s.jail.root.Remove(rel(marker)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	if err := s.jail.fs.Remove(marker); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		s.log.Warn("remove marker", slog.String(keyPath, path.Clean("/"+marker)), slog.Any(keyError, err))
 	}
 	_ = s.jail.syncDir(marker)
@@ -465,15 +464,19 @@ func (s *session) trigger(name, q, from, via string) error {
 	return nil
 }
 
-// digest fsyncs the file at name and returns its size and SHA-256.
+// digest makes the file at name durable and returns its size and SHA-256.
+// On disk that is an fsync; a shared Fs's file was committed durably when
+// the upload that wrote it was closed.
 func (s *session) digest(name string) (int64, string, error) {
-	f, err := s.jail.root.Open(rel(name))
+	f, err := s.jail.fs.Open(name)
 	if err != nil {
 		return 0, "", err
 	}
 	defer f.Close()
-	if err := f.Sync(); err != nil {
-		return 0, "", err
+	if !s.jail.shared() {
+		if err := f.Sync(); err != nil {
+			return 0, "", err
+		}
 	}
 	h := sha256.New()
 	n, err := io.Copy(h, f)
@@ -484,7 +487,7 @@ func (s *session) digest(name string) (int64, string, error) {
 }
 
 func (s *session) undoRename(from, to string) {
-	if err := s.jail.Rename(to, from); err != nil {
+	if err := s.jail.fs.Rename(to, from); err != nil {
 		s.log.Error("rename: undo failed; file left untriggered", slog.String(keyPath, path.Clean("/"+to)),
 			slog.Any(keyError, err))
 		return

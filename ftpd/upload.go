@@ -19,6 +19,7 @@ import (
 	"time"
 
 	ftpserver "github.com/fclairamb/ftpserverlib"
+	"github.com/spf13/afero"
 
 	"campaignd"
 )
@@ -34,8 +35,8 @@ import (
 type upload struct {
 	s     *session
 	name  string // FTP path of the final file, "/in/x.csv"
-	tmp   string // jail-relative name of the temporary file
-	f     *os.File
+	tmp   string // name in the jail of the temporary file
+	f     afero.File
 	h     hash.Hash
 	size  int64
 	max   int64 // < 0: no cap
@@ -62,14 +63,14 @@ func (s *session) openUpload(name string, allo int64) (*upload, error) {
 	if rel(name) == "." {
 		return nil, clean("stor", name, syscall.EISDIR)
 	}
-	if fi, err := s.jail.root.Lstat(rel(name)); err == nil && fi.IsDir() {
+	if fi, err := s.jail.lstat(name); err == nil && fi.IsDir() {
 		return nil, clean("stor", name, syscall.EISDIR)
 	}
 	if !s.srv.enter() {
 		return nil, errShuttingDown
 	}
 	tmp := path.Join(path.Dir(rel(name)), tempPrefix+rand.Text()+".tmp")
-	f, err := s.jail.root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, filePerm)
+	f, err := s.jail.fs.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, filePerm)
 	if err != nil {
 		s.srv.leave()
 		return nil, clean("stor", name, err)
@@ -112,7 +113,9 @@ func (u *upload) write(p []byte) (int, error) {
 	n, err := u.f.Write(p)
 	u.size += int64(n)
 	if u.size-u.flushed >= writebackEvery {
-		startWriteback(u.f, u.flushed, u.size-u.flushed)
+		if f, ok := u.f.(*os.File); ok {
+			startWriteback(f, u.flushed, u.size-u.flushed)
+		}
 		u.flushed = u.size
 	}
 	if err != nil {
@@ -346,12 +349,12 @@ func (u *upload) sync() error {
 // place renames the temporary file to its final name (a file that completes
 // no upload) and fsyncs the directory.
 func (u *upload) place() error {
-	if err := u.s.jail.root.Rename(u.tmp, rel(u.name)); err != nil {
+	if err := u.s.jail.fs.Rename(u.tmp, u.name); err != nil {
 		return err
 	}
 	u.tmp = ""
 	if err := u.s.jail.syncDir(u.name); err != nil {
-		_ = u.s.jail.root.Remove(rel(u.name))
+		_ = u.s.jail.fs.Remove(u.name)
 		return err
 	}
 	return nil
@@ -366,7 +369,7 @@ func (u *upload) discard() {
 	if u.tmp == "" {
 		return
 	}
-	if err := u.s.jail.root.Remove(u.tmp); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	if err := u.s.jail.fs.Remove(u.tmp); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		u.log.Error("remove partial upload", slog.Any(keyError, err))
 	}
 	u.tmp = ""

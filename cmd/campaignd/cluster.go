@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"os"
@@ -14,9 +15,12 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/spf13/afero"
 
 	"campaignd"
 	"campaignd/cluster"
+	"campaignd/pgfs"
 	"campaignd/pipeline/engine"
 	"campaignd/pipeline/report"
 	"campaignd/pipeline/wheel"
@@ -25,9 +29,10 @@ import (
 )
 
 // Running as several nodes on one PostgreSQL database (SPEC §12). Every
-// node serves FTP, the console, the API and metrics, and ingests the uploads
-// it took; only the leader (cluster.Elector) holds the SMPP binds and runs
-// the engine, the timing wheel, the reporter and the replies. An operator's
+// node serves FTP (the users' files are in the database too, see filesDB),
+// the console, the API and metrics; only the leader (cluster.Elector) runs
+// the ingest jobs, whichever node took the upload, holds the SMPP binds and
+// runs the engine, the timing wheel, the reporter and the replies. An operator's
 // action on another node is relayed to the leader through the database
 // (store's action queue, woken by NOTIFY, found by a periodic scan when a
 // notification is lost). With Badger there is no cluster: the one node
@@ -147,6 +152,9 @@ const (
 	// stopBudget bounds how long a node that stopped leading takes to stop
 	// sending: under the elector's 2 s margin.
 	stopBudget = 1500 * time.Millisecond
+	// ingestScan is how often the leader looks for ingest jobs whose
+	// notification (chanIngest) was lost.
+	ingestScan = 5 * time.Second
 )
 
 // errNoAnswer is what an operator sees when the leader did not take the
@@ -266,7 +274,15 @@ func (c *clusterNode) lead(term context.Context, epoch int64) {
 		return
 	}
 	c.mu.Unlock()
-	log.Info("this node leads: it sends")
+	log.Info("this node leads: it sends and ingests")
+	// The ingest worker runs for the term: woken by this node's uploads
+	// and, through chanIngest, by the other nodes'. It ends before sending
+	// stops (it admits broadcasts to this term's engine).
+	ingesting := make(chan struct{})
+	go func() {
+		defer close(ingesting)
+		c.m.ingestLoop(lead)
+	}()
 
 	// Queued requests are run beside, so that a store call hanging on a
 	// lost database never delays the end of the term.
@@ -284,9 +300,18 @@ func (c *clusterNode) lead(term context.Context, epoch int64) {
 		}
 	}()
 	<-lead.Done()
+	// Sending stops first, whatever ingest is doing: a second sender is the
+	// one thing a term's end must rule out. An ingest job cut short is
+	// finished by the next leader (ingest is crash-safe); a broadcast it
+	// commits now is found by the next leader's engine.
 	c.mu.Lock()
 	c.m.stopSending(log)
 	c.mu.Unlock()
+	select {
+	case <-ingesting:
+	case <-time.After(5 * time.Second):
+		log.Warn("the ingest worker is still running after the term ended; it stops at its next store call")
+	}
 	log.Info("this node no longer leads: sending stopped", slog.Any("cause", context.Cause(lead)))
 }
 
@@ -652,18 +677,66 @@ func (c *clusterNode) ready(detail map[string]string) {
 	}
 }
 
-// ingestsHere reports whether this node runs an ingest job: alone, every
-// job; in a cluster, the jobs whose file this node's inbox holds (uploads
-// live on the disk of the node that took them).
-func (m *Main) ingestsHere(j *campaignd.Job) bool {
-	if m.cluster == nil || m.Inbox == nil {
-		return true
-	}
-	u := j.Upload
-	return !m.Inbox.Gone(&u)
+// filesPoolConns caps the connections of the pool that serves the FTP
+// jails (pgfs), apart from the store's. A transfer holds one only while a
+// chunk (256 KiB) commits, plus one committing behind it, so 16 carry some
+// eight uploads or downloads committing at the same instant and many more
+// streaming; more wait for a free connection (bounded by pgfs's timeout).
+const filesPoolConns = 16
+
+// filesDB is the FTP users' files in PostgreSQL (pgfs): every node serves
+// the same jails, so any node takes an upload and the leader ingests it.
+type filesDB struct {
+	pool *pgxpool.Pool
+	db   *pgfs.DB
 }
 
-// uploaded wakes the other nodes' ingest workers.
+// openFiles opens the jails' store when clustered; nil alone (the jails
+// are on disk).
+func (m *Main) openFiles() (*filesDB, error) {
+	if !m.Config.clustered() {
+		return nil, nil
+	}
+	cfg, err := pgxpool.ParseConfig(m.Config.Store.DSN)
+	if err != nil {
+		return nil, errors.New("store.dsn: not a PostgreSQL connection string")
+	}
+	cfg.MaxConns = filesPoolConns
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("ftp files (postgres): %w", err)
+	}
+	db, err := pgfs.Open(ctx, pool, pgfs.Options{})
+	if err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("ftp files (postgres): %w", err)
+	}
+	return &filesDB{pool: pool, db: db}, nil
+}
+
+// jail is ftpd's and the Inbox's Jail: user's files under /<user>; nil
+// alone, which keeps them on disk.
+func (f *filesDB) jail() func(user string) (afero.Fs, error) {
+	if f == nil {
+		return nil
+	}
+	return func(user string) (afero.Fs, error) {
+		if user == "" || user == "." || user == ".." || strings.ContainsAny(user, "/\\\x00") {
+			return nil, fmt.Errorf("ftp user %q: %w", user, fs.ErrNotExist)
+		}
+		return f.db.Fs("/" + user), nil
+	}
+}
+
+func (f *filesDB) close() {
+	if f != nil {
+		f.pool.Close()
+	}
+}
+
+// uploaded wakes the leader's ingest worker, wherever it runs.
 func (m *Main) uploaded(ctx context.Context) {
 	if c := m.cluster; c != nil {
 		if err := c.notifier.Notify(ctx, chanIngest, ""); err != nil {

@@ -63,7 +63,8 @@ func TestClusterFailover(t *testing.T) {
 		t.Fatalf("node B's console does not show node-a leading:\n%s", page)
 	}
 
-	// Upload to B (B ingests the files it took); the broadcast is pending.
+	// Upload to B (A, the leader, ingests it from the shared files); the
+	// broadcast is pending.
 	const rows = 1500
 	upload(t, b.FTP.Addr(), "cluster.csv", csvFile("", rows))
 	bc := broadcastOf(t, b, "cluster.csv")

@@ -60,6 +60,12 @@ type Main struct {
 	Replies  *replies.Replies // optout.go
 
 	cluster *clusterNode // with [store] engine = "postgres" (cluster.go)
+	// files holds the FTP jails in PostgreSQL when clustered (cluster.go);
+	// nil: they are on disk under DATA_DIR/ftp.
+	files *filesDB
+	// ingestHold is read-locked by each pass of the ingest worker; a test
+	// write-locks it to hold ingest back.
+	ingestHold sync.RWMutex
 
 	metricsLn  net.Listener
 	metricsSrv *http.Server
@@ -159,16 +165,24 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		return err
 	}
 
+	if m.files, err = m.openFiles(); err != nil { // cluster.go: nil alone
+		return err
+	}
 	opts := ingestOptions(*c, m.loc)
-	m.Inbox = ftpd.NewInbox(ftpd.InboxOptions{Root: m.ftpRoot(), Location: m.loc})
+	m.Inbox = ftpd.NewInbox(ftpd.InboxOptions{Root: m.ftpRoot(), Jail: m.files.jail(), Location: m.loc})
 	opts.DuplicateWindow, opts.Inbox = time.Duration(c.Ingest.DuplicateWindow), m.Inbox
 	opts.Now, opts.Logger, opts.Events = m.Now, m.Logger, m.Metrics
 	m.Ingester = ingest.NewIngester(m.DB, opts)
 	if err := m.openLeading(); err != nil { // cluster.go: alone, openSending
 		return err
 	}
-	m.wg.Add(1)
-	go m.ingestLoop()
+	if !c.clustered() { // in a cluster the leader ingests (clusterNode.lead)
+		m.wg.Add(1)
+		go func() {
+			defer m.wg.Done()
+			m.ingestLoop(m.ctx)
+		}()
+	}
 	if err := m.openFTP(); err != nil {
 		return err
 	}
@@ -207,6 +221,7 @@ func (m *Main) Close() error {
 		if m.DB != nil {
 			errs = append(errs, m.DB.Close())
 		}
+		m.files.close()
 	})
 	return errors.Join(errs...)
 }
@@ -270,6 +285,7 @@ func (m *Main) openFTP() error {
 		MaxConnectionsPerIP: c.MaxConnectionsPerIP, BanAfter: c.BanAfter,
 		BanWindow: time.Duration(c.BanWindow), BanFor: time.Duration(c.BanFor), CompleteOn: c.CompleteOn,
 		OnUpload: m.onUpload, Queued: queued, Events: m.Metrics, Logger: m.Logger, Now: m.Now,
+		Jail: m.files.jail(),
 	})
 	if err != nil {
 		return fmt.Errorf("ftp: %w", err)
@@ -303,14 +319,15 @@ func (m *Main) onUpload(ctx context.Context, u ftpd.Upload) error {
 	return nil
 }
 
-// ingestLoop runs the recorded ingest jobs: at start-up those left by a
-// crash, then each new one as soon as it is recorded. The store is the
+// ingestLoop runs the recorded ingest jobs until ctx ends: at start-up
+// those left by a crash, then each new one as soon as it is recorded. The store is the
 // queue, so nothing recorded is ever lost. Each job runs within its retry
 // policy (ingest.Ingester.Attempt): a failed job waits for its retry time,
 // and a job that cannot finish ends as a rejected upload, so nothing is
-// retried for ever.
-func (m *Main) ingestLoop() {
-	defer m.wg.Done()
+// retried for ever. Alone it runs for Main's life; in a cluster for each of
+// the leader's terms, so exactly one node runs the jobs (the files are in
+// the database, whichever node took them).
+func (m *Main) ingestLoop(ctx context.Context) {
 	const listRetry = 5 * time.Second
 	for {
 		var next time.Time // earliest retry due
@@ -319,16 +336,14 @@ func (m *Main) ingestLoop() {
 			m.Logger.Error("listing ingest jobs failed", slog.Any("error", err))
 			next = m.Now().Add(listRetry)
 		}
+		m.ingestHold.RLock()
 		for _, job := range jobs {
-			if m.ctx.Err() != nil {
-				return
+			if ctx.Err() != nil {
+				break
 			}
-			if !m.ingestsHere(job) {
-				continue
-			}
-			b, retryAt, err := m.Ingester.Attempt(m.ctx, job)
-			if m.ctx.Err() != nil {
-				return
+			b, retryAt, err := m.Ingester.Attempt(ctx, job)
+			if ctx.Err() != nil {
+				break
 			}
 			if err != nil && retryAt.IsZero() {
 				m.Logger.Warn("ingest job ended: the upload is rejected", slog.String("upload", job.Upload.Path), slog.Any("error", err))
@@ -340,17 +355,26 @@ func (m *Main) ingestLoop() {
 				m.admit(b)
 			}
 		}
+		m.ingestHold.RUnlock()
+		if ctx.Err() != nil {
+			return
+		}
 		// A job waiting for a retry is tried when due, or at once when a
 		// new upload arrives (then only the due ones run).
 		var retry <-chan time.Time
 		if !next.IsZero() {
 			retry = time.After(max(next.Sub(m.Now()), 10*time.Millisecond))
 		}
+		var scan <-chan time.Time // a cluster's leader also looks now and then (cluster.go)
+		if m.cluster != nil {
+			scan = time.After(ingestScan)
+		}
 		select {
-		case <-m.ctx.Done():
+		case <-ctx.Done():
 			return
 		case <-m.kick:
 		case <-retry:
+		case <-scan:
 		}
 	}
 }
