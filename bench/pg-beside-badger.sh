@@ -13,6 +13,7 @@
 #
 #   bash bench/pg-beside-badger.sh                  # ROUNDS=3 ROWS=1000000 N=100000
 #   ROUNDS=1 ROWS=100000 N=10000 bash bench/pg-beside-badger.sh   # quick
+#   ROWS=0 bash bench/pg-beside-badger.sh    # sending only (N=0: ingest only)
 # Environment: ROUNDS, ROWS, N, DSN, PG_STATS=1 (pg_stat_statements, top
 # statements printed at the end), OUT, BENCH_BIN, and those of sending.sh.
 set -euo pipefail
@@ -27,9 +28,9 @@ SENDING_LIB_ONLY=1 . bench/sending.sh # writes the sending file
 echo "PostgreSQL beside Badger: ROUNDS=$ROUNDS ROWS=$ROWS N=$N, $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg), OUT=$OUT" >&2
 for round in $(seq "$ROUNDS"); do
 	if [ $((round % 2)) = 1 ]; then order="badger postgres"; else order="postgres badger"; fi
-	for ENGINE in $order; do ingest_run || true; done
-	for ENGINE in $order; do campaignd_run || true; done
+	[ "$ROWS" = 0 ] || for ENGINE in $order; do ingest_run || true; done
+	[ "$N" = 0 ] || for ENGINE in $order; do campaignd_run || true; done
 done
 echo "RESULT lines: $OUT"
-ingest_summary "$OUT"
-bench_summary "$OUT"
+[ "$ROWS" = 0 ] || ingest_summary "$OUT"
+[ "$N" = 0 ] || bench_summary "$OUT"
