@@ -20,6 +20,11 @@
 # campaignd still has to learn the SMSC's id scheme), TIMEOUT (seconds
 # per run, default 120 + N/500), OUT (file for the RESULT lines), BENCH_BIN
 # (reuse built binaries), KEEP=1 (keep the work directories for inspection).
+# ENGINE=badger (default) or postgres, DSN (see bench/lib.sh): with postgres
+# and no DSN a throwaway PostgreSQL is started for the script, each run gets a
+# fresh database, and the RESULT lines carry the PostgreSQL processes' CPU over
+# the same window (pg_cpu_s, pg_us_per_msg).
+#   ENGINE=postgres bash bench/sending.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib.sh
@@ -34,6 +39,7 @@ TIMEOUT=${TIMEOUT:-$((120 + N / 500))}
 OUT=${OUT:-$(mktemp /tmp/campaignd-sending.XXXXXX.txt)}
 
 bench_build
+bench_pg_setup
 DATA=$(mktemp -d /tmp/campaignd-sending-data.XXXXXX)
 BENCH_CLEAN_DIRS="$BENCH_CLEAN_DIRS $DATA"
 PASS=bench-pass
@@ -45,7 +51,8 @@ awk -v n="$N" 'BEGIN { print "Recipient,Message,Payback Member ID,Campaign Name,
 	>"$DATA/send.csv"
 
 campaignd_run() {
-	local work ftp web met pid
+	local work ftp web met pid load
+	load=$(bench_load)
 	work=$(mktemp -d /tmp/campaignd-sending-run.XXXXXX)
 	bench_sim "$work"
 	ftp=127.0.0.1:$(bench_free_port) web=127.0.0.1:$(bench_free_port) met=127.0.0.1:$(bench_free_port)
@@ -76,6 +83,7 @@ binds = $BINDS
 message_id_format = "$IDFMT"
 [metrics]
 listen = "$met"
+$(bench_store_toml)
 TOML
 	"$BENCH_BIN/campaignd" serve --config "$work/campaignd.toml" >"$work/campaignd.out" 2>"$work/campaignd.log" &
 	pid=$!
@@ -85,7 +93,7 @@ TOML
 		sh -c "curl -sf 'http://$met/metrics' | grep -Eq '^campaignd_smpp_bound(\\{[^}]*\\})? [1-9]'"
 
 	"$BENCH_BIN/settle-watch" -metrics "http://$met/metrics" -api "http://$web/api/v1" -user admin -pass "$PASS" \
-		-n "$N" -pid "$pid" -sim-pid "$SIM_PID" -timeout "${TIMEOUT}s" >"$work/result" 2>"$work/watch.err" &
+		-n "$N" -pid "$pid" -sim-pid "$SIM_PID" $(pgp=$(bench_pg_pid); [ -n "$pgp" ] && echo "-pg-pid $pgp") -system "$(bench_label)" -load "$load" -timeout "${TIMEOUT}s" >"$work/result" 2>"$work/watch.err" &
 	local wpid=$!
 	bench_track "$wpid"
 	curl -sS --max-time "$TIMEOUT" -T "$DATA/send.csv" "ftp://bench:$PASS@$ftp/bench-$N.csv"
@@ -101,7 +109,10 @@ TOML
 	return "$rc"
 }
 
-echo "campaignd sending: N=$N RUNS=$RUNS window=$WINDOW binds=$BINDS id_format=$IDFMT receipt_delay=$RECEIPT_DELAY, $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+# Sourced by pg-beside-badger.sh for campaignd_run only.
+[ "${SENDING_LIB_ONLY:-0}" = 1 ] && return 0
+
+echo "campaignd sending ($ENGINE): N=$N RUNS=$RUNS window=$WINDOW binds=$BINDS id_format=$IDFMT receipt_delay=$RECEIPT_DELAY, $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 for run in $(seq "$RUNS"); do
 	campaignd_run
 done

@@ -56,6 +56,59 @@ type pgTxn struct {
 	err        error // a statement failed: the server's transaction is aborted
 	buf        map[string]pgWrite
 	bufBytes   int
+	reads      map[string]pgRead // values prefetched in this transaction's snapshot
+}
+
+// pgRead is a prefetched value, or its absence.
+type pgRead struct {
+	v     []byte
+	found bool
+}
+
+const pgGetManySQL = `SELECT k, v FROM kv WHERE k = ANY($1::bytea[]) AND (expires_at IS NULL OR expires_at > now())`
+
+// Prefetch reads keys in one round trip, so that the Gets that follow are
+// answered from the transaction's snapshot without a round trip each.
+func (t *pgTxn) Prefetch(keys [][]byte) error {
+	var want [][]byte
+	for _, k := range keys {
+		if _, ok := t.buf[string(k)]; ok {
+			continue
+		}
+		if _, ok := t.reads[string(k)]; ok {
+			continue
+		}
+		want = append(want, k)
+	}
+	if len(want) == 0 {
+		return nil
+	}
+	got := map[string][]byte{}
+	b := t.batch(false)
+	b.Queue(pgGetManySQL, want).Query(func(rows pgx.Rows) error {
+		for rows.Next() {
+			var k, v []byte
+			if err := rows.Scan(&k, &v); err != nil {
+				return err
+			}
+			if v == nil {
+				v = []byte{}
+			}
+			got[string(k)] = v
+		}
+		return rows.Err()
+	})
+	if err := t.send(b); err != nil {
+		return err
+	}
+	if t.reads == nil {
+		t.reads = make(map[string]pgRead, len(want))
+	}
+	for _, k := range want {
+		v, ok := got[string(k)]
+		t.reads[string(k)] = pgRead{v: v, found: ok}
+	}
+	return nil
 }
 
 func (kv *pgKV) newTxn(write bool) *pgTxn {
@@ -215,6 +268,12 @@ func (t *pgTxn) Get(key []byte) ([]byte, error) {
 		}
 		return bytes.Clone(w.v), nil
 	}
+	if r, ok := t.reads[string(key)]; ok {
+		if !r.found {
+			return nil, ErrNotFound
+		}
+		return bytes.Clone(r.v), nil
+	}
 	var v []byte
 	found := true
 	b := t.batch(false)
@@ -263,6 +322,7 @@ func (t *pgTxn) put(key []byte, w pgWrite) error {
 		t.buf = make(map[string]pgWrite)
 	}
 	t.buf[string(key)] = w
+	delete(t.reads, string(key))
 	t.bufBytes += len(key) + len(w.v)
 	if len(t.buf) >= pgTxnFlushKeys || t.bufBytes >= pgTxnFlushBytes {
 		return t.send(t.batch(true))

@@ -42,6 +42,9 @@ func (db *DB) SaveChanges(cs []campaignd.Change, rs []campaignd.ReceiptIn, o cam
 	err := db.kv.Update(func(txn Txn) error {
 		res = &campaignd.ChangeResult{Applied: make([]bool, len(cs)), Receipts: make([]string, len(rs))}
 		t := &changeTxn{db: db, txn: txn, o: o, res: res, deltas: map[uint64]*campaignd.Counts{}, bases: map[uint64]uint64{}}
+		if err := t.prefetch(cs, rs); err != nil {
+			return err
+		}
 		for i := range cs {
 			ok, err := t.change(&cs[i])
 			if err != nil {
@@ -261,4 +264,65 @@ func (db *DB) SubmittedBefore(bid uint64, before time.Time, fn func(idx uint32) 
 		return time.Time{}, fmt.Errorf("store: submitted messages of broadcast %d: %w", bid, err)
 	}
 	return oldest, nil
+}
+
+// prefetcher is a Txn that can read many keys in one round trip (PostgreSQL).
+type prefetcher interface{ Prefetch(keys [][]byte) error }
+
+// prefetch reads, in two round trips, the keys SaveChanges will Get: the
+// messages' states, their ids' mi/ and mr/ entries, the receipts' mr/ and mi/
+// entries, then the states of the messages those mi/ entries name.
+func (t *changeTxn) prefetch(cs []campaignd.Change, rs []campaignd.ReceiptIn) error {
+	p, ok := t.txn.(prefetcher)
+	if !ok {
+		return nil
+	}
+	scs, err := t.schemes()
+	if err != nil {
+		return err
+	}
+	var keys, match [][]byte
+	for i := range cs {
+		c := &cs[i]
+		keys = append(keys, msgStateKey(c.BroadcastID, c.Index))
+		if c.To != campaignd.StateSubmitted {
+			continue
+		}
+		for _, sid := range c.SMSCIDs {
+			id := campaignd.CanonicalID(sid)
+			if id == "" {
+				continue
+			}
+			keys = append(keys, earlyKey(prefixMatch, id))
+			for _, sc := range scs {
+				if rid, ok := receiptForm(sc, id); ok {
+					keys = append(keys, earlyKey(prefixEarly, rid))
+				}
+			}
+		}
+	}
+	for i := range rs {
+		id := campaignd.CanonicalID(rs[i].ID)
+		keys = append(keys, earlyKey(prefixEarly, id))
+		for _, sc := range scs {
+			if k, ok := submitForm(sc, id); ok {
+				mk := earlyKey(prefixMatch, k)
+				keys, match = append(keys, mk), append(match, mk)
+			}
+		}
+	}
+	if err := p.Prefetch(keys); err != nil {
+		return err
+	}
+	var states [][]byte
+	for _, mk := range match {
+		ents, err := t.entries(string(mk[len(prefixMatch):]))
+		if err != nil {
+			return err
+		}
+		for _, e := range ents {
+			states = append(states, msgStateKey(e.bid, e.idx))
+		}
+	}
+	return p.Prefetch(states)
 }

@@ -2,6 +2,9 @@
 // polls campaignd's metrics until a broadcast is visible, then until n
 // messages have settled, and reads the CPU time (utime+stime) and peak RSS
 // (VmHWM) of campaignd and of the SMSC simulator from /proc at both moments.
+// With -pg-pid (the postmaster of a local PostgreSQL that campaignd stores
+// in) it also reads the CPU time of every PostgreSQL process over the same
+// window (see pgTicks).
 // It then checks through the API that every message settled delivered, and
 // prints one RESULT line of key=value figures for bench/sending.sh.
 //
@@ -37,6 +40,9 @@ func main() {
 	n := flag.Int64("n", 0, "messages in the broadcast")
 	pid := flag.Int("pid", 0, "campaignd's process id")
 	simPID := flag.Int("sim-pid", 0, "the simulator's process id")
+	pgPID := flag.Int("pg-pid", 0, "the postmaster's process id, when campaignd stores in a local PostgreSQL")
+	system := flag.String("system", "campaignd", "the system label of the RESULT line")
+	load := flag.String("load", "", "the load average before the run, copied to the RESULT line")
 	interval := flag.Duration("interval", 20*time.Millisecond, "metrics polling interval")
 	timeout := flag.Duration("timeout", 10*time.Minute, "give up after this long")
 	flag.Parse()
@@ -44,13 +50,20 @@ func main() {
 		fmt.Fprintln(os.Stderr, "settle-watch: -metrics, -api, -n, -pid and -sim-pid are required")
 		os.Exit(2)
 	}
-	if err := run(*metrics, *api, *user, *pass, *n, *pid, *simPID, *interval, *timeout); err != nil {
+	w := watch{system: *system, load: *load, pgPID: *pgPID}
+	if err := w.run(*metrics, *api, *user, *pass, *n, *pid, *simPID, *interval, *timeout); err != nil {
 		fmt.Fprintln(os.Stderr, "settle-watch:", err)
 		os.Exit(1)
 	}
 }
 
-func run(metricsURL, api, user, pass string, n int64, pid, simPID int, interval, timeout time.Duration) error {
+// watch holds what the RESULT line carries beside the measurements.
+type watch struct {
+	system, load string
+	pgPID        int
+}
+
+func (w watch) run(metricsURL, api, user, pass string, n int64, pid, simPID int, interval, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	client := &http.Client{Timeout: 10 * time.Second}
 	poll := func(what string, done func(m map[string]float64) bool) error {
@@ -79,6 +92,12 @@ func run(metricsURL, api, user, pass string, n int64, pid, simPID int, interval,
 	if err != nil {
 		return err
 	}
+	var pg0 int64
+	if w.pgPID > 0 {
+		if pg0, err = pgTicks(w.pgPID); err != nil {
+			return err
+		}
+	}
 	// VmHWM so far is the peak of start-up, upload and ingest; reset it
 	// (clear_refs 5) so that the value at the end is the peak while sending.
 	hwmIngest, err := vmHWM(pid)
@@ -101,6 +120,15 @@ func run(metricsURL, api, user, pass string, n int64, pid, simPID int, interval,
 	if err != nil {
 		return err
 	}
+	pgFields := ""
+	if w.pgPID > 0 {
+		pg1, err := pgTicks(w.pgPID)
+		if err != nil {
+			return err
+		}
+		pgCPU := float64(pg1-pg0) / clkTck
+		pgFields = fmt.Sprintf(" pg_cpu_s=%.2f pg_us_per_msg=%.1f", pgCPU, 1e6*pgCPU/float64(n))
+	}
 	hwmSend, err := vmHWM(pid)
 	if err != nil {
 		return err
@@ -117,10 +145,13 @@ func run(metricsURL, api, user, pass string, n int64, pid, simPID int, interval,
 	}
 	var ru syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	fmt.Printf("RESULT system=campaignd n=%d wall_s=%.3f msg_s=%.0f cpu_s=%.2f msg_per_cpu_s=%.0f us_per_msg=%.1f "+
-		"hwm_mib=%s send_hwm_mib=%s sim_cpu_s=%.2f watch_cpu_s=%.2f check=%s\n",
-		n, wall, float64(n)/wall, cpu, perCPU(n, cpu), 1e6*cpu/float64(n),
-		mib(hwm), sendHWM, float64(sim1-sim0)/clkTck, rusageSeconds(ru), check)
+	if w.load != "" {
+		pgFields += " load=" + w.load
+	}
+	fmt.Printf("RESULT system=%s n=%d wall_s=%.3f msg_s=%.0f cpu_s=%.2f msg_per_cpu_s=%.0f us_per_msg=%.1f "+
+		"hwm_mib=%s send_hwm_mib=%s sim_cpu_s=%.2f watch_cpu_s=%.2f%s check=%s\n",
+		w.system, n, wall, float64(n)/wall, cpu, perCPU(n, cpu), 1e6*cpu/float64(n),
+		mib(hwm), sendHWM, float64(sim1-sim0)/clkTck, rusageSeconds(ru), pgFields, check)
 	if check != "ok" {
 		return errors.New("API check failed: " + check)
 	}
@@ -225,6 +256,55 @@ func cpuTicks(pid int) (int64, error) {
 		return 0, fmt.Errorf("/proc/%d/stat: %w", pid, err)
 	}
 	return u + st, nil
+}
+
+// pgTicks returns the CPU time, in clock ticks, of every PostgreSQL process
+// under the postmaster pid: its own utime+stime, cutime+cstime (the
+// children it has reaped: backends that ended), and utime+stime of each live
+// child (backends, checkpointer, WAL writer, background writer, ...).
+func pgTicks(pid int) (int64, error) {
+	f, err := statFields(pid)
+	if err != nil {
+		return 0, err
+	}
+	var total int64
+	for _, i := range []int{11, 12, 13, 14} { // utime, stime, cutime, cstime
+		v, err := strconv.ParseInt(f[i], 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("/proc/%d/stat: %w", pid, err)
+		}
+		total += v
+	}
+	kids, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid))
+	if err != nil {
+		return 0, err
+	}
+	for _, k := range strings.Fields(string(kids)) {
+		c, err := strconv.Atoi(k)
+		if err != nil {
+			continue
+		}
+		t, err := cpuTicks(c)
+		if err != nil {
+			continue // it ended in between: its time is now in cutime/cstime
+		}
+		total += t
+	}
+	return total, nil
+}
+
+func statFields(pid int) ([]string, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return nil, err
+	}
+	s := string(b)
+	// Fields after the command name, which is in parentheses and may hold spaces.
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	if len(f) < 15 {
+		return nil, fmt.Errorf("/proc/%d/stat: too few fields", pid)
+	}
+	return f, nil
 }
 
 // vmHWM returns the peak resident set size of pid in KiB.
