@@ -137,7 +137,10 @@ func TestFailoverRealBinary(t *testing.T) {
 	leader.kill()
 	leader.killed = true
 	atKill := sim.Stats(t)
-	t.Logf("killed leader %s after %d submits of %d messages", leader.name, atKill.Submits, total)
+	var k1, k2 apiBroadcast
+	apiGetQuiet(fs[0].base(), fmt.Sprintf("/api/v1/broadcasts/%d", b1.ID), &k1)
+	apiGetQuiet(fs[0].base(), path2, &k2)
+	t.Logf("killed leader %s after %d submits of %d messages; recorded then: %+v, %+v", leader.name, atKill.Submits, total, k1.Counts, k2.Counts)
 	if atKill.Submits >= total {
 		t.Fatalf("the leader had submitted all %d messages (%d submits) before it was killed: not mid-send", total, atKill.Submits)
 	}
@@ -207,7 +210,7 @@ func TestFailoverRealBinary(t *testing.T) {
 		t.Errorf("%d recipients got a message; want %d", len(st.PerDest), total)
 	}
 	if dups > bar {
-		t.Errorf("%d duplicates after one failover; the bar is %d", dups, bar)
+		t.Errorf("%d duplicates after one failover; the bar is %d; duplicated destinations: %s", dups, bar, duplicatedRanges(st))
 	}
 
 	// Phase 2: PostgreSQL crashes and comes back under the nodes.

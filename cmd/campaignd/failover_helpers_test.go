@@ -12,6 +12,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -154,6 +156,38 @@ func duplicates(st smpp.SimStats) int {
 		n += c - 1
 	}
 	return n
+}
+
+// duplicatedRanges lists the destinations submitted more than once, as
+// ranges of consecutive numbers ("525500000340-525500000361×2"), to tell a
+// burst at the failover from duplicates spread over the whole run.
+func duplicatedRanges(st smpp.SimStats) string {
+	type dup struct {
+		n     int64
+		times int
+	}
+	var ds []dup
+	for d, c := range st.PerDest {
+		if c > 1 {
+			n, _ := strconv.ParseInt(d, 10, 64)
+			ds = append(ds, dup{n, c})
+		}
+	}
+	sort.Slice(ds, func(i, j int) bool { return ds[i].n < ds[j].n })
+	var out []string
+	for i := 0; i < len(ds); {
+		j := i
+		for j+1 < len(ds) && ds[j+1].n == ds[j].n+1 {
+			j++
+		}
+		r := strconv.FormatInt(ds[i].n, 10)
+		if j > i {
+			r += "-" + strconv.FormatInt(ds[j].n, 10)
+		}
+		out = append(out, fmt.Sprintf("%s (%d)", r, j-i+1))
+		i = j + 1
+	}
+	return strings.Join(out, ", ")
 }
 
 // httpClient bounds every request of the failover test: a node that hangs
