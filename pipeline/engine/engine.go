@@ -157,9 +157,7 @@ const (
 // Crash and duplicates: a claim is not written to the store (that would
 // double the writes), so messages in flight when the process dies are still
 // queued after the restart and are submitted again: at most Window of them
-// per crash, since a worker takes its next message only once the outcome of
-// its last is durable (the SMSC's answer not yet written counts as in
-// flight; with PostgreSQL under load a write-behind let hundreds pile up). When a restarted run finds queued messages below the highest
+// per crash. When a restarted run finds queued messages below the highest
 // message already recorded — the submits that were in flight — it reports
 // their number (capped at Window) to Events.DuplicatesAfterCrash: an upper
 // bound of the duplicates that crash caused.
@@ -740,19 +738,7 @@ func (e *Engine) submit(ctx context.Context, j *job) {
 		}
 		return
 	}
-	// The worker waits until its outcome is durable before it takes the next
-	// message: a submit the SMSC accepted but the store has not recorded is
-	// sent again after a crash or a failover, so the submits in flight plus
-	// the outcomes not yet written must stay within the workers (Window).
-	durable := make(chan struct{})
-	defer func() {
-		select {
-		case <-durable:
-		case <-ctx.Done(): // closing: the writer drains what it was handed
-		}
-	}()
 	e.write(&writeReq{changes: []campaignd.Change{c}, after: func(res *campaignd.ChangeResult, err error) {
-		defer close(durable)
 		e.mu.Lock()
 		defer e.mu.Unlock()
 		if err != nil {
