@@ -114,6 +114,7 @@ func smscSim(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	batch := fs.Int("receipt-batch", 0, "hold receipts until this many wait (or none came for 1s), then send them in random order; 0 = off")
 	byDest := fs.Bool("stat-by-dest", false, "receipt status from the destination's last digit (7 UNDELIV, 8 EXPIRED, 9 REJECTD, else DELIVRD), so a misfiled receipt shows")
 	moListen := fs.String("mo-listen", "", "serve the reply hook (POST /mo) on this address, e.g. 127.0.0.1:2776; see optout_sim.go")
+	statsListen := fs.String("stats-listen", "", "serve GET /stats (the counters and the submits per destination, as JSON) on this address, e.g. 127.0.0.1:2777")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -122,7 +123,7 @@ func smscSim(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	o := smpp.SimOptions{
 		Listen: *listen, DeliveredPercent: *delivered, ReceiptDelay: *delay,
-		IDScheme: *idScheme, IDStart: *idStart, ReceiptBatch: *batch,
+		IDScheme: *idScheme, IDStart: *idStart, ReceiptBatch: *batch, TrackDests: *statsListen != "",
 		Logger: slog.New(slog.NewTextHandler(stderr, nil)).With("system", "smsc-sim"),
 	}
 	if *byDest {
@@ -135,6 +136,14 @@ func smscSim(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fmt.Fprintf(stdout, "SMSC simulator listening on %s (any system_id/password)\n", sim.Addr())
 	if *moListen != "" {
 		stop, err := serveSimMO(ctx, sim, *moListen, stdout)
+		if err != nil {
+			sim.Close()
+			return err
+		}
+		defer stop()
+	}
+	if *statsListen != "" {
+		stop, err := serveSimStats(sim, *statsListen, stdout)
 		if err != nil {
 			sim.Close()
 			return err
