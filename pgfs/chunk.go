@@ -29,7 +29,7 @@ func (f *File) commit(durable bool) error {
 	ctx, cancel := f.fs.ctx()
 	defer cancel()
 	var epoch time.Time
-	err := pgx.BeginFunc(ctx, f.fs.db.pool, func(tx pgx.Tx) (err error) {
+	err := beginFunc(ctx, f.fs.db.pool, func(tx pgx.Tx) (err error) {
 		epoch, err = touch(ctx, tx, f.async, f.epoch,
 			`UPDATE pgfs_node SET mtime = mtime WHERE id = $1 AND dir <> '' RETURNING pg_postmaster_start_time()`, f.id)
 		return err
@@ -80,7 +80,7 @@ func (f *File) write(seq int64, data []byte, end int64, durable, async bool, epo
 	ctx, cancel := f.fs.ctx()
 	defer cancel()
 	var now time.Time
-	err := pgx.BeginFunc(ctx, f.fs.db.pool, func(tx pgx.Tx) error {
+	err := beginFunc(ctx, f.fs.db.pool, func(tx pgx.Tx) error {
 		if !durable {
 			if _, err := tx.Exec(ctx, `SET LOCAL synchronous_commit = off`); err != nil {
 				return err

@@ -218,6 +218,18 @@ func parentDir(ctx context.Context, q querier, p string) error {
 	return nil
 }
 
+// beginFunc runs fn in a transaction of pool, again (a few times) when
+// the attempt failed before anything reached the server: a connection the
+// server dropped while idle in the pool.
+func beginFunc(ctx context.Context, pool *pgxpool.Pool, fn func(pgx.Tx) error) error {
+	for try := 0; ; try++ {
+		err := pgx.BeginFunc(ctx, pool, fn)
+		if err == nil || try >= 3 || !pgconn.SafeToRetry(err) {
+			return err
+		}
+	}
+}
+
 // tx runs fn in a transaction, again when it loses a race that a fresh try
 // resolves (a unique violation from a concurrent create, a deadlock between
 // two renames, a serialization failure).
@@ -233,6 +245,11 @@ func (f *Fs) tx(fn func(ctx context.Context, tx pgx.Tx) error) error {
 }
 
 func retryable(err error) bool {
+	if pgconn.SafeToRetry(err) {
+		// Nothing reached the server: a pooled connection the server
+		// dropped (it restarted). A fresh one tells what happened.
+		return true
+	}
 	var pe *pgconn.PgError
 	if !errors.As(err, &pe) {
 		return false
