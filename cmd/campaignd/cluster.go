@@ -188,6 +188,10 @@ type clusterNode struct {
 
 	readOnce sync.Once
 	reader   *report.Reporter // reads reports on a follower
+
+	// ingesting is closed when the last term's ingest worker has returned;
+	// only lead (called by one goroutine, the elector's) touches it.
+	ingesting chan struct{}
 }
 
 func newClusterNode(m *Main) (*clusterNode, error) {
@@ -276,11 +280,20 @@ func (c *clusterNode) lead(term context.Context, epoch int64) {
 	c.mu.Unlock()
 	log.Info("this node leads: it sends and ingests")
 	// The ingest worker runs for the term: woken by this node's uploads
-	// and, through chanIngest, by the other nodes'. It ends before sending
-	// stops (it admits broadcasts to this term's engine).
-	ingesting := make(chan struct{})
+	// and, through chanIngest, by the other nodes'. It starts only once the
+	// previous term's worker has returned (one that outlived its term by
+	// the bound below), so one node never runs a job twice at once.
+	ingesting, previous := make(chan struct{}), c.ingesting
+	c.ingesting = ingesting
 	go func() {
 		defer close(ingesting)
+		if previous != nil {
+			select {
+			case <-previous:
+			case <-lead.Done():
+				return
+			}
+		}
 		c.m.ingestLoop(lead)
 	}()
 

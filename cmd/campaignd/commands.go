@@ -135,7 +135,7 @@ func smscSim(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	fmt.Fprintf(stdout, "SMSC simulator listening on %s (any system_id/password)\n", sim.Addr())
 	if *moListen != "" {
-		stop, err := serveSimMO(ctx, sim, *moListen, stdout)
+		stop, err := serveSimMO(sim, *moListen, stdout)
 		if err != nil {
 			sim.Close()
 			return err

@@ -1,14 +1,10 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
-	"time"
 
 	"campaignd/smpp"
 )
@@ -16,12 +12,8 @@ import (
 // serveSimMO serves the simulator's reply hook for tests and demos: POST
 // /mo with {"from": "...", "to": "...", "text": "...", "data_coding": 0|8,
 // "payload": false} makes the simulator deliver that MO, as if a handset
-// had answered. It listens until ctx ends; keep it on loopback.
-func serveSimMO(ctx context.Context, sim *smpp.Simulator, addr string, stdout io.Writer) (func(), error) {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("mo-listen: %w", err)
-	}
+// had answered. It listens until stop is called; keep it on loopback.
+func serveSimMO(sim *smpp.Simulator, addr string, stdout io.Writer) (func(), error) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /mo", func(w http.ResponseWriter, r *http.Request) {
 		var req struct {
@@ -45,16 +37,10 @@ func serveSimMO(ctx context.Context, sim *smpp.Simulator, addr string, stdout io
 		}
 		w.WriteHeader(http.StatusAccepted)
 	})
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	go func() {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			fmt.Fprintf(stdout, "mo hook stopped: %v\n", err)
-		}
-	}()
-	fmt.Fprintf(stdout, "Reply hook: POST http://%s/mo {\"from\":\"525512345678\",\"to\":\"28776\",\"text\":\"BAJA\",\"data_coding\":0}\n", ln.Addr())
-	return func() {
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		srv.Shutdown(sctx)
-	}, nil
+	ln, stop, err := serveSimHTTP(addr, "mo hook", mux, stdout)
+	if err != nil {
+		return nil, fmt.Errorf("mo-listen: %w", err)
+	}
+	fmt.Fprintf(stdout, "Reply hook: POST http://%s/mo {\"from\":\"525512345678\",\"to\":\"28776\",\"text\":\"BAJA\",\"data_coding\":0}\n", ln)
+	return stop, nil
 }
