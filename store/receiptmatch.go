@@ -35,7 +35,12 @@ var prefixScheme = []byte("mx/scheme")
 // miss for every other (under the SMSC's real scheme a receipt always finds
 // its part, unless it overtook its submit_sm_resp). auto adopts a scheme with
 // at least learnHits hits and at most one miss in ten, once every other scheme
-// has at least learnMisses misses more than three times its own.
+// has at least learnMisses misses more than three times its own and misses at
+// least one receipt in three. A handful of misses does not rule a scheme out:
+// a crash leaves that many (submits the SMSC accepted that were never
+// recorded, whose receipts find nothing in the real form), while with a small
+// sequential counter a wrong form finds some other message for most receipts
+// (decimal 123 read as hex is 291).
 const (
 	learnHits   = 5
 	learnMisses = 3
@@ -229,7 +234,7 @@ func (t *changeTxn) vote(hits [nSchemes]bool, old uint8) uint8 {
 		}
 		clear := true
 		for o := schemeExact; o < nSchemes; o++ {
-			if o != sc && t.m.misses[o] < learnMisses+3*t.m.misses[sc] {
+			if o != sc && (t.m.misses[o] < learnMisses+3*t.m.misses[sc] || 2*t.m.misses[o] < t.m.hits[o]) {
 				clear = false
 			}
 		}

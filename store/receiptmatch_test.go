@@ -66,17 +66,18 @@ func (h *matchHarness) scan() string {
 	learned := ""
 	for pass := 0; pass < 10; pass++ {
 		h.opt.ResolveFrom = nil
+		learnedNow := false
 		for {
 			h.save(nil, nil)
 			if h.res.Learned != "" {
-				learned = h.res.Learned
+				learned, learnedNow = h.res.Learned, true
 			}
 			if h.res.ResolveNext == nil {
 				break
 			}
 			h.opt.ResolveFrom = h.res.ResolveNext
 		}
-		if learned != "" && h.res.Learned == "" {
+		if learned != "" && !learnedNow { // a whole pass under the learned scheme
 			break
 		}
 	}
@@ -412,4 +413,109 @@ func TestAutoSettlesUniqueHeldReceiptsLate(t *testing.T) {
 			t.Fatalf("%d receipts still held, want 2 (the ambiguous 10, and 31 found only by conversion)", n)
 		}
 	})
+}
+
+// Submits lost in a crash (accepted by the SMSC, never recorded, sent again
+// under new ids) have receipts that find nothing in the SMSC's real form. With
+// a small sequential counter, reading such an id in a wrong form often finds
+// another message (decimal 123 read as hex is 291, sent later): auto must not
+// take those chance hits for evidence and learn a wrong scheme, whatever the
+// counter's form, where the crashes fall, how many submits each loses and how
+// long receipts wait before they vote.
+func TestAutoNotFooledByLostSubmits(t *testing.T) {
+	forms := []struct {
+		name          string
+		resp, receipt func(int) string
+		want          string
+	}{
+		{"decimal", func(n int) string { return fmt.Sprint(n) }, func(n int) string { return fmt.Sprint(n) }, campaignd.IDFormatExact},
+		{"hex", func(n int) string { return fmt.Sprintf("%X", n) }, func(n int) string { return fmt.Sprintf("%x", n) }, campaignd.IDFormatExact},
+		{"hex-decimal", func(n int) string { return fmt.Sprintf("%X", n) }, func(n int) string { return fmt.Sprint(n) }, campaignd.IDFormatSubmitHexReceiptDecimal},
+		{"decimal-hex", func(n int) string { return fmt.Sprint(n) }, func(n int) string { return fmt.Sprintf("%x", n) }, campaignd.IDFormatSubmitDecimalReceiptHex},
+	}
+	const n = 1500
+	for _, tt := range []struct {
+		crashes       []int // counter values where a crash loses submits
+		lost, voteLag int   // submits lost per crash; counters sent before a receipt votes
+	}{
+		{[]int{40}, 10, 3000},
+		{[]int{200, 500, 800, 1100}, 10, 3000},
+		{[]int{150, 700}, 20, 3000},
+		{[]int{300, 900}, 10, 100},
+		{[]int{25, 60}, 3, 30},
+		{[]int{30, 80, 130}, 10, 30},
+		{[]int{100, 300, 500, 700}, 20, 100},
+		{[]int{60, 120, 180, 240, 300, 360}, 10, 50},
+	} {
+		for _, f := range forms {
+			t.Run(fmt.Sprintf("%s/%v-lost-%d-vote-%d", f.name, tt.crashes, tt.lost, tt.voteLag), func(t *testing.T) {
+				testAutoLostSubmits(t, n, tt.crashes, tt.lost, tt.voteLag, f.resp, f.receipt, f.want)
+			})
+		}
+	}
+}
+
+func testAutoLostSubmits(t *testing.T, n int, crashes []int, lost, voteLag int, resp, receipt func(int) string, want string) {
+	// The matching is the store's logic above the engine: one engine is enough.
+	db, _ := openBadgerMemory(t, store.Options{})
+	h := newMatchHarness(t, db, n, campaignd.IDFormatAuto)
+	stat := func(k int) campaignd.MessageState {
+		return []campaignd.MessageState{dlv, und, campaignd.StateExpired}[k%3]
+	}
+	t0 := time.Now().Add(-time.Hour)
+	at := func(counter int) time.Time { return t0.Add(time.Duration(counter) * time.Millisecond) }
+	// Message i gets the next counter value; at a crash, lost values go to
+	// the SMSC and are never recorded, and the same message is sent again.
+	counter, learned := 0, ""
+	owner := map[int]int{} // counter -> message, for the recorded ones
+	nextCrash := 0
+	const receiptLag = 15 // counters sent before a receipt comes
+	next := 1             // the next counter whose receipt comes
+	for i := 0; i < n; i++ {
+		counter++
+		if nextCrash < len(crashes) && counter == crashes[nextCrash] {
+			counter += lost
+			nextCrash++
+		}
+		owner[counter] = i
+		h.opt.ResolveHeld, h.opt.VoteBefore = false, time.Time{}
+		h.submit(uint32(i), resp(counter))
+		var rs []campaignd.ReceiptIn
+		for ; next <= counter-receiptLag; next++ {
+			rs = append(rs, campaignd.ReceiptIn{ID: receipt(next), Stat: stat(next), At: at(next + receiptLag)})
+		}
+		if len(rs) > 0 {
+			h.save(nil, rs)
+		}
+		if i%25 == 24 || i == n-1 {
+			h.opt.ResolveHeld, h.opt.VoteBefore = true, at(counter-voteLag)
+			for h.opt.ResolveFrom = nil; ; h.opt.ResolveFrom = h.res.ResolveNext {
+				h.save(nil, nil)
+				if h.res.Learned != "" {
+					learned = h.res.Learned
+				}
+				if h.res.ResolveNext == nil {
+					break
+				}
+			}
+			h.opt.ResolveFrom = nil
+		}
+		if learned != "" && learned != want {
+			t.Fatalf("learned %q after message %d (counter %d), want %q or nothing", learned, i, counter, want)
+		}
+	}
+	if l := h.scan(); l != "" {
+		learned = l
+	}
+	if learned != want {
+		t.Fatalf("learned %q, want %q", learned, want)
+	}
+	// Every recorded message that got its receipt has its own status.
+	for c := 1; c < next; c++ {
+		if i, ok := owner[c]; ok {
+			if got := h.state(uint32(i)); got != stat(c) {
+				t.Errorf("message %d (counter %d): %s, want %s", i, c, got, stat(c))
+			}
+		}
+	}
 }
