@@ -160,7 +160,9 @@ const (
 // Crash and duplicates: a claim is not written to the store (that would
 // double the writes), so messages in flight when the process dies are still
 // queued after the restart and are submitted again: at most Window of them
-// per crash. When a restarted run finds queued messages below the highest
+// per crash, since a worker takes its next message only once the outcome of
+// its last is written (an SMSC answer not yet written counts as in flight:
+// with PostgreSQL under load, a write-behind let hundreds pile up). When a restarted run finds queued messages below the highest
 // message already recorded — the submits that were in flight — it reports
 // their number (capped at Window) to Events.DuplicatesAfterCrash: an upper
 // bound of the duplicates that crash caused.
@@ -755,7 +757,21 @@ func (e *Engine) submit(ctx context.Context, j *job) {
 		}
 		return
 	}
+	// The worker waits until its outcome is written (or known unwritten)
+	// before it takes the next message: a submit the SMSC accepted but the
+	// store has not recorded is sent again after a crash or a failover, so
+	// the submits in flight plus the outcomes not yet written stay within
+	// the workers (Window per bind). The writer still commits the workers'
+	// outcomes together.
+	durable := make(chan struct{})
+	defer func() {
+		select {
+		case <-durable:
+		case <-ctx.Done(): // closing: the writer drains what it was handed
+		}
+	}()
 	e.write(&writeReq{changes: []campaignd.Change{c}, after: func(res *campaignd.ChangeResult, err error) {
+		defer close(durable)
 		e.mu.Lock()
 		defer e.mu.Unlock()
 		if err != nil {
