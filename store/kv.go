@@ -30,6 +30,9 @@ var ErrTooBig = errors.New("store: transaction or value too large")
 type KV interface {
 	// View runs fn in a read-only transaction (a consistent snapshot).
 	View(fn func(Txn) error) error
+	// Get reads one key, the latest committed value, or ErrNotFound: a View
+	// of one Get, in one round trip where a transaction takes two.
+	Get(key []byte) ([]byte, error)
 	// Update runs fn in a read-write transaction and commits it; on a
 	// conflict with a concurrent transaction it runs fn again (fn must be
 	// safe to repeat), up to a bound, then returns ErrConflict.

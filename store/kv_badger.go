@@ -97,6 +97,16 @@ func (k *badgerKV) View(fn func(Txn) error) error {
 	return badgerErr(k.db.View(func(txn *badger.Txn) error { return fn(&badgerTxn{txn: txn}) }))
 }
 
+func (k *badgerKV) Get(key []byte) ([]byte, error) {
+	var v []byte
+	err := k.View(func(txn Txn) error {
+		var err error
+		v, err = txn.Get(key)
+		return err
+	})
+	return v, err
+}
+
 func (k *badgerKV) Update(fn func(Txn) error) error {
 	for i := 0; ; i++ {
 		err := k.db.Update(func(txn *badger.Txn) error { return fn(&badgerTxn{txn: txn}) })

@@ -21,6 +21,7 @@ func testKVContract(t *testing.T, open func(t *testing.T) store.KV) {
 		fn   func(t *testing.T, kv store.KV)
 	}{
 		{"GetSetDelete", kvGetSetDelete},
+		{"GetOutsideATransaction", kvGetOne},
 		{"ValuesAreCopies", kvValuesAreCopies},
 		{"UpdateErrorRollsBack", kvUpdateErrorRollsBack},
 		{"ViewIsReadOnly", kvViewIsReadOnly},
@@ -710,4 +711,41 @@ func TestBadgerKVContract(t *testing.T) {
 			})
 		})
 	}
+}
+
+// kvGetOne: KV.Get reads the latest committed value, as a View's Get would:
+// absent keys, deleted and expired ones are ErrNotFound, values are copies.
+func kvGetOne(t *testing.T, kv store.KV) {
+	kvPut(t, kv, "a", "1", "b", "")
+	if v, err := kv.Get([]byte("a")); err != nil || string(v) != "1" {
+		t.Fatalf("Get(a) = %q, %v", v, err)
+	}
+	if v, err := kv.Get([]byte("b")); err != nil || len(v) != 0 {
+		t.Fatalf("Get(b), an empty value = %q, %v", v, err)
+	}
+	if _, err := kv.Get([]byte("missing")); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("Get(missing) = %v, want ErrNotFound", err)
+	}
+	v, _ := kv.Get([]byte("a"))
+	v[0] = 'x'
+	kvPut(t, kv, "a", "2")
+	if v, err := kv.Get([]byte("a")); err != nil || string(v) != "2" {
+		t.Fatalf("Get(a) after an update = %q, %v", v, err)
+	}
+	if err := kv.Update(func(txn store.Txn) error { return txn.Delete([]byte("a")) }); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kv.Get([]byte("a")); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("Get(a) after its deletion = %v, want ErrNotFound", err)
+	}
+	if err := kv.Update(func(txn store.Txn) error { return txn.SetTTL([]byte("t"), []byte("x"), 2*time.Second) }); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kv.Get([]byte("t")); err != nil {
+		t.Fatalf("Get(t) before it expires = %v", err)
+	}
+	testenv.Eventually(t, 20*time.Second, "t to expire", func() bool {
+		_, err := kv.Get([]byte("t"))
+		return errors.Is(err, store.ErrNotFound)
+	})
 }

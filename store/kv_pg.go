@@ -268,6 +268,25 @@ func (kv *pgKV) View(fn func(Txn) error) error {
 	}
 }
 
+// Get runs one statement outside a transaction (its own snapshot): no
+// BEGIN and no COMMIT, one round trip.
+func (kv *pgKV) Get(key []byte) ([]byte, error) {
+	for broken := 0; ; broken++ {
+		t := kv.newTxn(false)
+		t.begun = true // nothing to begin: the statement commits by itself
+		v, err := t.Get(key)
+		t.release()
+		if err != nil && broken < 3 && t.broke(err) {
+			kv.pool.Reset()
+			if err := kv.backoff(broken + 1); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		return v, pgError(err)
+	}
+}
+
 // backoff sleeps a jittered 1, 2, 4 … ms up to 100 ms, or returns at Close.
 func (kv *pgKV) backoff(attempt int) error {
 	d := time.Millisecond << min(attempt-1, 7)
