@@ -243,7 +243,10 @@ func TestSMPPReceiptsBeforeResponsesAndDuplicates(t *testing.T) {
 		// duplicate of a held receipt is not counted as a duplicate (the id
 		// schemes have their own test).
 		engine: func(o *engine.Options) {
-			o.EarlyHold = 300 * time.Millisecond
+			// Long enough for a submit_sm_resp to be recorded under -race on
+			// a loaded machine (300 ms lost some as unmatched there), short
+			// enough for the unmatched receipt at the end.
+			o.EarlyHold = 2 * time.Second
 			o.MessageIDFormat = "exact"
 		}})
 	env.sim.SetReceiptsFirst(true)

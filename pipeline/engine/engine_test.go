@@ -478,8 +478,11 @@ func TestEngineWaitsForBind(t *testing.T) {
 func TestEngineSharesTheRateBetweenBroadcasts(t *testing.T) {
 	var inflight atomic.Int32
 	h := newHarness(t, nil, gatedSender(&inflight, 0), func(o *engine.Options) { o.Window = 1 })
-	a := mustBroadcast(t, h.db, 300, func(b *campaignd.Broadcast) { b.Status, b.Sender = campaignd.StatusSending, "A" })
-	c := mustBroadcast(t, h.db, 300, func(b *campaignd.Broadcast) { b.Status, b.Sender = campaignd.StatusSending, "B" })
+	// Large enough that the overlap is long even when the later one's first
+	// page is read late on a loaded machine (B first sent at A's 271st of 300
+	// was seen).
+	a := mustBroadcast(t, h.db, 1000, func(b *campaignd.Broadcast) { b.Status, b.Sender = campaignd.StatusSending, "A" })
+	c := mustBroadcast(t, h.db, 1000, func(b *campaignd.Broadcast) { b.Status, b.Sender = campaignd.StatusSending, "B" })
 	h.start(t) // both are recovered as sending
 	h.waitStatus(t, a.ID, campaignd.StatusCompleted)
 	h.waitStatus(t, c.ID, campaignd.StatusCompleted)
