@@ -205,6 +205,31 @@ type trackedConn struct {
 	net.Conn
 	l    *trackListener
 	ctrl ctrlState
+	// localError: the upload being closed failed here (the disk, the
+	// store), not because of what the client sent, so its reply is 451
+	// ("local error in processing": try again) rather than ftpserverlib's
+	// 550, which clients take for a permanent refusal.
+	localError atomic.Bool
+}
+
+// Write rewrites the 550 of an upload that failed here into 451 (see
+// localError); ftpserverlib writes each reply line in one Write.
+func (c *trackedConn) Write(p []byte) (int, error) {
+	if c.localError.Load() {
+		if len(p) < 4 || string(p[:3]) != "550" || (p[3] != ' ' && p[3] != '-') {
+			c.localError.Store(false) // another reply: not the upload's
+		} else {
+			if p[3] == ' ' {
+				c.localError.Store(false) // the reply's last line
+			}
+			q := append([]byte("451"), p[3:]...)
+			if n, err := c.Conn.Write(q); err != nil {
+				return min(n, len(p)), err
+			}
+			return len(p), nil
+		}
+	}
+	return c.Conn.Write(p)
 }
 
 // Close closes the connection and forgets it.

@@ -36,8 +36,8 @@
 //     looks complete because the client sent ABOR or closed its control
 //     connection before the server saw the end of the data (see settle), or
 //     its size differs from the one announced by ALLO, the temporary file is
-//     removed and nothing else happens (the client gets 426/550, or 552 for
-//     the size cap);
+//     removed and nothing else happens (the client gets 426/550, 451 for a
+//     disk or database error, or 552 for the size cap);
 //   - otherwise the file is fsynced. If it completes an upload (see
 //     Options.CompleteOn: by default a name ending in ".csv", any case, not
 //     under processed/, rejected/ or reports/), it is renamed into the jail's
@@ -45,7 +45,10 @@
 //     fsynced and Options.OnUpload is called with Path (the name the client
 //     gave) and Stored (the queued file). Only when it returns nil does the
 //     client get 226; if it fails the queued file is removed and the client
-//     gets 550, so the uploader retries. A file that completes nothing is
+//     gets 451 ("local error in processing: try again later"), so the
+//     uploader retries. A 550 is kept for what the client must change (a
+//     bad path, a read-only folder, an ALLO mismatch): a client that takes
+//     every 5xx as final is right to. A file that completes nothing is
 //     renamed to its name.
 //
 // Because each completed upload has its own queued file, concurrent uploads

@@ -173,13 +173,17 @@ func (j *jailFs) Link(oldname, newname string) error {
 
 // clean is the one place where filesystem errors are turned into what an
 // FTP client may see: the FTP path and a plain reason, never a path on the
-// server's disk. "Escapes the root" and unexpected errors read as
-// "permission denied". errors.Is still works on the result.
+// server's disk. A failure of this server (localFault: the disk, the
+// database) reads as errTryLater; "escapes the root" and other unexpected
+// errors as "permission denied". errors.Is still works on the result.
 func clean(op, name string, err error) error {
 	if err == nil {
 		return nil
 	}
 	reason := fs.ErrPermission
+	if localFault(err) {
+		reason = errTryLater
+	}
 	for _, known := range []error{fs.ErrNotExist, fs.ErrExist, fs.ErrPermission, errNameNotAllowed,
 		syscall.ENOTDIR, syscall.EISDIR, syscall.ENOTEMPTY, syscall.ENOSPC, syscall.EDQUOT} {
 		if errors.Is(err, known) {

@@ -32,6 +32,7 @@ var (
 	errShuttingDown   = errors.New("server is shutting down: try again later")
 	errNotAFile       = errors.New("not a regular file")
 	errRecord         = errors.New("upload could not be recorded: try again later")
+	errTryLater       = errors.New("local error in processing: try again later")
 )
 
 // queueDir, at the root of each jail, holds every completed upload until
@@ -396,6 +397,9 @@ func (s *session) renameTrigger(from, to string) error {
 	q, err := s.enqueue(from)
 	if err != nil {
 		s.srv.events.UploadFinished(resultFailed)
+		if localFault(err) {
+			s.localError()
+		}
 		return clean("rename", to, err)
 	}
 	if err := s.trigger(to, q, from, campaignd.ViaRename); err != nil {
@@ -403,6 +407,15 @@ func (s *session) renameTrigger(from, to string) error {
 		return err
 	}
 	return nil
+}
+
+// localError makes the reply to the command being handled a 451 instead
+// of a 550: it failed here (the disk, the store), and the same upload may
+// succeed later (see trackedConn.localError).
+func (s *session) localError() {
+	if s != nil && s.ctrl != nil { // nil: an upload outside a session (tests)
+		s.ctrl.localError.Store(true)
+	}
 }
 
 // completeMarker completes the upload of NAME.csv for the marker
@@ -422,6 +435,9 @@ func (s *session) completeMarker(marker string) error {
 	q, err := s.enqueue(csv)
 	if err != nil {
 		s.srv.events.UploadFinished(resultFailed)
+		if localFault(err) {
+			s.localError()
+		}
 		return clean("complete", csv, err)
 	}
 	if err := s.trigger(csv, q, marker, campaignd.ViaMarker); err != nil {
@@ -451,11 +467,15 @@ func (s *session) trigger(name, q, from, via string) error {
 	if err != nil {
 		s.srv.events.UploadFinished(resultFailed)
 		log.Error("read queued file", slog.Any(keyError, err))
+		if localFault(err) {
+			s.localError()
+		}
 		return clean("rename", name, err)
 	}
 	if err := s.srv.opts.OnUpload(s.srv.ctx, s.newUpload(name, q, size, sum, via)); err != nil {
 		s.srv.events.UploadFinished(resultFailed)
 		log.Error("upload not recorded", slog.Any(keyError, err))
+		s.localError()
 		return errRecord
 	}
 	s.srv.events.UploadFinished(resultTriggered)

@@ -73,6 +73,9 @@ func (s *session) openUpload(name string, allo int64) (*upload, error) {
 	f, err := s.jail.fs.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, filePerm)
 	if err != nil {
 		s.srv.leave()
+		if localFault(err) {
+			s.localError()
+		}
 		return nil, clean("stor", name, err)
 	}
 	return &upload{
@@ -119,9 +122,27 @@ func (u *upload) write(p []byte) (int, error) {
 		u.flushed = u.size
 	}
 	if err != nil {
+		u.s.localError() // the disk or the database failed, not the client
 		return n, clean("write", u.name, err)
 	}
 	return n, nil
+}
+
+// localFault reports whether err is this server's failure, which the same
+// upload may not meet later: a disk error, or a shared Fs whose database
+// does not answer (an error with Temporary() true, as pgfs's are). A bad
+// name or path from the client is not.
+func localFault(err error) bool {
+	var tmp interface{ Temporary() bool }
+	if errors.As(err, &tmp) && tmp.Temporary() {
+		return true
+	}
+	for _, local := range []error{syscall.EIO, syscall.ENOSPC, syscall.EDQUOT, syscall.EROFS, syscall.EMFILE, syscall.ENFILE, syscall.ENOMEM} {
+		if errors.Is(err, local) {
+			return true
+		}
+	}
+	return false
 }
 
 const (
@@ -322,14 +343,19 @@ func (u *upload) Close() error {
 		// an error and sends it again.
 		u.s.unqueue(q, "")
 		u.finish(resultFailed, slog.Any(keyError, err))
+		u.s.localError()
 		return errRecord
 	}
 	u.finish(resultTriggered, slog.String(keySHA256, sum), slog.String(keyStored, q))
 	return nil
 }
 
-// fail discards the upload after a disk error and returns the reply.
+// fail discards the upload after a disk or store error and returns the
+// reply (a 451).
 func (u *upload) fail(err error) error {
+	if localFault(err) {
+		u.s.localError()
+	}
 	u.discard()
 	u.s.srv.events.UploadFinished(resultFailed)
 	u.log.Error("upload failed", slog.Any(keyError, err))

@@ -6,10 +6,12 @@ import (
 	"encoding/hex"
 	"errors"
 	"io"
+	"io/fs"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"testing/iotest"
 	"time"
@@ -268,8 +270,10 @@ func TestOnUploadErrorFailsUpload(t *testing.T) {
 	if err == nil {
 		t.Fatal("Stor succeeded although OnUpload failed")
 	}
-	if code := replyCode(err); code != 550 {
-		t.Errorf("reply = %v, want 550", err)
+	// 451, "local error in processing": the same upload may succeed later
+	// (a 550 reads as a permanent refusal to the partner's client).
+	if code := replyCode(err); code != 451 {
+		t.Errorf("reply = %v, want 451", err)
 	}
 	if strings.Contains(err.Error(), "store unavailable") {
 		t.Errorf("the callback's internal error reached the client: %v", err)
@@ -285,8 +289,12 @@ func TestOnUploadErrorFailsUpload(t *testing.T) {
 	if err := c.Stor("y.csv.part", strings.NewReader("recipient,message\n")); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.Rename("y.csv.part", "y.csv"); err == nil {
-		t.Fatal("Rename succeeded although OnUpload failed")
+	if err := c.Rename("y.csv.part", "y.csv"); replyCode(err) != 451 {
+		t.Fatalf("Rename while OnUpload fails: %v, want 451", err)
+	}
+	// The next failure of the client's own making is still a 550.
+	if err := c.Stor("/nodir/z.csv", strings.NewReader("x")); replyCode(err) != 550 {
+		t.Errorf("STOR into a missing directory after a 451: %v, want 550", err)
 	}
 	if names := filesIn(t, ts.jail()); len(names) != 1 || names[0] != "y.csv.part" {
 		t.Errorf("files after failed rename: %v, want [y.csv.part]", names)
@@ -705,3 +713,34 @@ func TestSuppressionsFolderStays(t *testing.T) {
 		t.Fatalf("suppressions/ gone: %v", err)
 	}
 }
+
+// A failure of the server (the disk, the database) is told from the
+// client's own mistakes: only the former is a 451 "try again later".
+func TestLocalFault(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		err   error
+		local bool
+	}{
+		{"EIO", &fs.PathError{Op: "write", Path: "/x", Err: syscall.EIO}, true},
+		{"ENOSPC", &fs.PathError{Op: "write", Path: "/x", Err: syscall.ENOSPC}, true},
+		{"database", &fs.PathError{Op: "open", Path: "/x", Err: temporaryErr{}}, true},
+		{"missing directory", &fs.PathError{Op: "open", Path: "/x", Err: fs.ErrNotExist}, false},
+		{"permission", &fs.PathError{Op: "open", Path: "/x", Err: fs.ErrPermission}, false},
+		{"escapes the root", &fs.PathError{Op: "open", Path: "/x", Err: errors.New("path escapes from parent")}, false},
+		{"not a directory", syscall.ENOTDIR, false},
+	} {
+		if got := localFault(tt.err); got != tt.local {
+			t.Errorf("%s: localFault = %v, want %v", tt.name, got, tt.local)
+		}
+		msg := clean("stor", "/x", tt.err).Error()
+		if tt.local != strings.Contains(msg, "try again later") && tt.name != "ENOSPC" {
+			t.Errorf("%s: the client reads %q", tt.name, msg)
+		}
+	}
+}
+
+type temporaryErr struct{}
+
+func (temporaryErr) Error() string   { return "pgfs: connection refused" }
+func (temporaryErr) Temporary() bool { return true }

@@ -46,7 +46,8 @@
 // fs.ErrPermission, fs.ErrClosed or a syscall.Errno (ENOTDIR, EISDIR,
 // ENOTEMPTY, EINVAL, EBADF, EIO), so errors.Is works as with os; the path is
 // the name inside the Fs's root, never the database's. A database failure
-// is wrapped ("pgfs: ...") and Is none of those.
+// is wrapped ("pgfs: ...", with a Temporary method that returns true) and Is
+// none of those.
 //
 // "Durably" means as durable as the server makes a commit (fsync and
 // synchronous_commit on, as PostgreSQL ships).
@@ -292,8 +293,16 @@ func pathErr(op, name string, err error) error {
 			return &fs.PathError{Op: op, Path: clean(name), Err: err}
 		}
 	}
-	return &fs.PathError{Op: op, Path: clean(name), Err: fmt.Errorf("pgfs: %w", err)}
+	return &fs.PathError{Op: op, Path: clean(name), Err: unavailable{err}}
 }
+
+// unavailable is a database failure: Temporary, as net.Error says it, so a
+// caller (ftpd) can tell "try again later" from a bad name or path.
+type unavailable struct{ err error }
+
+func (e unavailable) Error() string   { return "pgfs: " + e.err.Error() }
+func (e unavailable) Unwrap() error   { return e.err }
+func (e unavailable) Temporary() bool { return true }
 
 // checkName refuses names PostgreSQL's text cannot hold.
 func checkName(name string) error {

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"errors"
 	"fmt"
+	"net/textproto"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -230,6 +232,14 @@ func TestFailoverRealBinary(t *testing.T) {
 		}
 		return true
 	})
+	// Meanwhile an upload is refused with 451 ("local error in
+	// processing": try again), not a 550 the partner's client would take
+	// for a permanent refusal, and nothing is kept.
+	outage := ftpLogin(t, alive()[0].ftp)
+	err := outage.Stor("during-outage.csv", strings.NewReader(numberedCSV("", 300_000, 10)))
+	if te := (*textproto.Error)(nil); !errors.As(err, &te) || te.Code != 451 || !strings.Contains(te.Msg, "try again later") {
+		t.Errorf("STOR while PostgreSQL is down: %v; want a 451 saying to try again later", err)
+	}
 	pg.Start()
 	restartedAt := time.Now()
 	t.Logf("PostgreSQL down for %.1f s", restartedAt.Sub(stoppedAt).Seconds())
