@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"net"
@@ -9,10 +8,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
-	"campaignd/ftpd"
 	"campaignd/internal/testenv"
 )
 
@@ -26,22 +25,7 @@ func TestKilledDuringReportPush(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and kills the real binary")
 	}
-	// Payback's server, stalled: it accepts and never says a word.
-	stall, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := stall.Addr().String()
-	accepted := make(chan net.Conn, 4)
-	go func() {
-		for {
-			c, err := stall.Accept()
-			if err != nil {
-				return
-			}
-			accepted <- c
-		}
-	}()
+	addr, accepted, stall := stalledServer(t)
 
 	dir := t.TempDir()
 	c := testConfig(dir)
@@ -65,25 +49,15 @@ func TestKilledDuringReportPush(t *testing.T) {
 	cfg := writeConfig(t, c)
 	p = startProc(t, cfg)
 	select {
-	case conn := <-accepted:
-		defer conn.Close()
+	case <-accepted:
 	case <-time.After(20 * time.Second):
 		t.Fatal("no push attempt after the restart")
 	}
 	p.kill()
-	stall.Close()
+	stall()
 
 	// The server is back, on the same address.
-	payback := t.TempDir()
-	srv, err := ftpd.New(ftpd.Options{Listen: addr, Root: payback, FailedLoginDelay: -1,
-		Users: []ftpd.User{{Name: "payback", PasswordHash: testPasswordHash()}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Open(); err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close(context.Background())
+	payback, _ := startPayback(t, addr)
 	p = startProc(t, cfg)
 	name := "report_" + day.Format("20060102") + ".csv"
 	pushed := filepath.Join(payback, "payback", name)
@@ -120,4 +94,42 @@ func TestKilledDuringReportPush(t *testing.T) {
 		!strings.Contains(string(body), "campaignd_report_last_push_success_timestamp_seconds 1.") {
 		t.Fatal("last push time not restored after a restart")
 	}
+}
+
+// stalledServer is a Payback server that stalls: it accepts connections and
+// never says a word. stop stops it listening (its address is then free for
+// a real server); the connections it took are closed at the end of the test.
+func stalledServer(t *testing.T) (addr string, accepted <-chan net.Conn, stop func()) {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	conns := make(chan net.Conn, 16)
+	var mu sync.Mutex
+	var taken []net.Conn
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			taken = append(taken, c)
+			mu.Unlock()
+			select {
+			case conns <- c:
+			default:
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		l.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range taken {
+			c.Close()
+		}
+	})
+	return l.Addr().String(), conns, func() { l.Close() }
 }

@@ -22,16 +22,7 @@ import (
 // own, as Payback's), and read back identical to the archive and the API.
 func TestReportPushedEndToEnd(t *testing.T) {
 	// Payback's FTP server.
-	payback := t.TempDir()
-	srv, err := ftpd.New(ftpd.Options{Listen: "127.0.0.1:0", Root: payback,
-		Users: []ftpd.User{{Name: "payback", PasswordHash: testPasswordHash()}}, FailedLoginDelay: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Open(); err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close(context.Background())
+	payback, srv := startPayback(t, "127.0.0.1:0")
 
 	// The clock can jump a day ahead once the messages are settled.
 	var offset atomic.Int64
@@ -93,4 +84,23 @@ func TestReportPushedEndToEnd(t *testing.T) {
 	if fileExists(pushed + ".part") {
 		t.Fatal(".part left behind")
 	}
+}
+
+// startPayback starts an FTP server standing for Payback's on addr, with
+// the user "payback" (password testPass), stopped at the end of the test.
+// It returns the directory it serves: the user's files are under
+// "<dir>/payback".
+func startPayback(t *testing.T, addr string) (string, *ftpd.Server) {
+	t.Helper()
+	dir := t.TempDir()
+	srv, err := ftpd.New(ftpd.Options{Listen: addr, Root: dir, FailedLoginDelay: -1,
+		Users: []ftpd.User{{Name: "payback", PasswordHash: testPasswordHash()}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Open(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close(context.Background()) })
+	return dir, srv
 }

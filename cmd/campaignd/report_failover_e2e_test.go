@@ -1,18 +1,15 @@
 package main
 
 import (
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"campaignd/ftpd"
 	"campaignd/internal/testenv"
 )
 
@@ -33,33 +30,8 @@ func TestReportOnceAcrossFailover(t *testing.T) {
 	bin := buildCampaignd(t)
 	sim := startSimProcess(t, bin, "--delivered-percent", "100", "--receipt-delay", "20ms")
 
-	// Payback's server, stalled at first: it accepts and never says a word.
-	stall, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := stall.Addr().String()
-	accepted := make(chan net.Conn, 16)
-	go func() {
-		for {
-			c, err := stall.Accept()
-			if err != nil {
-				return
-			}
-			accepted <- c
-		}
-	}()
-	t.Cleanup(func() {
-		stall.Close()
-		for {
-			select {
-			case c := <-accepted:
-				c.Close()
-			default:
-				return
-			}
-		}
-	})
+	// Payback's server, stalled at first.
+	addr, accepted, stall := stalledServer(t)
 
 	config := func(name, tz string, i int) string {
 		c := testConfig(filepath.Join(t.TempDir(), "data"))
@@ -99,7 +71,7 @@ func TestReportOnceAcrossFailover(t *testing.T) {
 		return code == 200 && d["role"] == "follower" && d["leader"] == "a"
 	})
 	select {
-	case <-accepted: // closed by the cleanup
+	case <-accepted:
 	case <-time.After(30 * time.Second):
 		t.Fatal("node a made no push attempt")
 	}
@@ -110,19 +82,10 @@ func TestReportOnceAcrossFailover(t *testing.T) {
 	a.kill()
 	a.killed = true
 	killedAt := time.Now()
-	stall.Close()
+	stall()
 
 	// Payback answers again, on the same address.
-	payback := t.TempDir()
-	srv, err := ftpd.New(ftpd.Options{Listen: addr, Root: payback, FailedLoginDelay: -1,
-		Users: []ftpd.User{{Name: "payback", PasswordHash: testPasswordHash()}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Open(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close(context.Background()) })
+	payback, _ := startPayback(t, addr)
 
 	waitFor(t, 15*time.Second, "node b leads", func() bool { return leads(b) })
 	t.Logf("node b leads %s after the SIGKILL of a", time.Since(killedAt).Round(100*time.Millisecond))
