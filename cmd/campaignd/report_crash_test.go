@@ -33,6 +33,7 @@ func TestKilledDuringReportPush(t *testing.T) {
 	c.Report.Time = "00:00"
 	c.Report.FTPURL = fmt.Sprintf("ftp://payback:%s@%s/", testPass, addr)
 	p := startProc(t, writeConfig(t, c))
+	notNearMidnight(t, utcMinus12)
 	upload(t, p.ftp, "day.csv", csvFile("2020-01-01", 3))
 	base := "http://" + p.web
 	var l apiList
@@ -40,7 +41,7 @@ func TestKilledDuringReportPush(t *testing.T) {
 		apiGet(t, base, "/api/v1/broadcasts", &l)
 		return l.Total == 1 && l.Broadcasts[0].Counts.Delivered == 3
 	})
-	day := time.Now().In(time.FixedZone("UTC-12", -12*3600))
+	day := time.Now().In(utcMinus12)
 	p.kill()
 
 	// Restart where day D is over: the missed day is produced and pushed,
@@ -132,4 +133,19 @@ func stalledServer(t *testing.T) (addr string, accepted <-chan net.Conn, stop fu
 		}
 	})
 	return l.Addr().String(), conns, func() { l.Close() }
+}
+
+var utcMinus12 = time.FixedZone("UTC-12", -12*3600)
+
+// notNearMidnight waits until local midnight in loc is more than two minutes
+// away, so that what a test settles and the day it names after are the same
+// day.
+func notNearMidnight(t *testing.T, loc *time.Location) {
+	t.Helper()
+	now := time.Now().In(loc)
+	midnight := time.Date(now.Year(), now.Month(), now.Day()+1, 0, 0, 0, 0, loc)
+	if d := midnight.Sub(now); d < 2*time.Minute {
+		t.Logf("waiting %s for midnight in %s to pass", d.Round(time.Second), loc)
+		time.Sleep(d + time.Second)
+	}
 }

@@ -51,12 +51,13 @@ func TestReportOnceAcrossFailover(t *testing.T) {
 	// Day D in UTC-12: one node sends a file dated in the past.
 	first := startNode(t, bin, "west", config("west", "Etc/GMT+12", 0))
 	waitFor(t, 30*time.Second, "node west leads", func() bool { return leads(first) })
+	notNearMidnight(t, utcMinus12)
 	upload(t, first.ftp, "day.csv", numberedCSV("2020-01-01", 0, 3))
 	waitFor(t, 30*time.Second, "every message delivered", func() bool {
 		b, ok := broadcastByFile(t, first.base(), "day.csv")
 		return ok && b.Counts.Delivered == 3
 	})
-	day := time.Now().In(time.FixedZone("UTC-12", -12*3600))
+	day := time.Now().In(utcMinus12)
 	dayText, name := day.Format("2006-01-02"), "report_"+day.Format("20060102")+".csv"
 	first.kill()
 	first.killed = true
