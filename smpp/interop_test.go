@@ -307,6 +307,10 @@ func testInteropNode(t *testing.T, node, bind string) {
 	if bind == BindPair {
 		wantKinds = []string{"receiver", "transmitter"}
 	}
+	// The client is bound once it has the bind_resp; the peer's line about
+	// the bind is read from its stdout a moment later (once, under -race on
+	// a loaded machine, after this point).
+	testenv.Wait(t, "the peer to report the binds", func() bool { return len(p.all("bind")) >= len(wantKinds) })
 	binds := p.all("bind")
 	var kinds []string
 	sessions := map[int]string{} // peer session → bind kind
