@@ -45,27 +45,7 @@ ingest_run() {
 	load=$(bench_load)
 	work=$(mktemp -d /tmp/campaignd-ingest-run.XXXXXX)
 	ftp=127.0.0.1:$(bench_free_port) web=127.0.0.1:$(bench_free_port) met=127.0.0.1:$(bench_free_port)
-	local pasv=$((47000 + RANDOM % 900))
-	cat >"$work/campaignd.toml" <<TOML
-data_dir = "$work/data"
-[log]
-level = "warn"
-[ftp]
-listen = "$ftp"
-passive_ports = "$pasv-$((pasv + 20))"
-[[ftp.users]]
-name = "bench"
-password_hash = "$HASH"
-[web]
-listen = "$web"
-[[web.users]]
-name = "admin"
-password_hash = "$HASH"
-role = "admin"
-[metrics]
-listen = "$met"
-$(bench_store_toml)
-TOML
+	bench_campaignd_toml "$work" "$ftp" "$web" "$met"
 	"$BENCH_BIN/campaignd" serve --config "$work/campaignd.toml" >"$work/campaignd.out" 2>"$work/campaignd.log" &
 	pid=$!
 	bench_track "$pid"

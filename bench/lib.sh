@@ -250,3 +250,31 @@ bench_pg_pid() { [ "$ENGINE" = postgres ] && echo "$PG_PID" || true; }
 # bench_label: the system label of campaignd's RESULT lines: "campaignd" on
 # Badger (as before), "campaignd-postgres" on PostgreSQL.
 bench_label() { if [ "$ENGINE" = badger ]; then echo campaignd; else echo "campaignd-$ENGINE"; fi; }
+
+# bench_campaignd_toml WORKDIR FTP WEB METRICS: the config of a benchmark
+# campaignd (user "bench" and web admin "admin", both with $HASH; the store
+# of bench_store_toml), written to WORKDIR/campaignd.toml. Callers append
+# their own sections.
+bench_campaignd_toml() {
+	local pasv=$((47000 + RANDOM % 900))
+	cat >"$1/campaignd.toml" <<TOML
+data_dir = "$1/data"
+[log]
+level = "warn"
+[ftp]
+listen = "$2"
+passive_ports = "$pasv-$((pasv + 20))"
+[[ftp.users]]
+name = "bench"
+password_hash = "$HASH"
+[web]
+listen = "$3"
+[[web.users]]
+name = "admin"
+password_hash = "$HASH"
+role = "admin"
+[metrics]
+listen = "$4"
+$(bench_store_toml)
+TOML
+}

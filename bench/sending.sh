@@ -56,23 +56,8 @@ campaignd_run() {
 	work=$(mktemp -d /tmp/campaignd-sending-run.XXXXXX)
 	bench_sim "$work"
 	ftp=127.0.0.1:$(bench_free_port) web=127.0.0.1:$(bench_free_port) met=127.0.0.1:$(bench_free_port)
-	local pasv=$((47000 + RANDOM % 900))
-	cat >"$work/campaignd.toml" <<TOML
-data_dir = "$work/data"
-[log]
-level = "warn"
-[ftp]
-listen = "$ftp"
-passive_ports = "$pasv-$((pasv + 20))"
-[[ftp.users]]
-name = "bench"
-password_hash = "$HASH"
-[web]
-listen = "$web"
-[[web.users]]
-name = "admin"
-password_hash = "$HASH"
-role = "admin"
+	bench_campaignd_toml "$work" "$ftp" "$web" "$met"
+	cat >>"$work/campaignd.toml" <<TOML
 [smpp]
 addr = "$SIM_ADDR"
 system_id = "bench"
@@ -81,9 +66,6 @@ tps = 0
 window = $WINDOW
 binds = $BINDS
 message_id_format = "$IDFMT"
-[metrics]
-listen = "$met"
-$(bench_store_toml)
 TOML
 	"$BENCH_BIN/campaignd" serve --config "$work/campaignd.toml" >"$work/campaignd.out" 2>"$work/campaignd.log" &
 	pid=$!

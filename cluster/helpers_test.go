@@ -170,8 +170,9 @@ func database(t *testing.T) (*testenv.Postgres, string) {
 	return p, p.NewDatabase(t)
 }
 
-// execSQL runs sql on dsn once.
-func execSQL(t *testing.T, dsn, sql string, args ...any) {
+// withConn runs fn on a connection of its own to dsn, failing the test on
+// an error.
+func withConn(t *testing.T, dsn string, fn func(ctx context.Context, c *pgx.Conn) error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -180,9 +181,18 @@ func execSQL(t *testing.T, dsn, sql string, args ...any) {
 		t.Fatal(err)
 	}
 	defer c.Close(ctx)
-	if _, err := c.Exec(ctx, sql, args...); err != nil {
+	if err := fn(ctx, c); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// execSQL runs sql on dsn once.
+func execSQL(t *testing.T, dsn, sql string, args ...any) {
+	t.Helper()
+	withConn(t, dsn, func(ctx context.Context, c *pgx.Conn) error {
+		_, err := c.Exec(ctx, sql, args...)
+		return err
+	})
 }
 
 // terminate ends every server session of node's elector, as if its
@@ -306,16 +316,9 @@ func (p *proxy) connections() int {
 // queryBool runs a query returning one boolean on dsn.
 func queryBool(t *testing.T, dsn, sql string, args ...any) bool {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	c, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close(ctx)
 	var v bool
-	if err := c.QueryRow(ctx, sql, args...).Scan(&v); err != nil {
-		t.Fatal(err)
-	}
+	withConn(t, dsn, func(ctx context.Context, c *pgx.Conn) error {
+		return c.QueryRow(ctx, sql, args...).Scan(&v)
+	})
 	return v
 }

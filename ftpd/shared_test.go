@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"path/filepath"
 	"slices"
@@ -123,20 +122,6 @@ func names(t *testing.T, c *ftp.ServerConn, dir string) []string {
 	return out
 }
 
-func retr(t *testing.T, c *ftp.ServerConn, name string) string {
-	t.Helper()
-	r, err := c.Retr(name)
-	if err != nil {
-		t.Fatalf("RETR %s: %v", name, err)
-	}
-	defer r.Close()
-	b, err := io.ReadAll(r)
-	if err != nil {
-		t.Fatalf("RETR %s: %v", name, err)
-	}
-	return string(b)
-}
-
 // STOR of a .csv: queued under a name of its own, complete in the jail
 // before OnUpload runs, before the 226; other names are stored, listed,
 // downloaded, renamed (a rename to .csv triggers) and deleted; uploads in
@@ -173,7 +158,7 @@ func TestJailSessionOps(t *testing.T) {
 		if n := names(t, c, "/"); !slices.Equal(onlyNames(n), []string{"in", "notes.txt"}) || !slices.Contains(n, "notes.txt:5") {
 			t.Errorf("LIST / = %v", n)
 		}
-		if s := retr(t, c, "notes.txt"); s != "hello" {
+		if s := testenv.Retr(t, c, "notes.txt"); s != "hello" {
 			t.Errorf("RETR = %q", s)
 		}
 		if sz, err := c.FileSize("notes.txt"); err != nil || sz != 5 {
@@ -192,7 +177,7 @@ func TestJailSessionOps(t *testing.T) {
 		if err := c.Rename("a.txt", "/in/b.txt"); err != nil {
 			t.Fatal(err)
 		}
-		if s := retr(t, c, "/in/b.txt"); s != "a" {
+		if s := testenv.Retr(t, c, "/in/b.txt"); s != "a" {
 			t.Errorf("renamed file = %q", s)
 		}
 		if err := c.Delete("/in/b.txt"); err != nil {
@@ -258,7 +243,7 @@ func TestJailReadOnlyDirs(t *testing.T) {
 		if n := onlyNames(names(t, c, "/"+campaignd.ProcessedDir)); !slices.Equal(n, []string{"x.csv"}) {
 			t.Errorf("LIST processed = %v", n)
 		}
-		if s := retr(t, c, "/processed/x.csv"); s != "done" {
+		if s := testenv.Retr(t, c, "/processed/x.csv"); s != "done" {
 			t.Errorf("RETR = %q", s)
 		}
 		for what, err := range map[string]error{

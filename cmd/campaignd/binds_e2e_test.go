@@ -154,10 +154,7 @@ func TestCrashWhileSendingOverBinds(t *testing.T) {
 		return b.Counts.Delivered == rows
 	})
 	st := sim.Stats()
-	dups := 0
-	for _, n := range st.PerDest {
-		dups += n - 1
-	}
+	dups := duplicates(st)
 	bar := c.SMPP.Window * c.SMPP.Binds * crashes
 	t.Logf("%d crashes: %d messages, %d submits, %d duplicates (bar %d)", crashes, rows, st.Submits, dups, bar)
 	if len(st.PerDest) != rows || dups > bar {

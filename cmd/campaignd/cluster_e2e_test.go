@@ -98,10 +98,7 @@ func TestClusterFailover(t *testing.T) {
 	}
 	got := waitSettled(t, b, bc.ID, 60*time.Second)
 	st := sim.Stats()
-	dups := 0
-	for _, n := range st.PerDest {
-		dups += n - 1
-	}
+	dups := duplicates(st)
 	bar := 10 * 1
 	t.Logf("%d messages, %d submits, %d duplicates (bar %d), counts %+v", rows, st.Submits, dups, bar, got.Counts)
 	if got.Counts.Delivered != rows || len(st.PerDest) != rows || dups > bar {
@@ -196,10 +193,7 @@ func TestClusterLeaderLosesDatabase(t *testing.T) {
 	}
 	got := waitSettled(t, b, bc.ID, 60*time.Second)
 	st := sim.Stats()
-	dups := 0
-	for _, n := range st.PerDest {
-		dups += n - 1
-	}
+	dups := duplicates(st)
 	// What the engine submitted when its writes began to fail is kept and
 	// never sent again by A, and A sends nothing more once a write fails;
 	// B sends those again: at most smpp.window × smpp.binds.

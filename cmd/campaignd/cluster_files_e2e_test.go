@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -50,7 +49,7 @@ func TestClusterSharedUploads(t *testing.T) {
 	if !slices.Equal(la, lb) || !slices.Contains(la, "notes.txt 5 file") {
 		t.Fatalf("LIST / on A = %v, on B = %v; want the same, with notes.txt", la, lb)
 	}
-	if got := ftpRetr(t, onA, "notes.txt"); got != "hola\n" {
+	if got := testenv.Retr(t, onA, "notes.txt"); got != "hola\n" {
 		t.Fatalf("RETR on A = %q", got)
 	}
 
@@ -70,10 +69,10 @@ func TestClusterSharedUploads(t *testing.T) {
 	if la, lb := ftpList(t, onA, "/processed"), ftpList(t, onB, "/processed"); !slices.Equal(la, lb) {
 		t.Fatalf("LIST /processed on A = %v, on B = %v", la, lb)
 	}
-	if got := ftpRetr(t, onA, "/processed/shared.csv"); got != content {
+	if got := testenv.Retr(t, onA, "/processed/shared.csv"); got != content {
 		t.Fatal("processed/shared.csv on A differs from what was uploaded to B")
 	}
-	if errs := ftpRetr(t, onB, "/processed/shared.csv.errors.csv"); !strings.Contains(errs, "=1+2") {
+	if errs := testenv.Retr(t, onB, "/processed/shared.csv.errors.csv"); !strings.Contains(errs, "=1+2") {
 		t.Fatalf("errors file on B lacks the bad row:\n%s", errs)
 	}
 	for _, m := range []*Main{a, b} {
@@ -105,7 +104,7 @@ func TestClusterSharedUploads(t *testing.T) {
 	testenv.Eventually(t, 10*time.Second, "processed/late.csv on A", func() bool {
 		return slices.Contains(ftpList(t, onA, "/processed"), fmt.Sprintf("late.csv %d file", len(late)))
 	})
-	if got := ftpRetr(t, onA, "/processed/late.csv"); got != late {
+	if got := testenv.Retr(t, onA, "/processed/late.csv"); got != late {
 		t.Fatal("processed/late.csv differs from what B took")
 	}
 	if f := getBroadcast(t, a, lb2.ID); f.Status != campaignd.StatusPending {
@@ -126,18 +125,4 @@ func ftpList(t *testing.T, c *ftp.ServerConn, dir string) []string {
 	}
 	slices.Sort(out)
 	return out
-}
-
-func ftpRetr(t *testing.T, c *ftp.ServerConn, name string) string {
-	t.Helper()
-	r, err := c.Retr(name)
-	if err != nil {
-		t.Fatalf("RETR %s: %v", name, err)
-	}
-	defer r.Close()
-	b, err := io.ReadAll(r)
-	if err != nil {
-		t.Fatalf("RETR %s: %v", name, err)
-	}
-	return string(b)
 }

@@ -188,10 +188,7 @@ func TestCrashWhileSending(t *testing.T) {
 		return b.Status == campaignd.StatusCompleted && b.Counts.Delivered+b.Counts.Failed+b.Counts.Unknown == rows
 	})
 	st := sim.Stats()
-	dups := 0
-	for _, n := range st.PerDest {
-		dups += n - 1
-	}
+	dups := duplicates(st)
 	t.Logf("%d crashes: %d messages, %d submits, %d recipients, %d duplicates (bar: ≤ %d)", crashes, rows, st.Submits, len(st.PerDest), dups, c.SMPP.Window*crashes)
 	if len(st.PerDest) != rows {
 		t.Fatalf("%d recipients got a message, want %d", len(st.PerDest), rows)
