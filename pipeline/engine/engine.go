@@ -710,7 +710,7 @@ func (e *Engine) submitter(takeCtx, submitCtx context.Context) {
 // submit sends one message and records its outcome.
 func (e *Engine) submit(ctx context.Context, j *job) {
 	m := j.m
-	if e.skipSuppressed(j) { // opted out after ingest (optout_engine.go)
+	if e.skipSuppressed(ctx, j) { // opted out after ingest (optout_engine.go)
 		return
 	}
 	ids, err := e.sender.Submit(ctx, campaignd.OutMessage{Source: j.r.sender, Dest: m.Recipient, Text: m.Text, Validity: j.r.validity})

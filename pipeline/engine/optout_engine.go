@@ -1,7 +1,9 @@
 package engine
 
 import (
+	"context"
 	"log/slog"
+	"time"
 
 	"campaignd"
 )
@@ -23,10 +25,11 @@ type SuppressEvents interface {
 
 // skipSuppressed settles j's message as suppressed, without submitting it,
 // when its number is on the suppression list, and reports whether it did.
-// A failed look-up is logged and the message is sent: the list is checked
-// again at the next file, and losing a broadcast to a read error would be
-// worse than one message.
-func (e *Engine) skipSuppressed(j *job) bool {
+// A failed look-up (the store not answering) puts the message back and
+// pauses this worker for 100 ms: it reports true, and the message is sent
+// only once the list could be read, never to a number that may have opted
+// out.
+func (e *Engine) skipSuppressed(ctx context.Context, j *job) bool {
 	sc, ok := e.db.(SuppressionChecker)
 	if !ok {
 		return false
@@ -34,8 +37,14 @@ func (e *Engine) skipSuppressed(j *job) bool {
 	m := j.m
 	yes, err := sc.IsSuppressed(m.Recipient)
 	if err != nil {
-		e.log.Error("suppression check failed; sending", slog.Uint64(logBID, m.BroadcastID), slog.Any(logError, err))
-		return false
+		e.log.Error("suppression check failed; the message waits", slog.Uint64(logBID, m.BroadcastID),
+			slog.Uint64("index", uint64(m.Index)), slog.Any(logError, err))
+		e.requeue(j)
+		select { // no busy loop while the store cannot be read
+		case <-e.after(100 * time.Millisecond):
+		case <-ctx.Done():
+		}
+		return true
 	}
 	if !yes {
 		return false

@@ -59,3 +59,46 @@ func TestEngineStoreDownNoResubmit(t *testing.T) {
 	})
 	h.checkExactlyOnce(t, 400)
 }
+
+// listDownStore fails the suppression check while down is set, as a store
+// that cannot be read would.
+type listDownStore struct {
+	*store.DB
+	down   atomic.Bool
+	checks atomic.Int32
+}
+
+func (d *listDownStore) IsSuppressed(number string) (bool, error) {
+	if d.down.Load() {
+		d.checks.Add(1)
+		return false, errors.New("injected: the store is not answering")
+	}
+	return d.DB.IsSuppressed(number)
+}
+
+// A suppression check that fails never lets a message through: it waits
+// until the list can be read, and a number that opted out is then skipped.
+func TestEngineSuppressionCheckFailsNoSubmit(t *testing.T) {
+	db := &listDownStore{DB: testenv.OpenStore(t)}
+	h := newHarness(t, db.DB, nil, func(o *engine.Options) { o.Store = db }).start(t)
+	b := mustBroadcast(t, db.DB, 50, nil)
+	if _, err := db.DB.Suppress(campaignd.Suppression{Number: dest(7), Reason: campaignd.SuppressOperator, By: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	db.down.Store(true)
+	h.mustAct(t, b.ID, campaignd.ActionSend, time.Time{})
+	testenv.AdvanceUntil(t, h.clk, 50*time.Millisecond, "failed checks", func() bool { return db.checks.Load() > 10 })
+	if n := h.sender.Calls(); n != 0 {
+		t.Fatalf("%d submits while the suppression list could not be read", n)
+	}
+	db.down.Store(false)
+	testenv.AdvanceUntil(t, h.clk, 50*time.Millisecond, "the broadcast completing", func() bool {
+		return h.broadcast(t, b.ID).Status == campaignd.StatusCompleted
+	})
+	if n := h.sender.Count(dest(7)); n != 0 {
+		t.Fatalf("the opted-out number got %d submits", n)
+	}
+	if got := h.broadcast(t, b.ID).Counts; got.Suppressed != 1 || got.Submitted+got.Delivered != 49 {
+		t.Fatalf("counts %+v: want 1 suppressed, 49 sent", got)
+	}
+}
